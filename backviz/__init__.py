@@ -1,0 +1,51 @@
+"""backviz: draw backpropagation as in the CS231n lecture figures.
+
+>>> import backviz
+>>> t = backviz.trace("(x+y)*z", x=-2, y=5, z=-4)
+>>> t.value, t.gradients
+(-12.0, {'x': -4.0, 'y': -4.0, 'z': 3.0})
+"""
+
+from __future__ import annotations
+
+from .errors import (
+    BackvizError,
+    ExpressionSyntaxError,
+    GalleryFileError,
+    GraphvizNotFoundError,
+    InvalidValueError,
+    MissingValueError,
+    NonScalarOutputError,
+    RenderError,
+    ShapeError,
+    UnknownFunctionError,
+)
+from .evaluate import Trace, backward, forward, trace
+from .graph import Graph, Node
+from .ops import OPS, Op
+from .parse import parse
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BackvizError",
+    "ExpressionSyntaxError",
+    "GalleryFileError",
+    "Graph",
+    "GraphvizNotFoundError",
+    "InvalidValueError",
+    "MissingValueError",
+    "Node",
+    "NonScalarOutputError",
+    "OPS",
+    "Op",
+    "RenderError",
+    "ShapeError",
+    "Trace",
+    "UnknownFunctionError",
+    "__version__",
+    "backward",
+    "forward",
+    "parse",
+    "trace",
+]

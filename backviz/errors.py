@@ -1,0 +1,89 @@
+"""The errors backviz raises: every bad input is a :class:`BackvizError`."""
+
+from __future__ import annotations
+
+__all__ = [
+    "BackvizError",
+    "ExpressionSyntaxError",
+    "UnknownFunctionError",
+    "MissingValueError",
+    "InvalidValueError",
+    "ShapeError",
+    "NonScalarOutputError",
+    "GraphvizNotFoundError",
+    "RenderError",
+    "GalleryFileError",
+]
+
+# How much of a long source line is shown around the caret.
+_WINDOW = 60
+
+
+def caret_lines(source: str, column: int) -> str:
+    """Return the source line and a caret under ``column`` (0-based).
+
+    Long lines (a 100,000-term sum, a 100,000-character name) are cut to a window
+    around the column so that the message stays readable.
+    """
+    line = source.replace("\n", " ").replace("\t", " ")
+    column = max(0, min(column, len(line)))
+    start = max(0, column - _WINDOW)
+    end = min(len(line), column + _WINDOW)
+    prefix = "..." if start > 0 else ""
+    suffix = "..." if end < len(line) else ""
+    shown = prefix + line[start:end] + suffix
+    return f"  {shown}\n  {' ' * (len(prefix) + column - start)}^"
+
+
+class BackvizError(ValueError):
+    """Base class of every error caused by bad input to backviz."""
+
+
+class _PositionedError(BackvizError):
+    """An error at a column of the expression; ``str()`` ends with a caret line."""
+
+    def __init__(self, message: str, expression: str, column: int) -> None:
+        self.message = message
+        self.expression = expression
+        self.column = column
+        super().__init__(f"{message} (column {column + 1})\n{caret_lines(expression, column)}")
+
+
+class ExpressionSyntaxError(_PositionedError):
+    """The expression is not in backviz's expression language."""
+
+
+class UnknownFunctionError(_PositionedError):
+    """A function name that backviz does not know."""
+
+
+class ShapeError(_PositionedError):
+    """A gate got inputs whose shapes do not fit together."""
+
+
+class MissingValueError(BackvizError):
+    """One or more variables of the expression have no value."""
+
+    def __init__(self, message: str, names: tuple[str, ...]) -> None:
+        self.names = names
+        super().__init__(message)
+
+
+class InvalidValueError(BackvizError):
+    """A value is not a number, a (nested) list of numbers, or a numpy array."""
+
+
+class NonScalarOutputError(BackvizError):
+    """Backprop starts from a scalar, and the expression's output is not one."""
+
+
+class GraphvizNotFoundError(BackvizError):
+    """Graphviz's ``dot`` program is needed for this output format and is missing."""
+
+
+class RenderError(BackvizError):
+    """The figure cannot be drawn (too large, or Graphviz failed)."""
+
+
+class GalleryFileError(BackvizError):
+    """An expression file (TOML) is malformed; the message names the file and field."""

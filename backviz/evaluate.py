@@ -1,0 +1,265 @@
+"""The engine: the forward pass, the backward pass, and :func:`trace` that runs both.
+
+Like an interpreter of the graph (JAX's ``eval_jaxpr``): walk the nodes in
+topological order reading inputs from a table of values, apply the gate's rule,
+write its output. Both passes are one loop; nothing recurses.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .errors import InvalidValueError, MissingValueError, NonScalarOutputError, ShapeError
+from .graph import INPUT, Graph, Node
+from .ops import OPS
+
+if TYPE_CHECKING:
+    from .render import Style
+
+__all__ = ["Trace", "as_value", "forward", "backward", "trace", "unbroadcast"]
+
+Array = Any  # np.float64 or np.ndarray
+
+
+def as_value(name: str, value: object) -> Array:
+    """Check and convert one variable's value: a number, a nested list, or an array."""
+    if isinstance(value, (bool, np.bool_)) or value is None or isinstance(value, (str, bytes)):
+        raise InvalidValueError(
+            f"the value of {name} must be a number, a list of numbers or a numpy array, "
+            f"not {_describe(value)}")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return np.float64(value)
+    try:
+        array = np.asarray(value)
+        if array.dtype.kind not in "iuf":
+            raise TypeError
+        array = array.astype(np.float64)
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidValueError(
+            f"the value of {name} must be a number, a list of numbers or a numpy array, "
+            f"not {_describe(value)}") from None
+    if array.ndim > 2:
+        raise InvalidValueError(
+            f"the value of {name} has {array.ndim} dimensions {array.shape}; "
+            "backviz takes scalars, vectors and matrices")
+    if array.size == 0:
+        raise InvalidValueError(f"the value of {name} is empty {array.shape}")
+    return array[()] if array.ndim == 0 else array
+
+
+def _describe(value: object) -> str:
+    text = repr(value)
+    text = text if len(text) <= 40 else text[:37] + "..."
+    if isinstance(value, (list, tuple)) or type(value).__module__ == "numpy":
+        return f"{text} (a list or array must be rectangular and hold only numbers)"
+    return f"{text} ({type(value).__name__})"
+
+
+def unbroadcast(grad: Array, shape: tuple[int, ...]) -> Array:
+    """Sum a gradient back to the shape of the input it belongs to.
+
+    Broadcasting copied the input along some axes in the forward pass, so in the
+    backward pass the gradients of all the copies add up.
+    """
+    if np.shape(grad) == shape:
+        return grad
+    grad = np.asarray(grad)
+    while grad.ndim > len(shape):
+        grad = grad.sum(axis=0)
+    for axis, size in enumerate(shape):
+        if size == 1 and grad.shape[axis] != 1:
+            grad = grad.sum(axis=axis, keepdims=True)
+    return grad[()] if grad.ndim == 0 else np.broadcast_to(grad, shape).copy()
+
+
+def _finite(x: Array) -> bool:
+    return math.isfinite(x) if isinstance(x, float) else bool(np.isfinite(x).all())
+
+
+def forward(graph: Graph, inputs: Mapping[str, object]) -> list[Array]:
+    """The forward pass: every node's value, indexed by node id.
+
+    ``inputs`` maps each variable to a number, nested list or array; a variable
+    without a value is an error that names all of them. Values for names the
+    expression does not use are ignored (:func:`trace` warns about them).
+    """
+    missing = [name for name in graph.variables if name not in inputs]
+    if missing:
+        raise MissingValueError(_missing_message(missing, graph, inputs), tuple(missing))
+    values: list[Array] = []
+    with np.errstate(all="ignore"):
+        for node in graph.nodes:
+            if node.op == INPUT:
+                assert node.name is not None
+                values.append(as_value(node.name, inputs[node.name]))
+                continue
+            op = OPS[node.op]
+            args = [values[i] for i in node.inputs]
+            if op.has_const:
+                args.append(node.const)
+            try:
+                values.append(op.forward(*args))
+            except ValueError:
+                raise _shape_error(graph, node, values) from None
+    return values
+
+
+def _missing_message(missing: list[str], graph: Graph, given: Mapping[str, object]) -> str:
+    names = ", ".join(missing)
+    message = f"no value for {names}" if len(missing) == 1 else f"no values for {names}"
+    options = " ".join(f"--{n} VALUE" for n in missing)
+    message += f" (give {'it' if len(missing) == 1 else 'them'}, e.g. {options})"
+    unused = [n for n in given if n not in graph.variables]
+    if unused:
+        message += f"; given but not in the expression: {', '.join(sorted(map(str, unused)))}"
+    return message
+
+
+def _shape_error(graph: Graph, node: Node, values: list[Array]) -> ShapeError:
+    shapes = " and ".join(str(np.shape(values[i])) for i in node.inputs)
+    return ShapeError(f"the gate '{node.label}' cannot combine shapes {shapes}",
+                      graph.expression, node.column)
+
+
+def backward(graph: Graph, values: list[Array]) -> tuple[list[Array], list[tuple[Array, ...]]]:
+    """The backward pass from an output gradient of 1.
+
+    Returns every node's gradient (indexed by node id) and, for every node, the
+    gradient each of its input edges carries: the share of that one use, which the
+    figure writes in red on the edge. Gradients add at branches.
+    """
+    nodes = graph.nodes
+    out = nodes[-1]
+    if np.ndim(values[out.id]) != 0:
+        raise NonScalarOutputError(
+            f"the output has shape {np.shape(values[out.id])}, and backprop starts from a "
+            f"scalar: wrap the expression in sum(...) or mean(...), e.g. sum({graph.expression})")
+    grads: list[Array] = [None] * len(nodes)
+    edges: list[tuple[Array, ...]] = [()] * len(nodes)
+    grads[out.id] = np.float64(1.0)
+    with np.errstate(all="ignore"):
+        for node in reversed(nodes):
+            if node.op == INPUT:
+                continue
+            op = OPS[node.op]
+            g = grads[node.id]
+            args = [values[i] for i in node.inputs]
+            if op.has_const:
+                args.append(node.const)
+            # The chain rule: each input's gradient is the local gradient times g.
+            shares = tuple(unbroadcast(share, np.shape(values[i]))
+                           for share, i in zip(op.vjp(g, values[node.id], *args), node.inputs))
+            edges[node.id] = shares
+            for share, i in zip(shares, node.inputs):
+                grads[i] = share if grads[i] is None else grads[i] + share
+    return grads, edges
+
+
+@dataclass(frozen=True, eq=False)
+class Trace:
+    """The result of both passes: the output value, the gradients, and every node's."""
+
+    graph: Graph
+    values: list[Array] = field(repr=False)
+    """Every node's forward value, indexed by node id."""
+    grads: list[Array] = field(repr=False)
+    """Every node's gradient (d output / d node), indexed by node id."""
+    edge_grads: list[tuple[Array, ...]] = field(repr=False)
+    """For each node, the gradient sent back along each of its input edges."""
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def expression(self) -> str:
+        return self.graph.expression
+
+    @property
+    def value(self) -> float:
+        """The output, a float."""
+        return float(self.values[-1])
+
+    @property
+    def gradients(self) -> dict[str, float | np.ndarray]:
+        """d output / d variable for every variable, as a float or an array of its shape."""
+        return {n.name: _public(self.grads[n.id]) for n in self.graph.nodes
+                if n.op == INPUT and n.name is not None}
+
+    @property
+    def inputs(self) -> dict[str, float | np.ndarray]:
+        """The variables' values as used."""
+        return {n.name: _public(self.values[n.id]) for n in self.graph.nodes
+                if n.op == INPUT and n.name is not None}
+
+    def to_dot(self, style: Style | None = None) -> str:
+        """The figure as Graphviz DOT source (needs no Graphviz to produce)."""
+        from .render import to_dot
+        return to_dot(self, style)
+
+    def to_svg(self, style: Style | None = None) -> str:
+        """The figure as SVG (runs Graphviz's ``dot``)."""
+        from .render import to_svg
+        return to_svg(self, style)
+
+    def to_json(self) -> dict[str, Any]:
+        """The trace as plain JSON data (see the README for the format)."""
+        from .render import to_json
+        return to_json(self)
+
+    def save(self, path: str | Path, format: str | None = None,
+             style: Style | None = None) -> Path:
+        """Write the figure; the format follows the suffix (.svg .dot .png .pdf .json)."""
+        from .render import save
+        return save(self, path, format, style)
+
+    def _repr_svg_(self) -> str:
+        return self.to_svg()
+
+
+def _public(x: Array) -> float | np.ndarray:
+    return float(x) if np.ndim(x) == 0 else np.array(x)
+
+
+def trace(expression: str | Graph, values: Mapping[str, object] | None = None,
+          /, **named: object) -> Trace:
+    """Parse (unless given a graph), run the forward and the backward pass.
+
+    Values come as keywords (``trace("(x+y)*z", x=-2, y=5, z=-4)``) or as a mapping
+    for names that are not Python identifiers or clash with keywords.
+    """
+    from .parse import parse
+
+    graph = expression if isinstance(expression, Graph) else parse(expression)
+    given: dict[str, object] = {**(values or {}), **named}
+    vals = forward(graph, given)
+    grads, edges = backward(graph, vals)
+    return Trace(graph, vals, grads, edges, _warnings(graph, vals, grads, edges, given))
+
+
+def _warnings(graph: Graph, values: list[Array], grads: list[Array],
+              edges: list[tuple[Array, ...]], given: Mapping[str, object]) -> tuple[str, ...]:
+    """Name the inputs and gates where a nan or inf first appears, forward or backward."""
+    warnings = [f"{name} is given a value but is not in the expression"
+                for name in given if name not in graph.variables]
+    for node in graph.nodes:
+        if node.op == INPUT:
+            if not _finite(values[node.id]):
+                warnings.append(f"the value of {node.name} is {_nonfinite_kind(values[node.id])}")
+            continue
+        where = f"the gate '{node.label}' (column {node.column + 1})"
+        if not _finite(values[node.id]) and all(_finite(values[i]) for i in node.inputs):
+            warnings.append(f"{where} gives {_nonfinite_kind(values[node.id])} "
+                            "in the forward pass")
+        if _finite(grads[node.id]) and not all(_finite(s) for s in edges[node.id]):
+            bad = next(s for s in edges[node.id] if not _finite(s))
+            warnings.append(f"{where} sends back a gradient of {_nonfinite_kind(bad)}")
+    return tuple(warnings)
+
+
+def _nonfinite_kind(x: Array) -> str:
+    a = np.asarray(x)
+    return "nan" if np.isnan(a).any() else "inf"

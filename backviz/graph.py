@@ -1,0 +1,62 @@
+"""The computational graph as plain, frozen data.
+
+Nodes are numbered in the order the parser creates them, which is a topological
+order (every node comes after its inputs) and the same on every run: ids never come
+from memory addresses or sets, so figures and snapshots are stable. The last node is
+the output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from .ops import OPS
+
+__all__ = ["INPUT", "Node", "Graph"]
+
+INPUT = "input"
+"""The ``op`` of a node that reads a variable's value."""
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """A gate, or an input (``op == INPUT``, ``name`` the variable)."""
+
+    id: int
+    op: str
+    inputs: tuple[int, ...] = ()
+    name: str | None = None
+    const: float | None = None
+    column: int = 0  # where the node is written in the expression, for messages
+
+    @property
+    def label(self) -> str:
+        """What the figure shows: the variable's name, or the gate's slide label."""
+        if self.op == INPUT:
+            return self.name or ""
+        return OPS[self.op].label(self.const)
+
+
+@dataclass(frozen=True)
+class Graph:
+    """A parsed expression: nodes in topological order, the last one the output."""
+
+    expression: str
+    nodes: tuple[Node, ...]
+
+    @property
+    def output(self) -> Node:
+        return self.nodes[-1]
+
+    @cached_property
+    def variables(self) -> tuple[str, ...]:
+        """The variable names, in order of first appearance."""
+        return tuple(n.name for n in self.nodes if n.op == INPUT and n.name is not None)
+
+    @property
+    def gates(self) -> tuple[Node, ...]:
+        return tuple(n for n in self.nodes if n.op != INPUT)
+
+    def __len__(self) -> int:
+        return len(self.nodes)

@@ -1,0 +1,182 @@
+"""THE operator table: one entry per gate, and nothing about gates anywhere else.
+
+Each gate is an :class:`Op`: its forward function, its vector-Jacobian product (the
+slides' "local gradient x upstream gradient"), the label drawn in its circle, and how
+it appears in the expression language. Adding a gate is adding one entry to ``OPS``;
+the parser, the engine, the renderer and the tests all read this table.
+
+Rule signatures use math names: ``forward(x, y)`` or ``forward(x, c)`` for a gate that
+carries a constant ``c``; ``vjp(g, out, x, y)`` / ``vjp(g, out, x, c)`` returns one
+gradient per graph input, where ``g`` is the upstream gradient and ``out`` the forward
+result. Gradients may come back in a broadcast shape: the engine sums them back to the
+shape of each input (see ``evaluate.unbroadcast``).
+
+Kinks follow PyTorch: relu'(0) = 0, abs'(0) = 0, and max/min of equal inputs send half
+of the upstream gradient to each side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Op", "OPS", "FUNCTIONS", "BINARY", "format_constant"]
+
+Array = Any  # np.float64 or np.ndarray: numpy's own typing of mixed scalars is too loose to help
+
+
+def format_constant(c: float) -> str:
+    """Write a constant the way a person would in a gate label: 1, 0.5, -1, 1e-05."""
+    if float(c).is_integer() and abs(c) < 1e15:
+        return str(int(c))
+    return f"{c:g}"
+
+
+def _paren(c: float) -> str:
+    """A constant after another sign: ``+(-3)`` rather than ``+-3``."""
+    s = format_constant(c)
+    return f"({s})" if c < 0 else s
+
+
+@dataclass(frozen=True)
+class Op:
+    """One gate of the computational graph."""
+
+    name: str
+    label: Callable[[float | None], str]
+    arity: int
+    forward: Callable[..., Array]
+    vjp: Callable[..., tuple[Array, ...]]
+    # How the gate is written: a function name ("exp"), or None for operators and for
+    # the unary gates the parser makes from an operator with one constant operand.
+    function: str | None = None
+    # For a binary operator: the gate to use when the left / right operand is a
+    # constant (``2*u`` is the unary gate ``*2``); None when that is not allowed.
+    const_left: str | None = None
+    const_right: str | None = None
+    # The slides' name for the gate's gradient pattern, drawn by --annotate.
+    pattern: str | None = None
+    # True when the gate carries a constant: forward(x, c), vjp(g, out, x, c).
+    has_const: bool = False
+
+
+def _fixed(text: str) -> Callable[[float | None], str]:
+    return lambda c: text
+
+
+def _with_const(make: Callable[[float], str]) -> Callable[[float | None], str]:
+    return lambda c: make(0.0 if c is None else c)
+
+
+def _tie(a: Array, b: Array) -> Array:
+    """1 where a wins, 0 where it loses, 1/2 on a tie (PyTorch's convention)."""
+    return (a > b) + 0.5 * (a == b)
+
+
+def _matmul_vjp(g: Array, out: Array, x: Array, y: Array) -> tuple[Array, Array]:
+    # Treat a vector on the left as a row and on the right as a column, so one
+    # formula (dx = g y^T, dy = x^T g) covers matrix@vector, vector@matrix,
+    # matrix@matrix and vector@vector.
+    x2 = x if x.ndim == 2 else x[None, :]
+    y2 = y if y.ndim == 2 else y[:, None]
+    g2 = np.reshape(g, (x2.shape[0], y2.shape[1]))
+    return (g2 @ y2.T).reshape(x.shape), (x2.T @ g2).reshape(y.shape)
+
+
+def _pow_vjp(g: Array, out: Array, x: Array, y: Array) -> tuple[Array, Array]:
+    # d(x^y)/dy = x^y log x; PyTorch takes it as 0 where x == 0 (and the limit is 0
+    # for y > 0), nan where x < 0.
+    safe = np.where(x > 0, x, 1.0)
+    log_x = np.where(x > 0, np.log(safe), np.where(x == 0, 0.0, np.nan))
+    return g * y * x ** (y - 1), g * out * log_x
+
+
+def _pow_const_vjp(g: Array, out: Array, x: Array, c: float) -> tuple[Array]:
+    if c == 0:  # x^0 is constant: its gradient is 0 even at x = 0
+        return (g * np.zeros_like(x),)
+    return (g * c * x ** (c - 1),)
+
+
+_ENTRIES = [
+    # --- binary operators -------------------------------------------------------
+    Op("add", _fixed("+"), 2, lambda x, y: x + y,
+       lambda g, out, x, y: (g, g),
+       const_left="add_c", const_right="add_c", pattern="distributor"),
+    Op("sub", _fixed("-"), 2, lambda x, y: x - y,
+       lambda g, out, x, y: (g, -g),
+       const_left="rsub_c", const_right="sub_c"),
+    Op("mul", _fixed("*"), 2, lambda x, y: x * y,
+       lambda g, out, x, y: (g * y, g * x),
+       const_left="mul_c", const_right="mul_c", pattern="switcher"),
+    Op("div", _fixed("/"), 2, lambda x, y: x / y,
+       lambda g, out, x, y: (g / y, -g * out / y),
+       const_left="rdiv_c", const_right="div_c"),
+    Op("pow", _fixed("^"), 2, lambda x, y: x ** y, _pow_vjp,
+       const_left="rpow_c", const_right="pow_c"),
+    # The lecture's vectorized slide draws the matrix product as "*".
+    Op("matmul", _fixed("*"), 2, lambda x, y: x @ y, _matmul_vjp),
+    Op("max", _fixed("max"), 2, np.maximum,
+       lambda g, out, x, y: (g * _tie(x, y), g * _tie(y, x)),
+       function="max", const_left="max_c", const_right="max_c", pattern="router"),
+    Op("min", _fixed("min"), 2, np.minimum,
+       lambda g, out, x, y: (g * _tie(y, x), g * _tie(x, y)),
+       function="min", const_left="min_c", const_right="min_c", pattern="router"),
+    # --- an operator with one constant operand: a unary gate carrying it --------
+    Op("add_c", _with_const(lambda c: "+" + _paren(c)), 1, lambda x, c: x + c,
+       lambda g, out, x, c: (g,), has_const=True),
+    Op("sub_c", _with_const(lambda c: "-" + _paren(c)), 1, lambda x, c: x - c,
+       lambda g, out, x, c: (g,), has_const=True),
+    Op("rsub_c", _with_const(lambda c: format_constant(c) + "-x"), 1, lambda x, c: c - x,
+       lambda g, out, x, c: (-g,), has_const=True),
+    Op("mul_c", _with_const(lambda c: "*" + format_constant(c)), 1, lambda x, c: x * c,
+       lambda g, out, x, c: (g * c,), has_const=True),
+    Op("div_c", _with_const(lambda c: "/" + _paren(c)), 1, lambda x, c: x / c,
+       lambda g, out, x, c: (g / c,), has_const=True),
+    Op("rdiv_c", _with_const(lambda c: format_constant(c) + "/x"), 1, lambda x, c: c / x,
+       lambda g, out, x, c: (-g * out / x,), has_const=True),
+    Op("pow_c", _with_const(lambda c: "^" + _paren(c)), 1, lambda x, c: x ** c,
+       _pow_const_vjp, has_const=True),
+    Op("rpow_c", _with_const(lambda c: _paren(c) + "^x"), 1, lambda x, c: c ** x,
+       lambda g, out, x, c: (g * out * np.log(c),), has_const=True),
+    Op("max_c", _with_const(lambda c: f"max(x,{format_constant(c)})"), 1,
+       lambda x, c: np.maximum(x, c),
+       lambda g, out, x, c: (g * _tie(x, c),), has_const=True),
+    Op("min_c", _with_const(lambda c: f"min(x,{format_constant(c)})"), 1,
+       lambda x, c: np.minimum(x, c),
+       lambda g, out, x, c: (g * _tie(c, x),), has_const=True),
+    # --- functions --------------------------------------------------------------
+    Op("exp", _fixed("exp"), 1, np.exp, lambda g, out, x: (g * out,), function="exp"),
+    Op("log", _fixed("log"), 1, np.log, lambda g, out, x: (g / x,), function="log"),
+    Op("sqrt", _fixed("sqrt"), 1, np.sqrt, lambda g, out, x: (g * 0.5 / out,), function="sqrt"),
+    Op("abs", _fixed("abs"), 1, np.abs, lambda g, out, x: (g * np.sign(x),), function="abs"),
+    Op("sin", _fixed("sin"), 1, np.sin, lambda g, out, x: (g * np.cos(x),), function="sin"),
+    Op("cos", _fixed("cos"), 1, np.cos, lambda g, out, x: (-g * np.sin(x),), function="cos"),
+    Op("tanh", _fixed("tanh"), 1, np.tanh,
+       lambda g, out, x: (g * (1 - out * out),), function="tanh"),
+    Op("sigmoid", _fixed("σ"), 1, lambda x: 1 / (1 + np.exp(-x)),
+       lambda g, out, x: (g * (1 - out) * out,), function="sigmoid"),
+    Op("relu", _fixed("relu"), 1, lambda x: np.maximum(x, 0.0),
+       lambda g, out, x: (g * (x > 0),), function="relu"),
+    Op("sum", _fixed("sum"), 1, np.sum,
+       lambda g, out, x: (np.full(np.shape(x), g),), function="sum"),
+    Op("mean", _fixed("mean"), 1, np.mean,
+       lambda g, out, x: (np.full(np.shape(x), g / np.size(x)),), function="mean"),
+    # The lecture's squared L2 norm gate: f(q) = ||q||^2 = sum_i q_i^2.
+    Op("l2", _fixed("L2"), 1, lambda x: np.sum(x * x),
+       lambda g, out, x: (2 * g * x,), function="l2"),
+]
+
+OPS: dict[str, Op] = {op.name: op for op in _ENTRIES}
+"""Every gate, by name."""
+
+FUNCTIONS: dict[str, Op] = {op.function: op for op in _ENTRIES if op.function}
+"""The functions of the expression language, by the name they are called with."""
+
+BINARY: dict[str, Op] = {
+    "+": OPS["add"], "-": OPS["sub"], "*": OPS["mul"], "/": OPS["div"],
+    "**": OPS["pow"], "^": OPS["pow"], "@": OPS["matmul"],
+}
+"""The binary operators of the expression language, by symbol."""

@@ -1,33 +1,361 @@
-"""The ``backviz`` command (the only module that imports click)."""
+"""The ``backviz`` command: the only module that imports click, prints or exits.
+
+The expression's variables become options of their own (``--x -2``), so the command
+first finds the expression among the arguments, parses it, then adds one option per
+variable before click parses the rest.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
 import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
 
 import click
 
 from . import __version__
-from .errors import BackvizError
-from .evaluate import trace
+from .errors import BackvizError, GalleryFileError
+from .evaluate import Trace, trace
+from .gallery import Figure, find, load
+from .graph import Graph
 from .parse import parse
+from .render import FORMATS, Numbers, Style, format_for, to_bytes, write_atomic
+
+__all__ = ["main", "cli"]
+
+EXAMPLES = """\b
+Examples:
+  backviz "(x+y)*z" --x -2 --y 5 --z -4
+      the first figure of the lecture, written to output/x_y_z.svg
+  backviz "1/(1+exp(-(w0*x0+w1*x1+w2)))" --w0 2 --x0 -1 --w1 -3 --x1 -2 --w2 -3
+      the sigmoid neuron, gate by gate
+  backviz "l2(W@x)" --W "[[0.1,0.5],[-0.3,0.8]]" --x "[0.2,0.4]" --precision 3
+      vectors and matrices: values are JSON lists (or @file.npy / @file.json)
+  backviz "(x+y)*z" --x -2 --y 5 --z -4 -o fig.png      PNG (format from the suffix)
+  backviz "(x+y)*z" --x -2 --y 5 --z -4 -o - --format json   JSON on stdout
+  backviz --x 3 -- "-x*x"            an expression that starts with '-' goes after --
+  backviz expressions/sigmoid_neuron.toml      one expression file
+  backviz expressions/                         every file of a folder, into output/
+
+\b
+Each variable of the expression is an option: --NAME VALUE (case-sensitive).
+A VALUE is a number, a JSON list, or @PATH to a .npy or .json file. A variable
+whose name is also an option of backviz (e.g. 'name') is given with --set name=VALUE.
+
+\b
+The language: numbers, variables, + - * / ** (or ^) @, unary -, parentheses, and
+exp log sqrt abs sin cos tanh sigmoid relu max(a,b) min(a,b) sum mean l2.
+"""
+
+_VALUE_OPTIONS = {"-o", "--output", "-f", "--format", "-n", "--name", "-p", "--precision",
+                  "--set"}
+_FLAG_OPTIONS = {"--help", "-h", "--version"}
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
-def main() -> None:
-    """Print the output value and every input's gradient (the renderer comes next)."""
-    args = sys.argv[1:]
-    if not args or args[0] in ("-h", "--help"):
-        click.echo('usage: backviz EXPRESSION --NAME VALUE ...  e.g. backviz "(x+y)*z" --x -2 --y 5 --z -4')
-        return
-    if args[0] == "--version":
-        click.echo(f"backviz {__version__}")
-        return
+class UsageError(click.ClickException):
+    """Bad input or usage: exit status 2, one message, no traceback."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, ctx: click.Context | None = None) -> None:
+        super().__init__(message)
+
+
+class Failure(click.ClickException):
+    """Something outside the input failed (e.g. Graphviz is missing): exit status 1."""
+
+    exit_code = 1
+
+
+@dataclass(frozen=True)
+class Job:
+    """One figure to make: from the command line or from an expression file."""
+
+    expression: str
+    values: dict[str, Any]
+    name: str
+    figure: Figure | None = None
+
+
+class _Command(click.Command):
+    """A command whose options include one per variable of its expression."""
+
+    def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
+        return ["EXPRESSION|FILE.toml|FOLDER", "[--NAME VALUE]...", "[OPTIONS]"]
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or any(a in ("--help", "-h") for a in args) or "--version" in args:
+            return super().parse_args(ctx, args)
+        target, rest = _split_target(args)
+        if target is None:
+            raise UsageError("give an expression (e.g. \"(x+y)*z\"), an expression file or a "
+                             "folder of them", ctx)
+        ctx.meta["backviz.target"] = target
+        variables = _variables_of(target, ctx)
+        ctx.meta["backviz.variables"] = variables
+        builtin = {opt for p in self.params for opt in getattr(p, "opts", [])}
+        self.params = [p for p in self.params if not (p.name or "").startswith("var_")]
+        for i, name in enumerate(variables):
+            if f"--{name}" not in builtin:
+                self.params.append(click.Option([f"--{name}", f"var_{i}"], metavar="VALUE",
+                                                help=f"value of {name}", expose_value=True))
+        for arg in rest:
+            if arg.startswith("--") and len(arg) > 2:
+                opt = arg.split("=", 1)[0]
+                if opt not in builtin and opt[2:] not in variables:
+                    raise UsageError(_no_such_variable(opt, variables), ctx)
+        return super().parse_args(ctx, rest)
+
+
+def _no_such_variable(opt: str, variables: Sequence[str]) -> str:
+    known = ", ".join(variables) if variables else "none"
+    return f"{opt} is neither an option nor a variable of the expression (its variables: {known})"
+
+
+def _split_target(args: list[str]) -> tuple[str | None, list[str]]:
+    """Find the expression (or file, or folder) among the arguments."""
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            if i + 1 < len(args):
+                return args[i + 1], args[:i] + args[i + 2:]
+            return None, args[:i]
+        if arg.startswith("-") and len(arg) > 1 and not _NUMBER.match(arg):
+            if arg in _FLAG_OPTIONS or "=" in arg:
+                i += 1
+            else:  # a value option, built in or a variable: it takes the next argument
+                i += 2
+            continue
+        return arg, args[:i] + args[i + 1:]
+    return None, args
+
+
+def _variables_of(target: str, ctx: click.Context) -> tuple[str, ...]:
+    """The variables that may be given on the command line for this target."""
+    path = Path(target)
+    if _is_path(target):
+        names: dict[str, None] = {}
+        for file in (find(path) if path.is_dir() else [path]):
+            try:
+                figure = load(file)
+                names.update(dict.fromkeys(parse(figure.expression).variables))
+            except BackvizError:
+                continue  # reported when the file is rendered
+        return tuple(names)
     try:
-        graph = parse(args[0])
-        values = {a[2:]: float(v) for a, v in zip(args[1::2], args[2::2])}
-        t = trace(graph, values)
-    except (BackvizError, ValueError) as err:
-        click.echo(f"Error: {err}", err=True)
-        sys.exit(2)
-    click.echo(f"f = {t.value:g}")
-    for name, grad in t.gradients.items():
-        click.echo(f"df/d{name} = {grad:g}")
+        return parse(target).variables
+    except BackvizError as err:
+        raise UsageError(str(err), ctx) from None
+
+
+def _is_path(target: str) -> bool:
+    return target.endswith(".toml") or Path(target).is_dir()
+
+
+def parse_value(name: str, text: str) -> Any:
+    """A command-line value: a number, a JSON list, or @PATH to a .npy or .json file."""
+    text = text.strip()
+    if text.startswith("@"):
+        return _load_value_file(name, Path(text[1:]))
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise BackvizError(
+            f"--{name}: {text[:40]!r} is not a number, a JSON list like [1, 2] or "
+            "[[1, 2], [3, 4]], or @PATH to a .npy or .json file") from None
+
+
+def _load_value_file(name: str, path: Path) -> Any:
+    if path.suffix not in (".npy", ".json"):
+        raise BackvizError(f"--{name}: {path} must be a .npy or .json file")
+    try:
+        if path.suffix == ".npy":
+            import numpy as np
+
+            return np.load(path, allow_pickle=False)
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BackvizError(f"--{name}: no such file: {path}") from None
+    except (OSError, ValueError) as err:
+        raise BackvizError(f"--{name}: cannot read {path}: {err}") from None
+
+
+def figure_name(expression: str) -> str:
+    """A safe file name from an expression: only a-z, 0-9 and _ (plus a hash if cut)."""
+    name = re.sub(r"[^a-z0-9]+", "_", expression.lower()).strip("_") or "figure"
+    if len(name) > 60:
+        digest = hashlib.sha1(expression.encode("utf-8")).hexdigest()[:8]
+        name = f"{name[:50].rstrip('_')}-{digest}"
+    return name
+
+
+def _check_name(name: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", name) or len(name) > 100:
+        raise BackvizError(f"--name {name!r}: use only letters, digits, '_' and '-'")
+    return name
+
+
+@click.command(cls=_Command, epilog=EXAMPLES,
+               context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("-o", "--output", metavar="PATH",
+              help="File to write (format from its suffix), or - for stdout. "
+                   "Default: output/NAME.svg.")
+@click.option("-f", "--format", "fmt", type=click.Choice(FORMATS, case_sensitive=False),
+              help="Output format (default: from the -o suffix, else svg).")
+@click.option("-n", "--name", metavar="NAME",
+              help="Name of the figure in output/ (default: from the expression or file).")
+@click.option("-p", "--precision", type=click.IntRange(0, 12), metavar="N",
+              help="Decimals to show (default 2; a figure whose numbers are all whole "
+                   "shows integers unless --precision is given).")
+@click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE",
+              help="Give a variable's value (for names that clash with options).")
+@click.version_option(__version__, "--version", prog_name="backviz", message="%(prog)s %(version)s")
+@click.pass_context
+def cli(ctx: click.Context, output: str | None, fmt: str | None, name: str | None,
+        precision: int | None, assignments: tuple[str, ...], **var_options: str | None) -> None:
+    """Draw backpropagation on the computational graph of an EXPRESSION.
+
+    Every edge shows its forward value in green above the line and its gradient
+    in red below, as in the figures of the CS231n lecture on backpropagation.
+    """
+    target: str = ctx.meta["backviz.target"]
+    variables: tuple[str, ...] = ctx.meta["backviz.variables"]
+    try:
+        values = _given_values(variables, var_options, assignments)
+        if name is not None:
+            _check_name(name)
+        fmt = fmt.lower() if fmt else None
+        if output is not None and output != "-":
+            fmt = format_for(output, fmt)
+        fmt = fmt or "svg"
+    except BackvizError as err:
+        raise UsageError(str(err), ctx) from None
+
+    if _is_path(target):
+        _run_files(ctx, Path(target), values, output, fmt, name, precision)
+        return
+    job = Job(target, values, name or figure_name(target))
+    try:
+        t = trace(job.expression, job.values)
+    except BackvizError as err:
+        raise UsageError(str(err), ctx) from None
+    _write(ctx, job, t, output, fmt, precision)
+
+
+def _given_values(variables: Sequence[str], var_options: dict[str, str | None],
+                  assignments: tuple[str, ...]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for key, text in var_options.items():
+        if text is not None:
+            var = variables[int(key.removeprefix("var_"))]
+            values[var] = parse_value(var, text)
+    for item in assignments:
+        var, sep, text = item.partition("=")
+        if not sep or not var:
+            raise BackvizError(f"--set {item!r}: write NAME=VALUE, e.g. --set name=2")
+        values[var.strip()] = parse_value(var.strip(), text)
+    return values
+
+
+def _style(precision: int | None, figure: Figure | None) -> Style:
+    if precision is None and figure is not None:
+        precision = figure.precision
+    if precision is None:
+        return Style()
+    return Style(precision=precision, integers=False)
+
+
+def _write(ctx: click.Context, job: Job, t: Trace, output: str | None, fmt: str,
+           precision: int | None) -> Path | None:
+    """Render one figure, write it, and print its summary."""
+    style = _style(precision, job.figure)
+    try:
+        data = to_bytes(t, fmt, style)
+    except BackvizError as err:
+        raise Failure(str(err)) from None
+    if output == "-":
+        stream = click.get_binary_stream("stdout")
+        stream.write(data)
+        stream.flush()
+        _summary(t, style, None, err=True)
+        return None
+    path = Path(output) if output else Path("output") / f"{job.name}.{fmt}"
+    try:
+        write_atomic(path, data)
+    except OSError as err:
+        raise Failure(f"cannot write {path}: {err.strerror or err}") from None
+    _summary(t, style, path, err=False)
+    return path
+
+
+def _summary(t: Trace, style: Style, path: Path | None, err: bool) -> None:
+    numbers = Numbers(t, style)
+    rows = [(t.expression if len(t.expression) <= 40 else "f", numbers.plain(t.values[-1]))]
+    rows += [(f"  d/d{name}", numbers.plain(g)) for name, g in t.gradients.items()]
+    width = max(len(label) for label, _ in rows)
+    for label, text in rows:
+        click.echo(f"{label.ljust(width)} = {text}", err=err)
+    for warning in t.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if path is not None:
+        click.echo(f"wrote {path}", err=err)
+
+
+def _run_files(ctx: click.Context, target: Path, values: dict[str, Any], output: str | None,
+               fmt: str, name: str | None, precision: int | None) -> None:
+    """Render one expression file, or every file of a folder (the others go on if one fails)."""
+    if target.is_dir():
+        files = find(target)
+        if not files:
+            raise UsageError(f"{target}: no expression files (*.toml) in this folder", ctx)
+        if output is not None or name is not None:
+            raise UsageError("-o and --name name one figure; a folder renders each file to "
+                             "output/<file name>.<format>", ctx)
+    else:
+        files = [target]
+    failed = 0
+    for file in files:
+        try:
+            figure = load(file)
+            job = Job(figure.expression, {**figure.values, **values},
+                      name or figure.name, figure)
+            t = _trace_file(figure, job)
+        except BackvizError as err:
+            if len(files) == 1:
+                raise UsageError(str(err), ctx) from None
+            click.echo(f"Error: {err}", err=True)
+            failed += 1
+            continue
+        if len(files) > 1:
+            click.echo(f"{file}:")
+        _write(ctx, job, t, output, fmt, precision)
+    if failed:
+        raise UsageError(f"{failed} of {len(files)} expression files failed (see above)", ctx)
+
+
+def _trace_file(figure: Figure, job: Job) -> Trace:
+    try:
+        graph: Graph = parse(figure.expression)
+    except BackvizError as err:
+        raise GalleryFileError(f"{figure.path}: field 'expression': {err}") from None
+    try:
+        return trace(graph, job.values)
+    except BackvizError as err:
+        raise GalleryFileError(f"{figure.path}: field 'values': {err}") from None
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    """Entry point of the ``backviz`` command."""
+    cli.main(args=list(argv) if argv is not None else sys.argv[1:], prog_name="backviz")
+    sys.exit(0)  # click's main exits itself; this keeps the type checker honest

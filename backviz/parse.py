@@ -260,7 +260,7 @@ def parse(expression: str) -> Graph:
             while pending:
                 top = pending[-1]
                 if top.kind in ("paren", "call"):
-                    raise fail("this '(' is never closed", column if top.kind == "paren"
+                    raise fail("this '(' is never closed", top.column if top.kind == "paren"
                                else top.column + len(top.symbol))
                 reduce()
             break

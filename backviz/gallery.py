@@ -1,0 +1,83 @@
+"""Expression files: one figure per TOML file, a folder of them is a gallery.
+
+A file looks like this (``values`` may hold numbers or nested lists)::
+
+    title = "The sigmoid neuron, gate by gate"
+    expression = "1/(1+exp(-(w0*x0+w1*x1+w2)))"
+    caption = "CS231n lecture 4"      # optional
+    precision = 2                     # optional: decimals shown
+
+    [values]
+    w0 = 2.0
+    x0 = -1.0
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import GalleryFileError
+
+__all__ = ["Figure", "load", "find"]
+
+_FIELDS = {"title", "expression", "values", "caption", "precision"}
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One expression file."""
+
+    path: Path
+    title: str
+    expression: str
+    values: dict[str, Any] = field(default_factory=dict)
+    caption: str | None = None
+    precision: int | None = None
+
+    @property
+    def name(self) -> str:
+        """The figure's name: the file's stem (output/<name>.svg)."""
+        return self.path.stem
+
+
+def load(path: str | Path) -> Figure:
+    """Read one expression file; a malformed one names the file and the field at fault."""
+    path = Path(path)
+
+    def fail(message: str) -> GalleryFileError:
+        return GalleryFileError(f"{path}: {message}")
+
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise fail(f"cannot read the file ({err.strerror})") from None
+    except UnicodeDecodeError:
+        raise fail("the file is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as err:
+        raise fail(f"not valid TOML: {err}") from None
+    unknown = sorted(set(data) - _FIELDS)
+    if unknown:
+        raise fail(f"unknown field {unknown[0]!r} (the fields are: {', '.join(sorted(_FIELDS))})")
+    for key in ("title", "expression"):
+        if key not in data:
+            raise fail(f"the field {key!r} is missing")
+    for key in ("title", "expression", "caption"):
+        if key in data and not isinstance(data[key], str):
+            raise fail(f"the field {key!r} must be a string")
+    values = data.get("values", {})
+    if not isinstance(values, dict):
+        raise fail("the field 'values' must be a table, e.g. [values] then x = 1.0")
+    precision = data.get("precision")
+    if precision is not None and (isinstance(precision, bool) or not isinstance(precision, int)
+                                  or not 0 <= precision <= 12):
+        raise fail("the field 'precision' must be a whole number from 0 to 12")
+    return Figure(path, data["title"], data["expression"], dict(values),
+                  data.get("caption"), precision)
+
+
+def find(folder: str | Path) -> list[Path]:
+    """The expression files of a folder, in name order."""
+    return sorted(p for p in Path(folder).glob("*.toml") if p.is_file())

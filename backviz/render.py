@@ -1,0 +1,295 @@
+"""Trace -> DOT / SVG / PNG / PDF / JSON in the style of the CS231n backprop slides.
+
+Every edge is drawn through a small helper node whose HTML-like label is a table:
+the forward value (green), an ``<HR/>`` rule, a zero-height cell with a port, and the
+gradient (red). The rule *is* the edge's line: the incoming edge ends at the port's
+west side with no arrow head and the outgoing edge leaves its east side. So the value
+is always just above its line and the gradient just below, on horizontal and diagonal
+edges alike, which Graphviz's own edge labels (``label``, ``xlabel``, ``headlabel``)
+do not guarantee. The labels live in the DOT itself: a saved .dot renders the same
+figure with plain ``dot -Tsvg``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .errors import BackvizError, GraphvizNotFoundError, RenderError
+from .graph import INPUT
+
+if TYPE_CHECKING:
+    from .evaluate import Trace
+
+__all__ = ["Style", "Numbers", "to_dot", "to_svg", "to_json", "render", "save", "FORMATS",
+           "MAX_GATES"]
+
+GREEN = "#008000"
+RED = "#FF0000"
+FONT = "DejaVu Sans"  # fonts-dejavu-core: on every stock Debian/Ubuntu, so nothing is downloaded
+FORMATS = ("svg", "dot", "png", "pdf", "json")
+MAX_GATES = 3000
+"""Above this many gates Graphviz takes minutes; such graphs are refused for drawing."""
+_LARGE = 300  # from this many gates on, bound dot's network simplex (nslimit)
+_MAX_SHOWN = 16  # arrays with more elements are summarised by their shape and range
+
+
+@dataclass(frozen=True)
+class Style:
+    """How a figure is drawn."""
+
+    precision: int = 2
+    """Decimals shown (the slides use 2)."""
+    integers: bool | None = None
+    """Show integers without decimals; None: when every number in the figure is integral."""
+
+
+class Numbers:
+    """Formats the numbers of one figure consistently."""
+
+    def __init__(self, trace: Trace, style: Style) -> None:
+        self.precision = style.precision
+        integral = style.integers
+        if integral is None:
+            integral = all(_integral(v) for v in (*trace.values, *trace.grads))
+        self.integral = integral
+
+    def scalar(self, x: float) -> str:
+        x = float(x)
+        if not np.isfinite(x):
+            return "nan" if np.isnan(x) else ("inf" if x > 0 else "-inf")
+        text = f"{x:.0f}" if self.integral else f"{x:.{self.precision}f}"
+        # Never "-0.00": a number that rounds to zero is shown without a sign.
+        return text[1:] if text.startswith("-") and float(text) == 0 else text
+
+    def rows(self, x: Any) -> list[list[str]]:
+        """A value as rows of cells: a scalar is one cell, a vector one column."""
+        a = np.asarray(x)
+        if a.ndim == 0:
+            return [[self.scalar(a)]]
+        if a.ndim == 1:
+            return [[self.scalar(v)] for v in a]
+        return [[self.scalar(v) for v in row] for row in a]
+
+    def summary(self, x: Any) -> str:
+        a = np.asarray(x)
+        shape = "×".join(str(n) for n in a.shape)
+        return f"{shape} in [{self.scalar(np.nanmin(a))}, {self.scalar(np.nanmax(a))}]"
+
+    def plain(self, x: Any) -> str:
+        """A value on one line: 3.00, [0.22, 0.26] or [[...], [...]]."""
+        a = np.asarray(x)
+        if a.ndim == 0:
+            return self.scalar(a)
+        if a.size > _MAX_SHOWN:
+            return self.summary(a)
+        if a.ndim == 1:
+            return "[" + ", ".join(self.scalar(v) for v in a) + "]"
+        return "[" + ", ".join("[" + ", ".join(self.scalar(v) for v in r) + "]" for r in a) + "]"
+
+
+def _integral(x: Any) -> bool:
+    a = np.asarray(x)
+    return bool(np.all(np.isfinite(a)) and np.all(a == np.round(a)))
+
+
+def _cell_table(cells: list[list[str]], color: str) -> str:
+    """An array as a table of right-aligned numbers between square brackets."""
+    n_rows, n_cols = len(cells), len(cells[0])
+    bracket = ('<TD ROWSPAN="{n}" WIDTH="4" BORDER="1" SIDES="{sides}" COLOR="{c}"></TD>')
+    rows = []
+    for r, row in enumerate(cells):
+        inner = "".join(f'<TD ALIGN="RIGHT" CELLPADDING="1">{_font(v, color)}</TD>' if c == 0 else
+                        f'<TD WIDTH="8"></TD><TD ALIGN="RIGHT" CELLPADDING="1">{_font(v, color)}</TD>'
+                        for c, v in enumerate(row))
+        if r == 0:
+            inner = (bracket.format(n=n_rows, sides="LTB", c=color) + inner
+                     + bracket.format(n=n_rows, sides="RTB", c=color))
+        rows.append(f"<TR>{inner}</TR>")
+    del n_cols
+    return ('<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="0">'
+            + "".join(rows) + "</TABLE>")
+
+
+def _font(text: str, color: str) -> str:
+    return f'<FONT COLOR="{color}">{_escape(text)}</FONT>'
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+def _number_cell(x: Any, numbers: Numbers, color: str) -> str:
+    a = np.asarray(x)
+    if a.ndim == 0:
+        return _font(numbers.scalar(a), color)
+    if a.size > _MAX_SHOWN:
+        return _font(numbers.summary(a), color)
+    return _cell_table(numbers.rows(a), color)
+
+
+def _edge_label(value: Any, grad: Any, numbers: Numbers) -> str:
+    """The helper node's label: value, the rule (the line itself), the port, gradient."""
+    # Arrays get room between their brackets and the line.
+    pad = "1" if np.ndim(value) == 0 and np.ndim(grad) == 0 else "3"
+    return ('<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">'
+            f'<TR><TD CELLPADDING="{pad}">{_number_cell(value, numbers, GREEN)}</TD></TR>'
+            '<HR/>'
+            '<TR><TD PORT="p" HEIGHT="0" CELLPADDING="0"></TD></TR>'
+            f'<TR><TD CELLPADDING="{pad}">{_number_cell(grad, numbers, RED)}</TD></TR>'
+            '</TABLE>>')
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def to_dot(trace: Trace, style: Style | None = None) -> str:
+    """The figure as DOT source: deterministic, ids from the topological order."""
+    style = style or Style()
+    numbers = Numbers(trace, style)
+    graph = trace.graph
+    n_gates = sum(1 for n in graph.nodes if n.op != INPUT)
+    lines = [
+        "digraph backviz {",
+        f"  // {graph.expression[:200]!r}".replace("\n", " ").replace("--", "- -"),
+        f'  graph [rankdir=LR, ordering=in, nodesep=0.15, ranksep=0.12, fontname="{FONT}", bgcolor="white"'
+        + (", nslimit=0.2, nslimit1=0.2" if n_gates >= _LARGE else "") + "];",
+        f'  node [fontname="{FONT}", fontsize=14, shape=circle, width=0.5, height=0.5, '
+        'margin=0.05, penwidth=1];',
+        '  edge [arrowsize=0.5, penwidth=1];',
+    ]
+    for node in graph.nodes:
+        if node.op == INPUT:
+            lines.append(f"  n{node.id} [shape=plaintext, width=0, height=0, margin=0.02, "
+                         f"label={_quote(node.label)}];")
+        else:
+            lines.append(f"  n{node.id} [label={_quote(node.label)}];")
+    for node in graph.nodes:
+        for k, (src, grad) in enumerate(zip(node.inputs, trace.edge_grads[node.id])):
+            helper = f"e{node.id}_{k}"
+            lines.append(f"  {helper} [shape=plaintext, width=0, height=0, margin=0, "
+                         f"label={_edge_label(trace.values[src], grad, numbers)}];")
+            lines.append(f"  n{src} -> {helper}:p:w [arrowhead=none];")
+            lines.append(f"  {helper}:p:e -> n{node.id};")
+    out = graph.output
+    lines.append(f"  out [shape=plaintext, width=0, height=0, margin=0, "
+                 f"label={_edge_label(trace.values[out.id], trace.grads[out.id], numbers)}];")
+    lines.append(f"  n{out.id} -> out:p:w [arrowhead=none];")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def render(dot: str, format: str, n_gates: int = 0) -> bytes:
+    """Run Graphviz's ``dot`` on DOT source; the output format is svg, png or pdf."""
+    if n_gates > MAX_GATES:
+        raise RenderError(
+            f"the graph has {n_gates} gates, more than the {MAX_GATES} that can be drawn in "
+            "reasonable time; use --format json (or --format dot) for graphs this large")
+    args = ["dot", f"-T{format}"] + (["-Gdpi=150"] if format == "png" else [])
+    try:
+        done = subprocess.run(args, input=dot.encode("utf-8"), capture_output=True, check=False)
+    except FileNotFoundError:
+        raise GraphvizNotFoundError(
+            "Graphviz's 'dot' program is not installed, and it is needed for "
+            f"{format.upper()} output. Install it with 'apt-get install graphviz' (Debian/Ubuntu) "
+            "or 'brew install graphviz' (macOS). --format dot and --format json work without it."
+        ) from None
+    if done.returncode != 0:
+        detail = done.stderr.decode("utf-8", "replace").strip()
+        raise RenderError(f"Graphviz failed to draw the figure: {detail}")
+    return done.stdout
+
+
+def to_svg(trace: Trace, style: Style | None = None) -> str:
+    """The figure as SVG text."""
+    return render(to_dot(trace, style), "svg", len(trace.graph.gates)).decode("utf-8")
+
+
+def _json_value(x: Any) -> Any:
+    a = np.asarray(x, dtype=np.float64)
+    # JSON has no nan or inf: they become null (the warnings say where they came from).
+    obj = np.where(np.isfinite(a), a, np.nan).tolist()
+    if a.ndim == 0:
+        return float(a) if np.isfinite(a) else None
+    return _nulls(obj)
+
+
+def _nulls(obj: Any) -> Any:
+    if isinstance(obj, list):
+        return [_nulls(v) for v in obj]
+    return None if obj != obj else obj
+
+
+def to_json(trace: Trace) -> dict[str, Any]:
+    """The trace as JSON-ready data: value, gradients, every node, warnings."""
+    nodes = []
+    for node in trace.graph.nodes:
+        nodes.append({
+            "id": node.id,
+            "op": node.op,
+            "label": node.label,
+            "inputs": list(node.inputs),
+            "value": _json_value(trace.values[node.id]),
+            "grad": _json_value(trace.grads[node.id]),
+        })
+    return {
+        "expression": trace.expression,
+        "value": _json_value(trace.values[-1]),
+        "gradients": {name: _json_value(g) for name, g in trace.gradients.items()},
+        "nodes": nodes,
+        "warnings": list(trace.warnings),
+    }
+
+
+def format_for(path: str | Path, format: str | None = None) -> str:
+    """The output format: given explicitly, or from the file's suffix."""
+    if format:
+        fmt = format.lower()
+    else:
+        fmt = Path(path).suffix.lower().lstrip(".")
+        if not fmt:
+            fmt = "svg"
+    if fmt not in FORMATS:
+        raise BackvizError(
+            f"unknown output format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    return fmt
+
+
+def to_bytes(trace: Trace, format: str, style: Style | None = None) -> bytes:
+    """The figure in one of FORMATS, as bytes."""
+    if format == "json":
+        return (json.dumps(to_json(trace), indent=2) + "\n").encode("utf-8")
+    dot = to_dot(trace, style)
+    if format == "dot":
+        return dot.encode("utf-8")
+    return render(dot, format, len(trace.graph.gates))
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write through a temporary file and rename, so no partial file is ever left."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save(trace: Trace, path: str | Path, format: str | None = None,
+         style: Style | None = None) -> Path:
+    """Render and write the figure; the format follows the suffix unless given."""
+    path = Path(path)
+    write_atomic(path, to_bytes(trace, format_for(path, format), style))
+    return path

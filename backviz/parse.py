@@ -102,7 +102,8 @@ class _Builder:
     def _fold(self, op: Op, values: list[float], column: int) -> _Const:
         try:
             with np.errstate(all="ignore"):
-                result = np.asarray(op.forward(*values), dtype=np.float64)
+                # float64 like the engine: 1/0 is inf, not a Python ZeroDivisionError.
+                result = np.asarray(op.forward(*map(np.float64, values)), dtype=np.float64)
         except (ValueError, TypeError):
             raise ShapeError(
                 f"'{self._symbol(op)}' needs a vector or matrix on both sides, "

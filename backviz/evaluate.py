@@ -251,10 +251,14 @@ def _warnings(graph: Graph, values: list[Array], grads: list[Array],
                 warnings.append(f"the value of {node.name} is {_nonfinite_kind(values[node.id])}")
             continue
         where = f"the gate '{node.label}' (column {node.column + 1})"
-        if not _finite(values[node.id]) and all(_finite(values[i]) for i in node.inputs):
+        inputs_finite = all(_finite(values[i]) for i in node.inputs)
+        if not _finite(values[node.id]) and inputs_finite:
             warnings.append(f"{where} gives {_nonfinite_kind(values[node.id])} "
                             "in the forward pass")
-        if _finite(grads[node.id]) and not all(_finite(s) for s in edges[node.id]):
+        # Only where the gradient itself goes bad: not where a nan forward value
+        # (already reported) just travels back through the product rule.
+        if (_finite(grads[node.id]) and _finite(values[node.id]) and inputs_finite
+                and not all(_finite(s) for s in edges[node.id])):
             bad = next(s for s in edges[node.id] if not _finite(s))
             warnings.append(f"{where} sends back a gradient of {_nonfinite_kind(bad)}")
     return tuple(warnings)

@@ -1,0 +1,191 @@
+"""The renderer: the slide figures' geometry read back from the SVG, and the DOT itself."""
+
+from __future__ import annotations
+
+import random
+import re
+
+import numpy as np
+import pytest
+import svggeom
+from slides import FIG5, FIGURES
+
+import backviz
+from backviz.render import MAX_GATES, Style, render, to_bytes, to_dot
+
+
+def _style(name: str) -> Style:
+    # Figure 4's slide writes its whole numbers with two decimals.
+    return Style(precision=2, integers=False) if name == "fig4" else Style()
+
+
+@pytest.mark.parametrize("name", sorted(FIGURES))
+def test_slide_figure_numbers_sit_above_and_below_their_lines(name: str) -> None:
+    expression, values, expected = FIGURES[name]
+    svg = backviz.trace(expression, values).to_svg(_style(name))
+    fig = svggeom.read(svg)
+    edges = svggeom.labelled_edges(fig)
+    assert {k: (g[0], r[0]) for k, (g, r) in edges.items()} == expected
+    assert all(len(g) == 1 and len(r) == 1 for g, r in edges.values())
+    assert svggeom.problems(fig) == []
+
+
+def test_slide_figure_1_has_gates_and_inputs_in_black() -> None:
+    expression, values, _ = FIGURES["fig1"]
+    fig = svggeom.read(backviz.trace(expression, values).to_svg())
+    black = sorted(t.text for t in fig.texts if t.color == "black")
+    assert black == ["*", "+", "x", "y", "z"]
+    assert len(fig.circles) == 2
+
+
+def test_figure_5_writes_its_arrays_on_the_edges() -> None:
+    expression, values = FIG5
+    fig = svggeom.read(backviz.trace(expression, values).to_svg(Style(precision=3)))
+    edges = svggeom.labelled_edges(fig)
+    assert edges["e2_0"] == (["0.100", "0.500", "-0.300", "0.800"],
+                             ["0.088", "0.176", "0.104", "0.208"])  # W and dW, row by row
+    assert edges["e2_1"] == (["0.200", "0.400"], ["-0.112", "0.636"])
+    assert edges["e3_0"] == (["0.220", "0.260"], ["0.440", "0.520"])
+    assert edges["out"] == (["0.116"], ["1.000"])
+    assert svggeom.problems(fig) == []
+
+
+def _random_expression(rng: random.Random, depth: int, names: list[str]) -> str:
+    """A random expression as a person might type it: shared variables, every kind of gate."""
+    if depth == 0 or (depth < 5 and rng.random() < 0.2):
+        return rng.choice(names)
+    sub = lambda: _random_expression(rng, depth - 1, names)  # noqa: E731
+    r = rng.random()
+    if r < 0.5:
+        return f"({sub()}{rng.choice('+-*/')}{sub()})"
+    if r < 0.65:
+        return f"{rng.choice(['max', 'min'])}({sub()},{sub()})"
+    if r < 0.85:
+        return f"{rng.choice(['exp', 'tanh', 'sigmoid', 'relu', 'abs', 'sin'])}({sub()})"
+    return f"({sub()}{rng.choice(['+1', '*2', '**2', '-3'])})"
+
+
+def test_labels_hold_on_twelve_random_graphs() -> None:
+    """The helper-node technique, measured: every label of 12 busy graphs in place."""
+    labels = 0
+    found: list[str] = []
+    for seed in range(12):
+        rng = random.Random(seed)
+        names = [f"v{i}" for i in range(rng.randint(2, 8))]
+        graph = backviz.parse(_random_expression(rng, 7, names))
+        t = backviz.trace(graph, {v: rng.uniform(-2, 2) for v in graph.variables})
+        fig = svggeom.read(t.to_svg())
+        labels += sum(1 for x in fig.texts if x.color in (svggeom.GREEN, svggeom.RED))
+        found += svggeom.problems(fig)
+    assert labels > 1000
+    assert found == []
+
+
+def test_the_geometry_check_catches_graphviz_edge_labels() -> None:
+    """The check can fail: Graphviz's own edge labels break the slide rules."""
+    dot = """digraph { rankdir=LR; node [shape=circle, fontname="DejaVu Sans"];
+      a -> c [label=<<FONT COLOR="#008000">-2.00</FONT>>, fontname="DejaVu Sans"];
+      b -> c [label=<<FONT COLOR="#008000">5.00</FONT>>, fontname="DejaVu Sans"];
+      c -> d [xlabel=<<FONT COLOR="#FF0000">-4.00</FONT>>, fontname="DejaVu Sans"]; }"""
+    fig = svggeom.read(render(dot, "svg").decode())
+    assert any("has no line" in p for p in svggeom.problems(fig))
+
+
+def test_dot_and_svg_are_deterministic() -> None:
+    expression, values, _ = FIGURES["fig2"]
+    first = backviz.trace(expression, values)
+    second = backviz.trace(backviz.parse(expression), values)
+    assert first.to_dot() == second.to_dot()
+    assert first.to_svg() == second.to_svg()
+    assert "0x" not in first.to_dot()  # no memory addresses
+
+
+def test_dot_is_self_contained_slide_style() -> None:
+    expression, values, _ = FIGURES["fig1"]
+    dot = backviz.trace(expression, values).to_dot()
+    assert "rankdir=LR" in dot
+    assert 'COLOR="#008000"' in dot and 'COLOR="#FF0000"' in dot
+    assert dot.count("<HR/>") == 5  # one line per edge: four edges and the output stub
+    assert 'fontname="DejaVu Sans"' in dot
+    assert "n2 [label=\"+\"]" in dot and "n4 [label=\"*\"]" in dot
+    assert "nslimit" not in dot  # only for large graphs
+
+
+def test_integers_only_when_every_number_is_whole() -> None:
+    fig1 = backviz.trace("(x+y)*z", x=-2, y=5, z=-4).to_dot()
+    assert ">-12<" in fig1 and ">-12.00<" not in fig1
+    explicit = backviz.trace("(x+y)*z", x=-2, y=5, z=-4).to_dot(Style(precision=2, integers=False))
+    assert ">-12.00<" in explicit
+    half = backviz.trace("(x+y)*z", x=-2.5, y=5, z=-4).to_dot()
+    assert ">-10.00<" in half and ">2.50<" in half
+
+
+def test_precision_and_no_negative_zero() -> None:
+    dot = backviz.trace("x*y", x=-0.001, y=2).to_dot(Style(precision=1))
+    assert ">-0.0<" not in dot and ">0.0<" in dot
+    assert ">2.0<" in dot
+
+
+def test_large_arrays_are_summarised_by_shape_and_range() -> None:
+    x = np.linspace(-1, 1, 4096)
+    dot = backviz.trace("sum(relu(x))", x=x).to_dot()
+    assert "4096 in [-1.00, 1.00]" in dot
+    assert dot.count("<TD") < 200  # not 4096 numbers
+    dot = backviz.trace("sum(W@x)", W=np.ones((64, 4096)), x=x).to_dot()
+    assert "64×4096 in [1.00, 1.00]" in dot
+
+
+def test_small_arrays_are_written_in_full() -> None:
+    dot = backviz.trace("sum(x)", x=[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]).to_dot()
+    assert all(f">{v}<" in dot for v in range(1, 17))
+
+
+def test_non_finite_values_render() -> None:
+    t = backviz.trace("log(x)*y", x=-1, y=2)
+    fig = svggeom.read(t.to_svg())
+    assert "nan" in [x.text for x in fig.texts if x.color == svggeom.GREEN]
+    assert t.warnings == ("the gate 'log' (column 1) gives nan in the forward pass",)
+
+
+def _sum_of_products(n: int) -> backviz.Trace:
+    expression = " + ".join(f"a{i}*b{i}" for i in range(n))
+    return backviz.trace(expression, {f"{c}{i}": 1.0 for i in range(n) for c in "ab"})
+
+
+def test_large_graphs_bound_dots_network_simplex() -> None:
+    dot = _sum_of_products(200).to_dot()
+    assert "nslimit=0.2" in dot
+
+
+def test_graphs_above_the_limit_are_refused_with_a_pointer_to_json() -> None:
+    t = _sum_of_products(MAX_GATES // 2 + 1)
+    with pytest.raises(backviz.RenderError, match=r"--format json"):
+        t.to_svg()
+    assert to_bytes(t, "json").startswith(b"{")
+    assert to_bytes(t, "dot").startswith(b"digraph")
+
+
+def test_save_writes_every_format(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    t = backviz.trace("(x+y)*z", x=-2, y=5, z=-4)
+    magic = {"svg": b"<?xml", "png": b"\x89PNG", "pdf": b"%PDF", "dot": b"digraph", "json": b"{"}
+    for fmt, head in magic.items():
+        path = t.save(tmp_path / f"fig.{fmt}")
+        assert path.read_bytes().startswith(head), fmt
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"fig.{f}" for f in magic)
+
+
+def test_repr_svg_shows_the_figure_in_a_notebook() -> None:
+    svg = backviz.trace("(x+y)*z", x=-2, y=5, z=-4)._repr_svg_()
+    assert svg.lstrip().startswith("<?xml") and "<svg" in svg
+    assert re.search(r'fill="#ff0000"[^>]*>&#45;4<', svg)
+
+
+def test_missing_graphviz_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    t = backviz.trace("(x+y)*z", x=-2, y=5, z=-4)
+    with pytest.raises(backviz.GraphvizNotFoundError) as err:
+        t.to_svg()
+    assert "apt-get install graphviz" in str(err.value)
+    assert "brew install graphviz" in str(err.value)
+    assert "--format dot and --format json work without it" in str(err.value)
+    assert to_dot(t).startswith("digraph")  # needs no Graphviz

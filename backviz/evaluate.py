@@ -34,7 +34,10 @@ def as_value(name: str, value: object) -> Array:
             f"the value of {name} must be a number, a list of numbers or a numpy array, "
             f"not {_describe(value)}")
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return np.float64(value)
+        try:
+            return np.float64(value)
+        except OverflowError:  # an int past 1.8e308
+            raise InvalidValueError(f"the value of {name} is too large for a float64") from None
     try:
         array = np.asarray(value)
         if array.dtype.kind not in "iuf":
@@ -105,7 +108,7 @@ def forward(graph: Graph, inputs: Mapping[str, object]) -> list[Array]:
                 args.append(node.const)
             try:
                 values.append(op.forward(*args))
-            except ValueError:
+            except (ValueError, TypeError):  # numpy: TypeError for scalar @ scalar
                 raise _shape_error(graph, node, values) from None
     return values
 

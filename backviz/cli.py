@@ -26,7 +26,7 @@ from .graph import Graph
 from .parse import parse
 from .render import FORMATS, Numbers, Style, format_for, to_bytes, write_atomic
 
-__all__ = ["main", "cli"]
+__all__ = ["cli", "main"]
 
 EXAMPLES = """\b
 Examples:
@@ -99,8 +99,8 @@ class _Command(click.Command):
         ctx.meta["backviz.target"] = target
         variables = _variables_of(target, ctx)
         ctx.meta["backviz.variables"] = variables
-        builtin = {opt for p in self.params for opt in getattr(p, "opts", [])}
         self.params = [p for p in self.params if not (p.name or "").startswith("var_")]
+        builtin = {opt for p in self.params for opt in getattr(p, "opts", [])}
         for i, name in enumerate(variables):
             if f"--{name}" not in builtin:
                 self.params.append(click.Option([f"--{name}", f"var_{i}"], metavar="VALUE",
@@ -222,7 +222,7 @@ def _check_name(name: str) -> str:
               help="Give a variable's value (for names that clash with options).")
 @click.version_option(__version__, "--version", prog_name="backviz", message="%(prog)s %(version)s")
 @click.pass_context
-def cli(ctx: click.Context, output: str | None, fmt: str | None, name: str | None,
+def cli(ctx: click.Context, /, output: str | None, fmt: str | None, name: str | None,
         precision: int | None, assignments: tuple[str, ...], **var_options: str | None) -> None:
     """Draw backpropagation on the computational graph of an EXPRESSION.
 

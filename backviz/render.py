@@ -28,8 +28,17 @@ from .graph import INPUT
 if TYPE_CHECKING:
     from .evaluate import Trace
 
-__all__ = ["Style", "Numbers", "to_dot", "to_svg", "to_json", "render", "save", "FORMATS",
-           "MAX_GATES"]
+__all__ = [
+    "FORMATS",
+    "MAX_GATES",
+    "Numbers",
+    "Style",
+    "render",
+    "save",
+    "to_dot",
+    "to_json",
+    "to_svg",
+]
 
 GREEN = "#008000"
 RED = "#FF0000"
@@ -61,7 +70,7 @@ class Numbers:
             integral = all(_integral(v) for v in (*trace.values, *trace.grads))
         self.integral = integral
 
-    def scalar(self, x: float) -> str:
+    def scalar(self, x: Any) -> str:
         x = float(x)
         if not np.isfinite(x):
             return "nan" if np.isnan(x) else ("inf" if x > 0 else "-inf")
@@ -173,7 +182,7 @@ def to_dot(trace: Trace, style: Style | None = None) -> str:
         else:
             lines.append(f"  n{node.id} [label={_quote(node.label)}];")
     for node in graph.nodes:
-        for k, (src, grad) in enumerate(zip(node.inputs, trace.edge_grads[node.id])):
+        for k, (src, grad) in enumerate(zip(node.inputs, trace.edge_grads[node.id], strict=True)):
             helper = f"e{node.id}_{k}"
             lines.append(f"  {helper} [shape=plaintext, width=0, height=0, margin=0, "
                          f"label={_edge_label(trace.values[src], grad, numbers)}];")

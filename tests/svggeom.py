@@ -68,7 +68,7 @@ class Figure:
 def _points(d: str) -> list[tuple[float, float]]:
     """Sample a Graphviz edge path (M x,y C x,y x,y x,y ...)."""
     nums = [float(v) for v in re.findall(r"-?\d+(?:\.\d+)?", d)]
-    pts = list(zip(nums[0::2], nums[1::2]))
+    pts = list(zip(nums[0::2], nums[1::2], strict=False))
     samples = [pts[0]]
     for i in range(1, len(pts) - 2, 3):
         p0, p1, p2, p3 = pts[i - 1], pts[i], pts[i + 1], pts[i + 2]

@@ -54,7 +54,7 @@ def _random_expression(rng: random.Random, depth: int, names: list[str]) -> str:
     """A random expression as a person might type it: shared variables, every kind of gate."""
     if depth == 0 or (depth < 5 and rng.random() < 0.2):
         return rng.choice(names)
-    sub = lambda: _random_expression(rng, depth - 1, names)  # noqa: E731
+    sub = lambda: _random_expression(rng, depth - 1, names)
     r = rng.random()
     if r < 0.5:
         return f"({sub()}{rng.choice('+-*/')}{sub()})"

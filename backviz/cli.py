@@ -301,11 +301,12 @@ def _write(ctx: click.Context, job: Job, t: Trace, output: str | None, fmt: str,
 
 def _summary(t: Trace, style: Style, path: Path | None, err: bool) -> None:
     numbers = Numbers(t, style)
-    rows = [(t.expression if len(t.expression) <= 40 else "f", numbers.plain(t.values[-1]))]
-    rows += [(f"  d/d{name}", numbers.plain(g)) for name, g in t.gradients.items()]
-    width = max(len(label) for label, _ in rows)
+    head = t.expression if len(t.expression) <= 60 else "f"
+    click.echo(f"{head} = {numbers.plain(t.values[-1])}", err=err)
+    rows = [(f"d/d{name}", numbers.plain(g)) for name, g in t.gradients.items()]
+    width = max((len(label) for label, _ in rows), default=0)
     for label, text in rows:
-        click.echo(f"{label.ljust(width)} = {text}", err=err)
+        click.echo(f"  {label.ljust(width)} = {text}", err=err)
     for warning in t.warnings:
         click.echo(f"warning: {warning}", err=True)
     if path is not None:

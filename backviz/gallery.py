@@ -21,7 +21,7 @@ from typing import Any
 
 from .errors import GalleryFileError
 
-__all__ = ["Figure", "load", "find"]
+__all__ = ["Figure", "find", "load"]
 
 _FIELDS = {"title", "expression", "values", "caption", "precision"}
 

@@ -37,9 +37,9 @@ def test_the_lecture_example_writes_the_figure_and_a_summary(run) -> None:  # ty
     assert result.exit_code == 0, result.output
     assert result.stdout == (
         "(x+y)*z = -12\n"
-        "  d/dx  = -4\n"
-        "  d/dy  = -4\n"
-        "  d/dz  = 3\n"
+        "  d/dx = -4\n"
+        "  d/dy = -4\n"
+        "  d/dz = 3\n"
         "wrote output/x_y_z.svg\n")
     assert result.stderr == ""
     assert files() == ["output/x_y_z.svg"]
@@ -178,7 +178,7 @@ def test_stdout_gets_the_figure_and_stderr_the_summary(run) -> None:  # type: ig
     result = run(*FIG1, "-o", "-")
     assert result.exit_code == 0
     assert result.stdout.startswith("<?xml")
-    assert result.stderr == "(x+y)*z = -12\n  d/dx  = -4\n  d/dy  = -4\n  d/dz  = 3\n"
+    assert result.stderr == "(x+y)*z = -12\n  d/dx = -4\n  d/dy = -4\n  d/dz = 3\n"
     assert files() == []
 
 

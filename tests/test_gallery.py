@@ -45,9 +45,13 @@ def render(path: Path, fmt: str) -> bytes:
 
 
 def normalise(svg: str) -> str:
-    """Drop comments (they carry Graphviz's version) and round every number to 1 place."""
+    """Drop comments (they carry Graphviz's version); round coordinates to 1 place.
+
+    Only numbers inside tags are rounded: the figure's own texts stay as they are.
+    """
     svg = re.sub(r"<!--.*?-->\n?", "", svg, flags=re.DOTALL)
-    return re.sub(r"-?\d+\.\d+", lambda m: f"{float(m.group()):.1f}", svg)
+    rounded = lambda m: f"{float(m.group()):.1f}"
+    return re.sub(r"<[^>]*>", lambda tag: re.sub(r"-?\d+\.\d+", rounded, tag.group()), svg)
 
 
 def structure(svg: str) -> dict[str, object]:

@@ -35,10 +35,11 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 
 # Reinstall only when pyproject.toml changed since the last install.
+# (An install with the test extras is also an install of the plain package.)
 STAMP="$VENV/.backviz-installed${BACKVIZ_EXTRAS:+-$BACKVIZ_EXTRAS}"
 if [ ! -f "$STAMP" ] || [ "$ROOT/pyproject.toml" -nt "$STAMP" ]; then
     echo "backviz setup: installing the package into .venv" >&2
     "$VENV/bin/python" -m pip install -q --upgrade pip >&2
     "$VENV/bin/python" -m pip install -q -e "$ROOT${BACKVIZ_EXTRAS:+[$BACKVIZ_EXTRAS]}" >&2
-    touch "$STAMP"
+    touch "$STAMP" "$VENV/.backviz-installed"
 fi

@@ -46,7 +46,7 @@ FONT = "DejaVu Sans"  # fonts-dejavu-core: on every stock Debian/Ubuntu, so noth
 FORMATS = ("svg", "dot", "png", "pdf", "json")
 MAX_GATES = 3000
 """Above this many gates Graphviz takes minutes; such graphs are refused for drawing."""
-_LARGE = 300  # from this many gates on, bound dot's network simplex (nslimit)
+_LARGE = 300  # from this many gates on, lay out for speed (see _large_graph_settings)
 _MAX_SHOWN = 16  # arrays with more elements are summarised by their shape and range
 
 
@@ -160,6 +160,21 @@ def _quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def _large_graph_settings(n_gates: int) -> str:
+    """Graph attributes that keep dot's layout time near-linear on large graphs.
+
+    Measured on a 3,000-gate sum of products (12,000 DOT nodes): dot's default ranking
+    balances ranks in time that grows with nodes x ranks (newrank avoids it), and the
+    positioning network simplex costs ~10 ms an iteration, so its iterations are capped
+    at about 60 / gates of the node count. Labels stay right: they do not depend on
+    how optimal the positions are.
+    """
+    if n_gates < _LARGE:
+        return ""
+    limit = f"{min(0.2, 60 / n_gates):.3g}"
+    return f", newrank=true, nslimit={limit}, nslimit1={limit}"
+
+
 def to_dot(trace: Trace, style: Style | None = None) -> str:
     """The figure as DOT source: deterministic, ids from the topological order."""
     style = style or Style()
@@ -170,7 +185,7 @@ def to_dot(trace: Trace, style: Style | None = None) -> str:
         "digraph backviz {",
         f"  // {graph.expression[:200]!r}".replace("\n", " ").replace("--", "- -"),
         f'  graph [rankdir=LR, ordering=in, nodesep=0.15, ranksep=0.12, fontname="{FONT}", bgcolor="white"'
-        + (", nslimit=0.2, nslimit1=0.2" if n_gates >= _LARGE else "") + "];",
+        + _large_graph_settings(n_gates) + "];",
         f'  node [fontname="{FONT}", fontsize=14, shape=circle, width=0.5, height=0.5, '
         'margin=0.05, penwidth=1];',
         '  edge [arrowsize=0.5, penwidth=1];',

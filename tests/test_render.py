@@ -154,7 +154,8 @@ def _sum_of_products(n: int) -> backviz.Trace:
 
 def test_large_graphs_bound_dots_network_simplex() -> None:
     dot = _sum_of_products(200).to_dot()
-    assert "nslimit=0.2" in dot
+    assert "newrank=true, nslimit=0.15, nslimit1=0.15" in dot  # 399 gates: 60/399
+    assert "nslimit" not in _sum_of_products(150).to_dot()  # 299 gates
 
 
 def test_graphs_above_the_limit_are_refused_with_a_pointer_to_json() -> None:

@@ -13,10 +13,13 @@ figure with plain ``dot -Tsvg``.
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +27,7 @@ import numpy as np
 
 from .errors import BackvizError, GraphvizNotFoundError, RenderError
 from .graph import INPUT
+from .ops import OPS
 
 if TYPE_CHECKING:
     from .evaluate import Trace
@@ -31,8 +35,12 @@ if TYPE_CHECKING:
 __all__ = [
     "FORMATS",
     "MAX_GATES",
+    "STUB",
+    "Layout",
+    "Note",
     "Numbers",
     "Style",
+    "layout",
     "render",
     "save",
     "to_dot",
@@ -42,6 +50,13 @@ __all__ = [
 
 GREEN = "#008000"
 RED = "#FF0000"
+HIDDEN = "transparent"
+NOTE = "#1F4E99"  # the chain-rule products of a build's frames (the highlight's colour)
+NOTE_SIZE = 12
+PATTERN = "#555555"  # --annotate: distributor, router, switcher
+HIGHLIGHT = 'color="#1F6FD1", penwidth=2.5, style=filled, fillcolor="#E8F0FB"'
+STUB = (-1, 0)
+"""The key of the output's stub in :attr:`Style.gradients` (other edges: gate id, input)."""
 FONT = "DejaVu Sans"  # fonts-dejavu-core: on every stock Debian/Ubuntu, so nothing is downloaded
 FORMATS = ("svg", "dot", "png", "pdf", "json")
 MAX_GATES = 3000
@@ -58,6 +73,37 @@ class Style:
     """Decimals shown (the slides use 2)."""
     integers: bool | None = None
     """Show integers without decimals; None: when every number in the figure is integral."""
+    gradients: frozenset[tuple[int, int]] | None = None
+    """The edges whose red gradient is shown, as (gate id, input position) and STUB;
+    None: all. A hidden one keeps its room, so the frames of a build do not move."""
+    highlight: int | None = None
+    """The id of a gate to draw highlighted (the gate a frame of a build is at)."""
+    notes: tuple[Note, ...] = ()
+    """Lines written under the figure, each centred under its node (a build's products)."""
+    note_rows: int = 0
+    """Room for at least this many lines of notes, so that frames keep one size."""
+    note_width: float = 0.0
+    """The band of notes is at least this wide (points), so that frames keep one size."""
+    layout: Layout | None = None
+    """Where the nodes are (see :func:`layout`), to centre notes under them."""
+    annotate: bool = False
+    """Write each gate's gradient pattern (distributor, router, switcher) under it."""
+
+
+@dataclass(frozen=True)
+class Note:
+    """A line written under the figure, below the node with id ``node``."""
+
+    node: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where Graphviz put the nodes: the drawing's width and each node's centre x (points)."""
+
+    width: float
+    x: Mapping[int, float] = field(default_factory=dict)
 
 
 class Numbers:
@@ -144,16 +190,89 @@ def _number_cell(x: Any, numbers: Numbers, color: str) -> str:
     return _cell_table(numbers.rows(a), color)
 
 
-def _edge_label(value: Any, grad: Any, numbers: Numbers) -> str:
+def _hide(html: str) -> str:
+    """The same label drawn invisibly, with every digit a 0: it takes the same room
+    (DejaVu Sans digits are all one width) and does not give the answer away."""
+    html = html.replace(f'COLOR="{RED}"', f'COLOR="{HIDDEN}"')
+    return re.sub(r">([^<]+)<", lambda m: ">" + re.sub(r"[0-9]", "0", m.group(1)) + "<", html)
+
+
+def _edge_label(value: Any, grad: Any, numbers: Numbers, shown: bool = True) -> str:
     """The helper node's label: value, the rule (the line itself), the port, gradient."""
     # Arrays get room between their brackets and the line.
     pad = "1" if np.ndim(value) == 0 and np.ndim(grad) == 0 else "3"
+    red = _number_cell(grad, numbers, RED)
     return ('<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">'
             f'<TR><TD CELLPADDING="{pad}">{_number_cell(value, numbers, GREEN)}</TD></TR>'
             '<HR/>'
             '<TR><TD PORT="p" HEIGHT="0" CELLPADDING="0"></TD></TR>'
-            f'<TR><TD CELLPADDING="{pad}">{_number_cell(grad, numbers, RED)}</TD></TR>'
+            f'<TR><TD CELLPADDING="{pad}">{red if shown else _hide(red)}</TD></TR>'
             '</TABLE>>')
+
+
+def _patterns(trace: Trace) -> list[str]:
+    """DOT for --annotate: each gate's pattern in a plain node tied below the gate, in
+    its rank, so that Graphviz keeps it clear of every other label."""
+    out = []
+    for node in trace.graph.nodes:
+        pattern = OPS[node.op].pattern if node.op != INPUT else None
+        if not pattern:
+            continue
+        out.append(f"  c{node.id} [shape=plaintext, width=0, height=0, margin=0, fontsize=12, "
+                   f"label=<<I>{_font(pattern, PATTERN)}</I>>];")
+        out.append(f"  {{rank=same; n{node.id}; c{node.id};}}")
+        out.append(f"  n{node.id} -> c{node.id} [style=invis];")
+    return out
+
+
+# DejaVu Sans advance widths (em) of the characters notes use most; others count as wide.
+_ADVANCE = {**dict.fromkeys("0123456789", 0.636), **dict.fromkeys(" .,:", 0.318),
+            **dict.fromkeys("()[]", 0.39), **dict.fromkeys("=+^×", 0.838), "-": 0.361,
+            "/": 0.337, "e": 0.615, "t": 0.392, "o": 0.612, "h": 0.634, "b": 0.635,
+            "i": 0.278, "l": 0.278, "n": 0.634, "p": 0.635, "u": 0.634, "s": 0.521,
+            "g": 0.635, "a": 0.613, "d": 0.635, "r": 0.411, "f": 0.352}
+_LABEL_MARGIN = 8.0  # Graphviz's room on each side of a graph label (points)
+
+
+def note_width(text: str, size: float = NOTE_SIZE) -> float:
+    """About how wide a note is drawn (points): a little more, never less."""
+    return sum(_ADVANCE.get(c, 0.9) for c in text) * size * 1.04 + 2
+
+
+def _notes(style: Style) -> str:
+    """The graph's label: a band under the figure, each note centred under its node.
+
+    The band is as wide as the drawing (or ``note_width``), so it never moves the
+    figure from one frame of a build to the next; the nodes' x come from a first
+    layout (:func:`layout`).
+    """
+    known = style.layout
+    drawing = known.width if known else 0.0
+    band = math.floor(max(drawing - 2 * _LABEL_MARGIN, style.note_width,
+                          *(note_width(n.text) for n in style.notes), 1.0))
+    # A band wider than the drawing centres the drawing above it.
+    shift = max(0.0, (band + 2 * _LABEL_MARGIN - drawing) / 2)
+    # The lines under one node are centred as a block and aligned on the left.
+    block: dict[int, float] = {}
+    for note in style.notes:
+        block[note.node] = max(block.get(note.node, 0.0), note_width(note.text))
+    rows = []
+    for note in style.notes:
+        width = block[note.node]
+        x = known.x.get(note.node) if known else None
+        left = 0.0 if x is None else x + shift - _LABEL_MARGIN - width / 2
+        left = min(max(0.0, left), band - width)
+        # Each line is a table as wide as the band (Graphviz centres a narrower one in
+        # its cell): a spacer of fixed width, then the text, on the left of the rest.
+        spacer = (f'<TD WIDTH="{round(left)}" HEIGHT="1" FIXEDSIZE="TRUE"></TD>'
+                  if left >= 1 else "")
+        rows.append(f'<TR><TD HEIGHT="18"><TABLE WIDTH="{band}" BORDER="0" CELLBORDER="0" '
+                    f'CELLSPACING="0" CELLPADDING="0"><TR>{spacer}<TD ALIGN="LEFT">'
+                    f'<FONT POINT-SIZE="{NOTE_SIZE}" COLOR="{NOTE}">{_escape(note.text)}</FONT>'
+                    '</TD></TR></TABLE></TD></TR>')
+    rows += ['<TR><TD HEIGHT="18"></TD></TR>'] * (style.note_rows - len(style.notes))
+    return (f'  graph [labelloc=b, labeljust=l, label=<<TABLE BORDER="0" CELLBORDER="0" '
+            f'CELLSPACING="0" CELLPADDING="0" WIDTH="{band}">{"".join(rows)}</TABLE>>];')
 
 
 def _quote(text: str) -> str:
@@ -195,18 +314,27 @@ def to_dot(trace: Trace, style: Style | None = None) -> str:
             lines.append(f"  n{node.id} [shape=plaintext, width=0, height=0, margin=0.02, "
                          f"label={_quote(node.label)}];")
         else:
-            lines.append(f"  n{node.id} [label={_quote(node.label)}];")
+            mark = f", {HIGHLIGHT}" if node.id == style.highlight else ""
+            lines.append(f"  n{node.id} [label={_quote(node.label)}{mark}];")
+    shown = style.gradients
     for node in graph.nodes:
         for k, (src, grad) in enumerate(zip(node.inputs, trace.edge_grads[node.id], strict=True)):
             helper = f"e{node.id}_{k}"
+            label = _edge_label(trace.values[src], grad, numbers,
+                                shown is None or (node.id, k) in shown)
             lines.append(f"  {helper} [shape=plaintext, width=0, height=0, margin=0, "
-                         f"label={_edge_label(trace.values[src], grad, numbers)}];")
+                         f"label={label}];")
             lines.append(f"  n{src} -> {helper}:p:w [arrowhead=none];")
             lines.append(f"  {helper}:p:e -> n{node.id};")
     out = graph.output
-    lines.append(f"  out [shape=plaintext, width=0, height=0, margin=0, "
-                 f"label={_edge_label(trace.values[out.id], trace.grads[out.id], numbers)}];")
+    label = _edge_label(trace.values[out.id], trace.grads[out.id], numbers,
+                        shown is None or STUB in shown)
+    lines.append(f"  out [shape=plaintext, width=0, height=0, margin=0, label={label}];")
     lines.append(f"  n{out.id} -> out:p:w [arrowhead=none];")
+    if style.annotate:
+        lines += _patterns(trace)
+    if style.notes or style.note_rows:
+        lines.append(_notes(style))
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -230,6 +358,19 @@ def render(dot: str, format: str, n_gates: int = 0) -> bytes:
         detail = done.stderr.decode("utf-8", "replace").strip()
         raise RenderError(f"Graphviz failed to draw the figure: {detail}")
     return done.stdout
+
+
+def layout(trace: Trace, style: Style | None = None) -> Layout:
+    """Where Graphviz puts the nodes of the figure (without notes): runs ``dot -Tjson``."""
+    bare = replace(style or Style(), notes=(), note_rows=0)
+    data = json.loads(render(to_dot(trace, bare), "json", len(trace.graph.gates)))
+    x0, _, x1, _ = (float(v) for v in data["bb"].split(","))
+    xs = {}
+    for obj in data.get("objects", []):
+        name, pos = obj.get("name", ""), obj.get("pos")
+        if pos and name[:1] == "n" and name[1:].isdigit():
+            xs[int(name[1:])] = float(pos.split(",")[0]) - x0
+    return Layout(x1 - x0, xs)
 
 
 def to_svg(trace: Trace, style: Style | None = None) -> str:

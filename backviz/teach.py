@@ -1,0 +1,359 @@
+"""Teaching mode: the backward pass one gate at a time, as the lecture builds its figures.
+
+The lecture never shows a finished figure: it starts from the forward values, writes
+the output's gradient 1, then visits the gates right to left and at each one says
+"[local gradient] x [upstream gradient]". This module turns a :class:`Trace` into
+those steps:
+
+- :func:`steps`: one :class:`Step` per gate, in reverse topological order, with the
+  chain-rule product for each of the gate's inputs and the sums it completes where a
+  value feeds more than one gate ("gradients add at branches");
+- :func:`frames`: the figures of the build, as :class:`~backviz.render.Style` s for
+  :func:`~backviz.render.to_dot` (frame 0 the forward values, frame 1 adds the output
+  gradient, then one frame per step; the last has every number of the figure);
+- :func:`explain`: the same steps in words, one line each;
+- :func:`check`: every gradient against central differences.
+
+A product is written ``(local)(upstream) = result``, one notation for every gate: at
+``1/x`` in the sigmoid figure ``(-1/1.37^2)(1.00) = -0.53``, at an add gate
+``(1)(0.20) = 0.20 to both inputs``. The local gradient's text comes from the
+operator table (``Op.local``); the numbers are rounded as the figure shows them, so
+the result is the exact product rounded, not the product of the rounded factors.
+Arrays of more than four elements are written by their shape (``[2×3 values]``),
+their results by shape and range.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from .errors import BackvizError
+from .evaluate import Trace, forward
+from .graph import INPUT, Node
+from .ops import OPS, UPSTREAM
+from .page import page
+from .render import STUB, Note, Numbers, Style, layout, note_width, render, to_dot, to_svg
+
+__all__ = [
+    "BUILD_FORMATS",
+    "MAX_STEPS",
+    "STEP",
+    "TOLERANCE",
+    "BranchSum",
+    "CheckResult",
+    "Frame",
+    "Product",
+    "Step",
+    "build",
+    "check",
+    "check_lines",
+    "explain",
+    "frame_svgs",
+    "frames",
+    "steps",
+]
+
+Array = Any  # np.float64 or np.ndarray
+
+TOLERANCE = 1e-6
+"""--check fails when an input's largest relative error is above this."""
+STEP = 1e-5
+"""The central-difference step, relative to the element's magnitude (at least 1)."""
+MAX_STEPS = 100
+"""A build has one frame per gate; above this many gates it is refused."""
+_INLINE = 4  # arrays with more elements are written by their shape in the products
+
+# The verbs of the slides' gradient patterns (the operator table names the pattern).
+_VERBS = {"distributor": "distributes", "router": "routes", "switcher": "switches"}
+
+
+@dataclass(frozen=True)
+class Product:
+    """The chain rule for one input of a gate: ``(local)(upstream) = result``."""
+
+    to: Node
+    """The input the gradient is sent to."""
+    text: str
+
+
+@dataclass(frozen=True)
+class BranchSum:
+    """A value that feeds several gates: its gradient so far, the sum of the shares."""
+
+    node: Node
+    text: str
+    """``-4 + 3 = -1``"""
+
+
+@dataclass(frozen=True)
+class Step:
+    """One gate of the backward pass: what it sends to its inputs, what sums it completes."""
+
+    gate: Node
+    products: tuple[Product, ...]
+    sums: tuple[BranchSum, ...]
+
+    @property
+    def lines(self) -> list[str]:
+        """The products as written beside the gate, one line per input."""
+        texts = [p.text for p in self.products]
+        if len(texts) == 1:
+            return texts
+        if len(set(texts)) == 1:
+            return [f"{texts[0]} to both inputs"]
+        return [f"{p.text} to {_name(p.to)}" for p in self.products]
+
+    @property
+    def sentence(self) -> str:
+        """The step in words, with the gate's pattern and the sums at branches named."""
+        text = ", ".join(self.lines)
+        pattern = OPS[self.gate.op].pattern
+        if pattern:
+            verb = _VERBS.get(pattern, f"is a {pattern}")
+            text += f": the {self.gate.op} gate {verb}"
+        if self.sums:
+            sums = ", ".join(f"{_name(s.node)} gets {s.text}" for s in self.sums)
+            text += f"; gradients add at branches: {sums}"
+        return text
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One figure of a build: how to draw it, and what it shows in words."""
+
+    style: Style
+    caption: str
+
+
+def _name(node: Node) -> str:
+    """An input by its name; a gate by its label: "x", "the + gate"."""
+    return node.name if node.op == INPUT and node.name else f"the {node.label} gate"
+
+
+def _writer(numbers: Numbers) -> Callable[[Array], str]:
+    """How the products write a value: as the figure does, a large array by its shape."""
+    def write(x: Array) -> str:
+        if np.ndim(x) == 0:
+            return numbers.scalar(x)
+        if np.size(x) <= _INLINE:
+            return numbers.plain(x)
+        return "[" + "×".join(map(str, np.shape(x))) + " values]"
+    return write
+
+
+def _result(numbers: Numbers, x: Array) -> str:
+    return numbers.plain(x) if np.size(x) <= _INLINE else numbers.summary(x)
+
+
+def chain(local: str, upstream: str, result: str) -> str:
+    """``(local)(upstream) = result``; a local text may place the upstream gradient itself."""
+    if UPSTREAM in local:
+        return f"{local.replace(UPSTREAM, upstream)} = {result}"
+    return f"({local})({upstream}) = {result}"
+
+
+def steps(trace: Trace, style: Style | None = None) -> list[Step]:
+    """The backward pass as steps: one per gate, from the output back to the inputs."""
+    numbers = Numbers(trace, style or Style())
+    write = _writer(numbers)
+    nodes = trace.graph.nodes
+    arrived: dict[int, list[Array]] = {}
+    out: list[Step] = []
+    for gate in reversed(nodes):
+        if gate.op == INPUT:
+            continue
+        op = OPS[gate.op]
+        assert op.local is not None, f"the operator table has no local gradient for {gate.op}"
+        args = [trace.values[i] for i in gate.inputs]
+        if op.has_const:
+            args.append(gate.const)
+        with np.errstate(all="ignore"):
+            locals_ = op.local(write, trace.values[gate.id], *args)
+        upstream = write(trace.grads[gate.id])
+        shares = trace.edge_grads[gate.id]
+        products = tuple(Product(nodes[i], chain(local, upstream, _result(numbers, share)))
+                         for i, local, share in zip(gate.inputs, locals_, shares, strict=True))
+        sums = []
+        for i, share in zip(gate.inputs, shares, strict=True):
+            terms = arrived.setdefault(i, [])
+            terms.append(share)
+            if len(terms) > 1:
+                total = terms[0]
+                for term in terms[1:]:
+                    total = total + term
+                written = [write(terms[0])] + [_signed(write(t)) for t in terms[1:]]
+                sums.append(BranchSum(nodes[i], f"{' + '.join(written)} = {_result(numbers, total)}"))
+        out.append(Step(gate, products, tuple(sums)))
+    return out
+
+
+def _signed(text: str) -> str:
+    return f"({text})" if text.startswith("-") else text
+
+
+def frames(trace: Trace, style: Style | None = None) -> list[Frame]:
+    """The build: forward values, then the output gradient, then one frame per gate.
+
+    Every frame has the same layout: a gradient not known yet is drawn invisibly, and
+    the band of notes under the figure has room for the most lines any frame writes,
+    so the figure does not move from one frame to the next. Runs Graphviz once, to
+    find where the gates are.
+    """
+    style = style or Style()
+    all_steps = steps(trace, style)
+    if len(all_steps) > MAX_STEPS:
+        raise BackvizError(
+            f"the expression has {len(all_steps)} gates; a build has one frame per gate and "
+            f"is made for up to {MAX_STEPS} of them")
+    numbers = Numbers(trace, style)
+    start = f"df/df = {numbers.scalar(1.0)}"
+    notes = [tuple([Note(step.gate.id, line) for line in step.lines]
+                   + [Note(s.node.id, f"gradients add at {_name(s.node)}: {s.text}")
+                      for s in step.sums])
+             for step in all_steps]
+    texts = [start] + [note.text for step_notes in notes for note in step_notes]
+    style = replace(style, layout=layout(trace, style), note_rows=max([1, *map(len, notes)]),
+                    note_width=max(map(note_width, texts)))
+    shown = {STUB}
+    result = [
+        Frame(replace(style, gradients=frozenset()),
+              f"The forward pass: every value in green, the output f = "
+              f"{numbers.plain(trace.values[-1])}."),
+        Frame(replace(style, gradients=frozenset(shown),
+                      notes=(Note(trace.graph.output.id, start),)),
+              f"The backward pass starts at the output: {start}."),
+    ]
+    for step, step_notes in zip(all_steps, notes, strict=True):
+        shown.update((step.gate.id, i) for i in range(len(step.gate.inputs)))
+        result.append(Frame(
+            replace(style, gradients=frozenset(shown), highlight=step.gate.id, notes=step_notes),
+            f"{step.gate.label}: {step.sentence}"))
+    return result
+
+
+def frame_svgs(trace: Trace, style: Style | None = None) -> list[tuple[Frame, str]]:
+    """Every frame of the build with its SVG (runs Graphviz once per frame)."""
+    return [(frame, to_svg(trace, frame.style)) for frame in frames(trace, style)]
+
+
+BUILD_FORMATS = ("svg", "png")
+
+
+def build(trace: Trace, style: Style | None = None, title: str | None = None,
+          format: str = "svg") -> dict[str, bytes]:
+    """The files of a build, by name: frame-00.svg, frame-01.svg, ... and index.html.
+
+    ``format`` is svg or png (the page always inlines SVG). Everything is rendered
+    before anything is returned, so a caller writes all of it or nothing.
+    """
+    if format not in BUILD_FORMATS:
+        raise BackvizError(f"a build's frames are {' or '.join(BUILD_FORMATS)}, not {format}")
+    made = frame_svgs(trace, style)
+    digits = max(2, len(str(len(made) - 1)))
+    files: dict[str, bytes] = {}
+    for k, (frame, svg) in enumerate(made):
+        data = svg.encode("utf-8") if format == "svg" else render(
+            to_dot(trace, frame.style), format, len(trace.graph.gates))
+        files[f"frame-{k:0{digits}d}.{format}"] = data
+    html = page(title or trace.expression, trace.expression, [svg for _, svg in made],
+                [frame.caption for frame, _ in made])
+    files["index.html"] = html.encode("utf-8")
+    return files
+
+
+def explain(trace: Trace, style: Style | None = None) -> list[str]:
+    """The backward pass in words: a heading, then one line per step."""
+    numbers = Numbers(trace, style or Style())
+    all_steps = steps(trace, style)
+    width = max([len(s.gate.label) for s in all_steps] + [len("start")])
+    lines = [f"backward pass of {_short(trace.expression)} = {numbers.plain(trace.values[-1])}, "
+             "one gate at a time from the output; each gradient is (local)(upstream):",
+             f"  {'start'.ljust(width)}  df/df = {numbers.scalar(1.0)}"]
+    lines += [f"  {s.gate.label.ljust(width)}  {s.sentence}" for s in all_steps]
+    lines.append("gradients: " + ", ".join(f"d/d{name} = {numbers.plain(g)}"
+                                           for name, g in trace.gradients.items()))
+    return lines
+
+
+def _short(expression: str) -> str:
+    return expression if len(expression) <= 60 else expression[:57] + "..."
+
+
+# --- the gradient check -----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One input's comparison with central differences: its largest error, and where."""
+
+    name: str
+    error: float
+    """The largest relative error over the input's elements (see :func:`check`)."""
+    index: tuple[int, ...]
+    analytic: float
+    numeric: float
+
+    @property
+    def ok(self) -> bool:
+        return self.error <= TOLERANCE
+
+
+def check(trace: Trace, step: float = STEP) -> list[CheckResult]:
+    """Compare every input element's gradient with central differences.
+
+    The numeric gradient is (f(x + h) - f(x - h)) / 2h with h = step * max(1, |x|).
+    The error is |a - n| / max(|a|, |n|, 1e-4 * (1 + |f|)): the relative error, except
+    that gradients far smaller than the output are measured against its scale, where
+    the differences are mostly rounding noise. A nan or inf anywhere is an error of inf.
+    An input within h of a kink (relu at 0, a tie in max) fails: the differences
+    straddle the kink.
+    """
+    f0 = trace.value
+    floor = 1e-4 * (1 + abs(f0)) if math.isfinite(f0) else 1.0
+    results = []
+    for name, value in trace.inputs.items():
+        x = np.array(value, dtype=np.float64)
+        analytic = np.asarray(trace.gradients[name], dtype=np.float64)
+        worst = CheckResult(name, 0.0, (), 0.0, 0.0)
+        for index in np.ndindex(x.shape):
+            h = step * max(1.0, abs(float(x[index])))
+            with np.errstate(all="ignore"):
+                numeric = (_moved(trace, name, index, h) - _moved(trace, name, index, -h)) / (2 * h)
+            a = float(analytic[index])
+            error = _error(a, numeric, floor)
+            if error > worst.error:
+                worst = CheckResult(name, error, index, a, numeric)
+        results.append(worst)
+    return results
+
+
+def _moved(trace: Trace, name: str, index: tuple[int, ...], delta: float) -> float:
+    """The output with one element of one input moved by delta."""
+    moved = np.array(trace.inputs[name], dtype=np.float64)
+    moved[index] += delta
+    given = {**trace.inputs, name: moved[()] if moved.ndim == 0 else moved}
+    return float(forward(trace.graph, given)[-1])
+
+
+def _error(a: float, n: float, floor: float) -> float:
+    if not (math.isfinite(a) and math.isfinite(n)):
+        return math.inf
+    return abs(a - n) / max(abs(a), abs(n), floor)
+
+
+def check_lines(trace: Trace, results: list[CheckResult]) -> list[str]:
+    """The check's report: one line per input, and the verdict."""
+    width = max(len(r.name) for r in results) if results else 0
+    lines = [f"gradient check of {_short(trace.expression)}: central differences, "
+             f"step {STEP:g}, tolerance {TOLERANCE:g}"]
+    for r in results:
+        where = f" at {list(r.index)}" if r.index else ""
+        mark = "ok" if r.ok else "FAILED"
+        detail = "" if r.ok else f" (analytic {r.analytic:.6g}, numeric {r.numeric:.6g})"
+        lines.append(f"  {r.name.ljust(width)}  largest relative error {r.error:.1e}"
+                     f"{where}  {mark}{detail}")
+    return lines

@@ -12,19 +12,20 @@ import json
 import re
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NoReturn
 
 import click
 
 from . import __version__
-from .errors import BackvizError, GalleryFileError
+from .errors import BackvizError, GalleryFileError, GraphvizNotFoundError, RenderError
 from .evaluate import Trace, trace
 from .gallery import Figure, find, load
 from .graph import Graph
 from .parse import parse
 from .render import FORMATS, Numbers, Style, format_for, to_bytes, write_atomic
+from .teach import BUILD_FORMATS, TOLERANCE, build, check, check_lines, explain
 
 __all__ = ["cli", "main"]
 
@@ -43,6 +44,19 @@ Examples:
   backviz expressions/                         every file of a folder, into output/
 
 \b
+Teaching mode:
+  backviz "(x+y)*z" --x -2 --y 5 --z -4 --steps
+      the figure built one gradient at a time: output/x_y_z/frame-00.svg ... frame-03.svg
+      and output/x_y_z/index.html, a page that steps through them (arrow keys)
+  backviz expressions/sigmoid_neuron.toml --explain
+      the backward pass in words, one line per gate: 1/x  (-1/1.37^2)(1.00) = -0.53 ...
+  backviz "max(x,y)*z" --x 1 --y 2 --z 3 --check
+      every gradient against central differences; exit status 1 if an error is above 1e-06
+  backviz expressions/gate_patterns.toml --annotate
+      distributor, router, switcher written under the add, max and mul gates
+  backviz expressions/ --steps --check        a build of every file, each one checked
+
+\b
 Each variable of the expression is an option: --NAME VALUE (case-sensitive).
 A VALUE is a number, a JSON list, or @PATH to a .npy or .json file. A variable
 whose name is also an option of backviz (e.g. 'name') is given with --set name=VALUE.
@@ -54,7 +68,7 @@ exp log sqrt abs sin cos tanh sigmoid relu max(a,b) min(a,b) sum mean l2.
 
 _VALUE_OPTIONS = {"-o", "--output", "-f", "--format", "-n", "--name", "-p", "--precision",
                   "--set"}
-_FLAG_OPTIONS = {"--help", "-h", "--version"}
+_FLAG_OPTIONS = {"--help", "-h", "--version", "--steps", "--explain", "--check", "--annotate"}
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
@@ -220,37 +234,56 @@ def _check_name(name: str) -> str:
                    "shows integers unless --precision is given).")
 @click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE",
               help="Give a variable's value (for names that clash with options).")
+@click.option("--steps", is_flag=True,
+              help="Build the figure one backward step at a time: output/NAME/frame-NN.svg "
+                   "(or .png with -f png) and index.html to step through them; -o names the "
+                   "folder.")
+@click.option("--explain", is_flag=True,
+              help="Print the backward pass, one line per gate: (local)(upstream) = result, "
+                   "and the gradient patterns.")
+@click.option("--check", "check_grads", is_flag=True,
+              help="Compare every gradient with central differences; exit status 1 when a "
+                   f"relative error is above {TOLERANCE:g}.")
+@click.option("--annotate", is_flag=True,
+              help="Write the gate patterns (distributor, router, switcher) under the gates.")
 @click.version_option(__version__, "--version", prog_name="backviz", message="%(prog)s %(version)s")
 @click.pass_context
 def cli(ctx: click.Context, /, output: str | None, fmt: str | None, name: str | None,
-        precision: int | None, assignments: tuple[str, ...], **var_options: str | None) -> None:
+        precision: int | None, assignments: tuple[str, ...], steps: bool, explain: bool,
+        check_grads: bool, annotate: bool, **var_options: str | None) -> None:
     """Draw backpropagation on the computational graph of an EXPRESSION.
 
     Every edge shows its forward value in green above the line and its gradient
     in red below, as in the figures of the CS231n lecture on backpropagation.
+    With --steps, --explain or --check the figure itself is written only when -o
+    asks for it (with --steps, -o names the folder of the frames).
     """
     target: str = ctx.meta["backviz.target"]
     variables: tuple[str, ...] = ctx.meta["backviz.variables"]
+    teaching = Teaching(steps, explain, check_grads, annotate)
     try:
         values = _given_values(variables, var_options, assignments)
         if name is not None:
             _check_name(name)
         fmt = fmt.lower() if fmt else None
-        if output is not None and output != "-":
+        if output is not None and output != "-" and not steps:
             fmt = format_for(output, fmt)
         fmt = fmt or "svg"
+        _check_teaching(teaching, output, fmt)
     except BackvizError as err:
         raise UsageError(str(err), ctx) from None
 
     if _is_path(target):
-        _run_files(ctx, Path(target), values, output, fmt, name, precision)
+        _run_files(ctx, Path(target), values, output, fmt, name, precision, teaching)
         return
     job = Job(target, values, name or figure_name(target))
     try:
         t = trace(job.expression, job.values)
     except BackvizError as err:
         raise UsageError(str(err), ctx) from None
-    _write(ctx, job, t, output, fmt, precision)
+    failed = _make(ctx, job, t, output, fmt, precision, teaching)
+    if failed is not None:
+        raise Failure(f"gradient check failed: {failed}")
 
 
 def _given_values(variables: Sequence[str], var_options: dict[str, str | None],
@@ -277,9 +310,9 @@ def _style(precision: int | None, figure: Figure | None) -> Style:
 
 
 def _write(ctx: click.Context, job: Job, t: Trace, output: str | None, fmt: str,
-           precision: int | None) -> Path | None:
+           precision: int | None, annotate: bool = False) -> Path | None:
     """Render one figure, write it, and print its summary."""
-    style = _style(precision, job.figure)
+    style = replace(_style(precision, job.figure), annotate=annotate)
     try:
         data = to_bytes(t, fmt, style)
     except BackvizError as err:
@@ -314,7 +347,8 @@ def _summary(t: Trace, style: Style, path: Path | None, err: bool) -> None:
 
 
 def _run_files(ctx: click.Context, target: Path, values: dict[str, Any], output: str | None,
-               fmt: str, name: str | None, precision: int | None) -> None:
+               fmt: str, name: str | None, precision: int | None,
+               teaching: Teaching | None = None) -> None:
     """Render one expression file, or every file of a folder (the others go on if one fails)."""
     if target.is_dir():
         files = find(target)
@@ -326,6 +360,7 @@ def _run_files(ctx: click.Context, target: Path, values: dict[str, Any], output:
     else:
         files = [target]
     failed = 0
+    unchecked: list[str] = []
     for file in files:
         try:
             figure = load(file)
@@ -340,9 +375,92 @@ def _run_files(ctx: click.Context, target: Path, values: dict[str, Any], output:
             continue
         if len(files) > 1:
             click.echo(f"{file}:")
-        _write(ctx, job, t, output, fmt, precision)
+        wrong = _make(ctx, job, t, output, fmt, precision, teaching or Teaching())
+        if wrong is not None:
+            unchecked.append(f"{file}: {wrong}")
     if failed:
         raise UsageError(f"{failed} of {len(files)} expression files failed (see above)", ctx)
+    if len(unchecked) == 1:
+        raise Failure(f"gradient check failed: {unchecked[0]}")
+    if unchecked:
+        raise Failure(f"gradient check failed for {len(unchecked)} of {len(files)} expression "
+                      "files (see above)")
+
+
+@dataclass(frozen=True)
+class Teaching:
+    """What the teaching options ask for: a build, the backward pass in words, a check."""
+
+    steps: bool = False
+    explain: bool = False
+    check: bool = False
+    annotate: bool = False
+
+
+def _check_teaching(teaching: Teaching, output: str | None, fmt: str) -> None:
+    if not teaching.steps:
+        return
+    if output == "-":
+        raise BackvizError("--steps writes a folder of frames, not one stream: give -o FOLDER "
+                           "or leave -o out (the default is output/NAME/)")
+    if fmt not in BUILD_FORMATS:
+        raise BackvizError(f"--steps draws its frames as {' or '.join(BUILD_FORMATS)}, "
+                           f"not {fmt}")
+
+
+def _make(ctx: click.Context, job: Job, t: Trace, output: str | None, fmt: str,
+          precision: int | None, teaching: Teaching) -> str | None:
+    """All that is asked for one expression: its explanation, check, build and figure.
+
+    Returns what the gradient check found wrong, or None.
+    """
+    style = replace(_style(precision, job.figure), annotate=teaching.annotate)
+    wrong = None
+    if teaching.explain:
+        for line in explain(t, style):
+            click.echo(line)
+    if teaching.check:
+        results = check(t)
+        for line in check_lines(t, results):
+            click.echo(line)
+        bad = [r for r in results if not r.ok]
+        if bad:
+            worst = max(bad, key=lambda r: r.error)
+            wrong = (f"the relative error of d/d{worst.name} is {worst.error:.1e}, above the "
+                     f"tolerance {TOLERANCE:g}")
+    if teaching.steps:
+        _write_build(ctx, job, t, output, fmt, style)
+    elif output is not None or not (teaching.explain or teaching.check):
+        _write(ctx, job, t, output, fmt, precision, teaching.annotate)
+    return wrong
+
+
+def _write_build(ctx: click.Context, job: Job, t: Trace, output: str | None, fmt: str,
+                 style: Style) -> None:
+    """Write the frames of a build and its page into one folder, and say so."""
+    folder = Path(output) if output else Path("output") / job.name
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"{folder} is a file; --steps writes a folder of frames", ctx)
+    title = job.figure.title if job.figure else job.expression
+    try:
+        files = build(t, style, title, fmt)
+    except (GraphvizNotFoundError, RenderError) as err:
+        raise Failure(str(err)) from None
+    except BackvizError as err:
+        raise UsageError(str(err), ctx) from None
+    try:
+        for file_name, data in files.items():
+            write_atomic(folder / file_name, data)
+        # Frames of an earlier, longer build would step past the end of this one.
+        for old in folder.glob("frame-*"):
+            if re.fullmatch(r"frame-\d+\.(svg|png)", old.name) and old.name not in files:
+                old.unlink()
+    except OSError as err:
+        raise Failure(f"cannot write {folder}: {err.strerror or err}") from None
+    _summary(t, style, None, err=False)
+    frames = sorted(f for f in files if f.startswith("frame-"))
+    click.echo(f"wrote {folder}/: {frames[0]} ... {frames[-1]} ({len(frames)} frames) "
+               "and index.html")
 
 
 def _trace_file(figure: Figure, job: Job) -> Trace:

@@ -19,6 +19,7 @@ carries it, as on the slides (``1+u`` is ``+1``, ``2*u`` is ``*2``, ``-u`` is ``
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from dataclasses import dataclass
 
@@ -30,13 +31,14 @@ from .ops import BINARY, FUNCTIONS, OPS, Op
 
 __all__ = ["parse"]
 
+# One match per token, with the whitespace before it: every character that is not
+# whitespace is part of a token, if only a bad one.
 _TOKENS = re.compile(
-    r"(?P<space>\s+)"
-    r"|(?P<number>(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)"
+    r"\s*(?:"
+    r"(?P<number>(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)"
     r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
     r"|(?P<op>\*\*|[-+*/^@(),])"
-    r"|(?P<bad>.)",
-    re.DOTALL,
+    r"|(?P<bad>\S))",
 )
 
 # Binding power of the binary operators and of prefix minus/plus.
@@ -66,6 +68,9 @@ class _Pending:
     column: int
     op: Op | None = None
     args: int = 0
+    # Binding power: an operator arriving reduces the operators above it that bind at
+    # least as tightly. 0 for "(" and calls, which no operator reduces past.
+    precedence: int = 0
 
 
 class _Builder:
@@ -84,20 +89,22 @@ class _Builder:
         return node_id
 
     def apply(self, op: Op, args: list[_Operand], column: int) -> _Operand:
-        if all(isinstance(a, _Const) for a in args):
+        nodes = [a for a in args if isinstance(a, int)]
+        if len(nodes) == len(args):  # no constant operand: the gate itself
+            return self._add(op.name, tuple(nodes), column)
+        if not nodes:  # only constants: fold them into one
             return self._fold(op, [a.value for a in args if isinstance(a, _Const)], column)
-        if len(args) == 2 and (isinstance(args[0], _Const) or isinstance(args[1], _Const)):
-            left_const = isinstance(args[0], _Const)
-            const, other = (args[0], args[1]) if left_const else (args[1], args[0])
-            assert isinstance(const, _Const) and isinstance(other, int)
-            gate = op.const_left if left_const else op.const_right
-            if gate is None:
-                raise ShapeError(
-                    f"'{self._symbol(op)}' needs a vector or matrix on both sides, "
-                    f"and {_show(const.value)} is a number",
-                    self.expression, const.column)
-            return self._add(gate, (other,), column, const=const.value)
-        return self._add(op.name, tuple(a for a in args if isinstance(a, int)), column)
+        # A binary operator with one constant operand: the unary gate that carries it.
+        left_const = isinstance(args[0], _Const)
+        const, other = (args[0], args[1]) if left_const else (args[1], args[0])
+        assert isinstance(const, _Const) and isinstance(other, int)
+        gate = op.const_left if left_const else op.const_right
+        if gate is None:
+            raise ShapeError(
+                f"'{self._symbol(op)}' needs a vector or matrix on both sides, "
+                f"and {_show(const.value)} is a number",
+                self.expression, const.column)
+        return self._add(gate, (other,), column, const=const.value)
 
     def _fold(self, op: Op, values: list[float], column: int) -> _Const:
         try:
@@ -129,12 +136,9 @@ def _tokenize(expression: str) -> list[tuple[str, str, int]]:
     tokens = []
     for match in _TOKENS.finditer(expression):
         kind = match.lastgroup or "bad"
-        if kind == "space":
-            continue
-        text = match.group()
         if kind == "bad":
-            raise ExpressionSyntaxError(_bad_character(text), expression, match.start())
-        tokens.append((kind, text, match.start()))
+            raise ExpressionSyntaxError(_bad_character(match[kind]), expression, match.start(kind))
+        tokens.append((kind, match[kind], match.start(kind)))
     tokens.append(("end", "", len(expression)))
     return tokens
 
@@ -195,7 +199,7 @@ def parse(expression: str) -> Graph:
         if expect_operand:
             if kind == "number":
                 value = float(text)
-                if not np.isfinite(value):
+                if not math.isfinite(value):
                     raise fail(f"the number {text[:20]}{'...' if len(text) > 20 else ''} "
                                "is too large for a float64", column)
                 operands.append(_Const(value, column))
@@ -215,7 +219,7 @@ def parse(expression: str) -> Graph:
             elif text == "(":
                 pending.append(_Pending("paren", "(", column))
             elif text in ("-", "+"):
-                pending.append(_Pending("unary", text, column))
+                pending.append(_Pending("unary", text, column, precedence=_UNARY))
             elif kind == "end":
                 raise fail("the expression is empty" if not expression.strip()
                            else "the expression ends too early: a value is missing", column)
@@ -227,14 +231,12 @@ def parse(expression: str) -> Graph:
         # After an operand: an operator, ')', ',' or the end.
         if kind == "op" and text in _PRECEDENCE:
             precedence = _PRECEDENCE[text]
-            while pending and pending[-1].kind in ("binary", "unary"):
-                top_precedence = _UNARY if pending[-1].kind == "unary" else _PRECEDENCE[pending[-1].symbol]
-                if top_precedence > precedence or (
-                        top_precedence == precedence and text not in _RIGHT_ASSOCIATIVE):
-                    reduce()
-                else:
-                    break
-            pending.append(_Pending("binary", text, column, BINARY[text]))
+            # A right-associative operator does not reduce its own kind: 2**3**2 is 2**(3**2).
+            reduce_equal = text not in _RIGHT_ASSOCIATIVE
+            while pending and (pending[-1].precedence > precedence
+                               or (pending[-1].precedence == precedence and reduce_equal)):
+                reduce()
+            pending.append(_Pending("binary", text, column, BINARY[text], precedence=precedence))
             expect_operand = True
         elif text == ")" or text == ",":
             while pending and pending[-1].kind in ("binary", "unary"):

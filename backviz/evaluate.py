@@ -160,22 +160,26 @@ def backward(graph: Graph, values: list[Array]) -> tuple[list[Array], list[tuple
     grads: list[Array] = [None] * len(nodes)
     edges: list[tuple[Array, ...]] = [()] * len(nodes)
     grads[out.id] = np.float64(1.0)
+    # Only a vector or a matrix can have been broadcast. With scalars alone (a long sum of
+    # products, say) there is nothing to sum back, and checking every edge's shape would
+    # cost a third of the loop.
+    scalars_only = all(isinstance(v, float) for v in values)
     with np.errstate(all="ignore"):
         for node in reversed(nodes):
             if node.op == INPUT:
                 continue
             op = OPS[node.op]
-            g = grads[node.id]
             args = [values[i] for i in node.inputs]
             if op.has_const:
                 args.append(node.const)
             # The chain rule: each input's gradient is the local gradient times g.
-            shares = []
-            for share, i in zip(op.vjp(g, values[node.id], *args), node.inputs, strict=True):
-                share = unbroadcast(share, _shape(values[i]))
-                shares.append(share)
+            shares = op.vjp(grads[node.id], values[node.id], *args)
+            if not scalars_only:
+                shares = tuple(unbroadcast(share, _shape(values[i]))
+                               for share, i in zip(shares, node.inputs, strict=True))
+            edges[node.id] = shares
+            for share, i in zip(shares, node.inputs, strict=True):
                 grads[i] = share if grads[i] is None else grads[i] + share
-            edges[node.id] = tuple(shares)
     return grads, edges
 
 

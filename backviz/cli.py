@@ -18,14 +18,13 @@ from typing import Any, NoReturn
 
 import click
 
-from . import __version__
+from . import __version__, teach
 from .errors import BackvizError, GalleryFileError, GraphvizNotFoundError, RenderError
 from .evaluate import Trace, trace
 from .gallery import Figure, find, load
 from .graph import Graph
 from .parse import parse
 from .render import FORMATS, Numbers, Style, format_for, to_bytes, write_atomic
-from .teach import BUILD_FORMATS, TOLERANCE, build, check, check_lines, explain
 
 __all__ = ["cli", "main"]
 
@@ -243,7 +242,7 @@ def _check_name(name: str) -> str:
                    "and the gradient patterns.")
 @click.option("--check", "check_grads", is_flag=True,
               help="Compare every gradient with central differences; exit status 1 when a "
-                   f"relative error is above {TOLERANCE:g}.")
+                   f"relative error is above {teach.TOLERANCE:g}.")
 @click.option("--annotate", is_flag=True,
               help="Write the gate patterns (distributor, router, switcher) under the gates.")
 @click.version_option(__version__, "--version", prog_name="backviz", message="%(prog)s %(version)s")
@@ -403,8 +402,8 @@ def _check_teaching(teaching: Teaching, output: str | None, fmt: str) -> None:
     if output == "-":
         raise BackvizError("--steps writes a folder of frames, not one stream: give -o FOLDER "
                            "or leave -o out (the default is output/NAME/)")
-    if fmt not in BUILD_FORMATS:
-        raise BackvizError(f"--steps draws its frames as {' or '.join(BUILD_FORMATS)}, "
+    if fmt not in teach.BUILD_FORMATS:
+        raise BackvizError(f"--steps draws its frames as {' or '.join(teach.BUILD_FORMATS)}, "
                            f"not {fmt}")
 
 
@@ -417,17 +416,17 @@ def _make(ctx: click.Context, job: Job, t: Trace, output: str | None, fmt: str,
     style = replace(_style(precision, job.figure), annotate=teaching.annotate)
     wrong = None
     if teaching.explain:
-        for line in explain(t, style):
+        for line in teach.explain(t, style):
             click.echo(line)
     if teaching.check:
-        results = check(t)
-        for line in check_lines(t, results):
+        results = teach.check(t)
+        for line in teach.check_lines(t, results):
             click.echo(line)
         bad = [r for r in results if not r.ok]
         if bad:
             worst = max(bad, key=lambda r: r.error)
             wrong = (f"the relative error of d/d{worst.name} is {worst.error:.1e}, above the "
-                     f"tolerance {TOLERANCE:g}")
+                     f"tolerance {teach.TOLERANCE:g}")
     if teaching.steps:
         _write_build(ctx, job, t, output, fmt, style)
     elif output is not None or not (teaching.explain or teaching.check):
@@ -443,7 +442,7 @@ def _write_build(ctx: click.Context, job: Job, t: Trace, output: str | None, fmt
         raise UsageError(f"{folder} is a file; --steps writes a folder of frames", ctx)
     title = job.figure.title if job.figure else job.expression
     try:
-        files = build(t, style, title, fmt)
+        files = teach.build(t, style, title, fmt)
     except (GraphvizNotFoundError, RenderError) as err:
         raise Failure(str(err)) from None
     except BackvizError as err:

@@ -314,15 +314,17 @@ def check(trace: Trace, step: float = STEP) -> list[CheckResult]:
     """
     f0 = trace.value
     floor = 1e-4 * (1 + abs(f0)) if math.isfinite(f0) else 1.0
+    inputs = trace.inputs
     results = []
-    for name, value in trace.inputs.items():
+    for name, value in inputs.items():
         x = np.array(value, dtype=np.float64)
         analytic = np.asarray(trace.gradients[name], dtype=np.float64)
         worst = CheckResult(name, 0.0, (), 0.0, 0.0)
         for index in np.ndindex(x.shape):
             h = step * max(1.0, abs(float(x[index])))
             with np.errstate(all="ignore"):
-                numeric = (_moved(trace, name, index, h) - _moved(trace, name, index, -h)) / (2 * h)
+                numeric = (_moved(trace, inputs, name, index, h)
+                           - _moved(trace, inputs, name, index, -h)) / (2 * h)
             a = float(analytic[index])
             error = _error(a, numeric, floor)
             if error > worst.error:
@@ -331,11 +333,12 @@ def check(trace: Trace, step: float = STEP) -> list[CheckResult]:
     return results
 
 
-def _moved(trace: Trace, name: str, index: tuple[int, ...], delta: float) -> float:
+def _moved(trace: Trace, inputs: dict[str, Any], name: str, index: tuple[int, ...],
+           delta: float) -> float:
     """The output with one element of one input moved by delta."""
-    moved = np.array(trace.inputs[name], dtype=np.float64)
+    moved = np.array(inputs[name], dtype=np.float64)
     moved[index] += delta
-    given = {**trace.inputs, name: moved[()] if moved.ndim == 0 else moved}
+    given = {**inputs, name: moved[()] if moved.ndim == 0 else moved}
     return float(forward(trace.graph, given)[-1])
 
 

@@ -317,7 +317,7 @@ def _write(ctx: click.Context, job: Job, t: Trace, output: str | None, fmt: str,
     except BackvizError as err:
         raise Failure(str(err)) from None
     if output == "-":
-        stream = click.get_binary_stream("stdout")
+        stream = sys.stdout.buffer
         stream.write(data)
         stream.flush()
         _summary(t, style, None, err=True)

@@ -28,6 +28,7 @@ from .parse import parse
 __version__ = "0.1.0"
 
 __all__ = [
+    "OPS",
     "BackvizError",
     "ExpressionSyntaxError",
     "GalleryFileError",
@@ -37,7 +38,6 @@ __all__ = [
     "MissingValueError",
     "Node",
     "NonScalarOutputError",
-    "OPS",
     "Op",
     "RenderError",
     "ShapeError",

@@ -5,14 +5,14 @@ from __future__ import annotations
 __all__ = [
     "BackvizError",
     "ExpressionSyntaxError",
-    "UnknownFunctionError",
-    "MissingValueError",
-    "InvalidValueError",
-    "ShapeError",
-    "NonScalarOutputError",
-    "GraphvizNotFoundError",
-    "RenderError",
     "GalleryFileError",
+    "GraphvizNotFoundError",
+    "InvalidValueError",
+    "MissingValueError",
+    "NonScalarOutputError",
+    "RenderError",
+    "ShapeError",
+    "UnknownFunctionError",
 ]
 
 # How much of a long source line is shown around the caret.

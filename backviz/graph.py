@@ -13,7 +13,7 @@ from functools import cached_property
 
 from .ops import OPS
 
-__all__ = ["INPUT", "Node", "Graph"]
+__all__ = ["INPUT", "Graph", "Node"]
 
 INPUT = "input"
 """The ``op`` of a node that reads a variable's value."""

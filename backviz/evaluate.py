@@ -11,6 +11,7 @@ import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -194,7 +195,17 @@ class Trace:
     """Every node's gradient (d output / d node), indexed by node id."""
     edge_grads: list[tuple[Array, ...]] = field(repr=False)
     """For each node, the gradient sent back along each of its input edges."""
-    warnings: tuple[str, ...] = ()
+    unused: tuple[str, ...] = ()
+    """The names given a value that the expression does not have (they are ignored)."""
+
+    @cached_property
+    def warnings(self) -> tuple[str, ...]:
+        """The unused names, then the inputs and gates where a nan or inf first appears.
+
+        Worked out when first asked for: it reads every value and gradient, which for a
+        large matrix costs as much as the matrix product does.
+        """
+        return _warnings(self.graph, self.values, self.grads, self.edge_grads, self.unused)
 
     @property
     def expression(self) -> str:
@@ -259,15 +270,14 @@ def trace(expression: str | Graph, values: Mapping[str, object] | None = None,
     given: dict[str, object] = {**(values or {}), **named}
     vals = forward(graph, given)
     grads, edges = backward(graph, vals)
-    return Trace(graph, vals, grads, edges, _warnings(graph, vals, grads, edges, given))
+    known = set(graph.variables)
+    return Trace(graph, vals, grads, edges, tuple(name for name in given if name not in known))
 
 
 def _warnings(graph: Graph, values: list[Array], grads: list[Array],
-              edges: list[tuple[Array, ...]], given: Mapping[str, object]) -> tuple[str, ...]:
-    """Name the inputs and gates where a nan or inf first appears, forward or backward."""
-    known = set(graph.variables)
-    warnings = [f"{name} is given a value but is not in the expression"
-                for name in given if name not in known]
+              edges: list[tuple[Array, ...]], unused: tuple[str, ...]) -> tuple[str, ...]:
+    """Name the unused values, and the inputs and gates where a nan or inf first appears."""
+    warnings = [f"{name} is given a value but is not in the expression" for name in unused]
     # Nothing is non-finite in the common case: see that with one check per value and
     # per edge before looking at each gate (which checks values once per use).
     if all(map(_finite, values)) and all(map(_finite, itertools.chain.from_iterable(edges))):

@@ -21,7 +21,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -123,8 +123,31 @@ class _Builder:
     def _add(self, op: str, inputs: tuple[int, ...], column: int,
              name: str | None = None, const: float | None = None) -> int:
         node_id = len(self.nodes)
-        self.nodes.append(Node(node_id, op, inputs, name, const, column))
+        self.nodes.append(_new_node(node_id, op, inputs, name, const, column))
         return node_id
+
+
+# Node is a frozen dataclass: its generated __init__ sets each field through
+# object.__setattr__, slowly enough that creating nodes took a third of the time to
+# parse a long sum. Setting the slots through their descriptors does the same in half
+# the time. The assert keeps _new_node in step with Node's fields.
+_NODE_FIELDS = ("id", "op", "inputs", "name", "const", "column")
+assert tuple(f.name for f in fields(Node)) == _NODE_FIELDS
+_set_id, _set_op, _set_inputs, _set_name, _set_const, _set_column = (
+    getattr(Node, name).__set__ for name in _NODE_FIELDS)
+
+
+def _new_node(node_id: int, op: str, inputs: tuple[int, ...], name: str | None,
+              const: float | None, column: int) -> Node:
+    """``Node(node_id, op, inputs, name, const, column)``, in half the time."""
+    node: Node = object.__new__(Node)
+    _set_id(node, node_id)
+    _set_op(node, op)
+    _set_inputs(node, inputs)
+    _set_name(node, name)
+    _set_const(node, const)
+    _set_column(node, column)
+    return node
 
 
 def _show(value: float) -> str:

@@ -87,19 +87,28 @@ class Section:
     run: Callable[[Config], Result]
 
 
-def time_interleaved(cases: Mapping[str, Callable[[], object]], repeats: int) -> dict[str, Row]:
-    """Time each case ``repeats`` times, taking turns, and keep every run.
+def time_interleaved(cases: Mapping[str, Callable[[], object]], repeats: int,
+                     calls: Mapping[str, int] | None = None, collector: bool = True) -> dict[str, Row]:
+    """Time each case ``repeats`` times, taking turns, and keep every run's time per call.
 
-    The garbage of one run is collected before the next starts, so that no run pays
-    for its predecessor; the collector stays on during a run, as it is for a user.
+    A run makes ``calls[label]`` calls (default 1): giving a fast case more calls makes
+    its runs as long as a slow case's, so that both are as exposed to the machine's
+    other load, and the best of each is comparable. The garbage of one run is collected
+    before the next starts, so that no run pays for its predecessor; the collector stays
+    on during a run, as it is for a user, unless ``collector`` is False.
     """
     runs: dict[str, list[float]] = {label: [] for label in cases}
     for _ in range(repeats):
         for label, fn in cases.items():
+            n = calls[label] if calls else 1
             gc.collect()
+            if not collector:
+                gc.disable()
             start = time.perf_counter()
-            fn()
-            runs[label].append(time.perf_counter() - start)
+            for _ in range(n):
+                fn()
+            runs[label].append((time.perf_counter() - start) / n)
+            gc.enable()
     return {label: Row(label, min(r), statistics.median(r), r) for label, r in runs.items()}
 
 
@@ -117,11 +126,23 @@ def sum_of_products(n: int) -> tuple[str, dict[str, float]]:
 def bench_linear(config: Config) -> Result:
     sizes = [1_000, 10_000] if config.quick else [1_000, 10_000, 100_000]
     cases = {f"{n:,} terms": partial(backviz.trace, *sum_of_products(n)) for n in sizes}
-    rows = list(time_interleaved(cases, config.repeats).values())
+    # Each run traces the largest size's number of terms: 100 traces of 1,000 terms, 10 of
+    # 10,000, one of 100,000. A lone 10 ms trace would often slip between two bursts of
+    # load that a 2 s trace cannot miss, which would make the growth look worse than it is.
+    calls = {f"{n:,} terms": max(sizes) // n for n in sizes}
+    rows = list(time_interleaved(cases, config.repeats, calls).values())
     targets = [Target(f"{large.label} / {small.label}", large.best / small.best, 12.0,
                       "10x the terms: linear growth")
                for small, large in itertools.pairwise(rows)]
-    return Result(rows, targets)
+    # Not a target, a diagnosis: the same with Python's cyclic garbage collector paused.
+    # Its full collections walk every live node, and while they are rare next to the
+    # objects a small trace makes, they are not next to a large trace's.
+    paused = list(time_interleaved(cases, config.repeats, calls, collector=False).values())
+    for row in paused:
+        row.label += ", collector paused"
+    growth = ", ".join(f"{large.best / small.best:.2f}x" for small, large in itertools.pairwise(paused))
+    notes = [f"with the garbage collector paused the growth per 10x is {growth}"]
+    return Result(rows + paused, targets, notes)
 
 
 def bench_micrograd(config: Config) -> Result:
@@ -169,10 +190,12 @@ def bench_micrograd(config: Config) -> Result:
             "backviz.trace(text): parse + forward + backward": lambda: backviz.trace(expression, values),
             "backviz.trace(graph): forward + backward": lambda: backviz.trace(graph, values),
             "backviz.parse(text)": lambda: backviz.parse(expression),
-        }, config.repeats)
+            # Trace.warnings (nan/inf checks) is worked out on first use: its cost, shown.
+            "backviz.trace(text).warnings": lambda: backviz.trace(expression, values).warnings,
+        }, config.repeats * 4)  # each run is short: more of them steady the best
     finally:
         sys.setrecursionlimit(limit)
-    mg, text, parsed, _ = rows.values()
+    mg, text, parsed, *_ = rows.values()
     result.rows += rows.values()
     result.targets += [
         Target("trace(text) / micrograd", text.best / mg.best, 1.5, f"{n:,} products, parse included"),
@@ -210,8 +233,12 @@ def bench_numpy(config: Config) -> Result:
     rows = time_interleaved({
         "numpy by hand: forward + backward": by_hand,
         "backviz.trace(text)": lambda: backviz.trace(expression, W=W, x=x, b=b),
-    }, config.repeats * 2)  # cheap: more repeats steady the best
-    hand, text = rows.values()
+        # Not part of a target, for reading the figures: the nan/inf checks, worked out
+        # on first use of .warnings, and the copy of W a trace keeps (it owns its values).
+        "backviz.trace(text).warnings": lambda: backviz.trace(expression, W=W, x=x, b=b).warnings,
+        "np.array(W), the copy a trace keeps": lambda: np.array(W),
+    }, config.repeats * 4)  # each run is short: more of them steady the best
+    hand, text, *_ = rows.values()
     result = Result(list(rows.values()))
     result.targets.append(Target("trace / numpy by hand", text.best / hand.best, 1.2,
                                  f"W {n}x{n}"))

@@ -25,13 +25,14 @@ def caret_lines(source: str, column: int) -> str:
     Long lines (a 100,000-term sum, a 100,000-character name) are cut to a window
     around the column so that the message stays readable.
     """
-    line = source.replace("\n", " ").replace("\t", " ")
-    column = max(0, min(column, len(line)))
+    column = max(0, min(column, len(source)))
     start = max(0, column - _WINDOW)
-    end = min(len(line), column + _WINDOW)
+    end = min(len(source), column + _WINDOW)
+    # Control characters (newline, tab, carriage return...) would break the two lines
+    # apart or shift the caret: each is shown as one space, keeping the columns.
+    window = "".join(c if c.isprintable() else " " for c in source[start:end])
     prefix = "..." if start > 0 else ""
-    suffix = "..." if end < len(line) else ""
-    shown = prefix + line[start:end] + suffix
+    shown = prefix + window + ("..." if end < len(source) else "")
     return f"  {shown}\n  {' ' * (len(prefix) + column - start)}^"
 
 

@@ -338,3 +338,9 @@ def test_constant_folding_follows_float64_arithmetic(expression: str, label: str
     assert labels(expression) == [label]
     t = backviz.trace(expression, x=1)
     assert any(f"'{label}'" in w for w in t.warnings)
+
+
+def test_control_characters_do_not_break_the_caret_line() -> None:
+    with pytest.raises(backviz.ExpressionSyntaxError) as err:
+        backviz.parse("x +\r\n* y")
+    assert str(err.value).endswith("(column 6)\n  x +  * y\n       ^")

@@ -118,11 +118,11 @@ def forward(graph: Graph, inputs: Mapping[str, object]) -> list[Array]:
                 values.append(as_value(node.name, inputs[node.name]))
                 continue
             op = OPS[node.op]
-            args = [values[i] for i in node.inputs]
-            if op.has_const:
-                args.append(node.const)
             try:
-                values.append(op.forward(*args))
+                if op.has_const:
+                    values.append(op.forward(*map(values.__getitem__, node.inputs), node.const))
+                else:
+                    values.append(op.forward(*map(values.__getitem__, node.inputs)))
             except (ValueError, TypeError):  # numpy: TypeError for scalar @ scalar
                 raise _shape_error(graph, node, values) from None
     return values
@@ -170,11 +170,12 @@ def backward(graph: Graph, values: list[Array]) -> tuple[list[Array], list[tuple
             if node.op == INPUT:
                 continue
             op = OPS[node.op]
-            args = [values[i] for i in node.inputs]
-            if op.has_const:
-                args.append(node.const)
+            args = map(values.__getitem__, node.inputs)
             # The chain rule: each input's gradient is the local gradient times g.
-            shares = op.vjp(grads[node.id], values[node.id], *args)
+            if op.has_const:
+                shares = op.vjp(grads[node.id], values[node.id], *args, node.const)
+            else:
+                shares = op.vjp(grads[node.id], values[node.id], *args)
             if not scalars_only:
                 shares = tuple(unbroadcast(share, _shape(values[i]))
                                for share, i in zip(shares, node.inputs, strict=True))

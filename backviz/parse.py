@@ -21,7 +21,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -89,9 +89,9 @@ class _Builder:
         return node_id
 
     def apply(self, op: Op, args: list[_Operand], column: int) -> _Operand:
+        if _Const not in map(type, args):  # no constant operand: the gate itself
+            return self._add(op.name, tuple(args), column)  # type: ignore[arg-type]
         nodes = [a for a in args if isinstance(a, int)]
-        if len(nodes) == len(args):  # no constant operand: the gate itself
-            return self._add(op.name, tuple(nodes), column)
         if not nodes:  # only constants: fold them into one
             return self._fold(op, [a.value for a in args if isinstance(a, _Const)], column)
         # A binary operator with one constant operand: the unary gate that carries it.
@@ -123,31 +123,8 @@ class _Builder:
     def _add(self, op: str, inputs: tuple[int, ...], column: int,
              name: str | None = None, const: float | None = None) -> int:
         node_id = len(self.nodes)
-        self.nodes.append(_new_node(node_id, op, inputs, name, const, column))
+        self.nodes.append(Node(node_id, op, inputs, name, const, column))
         return node_id
-
-
-# Node is a frozen dataclass: its generated __init__ sets each field through
-# object.__setattr__, slowly enough that creating nodes took a third of the time to
-# parse a long sum. Setting the slots through their descriptors does the same in half
-# the time. The assert keeps _new_node in step with Node's fields.
-_NODE_FIELDS = ("id", "op", "inputs", "name", "const", "column")
-assert tuple(f.name for f in fields(Node)) == _NODE_FIELDS
-_set_id, _set_op, _set_inputs, _set_name, _set_const, _set_column = (
-    getattr(Node, name).__set__ for name in _NODE_FIELDS)
-
-
-def _new_node(node_id: int, op: str, inputs: tuple[int, ...], name: str | None,
-              const: float | None, column: int) -> Node:
-    """``Node(node_id, op, inputs, name, const, column)``, in half the time."""
-    node: Node = object.__new__(Node)
-    _set_id(node, node_id)
-    _set_op(node, op)
-    _set_inputs(node, inputs)
-    _set_name(node, name)
-    _set_const(node, const)
-    _set_column(node, column)
-    return node
 
 
 def _show(value: float) -> str:

@@ -46,7 +46,11 @@ def as_value(name: str, value: object) -> Array:
         array = np.asarray(value)
         if array.dtype.kind not in "iuf":
             raise TypeError
-        array = array.astype(np.float64)
+        # A float64 array is used as it is, not copied: a copy of a 2000x2000 matrix
+        # costs as much as the product W @ x. The trace sees it through a read-only
+        # view, so nothing in backviz can change it.
+        array = array.view() if array.dtype == np.float64 else array.astype(np.float64)
+        array.flags.writeable = False
     except (TypeError, ValueError, OverflowError):
         raise InvalidValueError(
             f"the value of {name} must be a number, a list of numbers or a numpy array, "

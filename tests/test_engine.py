@@ -113,15 +113,24 @@ def test_gradient_keeps_the_shape_of_a_one_element_axis(value: list[object]) -> 
     np.testing.assert_array_equal(t.gradients["x"], 2 * np.array(value))
 
 
-def test_trace_owns_its_values() -> None:
+def test_float64_arrays_are_shared_read_only_and_gradients_are_the_callers() -> None:
     x = np.array([1.0, 2.0])
     t = backviz.trace("sum(x*x)", x=x)
-    x[0] = 100.0
-    assert t.value == 5.0
+    assert not t.values[0].flags.writeable  # backviz never writes into the caller's array
+    assert np.shares_memory(t.values[0], x)  # not copied (documented): W may be large
     g = t.gradients["x"]
-    g[0] = -1.0
+    g[0] = -1.0  # the caller's copy
     np.testing.assert_array_equal(t.gradients["x"], [2.0, 4.0])
+    x[0] = 100.0
+    np.testing.assert_array_equal(t.inputs["x"], [100.0, 2.0])
+    assert t.value == 5.0
+    # Lists and integer arrays are converted, so the trace holds its own float64 copy.
+    xs = [1.0, 2.0]
+    ints = np.array([1, 2])
+    t = backviz.trace("sum(x*y)", x=xs, y=ints)
+    xs[0], ints[0] = 100.0, 100
     np.testing.assert_array_equal(t.inputs["x"], [1.0, 2.0])
+    np.testing.assert_array_equal(t.inputs["y"], [1.0, 2.0])
 
 
 def test_values_by_mapping_and_keyword() -> None:

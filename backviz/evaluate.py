@@ -161,7 +161,8 @@ def backward(graph: Graph, values: list[Array]) -> tuple[list[Array], list[tuple
     if np.ndim(values[out.id]) != 0:
         raise NonScalarOutputError(
             f"the output has shape {np.shape(values[out.id])}, and backprop starts from a "
-            f"scalar: wrap the expression in sum(...) or mean(...), e.g. sum({graph.expression})")
+            "scalar: wrap the expression in sum(...) or mean(...), e.g. "
+            + (f"sum({graph.expression})" if len(graph.expression) <= 60 else "sum(...)"))
     grads: list[Array] = [None] * len(nodes)
     edges: list[tuple[Array, ...]] = [()] * len(nodes)
     grads[out.id] = np.float64(1.0)
@@ -272,6 +273,10 @@ def trace(expression: str | Graph, values: Mapping[str, object] | None = None,
     from .parse import parse
 
     graph = expression if isinstance(expression, Graph) else parse(expression)
+    if values is not None and not isinstance(values, Mapping):
+        raise InvalidValueError(
+            f"the values must be a mapping from names to values (e.g. {{'x': 1.0}}) or "
+            f"keywords (x=1.0), not {_describe(values)}")
     given: dict[str, object] = {**(values or {}), **named}
     vals = forward(graph, given)
     grads, edges = backward(graph, vals)

@@ -327,3 +327,19 @@ def test_deterministic() -> None:
     assert a.graph == b.graph
     for va, vb in zip(a.values + a.grads, b.values + b.grads, strict=True):
         np.testing.assert_array_equal(va, vb)
+
+
+def test_values_that_are_not_a_mapping_are_one_clear_error() -> None:
+    with pytest.raises(backviz.InvalidValueError, match=r"the values must be a mapping from names"):
+        backviz.trace("x*2", [1.0])  # type: ignore[arg-type]
+
+
+def test_the_non_scalar_message_stays_short_for_long_expressions() -> None:
+    expression = " + ".join(f"x{i}" for i in range(500)) + " + v"
+    values = {f"x{i}": 1.0 for i in range(500)} | {"v": [1.0, 2.0]}
+    with pytest.raises(backviz.NonScalarOutputError) as err:
+        backviz.trace(expression, values)
+    assert str(err.value).endswith("e.g. sum(...)")
+    with pytest.raises(backviz.NonScalarOutputError) as err:
+        backviz.trace("2*v", v=[1.0, 2.0])
+    assert str(err.value).endswith("e.g. sum(2*v)")

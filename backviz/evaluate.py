@@ -115,20 +115,21 @@ def forward(graph: Graph, inputs: Mapping[str, object]) -> list[Array]:
     if missing:
         raise MissingValueError(_missing_message(missing, graph, inputs), tuple(missing))
     values: list[Array] = []
+    value_of, append = values.__getitem__, values.append  # bound once: this loop is hot
     with np.errstate(all="ignore"):
-        for node in graph.nodes:
-            if node.op == INPUT:
-                assert node.name is not None
-                values.append(as_value(node.name, inputs[node.name]))
+        for name, op_name, args, const in zip(graph.names, graph.ops, graph.inputs, graph.consts,
+                                              strict=True):
+            if op_name == INPUT:
+                append(as_value(name, inputs[name]))  # type: ignore[arg-type,index]
                 continue
-            op = OPS[node.op]
+            op = OPS[op_name]
             try:
                 if op.has_const:
-                    values.append(op.forward(*map(values.__getitem__, node.inputs), node.const))
+                    append(op.forward(*map(value_of, args), const))
                 else:
-                    values.append(op.forward(*map(values.__getitem__, node.inputs)))
+                    append(op.forward(*map(value_of, args)))
             except (ValueError, TypeError):  # numpy: TypeError for scalar @ scalar
-                raise _shape_error(graph, node, values) from None
+                raise _shape_error(graph, graph.nodes[len(values)], values) from None
     return values
 
 
@@ -156,37 +157,38 @@ def backward(graph: Graph, values: list[Array]) -> tuple[list[Array], list[tuple
     gradient each of its input edges carries: the share of that one use, which the
     figure writes in red on the edge. Gradients add at branches.
     """
-    nodes = graph.nodes
-    out = nodes[-1]
-    if np.ndim(values[out.id]) != 0:
+    n = len(graph)
+    if np.ndim(values[-1]) != 0:
         raise NonScalarOutputError(
-            f"the output has shape {np.shape(values[out.id])}, and backprop starts from a "
+            f"the output has shape {np.shape(values[-1])}, and backprop starts from a "
             "scalar: wrap the expression in sum(...) or mean(...), e.g. "
             + (f"sum({graph.expression})" if len(graph.expression) <= 60 else "sum(...)"))
-    grads: list[Array] = [None] * len(nodes)
-    edges: list[tuple[Array, ...]] = [()] * len(nodes)
-    grads[out.id] = np.float64(1.0)
+    grads: list[Array] = [None] * n
+    edges: list[tuple[Array, ...]] = [()] * n
+    grads[-1] = np.float64(1.0)
     # Only a vector or a matrix can have been broadcast. With scalars alone (a long sum of
     # products, say) there is nothing to sum back, and checking every edge's shape would
     # cost a third of the loop.
     scalars_only = all(isinstance(v, float) for v in values)
+    ops, inputs, consts = graph.ops, graph.inputs, graph.consts
+    value_of = values.__getitem__
     with np.errstate(all="ignore"):
-        for node in reversed(nodes):
-            if node.op == INPUT:
+        for i in reversed(range(n)):
+            if ops[i] == INPUT:
                 continue
-            op = OPS[node.op]
-            args = map(values.__getitem__, node.inputs)
+            op = OPS[ops[i]]
+            args = map(value_of, inputs[i])
             # The chain rule: each input's gradient is the local gradient times g.
             if op.has_const:
-                shares = op.vjp(grads[node.id], values[node.id], *args, node.const)
+                shares = op.vjp(grads[i], values[i], *args, consts[i])
             else:
-                shares = op.vjp(grads[node.id], values[node.id], *args)
+                shares = op.vjp(grads[i], values[i], *args)
             if not scalars_only:
-                shares = tuple(unbroadcast(share, _shape(values[i]))
-                               for share, i in zip(shares, node.inputs, strict=True))
-            edges[node.id] = shares
-            for share, i in zip(shares, node.inputs, strict=True):
-                grads[i] = share if grads[i] is None else grads[i] + share
+                shares = tuple(unbroadcast(share, _shape(values[j]))
+                               for share, j in zip(shares, inputs[i], strict=True))
+            edges[i] = shares
+            for share, j in zip(shares, inputs[i], strict=True):
+                grads[j] = share if grads[j] is None else grads[j] + share
     return grads, edges
 
 

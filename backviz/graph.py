@@ -45,10 +45,24 @@ class Node(NamedTuple):
 
 @dataclass(frozen=True)
 class Graph:
-    """A parsed expression: nodes in topological order, the last one the output."""
+    """A parsed expression: nodes in topological order, the last one the output.
+
+    Stored as one tuple per field, indexed by node id (``ops[i]``, ``inputs[i]``...),
+    which is what the engine loops over and what the parser can build cheaply;
+    :attr:`nodes` gives the same as :class:`Node` records.
+    """
 
     expression: str
-    nodes: tuple[Node, ...]
+    ops: tuple[str, ...]
+    inputs: tuple[tuple[int, ...], ...]
+    names: tuple[str | None, ...]
+    consts: tuple[float | None, ...]
+    columns: tuple[int, ...]
+
+    @cached_property
+    def nodes(self) -> tuple[Node, ...]:
+        return tuple(map(Node, range(len(self.ops)), self.ops, self.inputs, self.names,
+                         self.consts, self.columns))
 
     @property
     def output(self) -> Node:
@@ -57,11 +71,12 @@ class Graph:
     @cached_property
     def variables(self) -> tuple[str, ...]:
         """The variable names, in order of first appearance."""
-        return tuple(n.name for n in self.nodes if n.op == INPUT and n.name is not None)
+        return tuple(name for op, name in zip(self.ops, self.names, strict=True)
+                     if op == INPUT and name is not None)
 
     @property
     def gates(self) -> tuple[Node, ...]:
         return tuple(n for n in self.nodes if n.op != INPUT)
 
     def __len__(self) -> int:
-        return len(self.nodes)
+        return len(self.ops)

@@ -26,19 +26,22 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import ExpressionSyntaxError, ShapeError, UnknownFunctionError
-from .graph import INPUT, Graph, Node
+from .graph import INPUT, Graph
 from .ops import BINARY, FUNCTIONS, OPS, Op
 
 __all__ = ["parse"]
 
 # One match per token, with the whitespace before it: every character that is not
-# whitespace is part of a token, if only a bad one.
+# whitespace is part of a token, if only a bad one. A name followed by "(" is a call:
+# then the match's last group is "call" (the "(") and the group "name" holds the name.
+# The most frequent tokens come first.
 _TOKENS = re.compile(
     r"\s*(?:"
-    r"(?P<number>(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)"
-    r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
+    r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<call>\s*\()?"
     r"|(?P<op>\*\*|[-+*/^@(),])"
-    r"|(?P<bad>\S))",
+    r"|(?P<number>(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)"
+    r"|(?P<bad>\S)"
+    r"|(?P<end>\Z))",
 )
 
 # Binding power of the binary operators and of prefix minus/plus.
@@ -59,18 +62,11 @@ class _Const:
 _Operand = int | _Const
 
 
-@dataclass(slots=True)
-class _Pending:
-    """An operator, parenthesis or function call waiting on the operator stack."""
-
-    kind: str  # "binary", "unary", "paren" or "call"
-    symbol: str  # the operator, "(" or the function name
-    column: int
-    op: Op | None = None
-    args: int = 0
-    # Binding power: an operator arriving reduces the operators above it that bind at
-    # least as tightly. 0 for "(" and calls, which no operator reduces past.
-    precedence: int = 0
+# The operator stack holds (precedence, kind, symbol, column) tuples; kind is
+# "binary", "unary", "paren" or "call", symbol the operator, "(" or the function name.
+# An operator arriving reduces the entries above it that bind at least as tightly;
+# "(" and calls have precedence 0, so no operator reduces past them.
+_Pending = tuple[int, str, str, int]
 
 
 class _Builder:
@@ -78,19 +74,24 @@ class _Builder:
 
     def __init__(self, expression: str) -> None:
         self.expression = expression
-        self.nodes: list[Node] = []
+        # The graph, a list per field (see Graph): five appends cost less than a Node.
+        self.ops: list[str] = []
+        self.inputs: list[tuple[int, ...]] = []
+        self.names: list[str | None] = []
+        self.consts: list[float | None] = []
+        self.columns: list[int] = []
         self.variables: dict[str, int] = {}
 
     def variable(self, name: str, column: int) -> int:
         node_id = self.variables.get(name)
         if node_id is None:
-            node_id = self._add(INPUT, (), column, name=name)
+            node_id = self.add(INPUT, (), column, name=name)
             self.variables[name] = node_id
         return node_id
 
     def apply(self, op: Op, args: list[_Operand], column: int) -> _Operand:
         if _Const not in map(type, args):  # no constant operand: the gate itself
-            return self._add(op.name, tuple(args), column)  # type: ignore[arg-type]
+            return self.add(op.name, tuple(args), column)  # type: ignore[arg-type]
         nodes = [a for a in args if isinstance(a, int)]
         if not nodes:  # only constants: fold them into one
             return self._fold(op, [a.value for a in args if isinstance(a, _Const)], column)
@@ -104,7 +105,7 @@ class _Builder:
                 f"'{self._symbol(op)}' needs a vector or matrix on both sides, "
                 f"and {_show(const.value)} is a number",
                 self.expression, const.column)
-        return self._add(gate, (other,), column, const=const.value)
+        return self.add(gate, (other,), column, const=const.value)
 
     def _fold(self, op: Op, values: list[float], column: int) -> _Const:
         try:
@@ -120,27 +121,23 @@ class _Builder:
     def _symbol(self, op: Op) -> str:
         return next(s for s, o in BINARY.items() if o is op) if op.function is None else op.function
 
-    def _add(self, op: str, inputs: tuple[int, ...], column: int,
-             name: str | None = None, const: float | None = None) -> int:
-        node_id = len(self.nodes)
-        self.nodes.append(Node(node_id, op, inputs, name, const, column))
+    def add(self, op: str, inputs: tuple[int, ...], column: int,
+            name: str | None = None, const: float | None = None) -> int:
+        node_id = len(self.ops)
+        self.ops.append(op)
+        self.inputs.append(inputs)
+        self.names.append(name)
+        self.consts.append(const)
+        self.columns.append(column)
         return node_id
+
+    def graph(self) -> Graph:
+        return Graph(self.expression, tuple(self.ops), tuple(self.inputs), tuple(self.names),
+                     tuple(self.consts), tuple(self.columns))
 
 
 def _show(value: float) -> str:
     return f"{value:g}"
-
-
-def _tokenize(expression: str) -> list[tuple[str, str, int]]:
-    """The tokens as (kind, text, column), ending with ("end", "", len)."""
-    tokens = []
-    for match in _TOKENS.finditer(expression):
-        kind = match.lastgroup or "bad"
-        if kind == "bad":
-            raise ExpressionSyntaxError(_bad_character(match[kind]), expression, match.start(kind))
-        tokens.append((kind, match[kind], match.start(kind)))
-    tokens.append(("end", "", len(expression)))
-    return tokens
 
 
 def _bad_character(char: str) -> str:
@@ -165,61 +162,67 @@ def parse(expression: str) -> Graph:
     if not isinstance(expression, str):
         raise ExpressionSyntaxError(
             f"the expression must be a string, not {type(expression).__name__}", "", 0)
-    tokens = _tokenize(expression)
     builder = _Builder(expression)
     operands: list[_Operand] = []
     pending: list[_Pending] = []
+    arg_counts: list[int] = []  # for each open call, the arguments seen so far
 
     def fail(message: str, column: int) -> ExpressionSyntaxError:
         return ExpressionSyntaxError(message, expression, column)
 
     def reduce() -> None:
-        top = pending.pop()
-        if top.kind == "unary":
-            operand = operands.pop()
-            if top.symbol == "-":  # -u is the slides' gate *-1
-                operand = builder.apply(OPS["mul"], [_Const(-1.0, top.column), operand], top.column)
-            operands.append(operand)
-            return
-        assert top.op is not None
-        if top.kind == "binary":
+        """Pop the top operator (or finished call) and apply it to its operands."""
+        _, kind, symbol, column = pending.pop()
+        if kind == "binary":
             right = operands.pop()
-            left = operands.pop()
-            operands.append(builder.apply(top.op, [left, right], top.column))
-        else:  # a finished function call
-            args = operands[len(operands) - top.args:]
-            del operands[len(operands) - top.args:]
-            operands.append(builder.apply(top.op, args, top.column))
+            left = operands[-1]
+            if type(left) is int and type(right) is int:  # the common case: two gates
+                operands[-1] = builder.add(BINARY[symbol].name, (left, right), column)
+            else:
+                operands[-1] = builder.apply(BINARY[symbol], [left, right], column)
+        elif kind == "unary":
+            if symbol == "-":  # -u is the slides' gate *-1
+                operands[-1] = builder.apply(OPS["mul"], [_Const(-1.0, column), operands[-1]],
+                                             column)
+        else:  # a call whose ")" has arrived
+            n = arg_counts.pop()
+            args = operands[len(operands) - n:]
+            del operands[len(operands) - n:]
+            operands.append(builder.apply(FUNCTIONS[symbol], args, column))
 
+    variables = builder.variables
     expect_operand = True
-    i = 0
-    while True:
-        kind, text, column = tokens[i]
-        i += 1
+    for match in _TOKENS.finditer(expression):
+        kind = match.lastgroup or "bad"
+        text = match["name"] if kind == "call" else match[kind]
+        column = match.start("name" if kind == "call" else kind)
+        if kind == "bad":
+            raise fail(_bad_character(text), column)
         if expect_operand:
-            if kind == "number":
+            if kind == "name":
+                node_id = variables.get(text)
+                if node_id is None:
+                    if text in FUNCTIONS:
+                        raise fail(f"'{text}' is a function: call it as {text}(...)", column)
+                    node_id = builder.variable(text, column)
+                operands.append(node_id)
+                expect_operand = False
+            elif kind == "number":
                 value = float(text)
                 if not math.isfinite(value):
                     raise fail(f"the number {text[:20]}{'...' if len(text) > 20 else ''} "
                                "is too large for a float64", column)
                 operands.append(_Const(value, column))
                 expect_operand = False
-            elif kind == "name":
-                if tokens[i][1] == "(":
-                    op = FUNCTIONS.get(text)
-                    if op is None:
-                        raise UnknownFunctionError(_unknown_function(text), expression, column)
-                    pending.append(_Pending("call", text, column, op, 1))
-                    i += 1
-                elif text in FUNCTIONS:
-                    raise fail(f"'{text}' is a function: call it as {text}(...)", column)
-                else:
-                    operands.append(builder.variable(text, column))
-                    expect_operand = False
+            elif kind == "call":
+                if text not in FUNCTIONS:
+                    raise UnknownFunctionError(_unknown_function(text), expression, column)
+                pending.append((0, "call", text, column))
+                arg_counts.append(1)
             elif text == "(":
-                pending.append(_Pending("paren", "(", column))
+                pending.append((0, "paren", "(", column))
             elif text in ("-", "+"):
-                pending.append(_Pending("unary", text, column, precedence=_UNARY))
+                pending.append((_UNARY, "unary", text, column))
             elif kind == "end":
                 raise fail("the expression is empty" if not expression.strip()
                            else "the expression ends too early: a value is missing", column)
@@ -229,42 +232,43 @@ def parse(expression: str) -> Graph:
             continue
 
         # After an operand: an operator, ')', ',' or the end.
-        if kind == "op" and text in _PRECEDENCE:
-            precedence = _PRECEDENCE[text]
+        precedence = _PRECEDENCE.get(text) if kind == "op" else None
+        if precedence is not None:
             # A right-associative operator does not reduce its own kind: 2**3**2 is 2**(3**2).
-            reduce_equal = text not in _RIGHT_ASSOCIATIVE
-            while pending and (pending[-1].precedence > precedence
-                               or (pending[-1].precedence == precedence and reduce_equal)):
-                reduce()
-            pending.append(_Pending("binary", text, column, BINARY[text], precedence=precedence))
+            if text in _RIGHT_ASSOCIATIVE:
+                while pending and pending[-1][0] > precedence:
+                    reduce()
+            else:
+                while pending and pending[-1][0] >= precedence:
+                    reduce()
+            pending.append((precedence, "binary", text, column))
             expect_operand = True
         elif text == ")" or text == ",":
-            while pending and pending[-1].kind in ("binary", "unary"):
+            while pending and pending[-1][0] > 0:
                 reduce()
             if not pending:
                 raise fail("unmatched ')'" if text == ")" else "',' outside a function call", column)
-            top = pending[-1]
+            _, top_kind, symbol, _ = pending[-1]
             if text == ",":
-                if top.kind != "call":
+                if top_kind != "call":
                     raise fail("',' outside a function call", column)
-                assert top.op is not None
-                if top.args >= top.op.arity:
-                    raise fail(_arity_message(top), column)
-                top.args += 1
+                if arg_counts[-1] >= FUNCTIONS[symbol].arity:
+                    raise fail(_arity_message(symbol), column)
+                arg_counts[-1] += 1
                 expect_operand = True
-            elif top.kind == "paren":
+            elif top_kind == "paren":
                 pending.pop()
             else:
-                assert top.op is not None
-                if top.args != top.op.arity:
-                    raise fail(_arity_message(top), column)
+                if arg_counts[-1] != FUNCTIONS[symbol].arity:
+                    raise fail(_arity_message(symbol), column)
                 reduce()
         elif kind == "end":
             while pending:
-                top = pending[-1]
-                if top.kind in ("paren", "call"):
-                    raise fail("this '(' is never closed", top.column if top.kind == "paren"
-                               else top.column + len(top.symbol))
+                _, top_kind, symbol, top_column = pending[-1]
+                if top_kind == "paren":
+                    raise fail("this '(' is never closed", top_column)
+                if top_kind == "call":
+                    raise fail("this '(' is never closed", top_column + len(symbol))
                 reduce()
             break
         elif text == "(":
@@ -276,13 +280,12 @@ def parse(expression: str) -> Graph:
     result = operands.pop()
     if isinstance(result, _Const):
         raise fail("the expression has no variables, so there is no gradient to draw", 0)
-    return Graph(expression, tuple(builder.nodes))
+    return builder.graph()
 
 
-def _arity_message(call: _Pending) -> str:
-    assert call.op is not None
-    n = call.op.arity
-    return f"{call.symbol}() takes {n} argument{'s' if n > 1 else ''}"
+def _arity_message(function: str) -> str:
+    n = FUNCTIONS[function].arity
+    return f"{function}() takes {n} argument{'s' if n > 1 else ''}"
 
 
 def _unknown_function(name: str) -> str:

@@ -71,8 +71,7 @@ class Graph:
     @cached_property
     def variables(self) -> tuple[str, ...]:
         """The variable names, in order of first appearance."""
-        return tuple(name for op, name in zip(self.ops, self.names, strict=True)
-                     if op == INPUT and name is not None)
+        return tuple(filter(None, self.names))  # only inputs have names
 
     @property
     def gates(self) -> tuple[Node, ...]:

@@ -74,12 +74,9 @@ class _Builder:
 
     def __init__(self, expression: str) -> None:
         self.expression = expression
-        # The graph, a list per field (see Graph): five appends cost less than a Node.
-        self.ops: list[str] = []
-        self.inputs: list[tuple[int, ...]] = []
-        self.names: list[str | None] = []
-        self.consts: list[float | None] = []
-        self.columns: list[int] = []
+        # One plain tuple per node (op, inputs, name, const, column): cheaper to make
+        # than a Node; graph() turns the rows into Graph's columns.
+        self.rows: list[tuple[str, tuple[int, ...], str | None, float | None, int]] = []
         self.variables: dict[str, int] = {}
 
     def variable(self, name: str, column: int) -> int:
@@ -123,17 +120,12 @@ class _Builder:
 
     def add(self, op: str, inputs: tuple[int, ...], column: int,
             name: str | None = None, const: float | None = None) -> int:
-        node_id = len(self.ops)
-        self.ops.append(op)
-        self.inputs.append(inputs)
-        self.names.append(name)
-        self.consts.append(const)
-        self.columns.append(column)
-        return node_id
+        self.rows.append((op, inputs, name, const, column))
+        return len(self.rows) - 1
 
     def graph(self) -> Graph:
-        return Graph(self.expression, tuple(self.ops), tuple(self.inputs), tuple(self.names),
-                     tuple(self.consts), tuple(self.columns))
+        ops, inputs, names, consts, columns = zip(*self.rows, strict=True)
+        return Graph(self.expression, ops, inputs, names, consts, columns)
 
 
 def _show(value: float) -> str:
@@ -194,20 +186,22 @@ def parse(expression: str) -> Graph:
     expect_operand = True
     for match in _TOKENS.finditer(expression):
         kind = match.lastgroup or "bad"
+        if expect_operand and kind == "name":  # the most frequent token: a variable
+            node_id = variables.get(match[kind])
+            if node_id is None:
+                text, column = match[kind], match.start(kind)
+                if text in FUNCTIONS:
+                    raise fail(f"'{text}' is a function: call it as {text}(...)", column)
+                node_id = builder.variable(text, column)
+            operands.append(node_id)
+            expect_operand = False
+            continue
         text = match["name"] if kind == "call" else match[kind]
         column = match.start("name" if kind == "call" else kind)
         if kind == "bad":
             raise fail(_bad_character(text), column)
         if expect_operand:
-            if kind == "name":
-                node_id = variables.get(text)
-                if node_id is None:
-                    if text in FUNCTIONS:
-                        raise fail(f"'{text}' is a function: call it as {text}(...)", column)
-                    node_id = builder.variable(text, column)
-                operands.append(node_id)
-                expect_operand = False
-            elif kind == "number":
+            if kind == "number":
                 value = float(text)
                 if not math.isfinite(value):
                     raise fail(f"the number {text[:20]}{'...' if len(text) > 20 else ''} "

@@ -3,28 +3,33 @@
 The expression's variables become options of their own (``--x -2``), so the command
 first finds the expression among the arguments, parses it, then adds one option per
 variable before click parses the rest.
+
+A start imports only what drawing one figure needs: the teaching mode (teach), the
+expression files (gallery, tomllib) and hashlib are imported where they are used, which
+keeps the command near the cost of starting Python with numpy and click.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from . import __version__, teach
+from . import __version__
 from .errors import BackvizError, GalleryFileError, GraphvizNotFoundError, RenderError
 from .evaluate import Trace, trace
-from .gallery import Figure, find, load
 from .graph import Graph
 from .parse import parse
 from .render import FORMATS, Numbers, Style, format_for, to_bytes, write_atomic
+
+if TYPE_CHECKING:
+    from .gallery import Figure
 
 __all__ = ["cli", "main"]
 
@@ -96,6 +101,17 @@ class Job:
     figure: Figure | None = None
 
 
+class _TeachingOption(click.Option):
+    """An option whose help quotes the teaching mode's tolerance, as ``{tolerance}``:
+    filled in when the help is shown, so that a start does not import teach for it."""
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        from . import teach
+
+        self.help = (self.help or "").replace("{tolerance}", f"{teach.TOLERANCE:g}")
+        return super().get_help_record(ctx)
+
+
 class _Command(click.Command):
     """A command whose options include one per variable of its expression."""
 
@@ -154,6 +170,8 @@ def _variables_of(target: str, ctx: click.Context) -> tuple[str, ...]:
     """The variables that may be given on the command line for this target."""
     path = Path(target)
     if _is_path(target):
+        from .gallery import find, load
+
         names: dict[str, None] = {}
         for file in (find(path) if path.is_dir() else [path]):
             try:
@@ -208,6 +226,8 @@ def figure_name(expression: str) -> str:
     """A safe file name from an expression: only a-z, 0-9 and _ (plus a hash if cut)."""
     name = re.sub(r"[^a-z0-9]+", "_", expression.lower()).strip("_") or "figure"
     if len(name) > 60:
+        import hashlib
+
         digest = hashlib.sha1(expression.encode("utf-8")).hexdigest()[:8]
         name = f"{name[:50].rstrip('_')}-{digest}"
     return name
@@ -240,9 +260,9 @@ def _check_name(name: str) -> str:
 @click.option("--explain", is_flag=True,
               help="Print the backward pass, one line per gate: (local)(upstream) = result, "
                    "and the gradient patterns.")
-@click.option("--check", "check_grads", is_flag=True,
+@click.option("--check", "check_grads", is_flag=True, cls=_TeachingOption,
               help="Compare every gradient with central differences; exit status 1 when a "
-                   f"relative error is above {teach.TOLERANCE:g}.")
+                   "relative error is above {tolerance}.")
 @click.option("--annotate", is_flag=True,
               help="Write the gate patterns (distributor, router, switcher) under the gates.")
 @click.version_option(__version__, "--version", prog_name="backviz", message="%(prog)s %(version)s")
@@ -349,6 +369,8 @@ def _run_files(ctx: click.Context, target: Path, values: dict[str, Any], output:
                fmt: str, name: str | None, precision: int | None,
                teaching: Teaching | None = None) -> None:
     """Render one expression file, or every file of a folder (the others go on if one fails)."""
+    from .gallery import find, load
+
     if target.is_dir():
         files = find(target)
         if not files:
@@ -399,6 +421,8 @@ class Teaching:
 def _check_teaching(teaching: Teaching, output: str | None, fmt: str) -> None:
     if not teaching.steps:
         return
+    from . import teach
+
     if output == "-":
         raise BackvizError("--steps writes a folder of frames, not one stream: give -o FOLDER "
                            "or leave -o out (the default is output/NAME/)")
@@ -415,6 +439,8 @@ def _make(ctx: click.Context, job: Job, t: Trace, output: str | None, fmt: str,
     """
     style = replace(_style(precision, job.figure), annotate=teaching.annotate)
     wrong = None
+    if teaching.explain or teaching.check:
+        from . import teach
     if teaching.explain:
         for line in teach.explain(t, style):
             click.echo(line)
@@ -441,6 +467,8 @@ def _write_build(ctx: click.Context, job: Job, t: Trace, output: str | None, fmt
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"{folder} is a file; --steps writes a folder of frames", ctx)
     title = job.figure.title if job.figure else job.expression
+    from . import teach
+
     try:
         files = teach.build(t, style, title, fmt)
     except (GraphvizNotFoundError, RenderError) as err:

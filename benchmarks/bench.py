@@ -6,11 +6,13 @@
     python benchmarks/bench.py --json out.json  also write every figure as JSON
 
 This is a script, not a test: timings on a shared, noisy machine cannot be asserted
-on by a test suite. To make the verdicts hold anyway, every target is a ratio of two
+on by a test suite. To make the verdicts hold anyway, a target is a ratio of two
 timings taken in the same run, the functions being compared are timed interleaved
 (A B A B ...) so that a burst of load hits both, and each uses its best of several
-repeats (the median is printed too, to show the spread). The exit status is 1 when a
-target fails or cannot be measured.
+repeats (the median is printed too, to show the spread). The exceptions are the
+renderer's targets, which the issue states in seconds (a 1,000-gate figure in a few
+seconds) and in labels (none on the wrong side of its line). The exit status is 1
+when a target fails or cannot be measured.
 
 A section is a function that times things and returns rows and targets; to add one,
 write it and list it in SECTIONS.
@@ -19,18 +21,24 @@ write it and list it in SECTIONS.
 from __future__ import annotations
 
 import argparse
+import compileall
 import gc
 import itertools
 import json
 import os
 import platform
 import random
+import re
+import shutil
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from functools import partial
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +49,7 @@ if str(ROOT) not in sys.path:
 import numpy as np  # noqa: E402
 
 import backviz  # noqa: E402
+from backviz.render import Numbers, Style, render, to_dot  # noqa: E402
 
 
 @dataclass
@@ -55,12 +64,13 @@ class Row:
 
 @dataclass
 class Target:
-    """A ratio of two timings and the most it may be."""
+    """A ratio of two timings (or a time, or a count) and the most it may be."""
 
     name: str
     measured: float | None  # None: could not be measured
     limit: float
     note: str = ""
+    unit: str = "x"  # "x" a ratio, " s" seconds, "" a count
 
     @property
     def passed(self) -> bool:
@@ -245,12 +255,206 @@ def bench_numpy(config: Config) -> Result:
     return result
 
 
+COMMAND = ("(x+y)*z", "--x", "-2", "--y", "5", "--z", "-4")
+"""The used-by command of the issue: the first figure of the lecture."""
+FLOOR = "import numpy, click, graphviz"
+
+
+def bench_command(config: Config) -> Result:
+    result = Result()
+    name = "backviz command / its floor"
+    missing = [what for what, found in (("Graphviz's dot", shutil.which("dot")),
+                                        ("click", find_spec("click")),
+                                        ("the graphviz package", find_spec("graphviz")))
+               if not found]
+    if missing:
+        message = f"cannot measure without {' and '.join(missing)}"
+        result.notes.append(message)
+        result.targets.append(Target(name, None, 1.25, message))
+        return result
+
+    with tempfile.TemporaryDirectory(prefix="backviz-bench-") as tmp:
+        work = Path(tmp)
+        # backviz runs from a copy of this checkout with its bytecode compiled, as an
+        # installed package is: numpy, click and graphviz come compiled from site-packages,
+        # and a checkout may have no __pycache__ (PYTHONDONTWRITEBYTECODE, or never run),
+        # which would make every start compile backviz from source.
+        for lib in ("compiled",) if config.quick else ("compiled", "source"):
+            shutil.copytree(ROOT / "backviz", work / lib / "backviz",
+                            ignore=shutil.ignore_patterns("__pycache__"))
+        assert compileall.compile_dir(work / "compiled", quiet=1)
+        environ = {**os.environ, "PYTHONPATH": str(work / "compiled")}
+
+        def run(args: Iterable[str], env: Mapping[str, str] = environ) -> None:
+            subprocess.run(list(args), cwd=work, env=env, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, check=True)
+
+        # `python -m backviz` is what the console script runs (`from backviz.cli import
+        # main`) without the script's launcher, which may be a shim of its own (pyenv's).
+        command = [sys.executable, "-m", "backviz", *COMMAND]
+        floor_python = [sys.executable, "-c", FLOOR]
+        floor_dot = ["dot", "-Tsvg", "figure.dot", "-o", "floor.svg"]
+        run([*command, "--format", "dot", "-o", "figure.dot"])
+        run(command)
+        run(floor_dot)
+        # The floor draws the very figure the command writes, byte for byte.
+        assert (work / "output" / "x_y_z.svg").read_bytes() == (work / "floor.svg").read_bytes()
+
+        cases: dict[str, Callable[[], object]] = {
+            "backviz command (python -m backviz)": partial(run, command),
+            f"floor: python -c '{FLOOR}'": partial(run, floor_python),
+            "floor: dot -Tsvg on the command's DOT": partial(run, floor_dot),
+        }
+        if not config.quick:
+            # Not a target, a diagnosis: the same without bytecode, as from a checkout
+            # under PYTHONDONTWRITEBYTECODE; the difference is what compiling backviz costs.
+            cases["backviz command, backviz compiled at each start"] = partial(
+                run, command, {**environ, "PYTHONPATH": str(work / "source"),
+                               "PYTHONDONTWRITEBYTECODE": "1"})
+        # Each run is short and the machine's load comes in bursts: more repeats (15 in a
+        # full run) give the best of each side a fair chance.
+        rows = time_interleaved(cases, config.repeats * 3)
+
+    cmd, py, dot, *uncompiled = rows.values()
+    floor = py.best + dot.best
+    result.rows += rows.values()
+    result.notes.append(f"floor = {show_time(py.best)} + {show_time(dot.best)} = {show_time(floor)}; "
+                        f"the ratio of the medians is {cmd.median / (py.median + dot.median):.2f}x")
+    if uncompiled:
+        result.notes.append(f"without its bytecode the command is {uncompiled[0].best / floor:.2f}x "
+                            "the floor (not a target: an installed package has it)")
+    result.targets.append(Target(name, cmd.best / floor, 1.25,
+                                 f"backviz {' '.join(COMMAND)}, end to end"))
+    return result
+
+
+def bushy_dag(gates: int) -> tuple[str, dict[str, float]]:
+    """A random expression with exactly ``gates`` gates over about sqrt(gates) variables.
+
+    Sub-expressions are split at random (a bushy tree, 29 gates deep at 3,000 gates where
+    a sum is one gate deeper for each term) and every variable feeds many gates far apart
+    (up to 44 at 3,000 gates): a DAG with long edges, which make dot's layout work hardest.
+    """
+    rng = random.Random(gates)
+    names = [f"v{i}" for i in range(max(2, round(gates ** 0.5)))]
+
+    def expression(k: int) -> str:  # k gates; it recurses as deep as the tree is
+        if k == 0:
+            return rng.choice(names)
+        if k == 1 or rng.random() < 0.2:
+            return f"{rng.choice(['tanh', 'sigmoid', 'abs'])}({expression(k - 1)})"
+        left = rng.randint(0, k - 1)
+        return f"({expression(left)} {rng.choice('+-*')} {expression(k - 1 - left)})"
+
+    text = expression(gates)
+    return text, {name: rng.uniform(-2, 2) for name in names}
+
+
+def label_check(trace: backviz.Trace, svg: str) -> tuple[int, list[str]]:
+    """How many labels the SVG shows, and what is wrong with them, in linear time.
+
+    Every edge's helper node has its value in green above its rule and its gradient in
+    red below it, each the number the trace holds (tests/svggeom.py's problems() checks
+    more, in quadratic time: too slow for thousands of labels).
+    """
+    if str(ROOT / "tests") not in sys.path:
+        sys.path.insert(0, str(ROOT / "tests"))
+    import svggeom  # type: ignore[import-not-found]
+
+    numbers = Numbers(trace, Style())
+    expected = {f"e{node.id}_{k}": (numbers.scalar(trace.values[src]), numbers.scalar(grad))
+                for node in trace.graph.nodes
+                for k, (src, grad) in enumerate(zip(node.inputs, trace.edge_grads[node.id], strict=True))}
+    expected["out"] = (numbers.scalar(trace.values[-1]), numbers.scalar(trace.grads[-1]))
+    figure = svggeom.read(svg)
+    found: dict[str, dict[str, list[str]]] = {}
+    wrong: list[str] = []
+    count = 0
+    for text in figure.texts:
+        if text.color not in (svggeom.GREEN, svggeom.RED):
+            continue
+        count += 1
+        found.setdefault(text.node, {}).setdefault(text.color, []).append(text.text)
+        rules = figure.rules.get(text.node)
+        if not rules:
+            wrong.append(f"{text.text!r} ({text.node}) has no line")
+            continue
+        _, _, y = max(rules, key=lambda r: r[1] - r[0])
+        box = text.box
+        if text.color == svggeom.GREEN and not box.y1 <= y + 0.5:
+            wrong.append(f"green {text.text!r} ({text.node}) is not above its line")
+        if text.color == svggeom.RED and not box.y0 >= y - 0.5:
+            wrong.append(f"red {text.text!r} ({text.node}) is not below its line")
+    for node, (value, grad) in expected.items():
+        shown = found.get(node, {})
+        if shown.get(svggeom.GREEN) != [value] or shown.get(svggeom.RED) != [grad]:
+            wrong.append(f"{node} shows {shown}, not {value} over {grad}")
+    wrong += [f"{node} is not an edge of the trace" for node in found.keys() - expected.keys()]
+    return count, wrong
+
+
+def draw(dot: str, gates: int, into: list[str]) -> None:
+    """dot -Tsvg, keeping the SVG for the label check."""
+    into.append(render(dot, "svg", gates).decode("utf-8"))
+
+
+SHAPES: dict[str, Callable[[int], tuple[str, dict[str, float]]]] = {
+    "sum of products": lambda gates: sum_of_products((gates + 1) // 2),  # 2n - 1 gates
+    "bushy DAG": bushy_dag,
+}
+
+
+def bench_render(config: Config) -> Result:
+    result = Result()
+    if shutil.which("dot") is None:
+        message = "Graphviz's dot is not installed: apt-get install graphviz"
+        result.notes.append(message)
+        result.targets += [Target(f"{shape}, ~1,000 gates: to_dot + dot -Tsvg", None, 5.0, message, " s")
+                           for shape in SHAPES]
+        return result
+    # 3,000 gates (MAX_GATES) take dot tens of seconds, the bushy DAG's 1,000 a few: the
+    # quick run draws the sum's 1,000 gates only, the full run every shape and size.
+    cases = [(size, shape) for size in (100, 1_000, 3_000) for shape in SHAPES]
+    if config.quick:
+        cases = [(100, "sum of products"), (100, "bushy DAG"), (1_000, "sum of products")]
+    labels = wrong = 0
+    for size, shape in cases:
+        t = backviz.trace(*SHAPES[shape](size))
+        gates = len(t.graph.gates)
+        dot = to_dot(t)
+        svgs: list[str] = []
+        name = f"{shape}, {gates:,} gates"
+        # The best of several runs where that is cheap; dot on 1,000 gates takes seconds.
+        repeats = {100: config.repeats * 2, 1_000: max(1, config.repeats // 2)}.get(size, 1)
+        rows = time_interleaved({
+            f"{name}: to_dot": partial(to_dot, t),
+            f"{name}: dot -Tsvg": partial(draw, dot, gates, svgs),
+        }, repeats)
+        source, layout = rows.values()
+        result.rows += [source, layout]
+        if size == 1_000:
+            result.targets.append(Target(f"{name}: to_dot + dot -Tsvg", source.best + layout.best, 5.0,
+                                         "up to about 1,000 gates in a few seconds", " s"))
+        count, problems = label_check(t, svgs[-1])
+        labels += count
+        wrong += len(problems)
+        settings = re.search(r"nslimit=[0-9.]+", dot)  # see render._large_graph_settings
+        result.notes.append(f"{name}: {count:,} labels, {len(problems)} wrong"
+                            + (f" (first: {problems[0]})" if problems else "")
+                            + (f"; dot with newrank, {settings[0]}" if settings else ""))
+    result.targets.append(Target("labels wrong, in all the figures above", wrong, 0,
+                                 f"of {labels:,}: green above its line, red below, the trace's numbers",
+                                 ""))
+    return result
+
+
 SECTIONS: list[Section] = [
     Section("linear", "Linear growth: backviz.trace of x0*y0 + x1*y1 + ...", bench_linear),
     Section("micrograd", "Against micrograd 0.1.0: a 1,500-product sum", bench_micrograd),
     Section("numpy", "Against numpy by hand: sum(relu(W @ x + b)), W 2000x2000", bench_numpy),
-    # The renderer and CLI sections go here: a function (Config) -> Result that times its
-    # cases with time_interleaved (smaller sizes when config.quick) and states its targets.
+    Section("command", 'The command, end to end: backviz "(x+y)*z" --x -2 --y 5 --z -4',
+            bench_command),
+    Section("render", "Render times: to_dot and dot -Tsvg, 100 to 3,000 gates", bench_render),
 ]
 
 
@@ -289,8 +493,10 @@ def report(section: Section, result: Result) -> None:
             print(f"  {r.label:<{width}}  {show_time(r.best):>10}  {show_time(r.median):>10}  {len(r.runs)}")
     for target in result.targets:
         verdict = "PASS" if target.passed else "FAIL"
-        measured = "n/a" if target.measured is None else f"{target.measured:.2f}x"
-        print(f"  {verdict}  {target.name}: {measured} (at most {target.limit:g}x; {target.note})")
+        measured = ("n/a" if target.measured is None else
+                    f"{target.measured:.2f}{target.unit}" if target.unit else f"{target.measured:g}")
+        print(f"  {verdict}  {target.name}: {measured} (at most {target.limit:g}{target.unit}; "
+              f"{target.note})")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -308,7 +514,8 @@ def main(argv: list[str] | None = None) -> int:
     info = machine()
     print(f"backviz {info['backviz']}, Python {info['python']}, numpy {info['numpy']}, "
           f"{info['cpus']} CPUs, load average {info['load_average']}")
-    print("Times are the best of the runs; targets are ratios of times taken in this one run.")
+    print("Times are the best of the runs; targets are ratios of times taken in this one run, "
+          "unless they say otherwise.")
 
     results: list[tuple[Section, Result]] = []
     for section in SECTIONS:

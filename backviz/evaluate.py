@@ -111,9 +111,16 @@ def forward(graph: Graph, inputs: Mapping[str, object]) -> list[Array]:
     without a value is an error that names all of them. Values for names the
     expression does not use are ignored (:func:`trace` warns about them).
     """
-    missing = [name for name in graph.variables if name not in inputs]
-    if missing:
-        raise MissingValueError(_missing_message(missing, graph, inputs), tuple(missing))
+    try:
+        return _forward(graph, inputs)
+    except KeyError:  # cheaper than checking every name first: look only when one is missing
+        missing = [name for name in graph.variables if name not in inputs]
+        if not missing:
+            raise
+        raise MissingValueError(_missing_message(missing, graph, inputs), tuple(missing)) from None
+
+
+def _forward(graph: Graph, inputs: Mapping[str, object]) -> list[Array]:
     values: list[Array] = []
     value_of, append = values.__getitem__, values.append  # bound once: this loop is hot
     with np.errstate(all="ignore"):
@@ -281,11 +288,15 @@ def trace(expression: str | Graph, values: Mapping[str, object] | None = None,
         raise InvalidValueError(
             f"the values must be a mapping from names to values (e.g. {{'x': 1.0}}) or "
             f"keywords (x=1.0), not {_describe(values)}")
-    given: dict[str, object] = {**(values or {}), **named}
+    given: Mapping[str, object] = {**values, **named} if values and named else values or named
     vals = forward(graph, given)
     grads, edges = backward(graph, vals)
-    known = set(graph.variables)
-    return Trace(graph, vals, grads, edges, tuple(name for name in given if name not in known))
+    # Every variable has a value (forward checked), so only a longer mapping has extras.
+    unused: tuple[str, ...] = ()
+    if len(given) > len(graph.variables):
+        known = set(graph.variables)
+        unused = tuple(name for name in given if name not in known)
+    return Trace(graph, vals, grads, edges, unused)
 
 
 def _warnings(graph: Graph, values: list[Array], grads: list[Array],

@@ -478,3 +478,12 @@ def test_help_teaches_the_teaching_options() -> None:
         assert re.search(rf"^ +backviz .*{option}", out, re.M), option
         assert re.search(rf"^  {option}\b", out, re.M), option
     assert f"{TOLERANCE:g}" in out
+
+
+def test_the_help_quotes_the_check_tolerance() -> None:
+    from click.testing import CliRunner
+
+    from backviz.cli import cli
+
+    out = CliRunner().invoke(cli, ["--help"]).stdout
+    assert f"relative error is above {TOLERANCE:g}." in " ".join(out.split())

@@ -280,18 +280,19 @@ def _quote(text: str) -> str:
 
 
 def _large_graph_settings(n_gates: int) -> str:
-    """Graph attributes that keep dot's layout time near-linear on large graphs.
+    """Graph attributes that keep dot's layout time down on large graphs.
 
-    Measured on a 3,000-gate sum of products (12,000 DOT nodes): dot's default ranking
-    balances ranks in time that grows with nodes x ranks (newrank avoids it), and the
-    positioning network simplex costs ~10 ms an iteration, so its iterations are capped
-    at about 60 / gates of the node count. Labels stay right: they do not depend on
-    how optimal the positions are.
+    Measured with Graphviz 2.43: on a 1,500-gate sum of products dot's default ranking
+    took 10.8 s and newrank=true 3.2 s (the default balances ranks in time that grows
+    with nodes x ranks); the positioning network simplex is capped at about 60 / gates
+    of the node count; on a 3,000-gate random DAG crossing minimisation took 37 of 40 s
+    and mclimit=0.1 brings the whole layout to 6.7 s. Labels stay right (they do not
+    depend on how good the layout is); only the number of edge crossings may grow.
     """
     if n_gates < _LARGE:
         return ""
     limit = f"{min(0.2, 60 / n_gates):.3g}"
-    return f", newrank=true, nslimit={limit}, nslimit1={limit}"
+    return f", newrank=true, nslimit={limit}, nslimit1={limit}, mclimit=0.1"
 
 
 def to_dot(trace: Trace, style: Style | None = None) -> str:

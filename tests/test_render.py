@@ -154,7 +154,7 @@ def _sum_of_products(n: int) -> backviz.Trace:
 
 def test_large_graphs_bound_dots_network_simplex() -> None:
     dot = _sum_of_products(200).to_dot()
-    assert "newrank=true, nslimit=0.15, nslimit1=0.15" in dot  # 399 gates: 60/399
+    assert "newrank=true, nslimit=0.15, nslimit1=0.15, mclimit=0.1" in dot  # 399 gates: 60/399
     assert "nslimit" not in _sum_of_products(150).to_dot()  # 299 gates
 
 

@@ -179,24 +179,24 @@ def backward(graph: Graph, values: list[Array]) -> tuple[list[Array], list[tuple
     # products, say) there is nothing to sum back, and checking every edge's shape would
     # cost a third of the loop.
     scalars_only = all(map(isinstance, values, itertools.repeat(float)))
-    ops, inputs, consts = graph.ops, graph.inputs, graph.consts
     value_of = values.__getitem__
     with np.errstate(all="ignore"):
-        for i in reversed(range(n)):
-            if ops[i] == INPUT:
+        for i, op_name, args, const in zip(range(n - 1, -1, -1), reversed(graph.ops),
+                                           reversed(graph.inputs), reversed(graph.consts),
+                                           strict=True):
+            if op_name == INPUT:
                 continue
-            op = OPS[ops[i]]
-            args = map(value_of, inputs[i])
+            op = OPS[op_name]
             # The chain rule: each input's gradient is the local gradient times g.
             if op.has_const:
-                shares = op.vjp(grads[i], values[i], *args, consts[i])
+                shares = op.vjp(grads[i], values[i], *map(value_of, args), const)
             else:
-                shares = op.vjp(grads[i], values[i], *args)
+                shares = op.vjp(grads[i], values[i], *map(value_of, args))
             if not scalars_only:
                 shares = tuple(unbroadcast(share, _shape(values[j]))
-                               for share, j in zip(shares, inputs[i], strict=True))
+                               for share, j in zip(shares, args, strict=True))
             edges[i] = shares
-            for share, j in zip(shares, inputs[i], strict=True):
+            for share, j in zip(shares, args, strict=True):  # gradients add at branches
                 grads[j] = share if grads[j] is None else grads[j] + share
     return grads, edges
 

@@ -47,6 +47,7 @@ _TOKENS = re.compile(
 # Binding power of the binary operators and of prefix minus/plus.
 _PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "@": 2, "**": 4, "^": 4}
 _UNARY = 3
+_GATES = {symbol: op.name for symbol, op in BINARY.items()}
 _RIGHT_ASSOCIATIVE = {"**", "^"}
 
 
@@ -78,13 +79,6 @@ class _Builder:
         # than a Node; graph() turns the rows into Graph's columns.
         self.rows: list[tuple[str, tuple[int, ...], str | None, float | None, int]] = []
         self.variables: dict[str, int] = {}
-
-    def variable(self, name: str, column: int) -> int:
-        node_id = self.variables.get(name)
-        if node_id is None:
-            node_id = self.add(INPUT, (), column, name=name)
-            self.variables[name] = node_id
-        return node_id
 
     def apply(self, op: Op, args: list[_Operand], column: int) -> _Operand:
         if _Const not in map(type, args):  # no constant operand: the gate itself
@@ -162,6 +156,9 @@ def parse(expression: str) -> Graph:
     def fail(message: str, column: int) -> ExpressionSyntaxError:
         return ExpressionSyntaxError(message, expression, column)
 
+    # The hot path adds inputs and the common gate (two gates' operator) to the rows itself.
+    rows = builder.rows
+
     def reduce() -> None:
         """Pop the top operator (or finished call) and apply it to its operands."""
         _, kind, symbol, column = pending.pop()
@@ -169,7 +166,8 @@ def parse(expression: str) -> Graph:
             right = operands.pop()
             left = operands[-1]
             if type(left) is int and type(right) is int:  # the common case: two gates
-                operands[-1] = builder.add(BINARY[symbol].name, (left, right), column)
+                rows.append((_GATES[symbol], (left, right), None, None, column))
+                operands[-1] = len(rows) - 1
             else:
                 operands[-1] = builder.apply(BINARY[symbol], [left, right], column)
         elif kind == "unary":
@@ -192,7 +190,8 @@ def parse(expression: str) -> Graph:
                 text, column = match[kind], match.start(kind)
                 if text in FUNCTIONS:
                     raise fail(f"'{text}' is a function: call it as {text}(...)", column)
-                node_id = builder.variable(text, column)
+                rows.append((INPUT, (), text, None, column))  # each variable is one input
+                node_id = variables[text] = len(rows) - 1
             operands.append(node_id)
             expect_operand = False
             continue

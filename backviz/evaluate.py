@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .errors import InvalidValueError, MissingValueError, NonScalarOutputError, ShapeError
-from .graph import INPUT, Graph, Node
+from .graph import INPUT, Graph, Node, collector_paused
 from .ops import OPS
 
 if TYPE_CHECKING:
@@ -281,6 +281,12 @@ def trace(expression: str | Graph, values: Mapping[str, object] | None = None,
     Values come as keywords (``trace("(x+y)*z", x=-2, y=5, z=-4)``) or as a mapping
     for names that are not Python identifiers or clash with keywords.
     """
+    with collector_paused():
+        return _trace(expression, values, named)
+
+
+def _trace(expression: str | Graph, values: Mapping[str, object] | None,
+           named: dict[str, object]) -> Trace:
     from .parse import parse
 
     graph = expression if isinstance(expression, Graph) else parse(expression)

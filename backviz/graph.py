@@ -8,16 +8,42 @@ the output.
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from typing import NamedTuple
 
 from .ops import OPS
 
-__all__ = ["INPUT", "Graph", "Node"]
+__all__ = [
+    "INPUT",
+    "Graph",
+    "Node",
+    "collector_paused",
+]
 
 INPUT = "input"
 """The ``op`` of a node that reads a variable's value."""
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a graph is built or traced.
+
+    A graph and its trace are acyclic (plain refcounting frees them), so the collector
+    has nothing to find in them; yet its full passes walk every live object, and on a
+    100,000-term sum they took 40% of a trace, growing faster than the graph. Reentrant:
+    it leaves the collector as it found it.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class Node(NamedTuple):

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import ExpressionSyntaxError, ShapeError, UnknownFunctionError
-from .graph import INPUT, Graph
+from .graph import INPUT, Graph, collector_paused
 from .ops import BINARY, FUNCTIONS, OPS, Op
 
 __all__ = ["parse"]
@@ -148,6 +148,11 @@ def parse(expression: str) -> Graph:
     if not isinstance(expression, str):
         raise ExpressionSyntaxError(
             f"the expression must be a string, not {type(expression).__name__}", "", 0)
+    with collector_paused():
+        return _parse(expression)
+
+
+def _parse(expression: str) -> Graph:
     builder = _Builder(expression)
     operands: list[_Operand] = []
     pending: list[_Pending] = []

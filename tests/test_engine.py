@@ -343,3 +343,20 @@ def test_the_non_scalar_message_stays_short_for_long_expressions() -> None:
     with pytest.raises(backviz.NonScalarOutputError) as err:
         backviz.trace("2*v", v=[1.0, 2.0])
     assert str(err.value).endswith("e.g. sum(2*v)")
+
+
+def test_trace_leaves_the_garbage_collector_as_it_found_it() -> None:
+    import gc
+
+    assert gc.isenabled()
+    backviz.trace("x*y", x=1.0, y=2.0)
+    assert gc.isenabled()
+    with pytest.raises(backviz.BackvizError):
+        backviz.trace("x*", x=1.0)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        backviz.trace("x*y", x=1.0, y=2.0)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

@@ -1,7 +1,9 @@
 """Benchmarks: backviz against its performance targets.
 
     python benchmarks/bench.py                  every section, full sizes
-    python benchmarks/bench.py --quick          a fast smoke run: smaller sizes, fewer repeats
+    python benchmarks/bench.py --quick          a fast smoke run: smaller sizes, fewer repeats;
+                                                its verdicts are shown but do not set the exit
+                                                status (the sizes are too small to judge them)
     python benchmarks/bench.py --only numpy     one section (repeat --only for more)
     python benchmarks/bench.py --json out.json  also write every figure as JSON
 
@@ -543,7 +545,8 @@ def main(argv: list[str] | None = None) -> int:
             "passed": not failed,
         }
         args.json.write_text(json.dumps(data, indent=2) + "\n")
-    return 1 if failed else 0
+    # A quick run checks that every section runs; its sizes are too small to judge a target.
+    return 1 if failed and not config.quick else 0
 
 
 if __name__ == "__main__":

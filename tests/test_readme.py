@@ -3,7 +3,8 @@
 ```sh blocks hold commands, one per line; ```python blocks are run as scripts. Each runs
 in a fresh folder holding a copy of expressions/, so nothing is written into the repository.
 Two commands are not run as they stand: ./scripts/test, which is the command running these
-tests (CI runs it), and the full benchmark, which runs here with --quick.
+tests (CI runs it), and the full benchmark, which runs here with --quick: a smoke run that
+must complete, whose timings are not judged (timing targets live in the script, not in tests).
 """
 
 from __future__ import annotations
@@ -68,6 +69,8 @@ def test_readme_command_succeeds(command: str, workdir: Path) -> None:
                           env=env, timeout=600, check=False)
     assert done.returncode == 0, f"{command}\n{done.stdout}\n{done.stderr}"
     assert "Traceback" not in done.stderr
+    if "benchmarks/bench.py" in command:  # it ran every section; its timings are not judged here
+        assert "targets pass (quick run" in done.stdout
 
 
 def test_the_main_command_prints_the_lecture_numbers(workdir: Path) -> None:

@@ -108,7 +108,7 @@ class _Command(click.Command):
         return ["EXPRESSION|FILE.toml|FOLDER", "[--NAME VALUE]...", "[OPTIONS]"]
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if not args or any(a in ("--help", "-h") for a in args) or "--version" in args:
+        if any(a in ("--help", "-h") for a in args) or "--version" in args:
             return super().parse_args(ctx, args)
         target, rest = _split_target(args)
         if target is None:
@@ -176,7 +176,8 @@ def _variables_of(target: str, ctx: click.Context) -> tuple[str, ...]:
 
 
 def _is_path(target: str) -> bool:
-    return target.endswith(".toml") or Path(target).is_dir()
+    # Path("") is the current folder, but an empty argument is an empty expression
+    return bool(target) and (target.endswith(".toml") or Path(target).is_dir())
 
 
 def parse_value(name: str, text: str) -> Any:

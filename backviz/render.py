@@ -12,6 +12,7 @@ figure with plain ``dot -Tsvg``.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -113,7 +114,9 @@ class Numbers:
         self.precision = style.precision
         integral = style.integers
         if integral is None:
-            integral = all(_integral(v) for v in (*trace.values, *trace.grads))
+            # the shares on the edges too: max(x, x) sends 0.5 twice to a gradient of 1
+            shares = (share for edge in trace.edge_grads for share in edge)
+            integral = all(_integral(v) for v in (*trace.values, *trace.grads, *shares))
         self.integral = integral
 
     def scalar(self, x: Any) -> str:
@@ -442,6 +445,13 @@ def to_bytes(trace: Trace, format: str, style: Style | None = None) -> bytes:
 def write_atomic(path: Path, data: bytes) -> None:
     """Write through a temporary file and rename, so no partial file is ever left."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+    if path.exists() and not path.is_file():
+        # a device or a pipe (/dev/null, /dev/stdout, a FIFO): write into it, never replace it
+        with open(path, "wb") as f:
+            f.write(data)
+        return
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:

@@ -131,10 +131,19 @@ def test_an_unknown_variable_option_names_the_real_ones(run) -> None:  # type: i
 
 
 def test_no_expression(run) -> None:  # type: ignore[no-untyped-def]
-    result = run("--x", "1")
+    for args in (("--x", "1"), ()):
+        result = run(*args)
+        assert result.exit_code == 2, args
+        assert result.stderr == ('Error: give an expression (e.g. "(x+y)*z"), an expression '
+                                 "file or a folder of them\n")
+
+
+def test_an_empty_expression_is_not_the_current_folder(run) -> None:  # type: ignore[no-untyped-def]
+    Path("a.toml").write_text('expression = "x"\n[values]\nx = 1\n')
+    result = run("", "--x", "1")
     assert result.exit_code == 2
-    assert result.stderr == ('Error: give an expression (e.g. "(x+y)*z"), an expression file '
-                             "or a folder of them\n")
+    assert result.stderr.startswith("Error: the expression is empty")
+    assert files() == ["a.toml"]
 
 
 def test_unknown_function_suggests_one(run) -> None:  # type: ignore[no-untyped-def]

@@ -118,6 +118,8 @@ def test_integers_only_when_every_number_is_whole() -> None:
     assert ">-12.00<" in explicit
     half = backviz.trace("(x+y)*z", x=-2.5, y=5, z=-4).to_dot()
     assert ">-10.00<" in half and ">2.50<" in half
+    tie = backviz.trace("max(x,x)", x=1).to_dot()  # whole values, but each edge carries 0.5
+    assert tie.count('COLOR="#FF0000">0.50<') == 2
 
 
 def test_precision_and_no_negative_zero() -> None:
@@ -173,6 +175,26 @@ def test_save_writes_every_format(tmp_path) -> None:  # type: ignore[no-untyped-
         path = t.save(tmp_path / f"fig.{fmt}")
         assert path.read_bytes().startswith(head), fmt
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f"fig.{f}" for f in magic)
+
+
+def test_save_writes_into_a_pipe_or_device_and_never_replaces_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import stat
+    import threading
+
+    t = backviz.trace("(x+y)*z", x=-2, y=5, z=-4)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    t.save(fifo, "json")
+    reader.join(timeout=10)
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert received and received[0].startswith(b"{")
+    with pytest.raises(IsADirectoryError):
+        t.save(tmp_path, "json")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe"]
 
 
 def test_repr_svg_shows_the_figure_in_a_notebook() -> None:

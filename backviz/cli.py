@@ -128,7 +128,10 @@ class _Command(click.Command):
                 opt = arg.split("=", 1)[0]
                 if opt not in builtin and opt[2:] not in variables:
                     raise UsageError(_no_such_variable(opt, variables), ctx)
-        return super().parse_args(ctx, rest)
+        try:
+            return super().parse_args(ctx, rest)
+        except click.UsageError as err:  # e.g. --format gif: one line, like every other error
+            raise UsageError(err.format_message(), ctx) from None
 
 
 def _no_such_variable(opt: str, variables: Sequence[str]) -> str:

@@ -334,4 +334,6 @@ def _warnings(graph: Graph, values: list[Array], grads: list[Array],
 
 def _nonfinite_kind(x: Array) -> str:
     a = np.asarray(x)
-    return "nan" if np.isnan(a).any() else "inf"
+    if np.isnan(a).any():
+        return "nan"
+    return "-inf" if np.all(np.isfinite(a) | (a < 0)) else "inf"

@@ -90,6 +90,12 @@ class Style:
     annotate: bool = False
     """Write each gate's gradient pattern (distributor, router, switcher) under it."""
 
+    def __post_init__(self) -> None:
+        if isinstance(self.precision, bool) or not isinstance(self.precision, int) \
+                or not 0 <= self.precision <= 12:
+            raise BackvizError(f"precision must be a whole number from 0 to 12, "
+                               f"not {self.precision!r}")
+
 
 @dataclass(frozen=True)
 class Note:

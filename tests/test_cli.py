@@ -289,3 +289,15 @@ def test_python_dash_m_runs_the_command(tmp_path: Path) -> None:
                           capture_output=True, text=True, cwd=tmp_path, check=False)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["gradients"] == {"x": -4.0, "y": -4.0, "z": 3.0}
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--format", "gif"], "Error: Invalid value for '-f' / '--format': 'gif' is not one of "
+                          "'svg', 'dot', 'png', 'pdf', 'json'.\n"),
+    (["--precision", "-1"], "Error: Invalid value for '-p' / '--precision': -1 is not in the "
+                            "range 0<=x<=12.\n"),
+])
+def test_bad_option_values_are_one_line(run, args: list[str], message: str) -> None:  # type: ignore[no-untyped-def]
+    result = run(*FIG1, *args)
+    assert result.exit_code == 2
+    assert result.stderr == message

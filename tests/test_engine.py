@@ -360,3 +360,10 @@ def test_trace_leaves_the_garbage_collector_as_it_found_it() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_minus_infinity_is_named_as_such() -> None:
+    t = backviz.trace("sum(x*2)", x=[-np.inf, 1.0])
+    assert "the value of x is -inf" in t.warnings
+    t = backviz.trace("x*2", x=np.inf)
+    assert "the value of x is inf" in t.warnings

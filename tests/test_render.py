@@ -212,3 +212,9 @@ def test_missing_graphviz_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch
     assert "brew install graphviz" in str(err.value)
     assert "--format dot and --format json work without it" in str(err.value)
     assert to_dot(t).startswith("digraph")  # needs no Graphviz
+
+
+@pytest.mark.parametrize("precision", [-1, 13, 2.5, True, "2"])
+def test_a_bad_precision_is_a_backviz_error(precision: object) -> None:
+    with pytest.raises(backviz.BackvizError, match="precision must be a whole number from 0 to 12"):
+        Style(precision=precision)  # type: ignore[arg-type]

@@ -183,11 +183,17 @@ def _is_path(target: str) -> bool:
     return bool(target) and (target.endswith(".toml") or Path(target).is_dir())
 
 
-def parse_value(name: str, text: str) -> Any:
-    """A command-line value: a number, a JSON list, or @PATH to a .npy or .json file."""
+def parse_value(name: str, text: str, option: str | None = None) -> Any:
+    """A command-line value: a number, a JSON list, or @PATH to a .npy or .json file.
+
+    ``option`` is how the value was given, for messages (default ``--NAME``).
+    """
+    option = option or f"--{name}"
     text = text.strip()
     if text.startswith("@"):
-        return _load_value_file(name, Path(text[1:]))
+        if not text[1:].strip():
+            raise BackvizError(f"{option}: '@' needs a file after it, e.g. @W.npy")
+        return _load_value_file(option, Path(text[1:]))
     try:
         return float(text)
     except ValueError:
@@ -196,13 +202,13 @@ def parse_value(name: str, text: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError:
         raise BackvizError(
-            f"--{name}: {text[:40]!r} is not a number, a JSON list like [1, 2] or "
+            f"{option}: {text[:40]!r} is not a number, a JSON list like [1, 2] or "
             "[[1, 2], [3, 4]], or @PATH to a .npy or .json file") from None
 
 
-def _load_value_file(name: str, path: Path) -> Any:
+def _load_value_file(option: str, path: Path) -> Any:
     if path.suffix not in (".npy", ".json"):
-        raise BackvizError(f"--{name}: {path} must be a .npy or .json file")
+        raise BackvizError(f"{option}: {path} must be a .npy or .json file")
     try:
         if path.suffix == ".npy":
             import numpy as np
@@ -210,9 +216,9 @@ def _load_value_file(name: str, path: Path) -> Any:
             return np.load(path, allow_pickle=False)
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise BackvizError(f"--{name}: no such file: {path}") from None
+        raise BackvizError(f"{option}: no such file: {path}") from None
     except (OSError, ValueError) as err:
-        raise BackvizError(f"--{name}: cannot read {path}: {err}") from None
+        raise BackvizError(f"{option}: cannot read {path}: {err}") from None
 
 
 def figure_name(expression: str) -> str:
@@ -280,6 +286,8 @@ def cli(ctx: click.Context, /, output: str | None, fmt: str | None, name: str | 
         if name is not None:
             _check_name(name)
         fmt = fmt.lower() if fmt else None
+        if output == "":
+            raise BackvizError("-o needs a file name (or - for stdout)")
         if output is not None and output != "-" and not steps:
             fmt = format_for(output, fmt)
         fmt = fmt or "svg"
@@ -311,7 +319,7 @@ def _given_values(variables: Sequence[str], var_options: dict[str, str | None],
         var, sep, text = item.partition("=")
         if not sep or not var:
             raise BackvizError(f"--set {item!r}: write NAME=VALUE, e.g. --set name=2")
-        values[var.strip()] = parse_value(var.strip(), text)
+        values[var.strip()] = parse_value(var.strip(), text, f"--set {var.strip()}")
     return values
 
 

@@ -301,3 +301,16 @@ def test_bad_option_values_are_one_line(run, args: list[str], message: str) -> N
     result = run(*FIG1, *args)
     assert result.exit_code == 2
     assert result.stderr == message
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["x*2", "--set", "x=abc"], "Error: --set x: 'abc' is not a number, a JSON list like [1, 2] or "
+                                "[[1, 2], [3, 4]], or @PATH to a .npy or .json file\n"),
+    (["x*2", "--x", "@"], "Error: --x: '@' needs a file after it, e.g. @W.npy\n"),
+    (["x*2", "--x", "1", "-o", ""], "Error: -o needs a file name (or - for stdout)\n"),
+])
+def test_messages_name_the_option_at_fault(run, args: list[str], message: str) -> None:  # type: ignore[no-untyped-def]
+    result = run(*args)
+    assert result.exit_code == 2
+    assert result.stderr == message
+    assert files() == []

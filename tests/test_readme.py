@@ -112,3 +112,20 @@ def test_readme_lists_every_function() -> None:
     listed = re.search(r"Functions: `([^`]*)`", README)
     assert listed is not None
     assert set(listed.group(1).split()) | {"max", "min"} == set(FUNCTIONS)
+
+
+TRANSCRIPTS = [block for block in blocks("text") if block.startswith("$ ")]
+
+
+@pytest.mark.parametrize("transcript", TRANSCRIPTS, ids=[t.partition("\n")[0] for t in TRANSCRIPTS])
+def test_readme_transcripts_are_what_the_command_prints(transcript: str, workdir: Path) -> None:
+    """A ```text block that starts with "$ command" shows exactly what the command prints."""
+    command, _, shown = transcript.partition("\n")
+    done = subprocess.run(argv(command[2:]), cwd=workdir, capture_output=True, text=True,
+                          timeout=600, check=False)
+    assert done.stdout + done.stderr == shown
+    assert done.returncode == (2 if shown.startswith("Error:") else 0)
+
+
+def test_the_readme_has_transcripts() -> None:
+    assert len(TRANSCRIPTS) >= 3

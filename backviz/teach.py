@@ -315,10 +315,11 @@ def check(trace: Trace, step: float = STEP) -> list[CheckResult]:
     f0 = trace.value
     floor = 1e-4 * (1 + abs(f0)) if math.isfinite(f0) else 1.0
     inputs = trace.inputs
+    gradients = trace.gradients  # a property that copies every gradient: read it once
     results = []
     for name, value in inputs.items():
         x = np.array(value, dtype=np.float64)
-        analytic = np.asarray(trace.gradients[name], dtype=np.float64)
+        analytic = np.asarray(gradients[name], dtype=np.float64)
         worst = CheckResult(name, 0.0, (), 0.0, 0.0)
         for index in np.ndindex(x.shape):
             h = step * max(1.0, abs(float(x[index])))

@@ -111,13 +111,8 @@ def read(svg: str) -> Figure:
     return Figure(texts, rules, edges, circles)
 
 
-def problems(fig: Figure) -> list[str]:
-    """Every way the figure breaks the slide rules; an empty list when it keeps them.
-
-    - every green text lies above its edge's line, and close to it;
-    - every red text lies below its edge's line, and close to it;
-    - no two texts overlap, no line crosses a text, no text enters a gate's circle.
-    """
+def side_problems(fig: Figure) -> list[str]:
+    """In linear time: each green text lies above its edge's line, each red text below."""
     found: list[str] = []
     for text in fig.texts:
         if text.color not in (GREEN, RED):
@@ -126,12 +121,29 @@ def problems(fig: Figure) -> list[str]:
         if not lines:
             found.append(f"{text.text!r} ({text.node}) has no line")
             continue
-        x0, x1, y = max(lines, key=lambda r: r[1] - r[0])
+        _, _, y = max(lines, key=lambda r: r[1] - r[0])
         box = text.box
         if text.color == GREEN and not (box.y1 <= y + 0.5):
             found.append(f"green {text.text!r} ({text.node}) is not above its line")
         if text.color == RED and not (box.y0 >= y - 0.5):
             found.append(f"red {text.text!r} ({text.node}) is not below its line")
+    return found
+
+
+def problems(fig: Figure) -> list[str]:
+    """Every way the figure breaks the slide rules; an empty list when it keeps them.
+
+    - every green text lies above its edge's line, and close to it;
+    - every red text lies below its edge's line, and close to it;
+    - no two texts overlap, no line crosses a text, no text enters a gate's circle.
+    """
+    found = side_problems(fig)
+    for text in fig.texts:
+        lines = fig.rules.get(text.node)
+        if text.color not in (GREEN, RED) or not lines:
+            continue
+        x0, x1, _ = max(lines, key=lambda r: r[1] - r[0])
+        box = text.box
         if not (x0 - 1 <= box.x0 and box.x1 <= x1 + 1 + 0.05 * text.size):
             found.append(f"{text.text!r} ({text.node}) sticks out past the end of its line")
     # "Close to the line": the nearest green and red rows sit within a few points.

@@ -98,32 +98,34 @@ def test_every_file_renders_cleanly(path: Path) -> None:
     assert render(path, "svg") == render(path, "svg")  # deterministic bytes
 
 
+def stored(name: str, fresh: str, update: bool) -> str:
+    """The snapshot tests/snapshots/NAME; with --update-snapshots, first written as fresh."""
+    snap = SNAPSHOTS / name
+    if update:
+        SNAPSHOTS.mkdir(exist_ok=True)
+        snap.write_text(fresh)
+    assert snap.exists(), f"no snapshot {snap}: run ./scripts/test --update-snapshots"
+    return snap.read_text()
+
+
 @pytest.mark.parametrize("path", FILES, ids=NAMES)
 def test_dot_snapshot(path: Path, update_snapshots: bool) -> None:
-    snap = SNAPSHOTS / f"{path.stem}.dot"
     dot = render(path, "dot").decode()
-    if update_snapshots:
-        SNAPSHOTS.mkdir(exist_ok=True)
-        snap.write_text(dot)
-    assert snap.exists(), f"no snapshot {snap}: run ./scripts/test --update-snapshots"
-    assert dot == snap.read_text()
+    assert dot == stored(f"{path.stem}.dot", dot, update_snapshots)
 
 
 @pytest.mark.parametrize("path", FILES, ids=NAMES)
 def test_svg_snapshot(path: Path, update_snapshots: bool) -> None:
-    snap = SNAPSHOTS / f"{path.stem}.svg"
     svg = render(path, "svg").decode()
     if update_snapshots:
-        SNAPSHOTS.mkdir(exist_ok=True)
-        snap.write_text(normalise(svg))
         SNAPSHOT_VERSION_FILE.write_text(graphviz_version() + "\n")
-    assert snap.exists(), f"no snapshot {snap}: run ./scripts/test --update-snapshots"
-    compare_svg(svg, snap.read_text(), f"the SVG of {path.name}")
+    compare_svg(svg, stored(f"{path.stem}.svg", normalise(svg), update_snapshots),
+                f"the SVG of {path.name}")
 
 
 def test_no_stale_snapshots() -> None:
-    stored = {p.stem for p in SNAPSHOTS.glob("*.dot")} | {p.stem for p in SNAPSHOTS.glob("*.svg")}
-    assert stored == set(NAMES)
+    names = {p.stem for p in SNAPSHOTS.glob("*.dot")} | {p.stem for p in SNAPSHOTS.glob("*.svg")}
+    assert names == set(NAMES)
 
 
 @pytest.mark.parametrize("path", FILES, ids=NAMES)

@@ -10,6 +10,7 @@ __all__ = [
     "InvalidValueError",
     "MissingValueError",
     "NonScalarOutputError",
+    "PositionedError",
     "RenderError",
     "ShapeError",
     "UnknownFunctionError",
@@ -40,7 +41,7 @@ class BackvizError(ValueError):
     """Base class of every error caused by bad input to backviz."""
 
 
-class _PositionedError(BackvizError):
+class PositionedError(BackvizError):
     """An error at a column of the expression; ``str()`` ends with a caret line."""
 
     def __init__(self, message: str, expression: str, column: int) -> None:
@@ -50,15 +51,15 @@ class _PositionedError(BackvizError):
         super().__init__(f"{message} (column {column + 1})\n{caret_lines(expression, column)}")
 
 
-class ExpressionSyntaxError(_PositionedError):
+class ExpressionSyntaxError(PositionedError):
     """The expression is not in backviz's expression language."""
 
 
-class UnknownFunctionError(_PositionedError):
+class UnknownFunctionError(PositionedError):
     """A function name that backviz does not know."""
 
 
-class ShapeError(_PositionedError):
+class ShapeError(PositionedError):
     """A gate got inputs whose shapes do not fit together."""
 
 

@@ -83,7 +83,16 @@ class Graph:
     inputs: tuple[tuple[int, ...], ...]
     names: tuple[str | None, ...]
     consts: tuple[float | None, ...]
-    columns: tuple[int, ...]
+    tokens: tuple[int, ...]
+    """For each node, the index of the token it was written at (see :attr:`columns`)."""
+
+    @cached_property
+    def columns(self) -> tuple[int, ...]:
+        """For each node, the column it was written at: for messages and the page."""
+        from .parse import token_columns  # the parser knows where tokens start
+
+        starts = token_columns(self.expression)
+        return tuple(starts[k] for k in self.tokens)
 
     @cached_property
     def nodes(self) -> tuple[Node, ...]:

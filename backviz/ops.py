@@ -58,7 +58,7 @@ class Op:
 
     name: str
     label: Callable[[float | None], str]
-    arity: int
+    arity: int  # 1 or 2: the engine unpacks a gate's inputs itself
     forward: Callable[..., Array]
     vjp: Callable[..., tuple[Array, ...]]
     # How the gate is written: a function name ("exp"), or None for operators and for

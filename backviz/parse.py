@@ -25,24 +25,26 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import ExpressionSyntaxError, ShapeError, UnknownFunctionError
+from .errors import ExpressionSyntaxError, PositionedError, ShapeError, UnknownFunctionError
 from .graph import INPUT, Graph, collector_paused
 from .ops import BINARY, FUNCTIONS, OPS, Op
 
 __all__ = ["parse"]
 
-# One match per token, with the whitespace before it: every character that is not
-# whitespace is part of a token, if only a bad one. A name followed by "(" is a call:
-# then the match's last group is "call" (the "(") and the group "name" holds the name.
-# The most frequent tokens come first.
-_TOKENS = re.compile(
-    r"\s*(?:"
-    r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?P<call>\s*\()?"
-    r"|(?P<op>\*\*|[-+*/^@(),])"
-    r"|(?P<number>(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)"
-    r"|(?P<bad>\S)"
-    r"|(?P<end>\Z))",
+# Every token: a name, an operator or punctuation, a number, or else one bad character.
+# ``findall`` skips the whitespace between them (nothing here matches it) and returns
+# plain strings, which is the cheapest way Python has to cut a 100,000-term sum into
+# tokens; where a token starts is worked out only when a message or a figure asks (see
+# :func:`token_columns`). The most frequent tokens come first.
+_TOKEN = re.compile(
+    r"[A-Za-z_][A-Za-z0-9_]*"
+    r"|\*\*|[-+*/^@(),]"
+    r"|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+    r"|\S"
 )
+_END = ""  # the token after the last one
+_NAME_START = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
+_NUMBER_START = frozenset("0123456789.")
 
 # Binding power of the binary operators and of prefix minus/plus.
 _PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "@": 2, "**": 4, "^": 4}
@@ -51,75 +53,93 @@ _GATES = {symbol: op.name for symbol, op in BINARY.items()}
 _RIGHT_ASSOCIATIVE = {"**", "^"}
 
 
+def token_columns(expression: str) -> list[int]:
+    """Where each token of the expression starts, in order; then, for the end, its length."""
+    return [m.start() for m in _TOKEN.finditer(expression)] + [len(expression)]
+
+
 @dataclass(slots=True)
 class _Const:
-    """A folded constant on the operand stack."""
+    """A folded constant on the operand stack, and the token it was written at."""
 
     value: float
-    column: int
+    token: int
 
 
 # An operand is a node id or a folded constant.
 _Operand = int | _Const
 
 
-# The operator stack holds (precedence, kind, symbol, column) tuples; kind is
-# "binary", "unary", "paren" or "call", symbol the operator, "(" or the function name.
-# An operator arriving reduces the entries above it that bind at least as tightly;
-# "(" and calls have precedence 0, so no operator reduces past them.
+# The operator stack holds (precedence, kind, symbol, token) tuples; kind is "binary",
+# "unary", "paren" or "call", symbol the operator, "(" or the function name, token the
+# index of its token. An operator arriving reduces the entries above it that bind at
+# least as tightly; "(" and calls have precedence 0, so no operator reduces past them.
 _Pending = tuple[int, str, str, int]
 
 
 class _Builder:
-    """Creates nodes in topological order, folding constants as it goes."""
+    """Creates nodes in topological order, folding constants as it goes.
+
+    Positions are token indexes (the k-th token of the expression): cheap to keep, and
+    turned into columns only for a message, or by :attr:`Graph.columns`.
+    """
 
     def __init__(self, expression: str) -> None:
         self.expression = expression
-        # One plain tuple per node (op, inputs, name, const, column): cheaper to make
-        # than a Node; graph() turns the rows into Graph's columns.
-        self.rows: list[tuple[str, tuple[int, ...], str | None, float | None, int]] = []
+        # Graph's columns, as lists: one append each per node.
+        self.ops: list[str] = []
+        self.inputs: list[tuple[int, ...]] = []
+        self.names: list[str | None] = []
+        self.consts: list[float | None] = []
+        self.tokens: list[int] = []
         self.variables: dict[str, int] = {}
 
-    def apply(self, op: Op, args: list[_Operand], column: int) -> _Operand:
+    def error(self, kind: type[PositionedError], message: str, token: int) -> PositionedError:
+        return kind(message, self.expression, token_columns(self.expression)[token])
+
+    def apply(self, op: Op, args: list[_Operand], token: int) -> _Operand:
         if _Const not in map(type, args):  # no constant operand: the gate itself
-            return self.add(op.name, tuple(args), column)  # type: ignore[arg-type]
+            return self.add(op.name, tuple(args), token)  # type: ignore[arg-type]
         nodes = [a for a in args if isinstance(a, int)]
         if not nodes:  # only constants: fold them into one
-            return self._fold(op, [a.value for a in args if isinstance(a, _Const)], column)
+            return self._fold(op, [a.value for a in args if isinstance(a, _Const)], token)
         # A binary operator with one constant operand: the unary gate that carries it.
         left_const = isinstance(args[0], _Const)
         const, other = (args[0], args[1]) if left_const else (args[1], args[0])
         assert isinstance(const, _Const) and isinstance(other, int)
         gate = op.const_left if left_const else op.const_right
         if gate is None:
-            raise ShapeError(
-                f"'{self._symbol(op)}' needs a vector or matrix on both sides, "
-                f"and {_show(const.value)} is a number",
-                self.expression, const.column)
-        return self.add(gate, (other,), column, const=const.value)
+            raise self.error(ShapeError,
+                             f"'{self._symbol(op)}' needs a vector or matrix on both sides, "
+                             f"and {_show(const.value)} is a number", const.token)
+        return self.add(gate, (other,), token, const=const.value)
 
-    def _fold(self, op: Op, values: list[float], column: int) -> _Const:
+    def _fold(self, op: Op, values: list[float], token: int) -> _Const:
         try:
             with np.errstate(all="ignore"):
                 # float64 like the engine: 1/0 is inf, not a Python ZeroDivisionError.
                 result = np.asarray(op.forward(*map(np.float64, values)), dtype=np.float64)
         except (ValueError, TypeError):
-            raise ShapeError(
-                f"'{self._symbol(op)}' needs a vector or matrix on both sides, "
-                "and both sides are numbers", self.expression, column) from None
-        return _Const(float(result), column)
+            raise self.error(ShapeError,
+                             f"'{self._symbol(op)}' needs a vector or matrix on both sides, "
+                             "and both sides are numbers", token) from None
+        return _Const(float(result), token)
 
     def _symbol(self, op: Op) -> str:
         return next(s for s, o in BINARY.items() if o is op) if op.function is None else op.function
 
-    def add(self, op: str, inputs: tuple[int, ...], column: int,
+    def add(self, op: str, inputs: tuple[int, ...], token: int,
             name: str | None = None, const: float | None = None) -> int:
-        self.rows.append((op, inputs, name, const, column))
-        return len(self.rows) - 1
+        self.ops.append(op)
+        self.inputs.append(inputs)
+        self.names.append(name)
+        self.consts.append(const)
+        self.tokens.append(token)
+        return len(self.ops) - 1
 
     def graph(self) -> Graph:
-        ops, inputs, names, consts, columns = zip(*self.rows, strict=True)
-        return Graph(self.expression, ops, inputs, names, consts, columns)
+        return Graph(self.expression, tuple(self.ops), tuple(self.inputs), tuple(self.names),
+                     tuple(self.consts), tuple(self.tokens))
 
 
 def _show(value: float) -> str:
@@ -158,122 +178,136 @@ def _parse(expression: str) -> Graph:
     pending: list[_Pending] = []
     arg_counts: list[int] = []  # for each open call, the arguments seen so far
 
-    def fail(message: str, column: int) -> ExpressionSyntaxError:
-        return ExpressionSyntaxError(message, expression, column)
+    def fail(message: str, token: int) -> PositionedError:
+        return builder.error(ExpressionSyntaxError, message, token)
 
-    # The hot path adds inputs and the common gate (two gates' operator) to the rows itself.
-    rows = builder.rows
+    # The hot paths add inputs and the common gate (an operator between two gates) to
+    # the rows themselves, without a call.
+    ops, inputs, names, consts, tokens_at = (builder.ops, builder.inputs, builder.names,
+                                              builder.consts, builder.tokens)
 
     def reduce() -> None:
         """Pop the top operator (or finished call) and apply it to its operands."""
-        _, kind, symbol, column = pending.pop()
+        _, kind, symbol, token = pending.pop()
         if kind == "binary":
             right = operands.pop()
             left = operands[-1]
             if type(left) is int and type(right) is int:  # the common case: two gates
-                rows.append((_GATES[symbol], (left, right), None, None, column))
-                operands[-1] = len(rows) - 1
+                operands[-1] = len(ops)
+                ops.append(_GATES[symbol])
+                inputs.append((left, right))
+                names.append(None)
+                consts.append(None)
+                tokens_at.append(token)
             else:
-                operands[-1] = builder.apply(BINARY[symbol], [left, right], column)
+                operands[-1] = builder.apply(BINARY[symbol], [left, right], token)
         elif kind == "unary":
             if symbol == "-":  # -u is the slides' gate *-1
-                operands[-1] = builder.apply(OPS["mul"], [_Const(-1.0, column), operands[-1]],
-                                             column)
+                operands[-1] = builder.apply(OPS["mul"], [_Const(-1.0, token), operands[-1]],
+                                             token)
         else:  # a call whose ")" has arrived
             n = arg_counts.pop()
             args = operands[len(operands) - n:]
             del operands[len(operands) - n:]
-            operands.append(builder.apply(FUNCTIONS[symbol], args, column))
+            operands.append(builder.apply(FUNCTIONS[symbol], args, token))
 
     variables = builder.variables
+    tokens = _TOKEN.findall(expression)
+    tokens.append(_END)
     expect_operand = True
-    for match in _TOKENS.finditer(expression):
-        kind = match.lastgroup or "bad"
-        if expect_operand and kind == "name":  # the most frequent token: a variable
-            node_id = variables.get(match[kind])
-            if node_id is None:
-                text, column = match[kind], match.start(kind)
-                if text in FUNCTIONS:
-                    raise fail(f"'{text}' is a function: call it as {text}(...)", column)
-                rows.append((INPUT, (), text, None, column))  # each variable is one input
-                node_id = variables[text] = len(rows) - 1
-            operands.append(node_id)
-            expect_operand = False
-            continue
-        text = match["name"] if kind == "call" else match[kind]
-        column = match.start("name" if kind == "call" else kind)
-        if kind == "bad":
-            raise fail(_bad_character(text), column)
+    numbered = enumerate(tokens)
+    for k, token in numbered:
         if expect_operand:
-            if kind == "number":
-                value = float(text)
-                if not math.isfinite(value):
-                    raise fail(f"the number {text[:20]}{'...' if len(text) > 20 else ''} "
-                               "is too large for a float64", column)
-                operands.append(_Const(value, column))
+            node_id = variables.get(token)  # the most frequent token: a variable seen before
+            if node_id is not None:
+                operands.append(node_id)
                 expect_operand = False
-            elif kind == "call":
-                if text not in FUNCTIONS:
-                    raise UnknownFunctionError(_unknown_function(text), expression, column)
-                pending.append((0, "call", text, column))
-                arg_counts.append(1)
-            elif text == "(":
-                pending.append((0, "paren", "(", column))
-            elif text in ("-", "+"):
-                pending.append((_UNARY, "unary", text, column))
-            elif kind == "end":
-                raise fail("the expression is empty" if not expression.strip()
-                           else "the expression ends too early: a value is missing", column)
-            else:
+            elif token[:1] in _NAME_START:
+                if tokens[k + 1] == "(":  # a call
+                    if token not in FUNCTIONS:
+                        raise builder.error(UnknownFunctionError, _unknown_function(token), k)
+                    pending.append((0, "call", token, k))
+                    arg_counts.append(1)
+                    next(numbered)  # its "("
+                    continue
+                if token in FUNCTIONS:
+                    raise fail(f"'{token}' is a function: call it as {token}(...)", k)
+                node_id = variables[token] = len(ops)  # each variable is one input
+                operands.append(node_id)
+                ops.append(INPUT)
+                inputs.append(())
+                names.append(token)
+                consts.append(None)
+                tokens_at.append(k)
+                expect_operand = False
+            elif token == "(":
+                pending.append((0, "paren", "(", k))
+            elif token == "-" or token == "+":
+                pending.append((_UNARY, "unary", token, k))
+            elif token[:1] in _NUMBER_START and token != ".":
+                value = float(token)
+                if not math.isfinite(value):
+                    raise fail(f"the number {token[:20]}{'...' if len(token) > 20 else ''} "
+                               "is too large for a float64", k)
+                operands.append(_Const(value, k))
+                expect_operand = False
+            elif token is _END:
+                raise fail("the expression is empty" if not tokens[0]
+                           else "the expression ends too early: a value is missing", k)
+            elif token in _PRECEDENCE or token in "),":
                 raise fail(f"expected a number, a variable, a function call or '(' "
-                           f"before '{text}'", column)
+                           f"before '{token}'", k)
+            else:
+                raise fail(_bad_character(token), k)
             continue
 
         # After an operand: an operator, ')', ',' or the end.
-        precedence = _PRECEDENCE.get(text) if kind == "op" else None
+        precedence = _PRECEDENCE.get(token)
         if precedence is not None:
             # A right-associative operator does not reduce its own kind: 2**3**2 is 2**(3**2).
-            if text in _RIGHT_ASSOCIATIVE:
+            if token in _RIGHT_ASSOCIATIVE:
                 while pending and pending[-1][0] > precedence:
                     reduce()
             else:
                 while pending and pending[-1][0] >= precedence:
                     reduce()
-            pending.append((precedence, "binary", text, column))
+            pending.append((precedence, "binary", token, k))
             expect_operand = True
-        elif text == ")" or text == ",":
+        elif token == ")" or token == ",":
             while pending and pending[-1][0] > 0:
                 reduce()
             if not pending:
-                raise fail("unmatched ')'" if text == ")" else "',' outside a function call", column)
+                raise fail("unmatched ')'" if token == ")" else "',' outside a function call", k)
             _, top_kind, symbol, _ = pending[-1]
-            if text == ",":
+            if token == ",":
                 if top_kind != "call":
-                    raise fail("',' outside a function call", column)
+                    raise fail("',' outside a function call", k)
                 if arg_counts[-1] >= FUNCTIONS[symbol].arity:
-                    raise fail(_arity_message(symbol), column)
+                    raise fail(_arity_message(symbol), k)
                 arg_counts[-1] += 1
                 expect_operand = True
             elif top_kind == "paren":
                 pending.pop()
             else:
                 if arg_counts[-1] != FUNCTIONS[symbol].arity:
-                    raise fail(_arity_message(symbol), column)
+                    raise fail(_arity_message(symbol), k)
                 reduce()
-        elif kind == "end":
+        elif token is _END:
             while pending:
-                _, top_kind, symbol, top_column = pending[-1]
+                _, top_kind, symbol, top_token = pending[-1]
                 if top_kind == "paren":
-                    raise fail("this '(' is never closed", top_column)
+                    raise fail("this '(' is never closed", top_token)
                 if top_kind == "call":
-                    raise fail("this '(' is never closed", top_column + len(symbol))
+                    raise fail("this '(' is never closed", top_token + 1)
                 reduce()
             break
-        elif text == "(":
-            raise fail("expected an operator before '(': write * to multiply, e.g. 2*(x+y)", column)
+        elif token == "(":
+            raise fail("expected an operator before '(': write * to multiply, e.g. 2*(x+y)", k)
+        elif token[:1] in _NAME_START or (token[:1] in _NUMBER_START and token != "."):
+            raise fail(f"expected an operator before '{token[:20]}': "
+                       "write * to multiply, e.g. 2*x", k)
         else:
-            raise fail(f"expected an operator before '{text[:20]}': "
-                       "write * to multiply, e.g. 2*x", column)
+            raise fail(_bad_character(token), k)
 
     result = operands.pop()
     if isinstance(result, _Const):

@@ -20,7 +20,7 @@ from .errors import (
     ShapeError,
     UnknownFunctionError,
 )
-from .evaluate import Trace, backward, forward, trace
+from .evaluate import Trace, backward, edge_gradients, forward, trace
 from .graph import Graph, Node
 from .ops import OPS, Op
 from .parse import parse
@@ -45,6 +45,7 @@ __all__ = [
     "UnknownFunctionError",
     "__version__",
     "backward",
+    "edge_gradients",
     "forward",
     "parse",
     "trace",

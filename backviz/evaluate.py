@@ -24,7 +24,7 @@ from .ops import OPS
 if TYPE_CHECKING:
     from .render import Style
 
-__all__ = ["Trace", "as_value", "backward", "forward", "trace", "unbroadcast"]
+__all__ = ["Trace", "as_value", "backward", "edge_gradients", "forward", "trace", "unbroadcast"]
 
 Array = Any  # np.float64 or np.ndarray
 
@@ -163,12 +163,13 @@ def _shape_error(graph: Graph, node: Node, values: list[Array]) -> ShapeError:
                       graph.expression, node.column)
 
 
-def backward(graph: Graph, values: list[Array]) -> tuple[list[Array], list[tuple[Array, ...]]]:
-    """The backward pass from an output gradient of 1.
+def backward(graph: Graph, values: list[Array]) -> list[Array]:
+    """The backward pass from an output gradient of 1: every node's gradient, by node id.
 
-    Returns every node's gradient (indexed by node id) and, for every node, the
-    gradient each of its input edges carries: the share of that one use, which the
-    figure writes in red on the edge. Gradients add at branches.
+    Each gate sends every input a share of its gradient (:func:`edge_gradients`), and
+    a node's gradient is the sum of the shares on its outgoing edges. The shares
+    themselves are not kept: most traces never draw them, and keeping them was a seventh
+    of the memory a trace of a long sum takes.
     """
     n = len(graph)
     if np.ndim(values[-1]) != 0:
@@ -177,7 +178,6 @@ def backward(graph: Graph, values: list[Array]) -> tuple[list[Array], list[tuple
             "scalar: wrap the expression in sum(...) or mean(...), e.g. "
             + (f"sum({graph.expression})" if len(graph.expression) <= 60 else "sum(...)"))
     grads: list[Array] = [None] * n
-    edges: list[tuple[Array, ...]] = [()] * n
     grads[-1] = np.float64(1.0)
     # Only a vector or a matrix can have been broadcast. With scalars alone (a long sum of
     # products, say) there is nothing to sum back, and checking every edge's shape would
@@ -198,7 +198,6 @@ def backward(graph: Graph, values: list[Array]) -> tuple[list[Array], list[tuple
                 da, db = vjp_of[op_name](grads[i], values[i], values[a], values[b])
                 if not scalars_only:
                     da, db = unbroadcast(da, _shape(values[a])), unbroadcast(db, _shape(values[b]))
-                edges[i] = (da, db)
                 grads[a] = da if grads[a] is None else grads[a] + da
                 grads[b] = db if grads[b] is None else grads[b] + db
             else:
@@ -209,9 +208,30 @@ def backward(graph: Graph, values: list[Array]) -> tuple[list[Array], list[tuple
                     da, = vjp_of[op_name](grads[i], values[i], values[a], const)
                 if not scalars_only:
                     da = unbroadcast(da, _shape(values[a]))
-                edges[i] = (da,)
                 grads[a] = da if grads[a] is None else grads[a] + da
-    return grads, edges
+    return grads
+
+
+def edge_gradients(graph: Graph, values: list[Array],
+                   grads: list[Array]) -> list[tuple[Array, ...]]:
+    """For every node, the gradient each of its input edges carries, by node id.
+
+    That is the share of the gradient for that one use of the input, which the figure
+    writes in red under the edge: the same chain-rule products as :func:`backward`
+    (which sums them at once), worked out again for the gates of a figure.
+    """
+    shares: list[tuple[Array, ...]] = []
+    with np.errstate(all="ignore"):
+        for node in graph.nodes:
+            if node.op == INPUT:
+                shares.append(())
+                continue
+            op = OPS[node.op]
+            args = [values[j] for j in node.inputs] + ([node.const] if op.has_const else [])
+            local = op.vjp(grads[node.id], values[node.id], *args)
+            shares.append(tuple(unbroadcast(share, _shape(values[j]))
+                                for share, j in zip(local, node.inputs, strict=True)))
+    return shares
 
 
 @dataclass(frozen=True, eq=False)
@@ -223,10 +243,16 @@ class Trace:
     """Every node's forward value, indexed by node id."""
     grads: list[Array] = field(repr=False)
     """Every node's gradient (d output / d node), indexed by node id."""
-    edge_grads: list[tuple[Array, ...]] = field(repr=False)
-    """For each node, the gradient sent back along each of its input edges."""
     unused: tuple[str, ...] = ()
     """The names given a value that the expression does not have (they are ignored)."""
+
+    @cached_property
+    def edge_grads(self) -> list[tuple[Array, ...]]:
+        """For each node, the gradient sent back along each of its input edges.
+
+        Worked out when first asked for (see :func:`edge_gradients`).
+        """
+        return edge_gradients(self.graph, self.values, self.grads)
 
     @cached_property
     def warnings(self) -> tuple[str, ...]:
@@ -235,7 +261,14 @@ class Trace:
         Worked out when first asked for: it reads every value and gradient, which for a
         large matrix costs as much as the matrix product does.
         """
-        return _warnings(self.graph, self.values, self.grads, self.edge_grads, self.unused)
+        warnings = [f"{name} is given a value but is not in the expression"
+                    for name in self.unused]
+        # Nothing is non-finite in the common case: see that with one check per value
+        # and per gradient. A share that is nan or inf makes its input's gradient so
+        # too (it is part of the sum), so the shares need not be worked out for this.
+        if all(map(_finite, self.values)) and all(map(_finite, self.grads)):
+            return tuple(warnings)
+        return (*warnings, *_nonfinite(self.graph, self.values, self.grads, self.edge_grads))
 
     @property
     def expression(self) -> str:
@@ -309,23 +342,19 @@ def _trace(expression: str | Graph, values: Mapping[str, object] | None,
             f"keywords (x=1.0), not {_describe(values)}")
     given: Mapping[str, object] = {**values, **named} if values and named else values or named
     vals = forward(graph, given)
-    grads, edges = backward(graph, vals)
+    grads = backward(graph, vals)
     # Every variable has a value (forward checked), so only a longer mapping has extras.
     unused: tuple[str, ...] = ()
     if len(given) > len(graph.variables):
         known = set(graph.variables)
         unused = tuple(name for name in given if name not in known)
-    return Trace(graph, vals, grads, edges, unused)
+    return Trace(graph, vals, grads, unused)
 
 
-def _warnings(graph: Graph, values: list[Array], grads: list[Array],
-              edges: list[tuple[Array, ...]], unused: tuple[str, ...]) -> tuple[str, ...]:
-    """Name the unused values, and the inputs and gates where a nan or inf first appears."""
-    warnings = [f"{name} is given a value but is not in the expression" for name in unused]
-    # Nothing is non-finite in the common case: see that with one check per value and
-    # per edge before looking at each gate (which checks values once per use).
-    if all(map(_finite, values)) and all(map(_finite, itertools.chain.from_iterable(edges))):
-        return tuple(warnings)
+def _nonfinite(graph: Graph, values: list[Array], grads: list[Array],
+               edges: list[tuple[Array, ...]]) -> list[str]:
+    """Name the inputs and gates where a nan or inf first appears."""
+    warnings = []
     for node in graph.nodes:
         if node.op == INPUT:
             if not _finite(values[node.id]):
@@ -342,7 +371,7 @@ def _warnings(graph: Graph, values: list[Array], grads: list[Array],
                 and not all(_finite(s) for s in edges[node.id])):
             bad = next(s for s in edges[node.id] if not _finite(s))
             warnings.append(f"{where} sends back a gradient of {_nonfinite_kind(bad)}")
-    return tuple(warnings)
+    return warnings
 
 
 def _nonfinite_kind(x: Array) -> str:

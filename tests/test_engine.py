@@ -156,9 +156,28 @@ def test_forward_and_backward_directly() -> None:
     graph = backviz.parse("x*y+x")
     values = backviz.forward(graph, {"x": 3.0, "y": -4.0})
     assert [float(v) for v in values] == [3.0, -4.0, -12.0, -9.0]
-    grads, edges = backviz.backward(graph, values)
+    grads = backviz.backward(graph, values)
     assert [float(g) for g in grads] == [-3.0, 3.0, 1.0, 1.0]
+    edges = backviz.edge_gradients(graph, values, grads)
     assert [tuple(float(s) for s in e) for e in edges] == [(), (), (-4.0, 3.0), (1.0, 1.0)]
+
+
+@pytest.mark.parametrize(("expression", "values"), [
+    ("x*y + x*sigmoid(y) - x/y", {"x": 1.5, "y": -0.5}),
+    ("sum(W@x + b) + l2(x) * mean(b)",
+     {"W": [[1.0, 2.0], [3.0, -4.0]], "x": [0.5, -1.0], "b": 2.0}),
+])
+def test_edge_gradients_add_up_to_each_nodes_gradient(expression: str,
+                                                       values: dict[str, object]) -> None:
+    t = backviz.trace(expression, values)
+    total: dict[int, object] = {}
+    for node in t.graph.gates:
+        for j, share in zip(node.inputs, t.edge_grads[node.id], strict=True):
+            assert np.shape(share) == np.shape(t.values[j])  # summed back to the input's shape
+            total[j] = share if j not in total else total[j] + share
+    assert sorted(total) == list(range(len(t.graph) - 1))  # every node but the output
+    for j, summed in total.items():
+        np.testing.assert_allclose(summed, t.grads[j], rtol=1e-12)
 
 
 def test_same_graph_for_scalars_and_arrays() -> None:

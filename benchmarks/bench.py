@@ -135,26 +135,36 @@ def sum_of_products(n: int) -> tuple[str, dict[str, float]]:
     return expression, values
 
 
+def tokens_and_names(text: str) -> dict[str, int]:
+    """The least any parser of ``text`` must do: cut it into tokens and number its names."""
+    numbers: dict[str, int] = {}
+    for token in re.findall(r"\w+|\S", text):
+        numbers.setdefault(token, len(numbers))
+    return numbers
+
+
 def bench_linear(config: Config) -> Result:
     sizes = [1_000, 10_000] if config.quick else [1_000, 10_000, 100_000]
-    cases = {f"{n:,} terms": partial(backviz.trace, *sum_of_products(n)) for n in sizes}
+    cases: dict[str, Callable[[], object]] = {}
+    for n in sizes:
+        text, values = sum_of_products(n)
+        cases[f"{n:,} terms"] = partial(backviz.trace, text, values)
+        cases[f"{n:,} terms, floor"] = partial(tokens_and_names, text)
     # Each run traces the largest size's number of terms: 100 traces of 1,000 terms, 10 of
     # 10,000, one of 100,000. A lone 10 ms trace would often slip between two bursts of
     # load that a 2 s trace cannot miss, which would make the growth look worse than it is.
-    calls = {f"{n:,} terms": max(sizes) // n for n in sizes}
+    calls = {label: max(sizes) // int(label.split()[0].replace(",", "")) for label in cases}
     rows = list(time_interleaved(cases, config.repeats, calls).values())
+    traces, floors = rows[0::2], rows[1::2]
     targets = [Target(f"{large.label} / {small.label}", large.best / small.best, 12.0,
                       "10x the terms: linear growth")
-               for small, large in itertools.pairwise(rows)]
-    # Not a target, a diagnosis: the same with Python's cyclic garbage collector paused.
-    # Its full collections walk every live node, and while they are rare next to the
-    # objects a small trace makes, they are not next to a large trace's.
-    paused = list(time_interleaved(cases, config.repeats, calls, collector=False).values())
-    for row in paused:
-        row.label += ", collector paused"
-    growth = ", ".join(f"{large.best / small.best:.2f}x" for small, large in itertools.pairwise(paused))
-    notes = [f"with the garbage collector paused the growth per 10x is {growth}"]
-    return Result(rows + paused, targets, notes)
+               for small, large in itertools.pairwise(traces)]
+    # Not a target, a yardstick: the floor does a fixed amount of work per term too, yet its
+    # time grows faster than its work once its objects outgrow the processor's caches.
+    growth = ", ".join(f"{large.best / small.best:.2f}x" for small, large in itertools.pairwise(floors))
+    notes = [f"the floor (re.findall of the same text, then a dict numbering its names: work "
+             f"that is linear) grows {growth} per 10x on this machine"]
+    return Result(rows, targets, notes)
 
 
 def bench_micrograd(config: Config) -> Result:

@@ -123,11 +123,17 @@ class _Command(click.Command):
             if f"--{name}" not in builtin:
                 self.params.append(click.Option([f"--{name}", f"var_{i}"], metavar="VALUE",
                                                 help=f"value of {name}", expose_value=True))
+        seen: set[str] = set()
         for arg in rest:
             if arg.startswith("--") and len(arg) > 2:
                 opt = arg.split("=", 1)[0]
-                if opt not in builtin and opt[2:] not in variables:
+                if opt in builtin:
+                    continue
+                if opt[2:] not in variables:
                     raise UsageError(_no_such_variable(opt, variables), ctx)
+                if opt in seen:  # click would quietly keep the last one
+                    raise UsageError(f"{opt} is given twice: give each variable one value", ctx)
+                seen.add(opt)
         try:
             return super().parse_args(ctx, rest)
         except click.UsageError as err:  # e.g. --format gif: one line, like every other error
@@ -319,7 +325,10 @@ def _given_values(variables: Sequence[str], var_options: dict[str, str | None],
         var, sep, text = item.partition("=")
         if not sep or not var:
             raise BackvizError(f"--set {item!r}: write NAME=VALUE, e.g. --set name=2")
-        values[var.strip()] = parse_value(var.strip(), text, f"--set {var.strip()}")
+        var = var.strip()
+        if var in values:
+            raise BackvizError(f"--set {var}: {var} is given a value twice; give it one")
+        values[var] = parse_value(var, text, f"--set {var}")
     return values
 
 
@@ -432,6 +441,11 @@ def _check_teaching(teaching: Teaching, output: str | None, fmt: str) -> None:
     if fmt not in teach.BUILD_FORMATS:
         raise BackvizError(f"--steps draws its frames as {' or '.join(teach.BUILD_FORMATS)}, "
                            f"not {fmt}")
+    if (output is not None and Path(output).suffix.lower().lstrip(".") in FORMATS
+            and not Path(output).is_dir()):
+        raise BackvizError(f"--steps writes a folder of frames, and -o {output} names a file: "
+                           f"give -o a folder (e.g. -o {Path(output).with_suffix('')}), "
+                           "and --format svg or png for the frames")
 
 
 def _make(ctx: click.Context, job: Job, t: Trace, output: str | None, fmt: str,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 __all__ = [
     "BackvizError",
     "ExpressionSyntaxError",
@@ -34,7 +36,17 @@ def caret_lines(source: str, column: int) -> str:
     window = "".join(c if c.isprintable() else " " for c in source[start:end])
     prefix = "..." if start > 0 else ""
     shown = prefix + window + ("..." if end < len(source) else "")
-    return f"  {shown}\n  {' ' * (len(prefix) + column - start)}^"
+    # A wide character (CJK, most emoji) takes two cells of a terminal: so does its
+    # share of the caret line, or the caret lands left of the column.
+    indent = len(prefix) + sum(_cells(c) for c in window[:column - start])
+    return f"  {shown}\n  {' ' * indent}^"
+
+
+def _cells(char: str) -> int:
+    """How many terminal cells a character takes: 2 for a wide one, 0 for a combining mark."""
+    if unicodedata.combining(char):
+        return 0
+    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
 
 
 class BackvizError(ValueError):

@@ -472,6 +472,9 @@ def write_atomic(path: Path, data: bytes) -> None:
 def save(trace: Trace, path: str | Path, format: str | None = None,
          style: Style | None = None) -> Path:
     """Render and write the figure; the format follows the suffix unless given."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise BackvizError(f"the path to save to must be a string or a Path, "
+                           f"not {type(path).__name__}")
     path = Path(path)
     write_atomic(path, to_bytes(trace, format_for(path, format), style))
     return path

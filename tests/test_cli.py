@@ -130,6 +130,19 @@ def test_an_unknown_variable_option_names_the_real_ones(run) -> None:  # type: i
                              "(its variables: x, y, z)\n")
 
 
+@pytest.mark.parametrize(("args", "message"), [
+    (["--x", "1", "--x", "2"], "--x is given twice: give each variable one value"),
+    (["--x=1", "--x", "2"], "--x is given twice: give each variable one value"),
+    (["--x", "1", "--set", "x=2"], "--set x: x is given a value twice; give it one"),
+    (["--set", "x=1", "--set", "x=2"], "--set x: x is given a value twice; give it one"),
+])
+def test_a_value_given_twice_is_an_error(run, args: list[str],  # type: ignore[no-untyped-def]
+                                         message: str) -> None:
+    result = run("(x+y)*z", "--y", "5", "--z", "-4", *args)
+    assert (result.exit_code, result.stderr) == (2, f"Error: {message}\n")
+    assert files() == []
+
+
 def test_no_expression(run) -> None:  # type: ignore[no-untyped-def]
     for args in (("--x", "1"), ()):
         result = run(*args)

@@ -310,6 +310,12 @@ def test_not_a_string() -> None:
         backviz.parse(42)  # type: ignore[arg-type]
 
 
+def test_caret_counts_wide_characters_as_two_cells() -> None:
+    # 中 and 文 each take two cells of a terminal, so '$' is in the sixth cell, not the fourth.
+    assert caret_lines("中文+$", 3) == "  中文+$\n       ^"
+    assert caret_lines("x+中", 2) == "  x+中\n    ^"
+
+
 def test_caret_lines_window_long_lines() -> None:
     assert caret_lines("x+y", 2) == "  x+y\n    ^"
     long = "a" * 200 + "$" + "b" * 200

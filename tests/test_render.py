@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -195,6 +196,16 @@ def test_save_writes_into_a_pipe_or_device_and_never_replaces_it(tmp_path) -> No
     with pytest.raises(IsADirectoryError):
         t.save(tmp_path, "json")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe"]
+
+
+@pytest.mark.parametrize("path", [None, 3, b"fig.svg"])
+def test_save_needs_a_path(path: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    t = backviz.trace("(x+y)*z", x=-2, y=5, z=-4)
+    with pytest.raises(backviz.BackvizError,
+                       match=f"must be a string or a Path, not {type(path).__name__}$"):
+        t.save(path)  # type: ignore[arg-type]
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_repr_svg_shows_the_figure_in_a_notebook() -> None:

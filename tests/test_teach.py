@@ -434,6 +434,9 @@ def test_steps_on_a_folder_builds_every_file(tmp_path: Path,
     (["--steps", "-f", "pdf"], "Error: --steps draws its frames as svg or png, not pdf"),
     (["--steps", "-o", "taken.txt"], "Error: taken.txt is a file; --steps writes a folder of "
                                      "frames"),
+    (["--steps", "-o", "figure.svg"], "Error: --steps writes a folder of frames, and -o "
+                                      "figure.svg names a file: give -o a folder (e.g. -o "
+                                      "figure), and --format svg or png for the frames"),
 ])
 def test_steps_usage_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                             args: list[str], message: str) -> None:

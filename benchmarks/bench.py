@@ -100,27 +100,24 @@ class Section:
 
 
 def time_interleaved(cases: Mapping[str, Callable[[], object]], repeats: int,
-                     calls: Mapping[str, int] | None = None, collector: bool = True) -> dict[str, Row]:
+                     calls: Mapping[str, int] | None = None) -> dict[str, Row]:
     """Time each case ``repeats`` times, taking turns, and keep every run's time per call.
 
     A run makes ``calls[label]`` calls (default 1): giving a fast case more calls makes
     its runs as long as a slow case's, so that both are as exposed to the machine's
     other load, and the best of each is comparable. The garbage of one run is collected
     before the next starts, so that no run pays for its predecessor; the collector stays
-    on during a run, as it is for a user, unless ``collector`` is False.
+    on during a run, as it is for a user.
     """
     runs: dict[str, list[float]] = {label: [] for label in cases}
     for _ in range(repeats):
         for label, fn in cases.items():
             n = calls[label] if calls else 1
             gc.collect()
-            if not collector:
-                gc.disable()
             start = time.perf_counter()
             for _ in range(n):
                 fn()
             runs[label].append((time.perf_counter() - start) / n)
-            gc.enable()
     return {label: Row(label, min(r), statistics.median(r), r) for label, r in runs.items()}
 
 

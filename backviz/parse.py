@@ -302,6 +302,8 @@ def _parse(expression: str) -> Graph:
                 reduce()
             break
         elif token == "(":
+            if tokens[k - 1][:1] in _NAME_START:  # a variable seen before, called: y(x)
+                raise builder.error(UnknownFunctionError, _unknown_function(tokens[k - 1]), k - 1)
             raise fail("expected an operator before '(': write * to multiply, e.g. 2*(x+y)", k)
         elif token[:1] in _NAME_START or (token[:1] in _NUMBER_START and token != "."):
             raise fail(f"expected an operator before '{token[:20]}': "

@@ -275,6 +275,22 @@ def test_unknown_function_suggests_the_closest_name(name: str, suggestion: str) 
     assert message.endswith(f"(column 1)\n  {name}(x)\n  ^")
 
 
+@pytest.mark.parametrize("expression", ["y(x)", "y/y(x)", "y * y (x)"])
+def test_a_variable_called_like_a_function(expression: str) -> None:
+    # The same message whether or not the name was already seen as a variable.
+    with pytest.raises(backviz.UnknownFunctionError) as info:
+        backviz.parse(expression)
+    assert info.value.column == expression.rindex("y")  # type: ignore[attr-defined]
+    assert str(info.value).startswith("unknown function 'y' (known: abs, ")
+
+
+@pytest.mark.parametrize(("expression", "column"), [("exp (x", 4), ("max\t(x,y", 4)])
+def test_an_unclosed_call_points_at_its_parenthesis(expression: str, column: int) -> None:
+    with pytest.raises(backviz.ExpressionSyntaxError, match="this '\\(' is never closed") as info:
+        backviz.parse(expression)
+    assert info.value.column == column  # type: ignore[attr-defined]
+
+
 def test_unknown_function_without_a_close_name_lists_the_known_ones() -> None:
     with pytest.raises(backviz.UnknownFunctionError) as info:
         backviz.parse("2*qqqqqq(x)")

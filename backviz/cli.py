@@ -115,6 +115,7 @@ class _Command(click.Command):
             raise UsageError("give an expression (e.g. \"(x+y)*z\"), an expression file or a "
                              "folder of them", ctx)
         ctx.meta["backviz.target"] = target
+        ctx.meta["backviz.is_path"] = _is_path(target, rest)
         variables = _variables_of(target, ctx)
         ctx.meta["backviz.variables"] = variables
         self.params = [p for p in self.params if not (p.name or "").startswith("var_")]
@@ -167,7 +168,7 @@ def _split_target(args: list[str]) -> tuple[str | None, list[str]]:
 def _variables_of(target: str, ctx: click.Context) -> tuple[str, ...]:
     """The variables that may be given on the command line for this target."""
     path = Path(target)
-    if _is_path(target):
+    if ctx.meta["backviz.is_path"]:
         from .gallery import find, load
 
         names: dict[str, None] = {}
@@ -184,9 +185,35 @@ def _variables_of(target: str, ctx: click.Context) -> tuple[str, ...]:
         raise UsageError(str(err), ctx) from None
 
 
-def _is_path(target: str) -> bool:
+def _is_path(target: str, rest: Sequence[str]) -> bool:
+    """Whether the target is an expression file or a folder, rather than an expression."""
     # Path("") is the current folder, but an empty argument is an empty expression
-    return bool(target) and (target.endswith(".toml") or Path(target).is_dir())
+    if not target or not (target.endswith(".toml") or Path(target).is_dir()):
+        return False
+    if target.endswith(("/", ".toml")):
+        return True
+    # A folder whose name is also an expression (backviz x --x 1 beside a folder x/): a
+    # value given for one of the expression's variables means the expression.
+    try:
+        variables = set(parse(target).variables)
+    except BackvizError:
+        return True
+    given: set[str] = set()
+    for before, arg in zip(["", *rest], rest, strict=False):
+        if before == "--set" or arg.startswith("--set="):
+            given.add(arg.removeprefix("--set=").split("=", 1)[0].strip())
+        elif arg.startswith("--"):
+            given.add(arg[2:].split("=", 1)[0])
+    return not (given & variables)
+
+
+_NONFINITE = re.compile(r"(?<![\w.\"])([+-]?)(nan|inf(?:inity)?)(?![\w.\"])", re.IGNORECASE)
+
+
+def _json_constant(match: re.Match[str]) -> str:
+    if match[2].lower() == "nan":
+        return "NaN"
+    return "-Infinity" if match[1] == "-" else "Infinity"
 
 
 def parse_value(name: str, text: str, option: str | None = None) -> Any:
@@ -205,7 +232,9 @@ def parse_value(name: str, text: str, option: str | None = None) -> Any:
     except ValueError:
         pass
     try:
-        return json.loads(text)
+        # JSON has no nan or inf, but Python's json reads NaN and Infinity: a list may
+        # hold them as --x nan may.
+        return json.loads(_NONFINITE.sub(_json_constant, text))
     except json.JSONDecodeError:
         raise BackvizError(
             f"{option}: {text[:40]!r} is not a number, a JSON list like [1, 2] or "
@@ -301,7 +330,7 @@ def cli(ctx: click.Context, /, output: str | None, fmt: str | None, name: str | 
     except BackvizError as err:
         raise UsageError(str(err), ctx) from None
 
-    if _is_path(target):
+    if ctx.meta["backviz.is_path"]:
         _run_files(ctx, Path(target), values, output, fmt, name, precision, teaching)
         return
     job = Job(target, values, name or figure_name(target))
@@ -386,7 +415,10 @@ def _run_files(ctx: click.Context, target: Path, values: dict[str, Any], output:
     if target.is_dir():
         files = find(target)
         if not files:
-            raise UsageError(f"{target}: no expression files (*.toml) in this folder", ctx)
+            hint = ""
+            if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(ctx.meta["backviz.target"])):
+                hint = f"; for the expression {target}, give its value: --{target} VALUE"
+            raise UsageError(f"{target}: no expression files (*.toml) in this folder{hint}", ctx)
         if output is not None or name is not None:
             raise UsageError("-o and --name name one figure; a folder renders each file to "
                              "output/<file name>.<format>", ctx)

@@ -90,6 +90,35 @@ def test_values_are_json_lists_or_files(run, tmp_path: Path) -> None:  # type: i
         assert np.allclose(data["gradients"]["x"], [-0.112, 0.636])
 
 
+def test_json_lists_may_hold_nan_and_inf(run) -> None:  # type: ignore[no-untyped-def]
+    result = run("sum(x*y)", "--x", "[nan, 1, -inf]", "--y", "[1, 2, +Infinity]",
+                 "-o", "-", "-f", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["nodes"][0]["value"] == [None, 1.0, None]  # nan and inf are null in JSON
+    assert data["warnings"][:2] == ["the value of x is nan", "the value of y is inf"]
+    grad_y = json.loads(run("sum(x*y)", "--x", "[nan, 1, -inf]", "--y", "[1, 2, 3]",
+                            "-o", "-", "-f", "json").stdout)["gradients"]["y"]
+    assert grad_y == [None, 1.0, None]
+
+
+def test_a_folder_named_like_the_expression(run) -> None:  # type: ignore[no-untyped-def]
+    Path("x").mkdir()
+    Path("x", "a.toml").write_text('title = "a"\nexpression = "x*2"\n[values]\nx = 3\n')
+    # A value for the variable x means the expression x ...
+    for args in (["--x", "5"], ["--x=5"], ["--set", "x=5"], ["--set=x=5"]):
+        result = run("x", *args, "-o", "-", "-f", "json")
+        assert result.exit_code == 0, (args, result.output)
+        assert json.loads(result.stdout)["value"] == 5.0
+    # ... and without one, x is the folder; written x/, it is the folder whatever is given.
+    assert run("x").exit_code == 0 and files("output") == ["a.svg"]
+    result = run("x/", "--x", "5", "-o", "-")
+    assert result.exit_code == 2 and "a folder renders each file" in result.stderr
+    Path("y").mkdir()
+    assert run("y").stderr == ("Error: y: no expression files (*.toml) in this folder; "
+                               "for the expression y, give its value: --y VALUE\n")
+
+
 @pytest.mark.parametrize(("value", "message"), [
     ("abc", "Error: --x: 'abc' is not a number, a JSON list like [1, 2] or [[1, 2], [3, 4]], "
             "or @PATH to a .npy or .json file\n"),
@@ -97,6 +126,8 @@ def test_values_are_json_lists_or_files(run, tmp_path: Path) -> None:  # type: i
     ("@values.txt", "Error: --x: values.txt must be a .npy or .json file\n"),
     ('["a"]', "Error: the value of x must be a number, a list of numbers or a numpy array, "
               "not ['a'] (a list or array must be rectangular and hold only numbers)\n"),
+    ('["nan"]', "Error: the value of x must be a number, a list of numbers or a numpy array, "
+                "not ['nan'] (a list or array must be rectangular and hold only numbers)\n"),
 ])
 def test_bad_values_are_one_clear_message(run, value: str, message: str) -> None:  # type: ignore[no-untyped-def]
     result = run("x*2", "--x", value)

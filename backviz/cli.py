@@ -25,6 +25,7 @@ from . import __version__
 from .errors import BackvizError, GalleryFileError, GraphvizNotFoundError, RenderError
 from .evaluate import Trace, trace
 from .graph import Graph
+from .ops import FUNCTIONS
 from .parse import parse
 from .render import FORMATS, Numbers, Style, format_for, to_bytes, write_atomic
 
@@ -114,12 +115,13 @@ class _Command(click.Command):
         if target is None:
             raise UsageError("give an expression (e.g. \"(x+y)*z\"), an expression file or a "
                              "folder of them", ctx)
-        ctx.meta["backviz.target"] = target
-        ctx.meta["backviz.is_path"] = _is_path(target, rest)
-        variables = _variables_of(target, ctx)
-        ctx.meta["backviz.variables"] = variables
         self.params = [p for p in self.params if not (p.name or "").startswith("var_")]
         builtin = {opt for p in self.params for opt in getattr(p, "opts", [])}
+        ctx.meta["backviz.target"] = target
+        ctx.meta["backviz.builtin"] = builtin
+        ctx.meta["backviz.is_path"] = _is_path(target, rest, builtin)
+        variables = _variables_of(target, ctx)
+        ctx.meta["backviz.variables"] = variables
         for i, name in enumerate(variables):
             if f"--{name}" not in builtin:
                 self.params.append(click.Option([f"--{name}", f"var_{i}"], metavar="VALUE",
@@ -185,29 +187,40 @@ def _variables_of(target: str, ctx: click.Context) -> tuple[str, ...]:
         raise UsageError(str(err), ctx) from None
 
 
-def _is_path(target: str, rest: Sequence[str]) -> bool:
+def _is_path(target: str, rest: Sequence[str], builtin: set[str]) -> bool:
     """Whether the target is an expression file or a folder, rather than an expression."""
     # Path("") is the current folder, but an empty argument is an empty expression
-    if not target or not (target.endswith(".toml") or Path(target).is_dir()):
+    if not target:
         return False
-    if target.endswith(("/", ".toml")):
+    if target.endswith(".toml"):
         return True
-    # A folder whose name is also an expression (backviz x --x 1 beside a folder x/): a
-    # value given for one of the expression's variables means the expression.
     try:
-        variables = set(parse(target).variables)
-    except BackvizError:
+        if not Path(target).is_dir():
+            return False
+    except OSError:  # a long expression is too long a file name
+        return False
+    # A bare name is an expression too (a folder x/ beside the expression x): it is the
+    # expression when its variable is given a value, by --x or --set x=.
+    if not _NAME.fullmatch(target) or target in FUNCTIONS:
         return True
-    given: set[str] = set()
+    option = f"--{target}"
     for before, arg in zip(["", *rest], rest, strict=False):
         if before == "--set" or arg.startswith("--set="):
-            given.add(arg.removeprefix("--set=").split("=", 1)[0].strip())
-        elif arg.startswith("--"):
-            given.add(arg[2:].split("=", 1)[0])
-    return not (given & variables)
+            if arg.removeprefix("--set=").split("=", 1)[0].strip() == target:
+                return False
+        elif option not in builtin and arg.split("=", 1)[0] == option:
+            return False
+    return True
 
 
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _NONFINITE = re.compile(r"(?<![\w.\"])([+-]?)(nan|inf(?:inity)?)(?![\w.\"])", re.IGNORECASE)
+
+
+def _json_values(text: str) -> Any:
+    """JSON, except that nan and inf may be written as --x nan may (Python's json module
+    reads NaN and Infinity, which JSON itself does not have)."""
+    return json.loads(_NONFINITE.sub(_json_constant, text))
 
 
 def _json_constant(match: re.Match[str]) -> str:
@@ -232,9 +245,7 @@ def parse_value(name: str, text: str, option: str | None = None) -> Any:
     except ValueError:
         pass
     try:
-        # JSON has no nan or inf, but Python's json reads NaN and Infinity: a list may
-        # hold them as --x nan may.
-        return json.loads(_NONFINITE.sub(_json_constant, text))
+        return _json_values(text)
     except json.JSONDecodeError:
         raise BackvizError(
             f"{option}: {text[:40]!r} is not a number, a JSON list like [1, 2] or "
@@ -249,7 +260,7 @@ def _load_value_file(option: str, path: Path) -> Any:
             import numpy as np
 
             return np.load(path, allow_pickle=False)
-        return json.loads(path.read_text(encoding="utf-8"))
+        return _json_values(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise BackvizError(f"{option}: no such file: {path}") from None
     except (OSError, ValueError) as err:
@@ -415,9 +426,11 @@ def _run_files(ctx: click.Context, target: Path, values: dict[str, Any], output:
     if target.is_dir():
         files = find(target)
         if not files:
-            hint = ""
-            if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(ctx.meta["backviz.target"])):
-                hint = f"; for the expression {target}, give its value: --{target} VALUE"
+            hint, bare = "", str(ctx.meta["backviz.target"])
+            if _NAME.fullmatch(bare) and bare not in FUNCTIONS:
+                how = (f"--set {bare}=VALUE" if f"--{bare}" in ctx.meta["backviz.builtin"]
+                       else f"--{bare} VALUE")
+                hint = f"; for the expression {bare}, give its value: {how}"
             raise UsageError(f"{target}: no expression files (*.toml) in this folder{hint}", ctx)
         if output is not None or name is not None:
             raise UsageError("-o and --name name one figure; a folder renders each file to "
@@ -474,7 +487,7 @@ def _check_teaching(teaching: Teaching, output: str | None, fmt: str) -> None:
         raise BackvizError(f"--steps draws its frames as {' or '.join(teach.BUILD_FORMATS)}, "
                            f"not {fmt}")
     if (output is not None and Path(output).suffix.lower().lstrip(".") in FORMATS
-            and not Path(output).is_dir()):
+            and not output.endswith("/") and not Path(output).is_dir()):
         raise BackvizError(f"--steps writes a folder of frames, and -o {output} names a file: "
                            f"give -o a folder (e.g. -o {Path(output).with_suffix('')}), "
                            "and --format svg or png for the frames")

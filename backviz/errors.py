@@ -39,6 +39,8 @@ def caret_lines(source: str, column: int) -> str:
     # A wide character (CJK, most emoji) takes two cells of a terminal: so does its
     # share of the caret line, or the caret lands left of the column.
     indent = len(prefix) + sum(_cells(c) for c in window[:column - start])
+    if column < end and indent and not _cells(window[column - start]):
+        indent -= 1  # a combining mark: under the letter it sits on
     return f"  {shown}\n  {' ' * indent}^"
 
 

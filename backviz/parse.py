@@ -254,7 +254,7 @@ def _parse(expression: str) -> Graph:
             elif token is _END:
                 raise fail("the expression is empty" if not tokens[0]
                            else "the expression ends too early: a value is missing", k)
-            elif token in _PRECEDENCE or token in "),":
+            elif token in _PRECEDENCE or token in (")", ","):
                 raise fail(f"expected a number, a variable, a function call or '(' "
                            f"before '{token}'", k)
             else:

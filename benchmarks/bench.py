@@ -143,16 +143,18 @@ def tokens_and_names(text: str) -> dict[str, int]:
 def bench_linear(config: Config) -> Result:
     sizes = [1_000, 10_000] if config.quick else [1_000, 10_000, 100_000]
     cases: dict[str, Callable[[], object]] = {}
+    calls: dict[str, int] = {}
     for n in sizes:
         text, values = sum_of_products(n)
         cases[f"{n:,} terms"] = partial(backviz.trace, text, values)
         cases[f"{n:,} terms, floor"] = partial(tokens_and_names, text)
-    # Each run traces the largest size's number of terms: 100 traces of 1,000 terms, 10 of
-    # 10,000, one of 100,000. A lone 10 ms trace would often slip between two bursts of
-    # load that a 2 s trace cannot miss, which would make the growth look worse than it is.
-    calls = {label: max(sizes) // int(label.split()[0].replace(",", "")) for label in cases}
-    rows = list(time_interleaved(cases, config.repeats, calls).values())
-    traces, floors = rows[0::2], rows[1::2]
+        # Each run does the largest size's number of terms: 100 traces of 1,000 terms, 10
+        # of 10,000, one of 100,000. A lone 10 ms trace would often slip between two bursts
+        # of load that a 2 s trace cannot miss, which would make the growth look worse.
+        calls[f"{n:,} terms"] = calls[f"{n:,} terms, floor"] = max(sizes) // n
+    rows = time_interleaved(cases, config.repeats, calls)
+    traces = [rows[f"{n:,} terms"] for n in sizes]
+    floors = [rows[f"{n:,} terms, floor"] for n in sizes]
     targets = [Target(f"{large.label} / {small.label}", large.best / small.best, 12.0,
                       "10x the terms: linear growth")
                for small, large in itertools.pairwise(traces)]
@@ -161,7 +163,7 @@ def bench_linear(config: Config) -> Result:
     growth = ", ".join(f"{large.best / small.best:.2f}x" for small, large in itertools.pairwise(floors))
     notes = [f"the floor (re.findall of the same text, then a dict numbering its names: work "
              f"that is linear) grows {growth} per 10x on this machine"]
-    return Result(rows, targets, notes)
+    return Result(list(rows.values()), targets, notes)
 
 
 def bench_micrograd(config: Config) -> Result:

@@ -91,8 +91,8 @@ def test_values_are_json_lists_or_files(run, tmp_path: Path) -> None:  # type: i
 
 
 def test_json_lists_may_hold_nan_and_inf(run) -> None:  # type: ignore[no-untyped-def]
-    result = run("sum(x*y)", "--x", "[nan, 1, -inf]", "--y", "[1, 2, +Infinity]",
-                 "-o", "-", "-f", "json")
+    Path("y.json").write_text("[1, 2, +Infinity]")
+    result = run("sum(x*y)", "--x", "[nan, 1, -inf]", "--y", "@y.json", "-o", "-", "-f", "json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["nodes"][0]["value"] == [None, 1.0, None]  # nan and inf are null in JSON
@@ -117,6 +117,29 @@ def test_a_folder_named_like_the_expression(run) -> None:  # type: ignore[no-unt
     Path("y").mkdir()
     assert run("y").stderr == ("Error: y: no expression files (*.toml) in this folder; "
                                "for the expression y, give its value: --y VALUE\n")
+    Path("steps").mkdir()  # --steps is an option: the variable steps takes --set
+    assert run("steps").stderr == ("Error: steps: no expression files (*.toml) in this folder; "
+                                   "for the expression steps, give its value: --set steps=VALUE\n")
+    Path("exp").mkdir()  # a function, not an expression
+    assert run("exp").stderr == "Error: exp: no expression files (*.toml) in this folder\n"
+
+
+def test_a_folder_path_or_a_builtin_option_never_means_an_expression(run) -> None:  # type: ignore[no-untyped-def]
+    for folder in ("d/x", "check"):
+        Path(folder).mkdir(parents=True)
+        Path(folder, "a.toml").write_text('title = "a"\nexpression = "x*2"\n[values]\nx = 3\n')
+    result = run("d/x", "--x", "5", "-o", "-")  # d/x is a path, not d divided by x
+    assert result.exit_code == 2 and "a folder renders each file" in result.stderr
+    result = run("check", "--check")  # --check is not a value for the variable check
+    assert result.exit_code == 0, result.output
+    assert "largest relative error" in result.stdout
+
+
+def test_an_expression_too_long_for_a_file_name(run) -> None:  # type: ignore[no-untyped-def]
+    expression = "+".join(["x"] * 200)  # 399 characters: the system refuses it as a path
+    result = run(expression, "--x", "1", "-o", "-", "-f", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["gradients"] == {"x": 200.0}
 
 
 @pytest.mark.parametrize(("value", "message"), [

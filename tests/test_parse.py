@@ -330,6 +330,9 @@ def test_caret_counts_wide_characters_as_two_cells() -> None:
     # 中 and 文 each take two cells of a terminal, so '$' is in the sixth cell, not the fourth.
     assert caret_lines("中文+$", 3) == "  中文+$\n       ^"
     assert caret_lines("x+中", 2) == "  x+中\n    ^"
+    # A combining mark takes no cell: the caret goes under the letter it sits on.
+    assert caret_lines("x+e\u0301+!", 3) == "  x+e\u0301+!\n    ^"
+    assert caret_lines("x+e\u0301+!", 5) == "  x+e\u0301+!\n      ^"
 
 
 def test_caret_lines_window_long_lines() -> None:

@@ -403,6 +403,16 @@ def test_steps_writes_the_frames_and_the_page(tmp_path: Path,
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == first
 
 
+def test_steps_into_a_folder_whose_name_ends_like_a_file(tmp_path: Path) -> None:
+    # -o figure.svg/ (with the slash) asks for a folder, and so does an existing folder.
+    for output in (f"{tmp_path / 'figure.svg'}/", str(tmp_path / "made.png")):
+        if not output.endswith("/"):
+            Path(output).mkdir()
+        code, out = run(FIG1[0], "--x", "-2", "--y", "5", "--z", "-4", "--steps", "-o", output)
+        assert code == 0, out
+        assert len(list(Path(output).glob("frame-*.svg"))) == 4
+
+
 def test_steps_png_into_a_named_folder_drops_stale_frames(tmp_path: Path) -> None:
     folder = tmp_path / "build"
     code, _ = run(FIG2[0], *[a for k, v in FIG2[1].items() for a in (f"--{k}", str(v))],

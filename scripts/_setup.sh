@@ -1,5 +1,6 @@
 # Sourced by scripts/backviz and scripts/test: make the project runnable on a fresh
-# Debian/Ubuntu machine that has only Python. Idempotent and quiet when done already.
+# Debian/Ubuntu machine that has only Python. Idempotent and quiet when done already:
+# a run on a set-up machine installs nothing and needs neither root nor sudo.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -16,21 +17,31 @@ _apt_install() {
     _as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >&2
 }
 
+# The checks below use no pipes: under pipefail, `fc-list | grep -q` fails whenever grep
+# exits at its first match and fc-list dies of SIGPIPE, which made every other run install.
+_have_font() { [ -n "$(fc-list "DejaVu Sans" family 2>/dev/null)" ]; }
+_have_pkg() { [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]; }
+
 # Graphviz's dot renders the figures; fonts-dejavu-core is the sans-serif font they use.
-if ! command -v dot >/dev/null || ! fc-list 2>/dev/null | grep -qi "DejaVu Sans"; then
+if ! command -v dot >/dev/null || ! _have_font; then
     _apt_install graphviz fonts-dejavu-core
 fi
 
 # Extra system packages a caller asks for (scripts/test asks for the browser).
+missing=()
 for pkg in ${BACKVIZ_APT_EXTRA:-}; do
-    if ! dpkg -s "$pkg" >/dev/null 2>&1; then _apt_install $BACKVIZ_APT_EXTRA; break; fi
+    _have_pkg "$pkg" || missing+=("$pkg")
 done
+if [ "${#missing[@]}" -gt 0 ]; then _apt_install "${missing[@]}"; fi
 
 if [ ! -x "$VENV/bin/python" ]; then
-    if ! python3 -m venv "$VENV" >/dev/null 2>&1; then
-        rm -rf "$VENV"
+    # Debian splits venv's pip bootstrap into python3-venv; without it venv half-creates.
+    if ! python3 -c "import ensurepip" >/dev/null 2>&1; then
         _apt_install python3-venv
-        python3 -m venv "$VENV"
+    fi
+    if ! python3 -m venv "$VENV"; then
+        echo "backviz setup: 'python3 -m venv $VENV' failed (its message is above)" >&2
+        exit 1
     fi
 fi
 

@@ -24,7 +24,7 @@ import click
 from . import __version__
 from .errors import BackvizError, GalleryFileError, GraphvizNotFoundError, RenderError
 from .evaluate import Trace, trace
-from .graph import Graph
+from .graph import INPUT, Graph
 from .ops import FUNCTIONS
 from .parse import parse
 from .render import FORMATS, Numbers, Style, format_for, to_bytes, write_atomic
@@ -72,7 +72,7 @@ exp log sqrt abs sin cos tanh sigmoid relu max(a,b) min(a,b) sum mean l2.
 """
 
 _VALUE_OPTIONS = {"-o", "--output", "-f", "--format", "-n", "--name", "-p", "--precision",
-                  "--set"}
+                  "--set", "--collapse"}
 _FLAG_OPTIONS = {"--help", "-h", "--version", "--steps", "--explain", "--check", "--annotate"}
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
@@ -298,6 +298,9 @@ def _check_name(name: str) -> str:
                    "shows integers unless --precision is given).")
 @click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE",
               help="Give a variable's value (for names that clash with options).")
+@click.option("--collapse", multiple=True, metavar="GATE",
+              help="Draw each call of the user gate GATE (e.g. sig, from 'sig(u) = ...') as "
+                   "one gate instead of a box around its body's gates; repeatable.")
 @click.option("--steps", is_flag=True,
               help="Build the figure one backward step at a time: output/NAME/frame-NN.svg "
                    "(or .png with -f png) and index.html to step through them; -o names the "
@@ -315,8 +318,9 @@ def _check_name(name: str) -> str:
 @click.version_option(__version__, "--version", prog_name="backviz", message="%(prog)s %(version)s")
 @click.pass_context
 def cli(ctx: click.Context, /, output: str | None, fmt: str | None, name: str | None,
-        precision: int | None, assignments: tuple[str, ...], steps: bool, explain: bool,
-        check_grads: bool, annotate: bool, **var_options: str | None) -> None:
+        precision: int | None, assignments: tuple[str, ...], collapse: tuple[str, ...],
+        steps: bool, explain: bool, check_grads: bool, annotate: bool,
+        **var_options: str | None) -> None:
     """Draw backpropagation on the computational graph of an EXPRESSION.
 
     Every edge shows its forward value in green above the line and its gradient
@@ -342,11 +346,13 @@ def cli(ctx: click.Context, /, output: str | None, fmt: str | None, name: str | 
         raise UsageError(str(err), ctx) from None
 
     if ctx.meta["backviz.is_path"]:
-        _run_files(ctx, Path(target), values, output, fmt, name, precision, teaching)
+        _run_files(ctx, Path(target), values, output, fmt, name, precision, teaching, collapse)
         return
     job = Job(target, values, name or figure_name(target))
     try:
         t = trace(job.expression, job.values)
+        if collapse:
+            t = t.collapse(*collapse)
     except BackvizError as err:
         raise UsageError(str(err), ctx) from None
     failed = _make(ctx, job, t, output, fmt, precision, teaching)
@@ -404,13 +410,24 @@ def _write(ctx: click.Context, job: Job, t: Trace, output: str | None, fmt: str,
 
 
 def _summary(t: Trace, style: Style, path: Path | None, err: bool) -> None:
+    """The output's value, every input's gradient, then the program's named values."""
     numbers = Numbers(t, style)
-    head = t.expression if len(t.expression) <= 60 else "f"
+    graph = t.graph
+    one_line = "\n" not in t.expression and len(t.expression) <= 60
+    head = graph.output.name or (t.expression if one_line else "f")
     click.echo(f"{head} = {numbers.plain(t.values[-1])}", err=err)
     rows = [(f"d/d{name}", numbers.plain(g)) for name, g in t.gradients.items()]
     width = max((len(label) for label, _ in rows), default=0)
     for label, text in rows:
         click.echo(f"  {label.ljust(width)} = {text}", err=err)
+    named = [(name, i) for name, i in graph.bindings.items()
+             if graph.ops[i] != INPUT and i != graph.output.id]
+    if named:
+        click.echo("named values (value, gradient):", err=err)
+        width = max(len(name) for name, _ in named)
+        for name, i in named:
+            click.echo(f"  {name.ljust(width)} = {numbers.plain(t.values[i])}, "
+                       f"d/d{name} = {numbers.plain(t.grads[i])}", err=err)
     for warning in t.warnings:
         click.echo(f"warning: {warning}", err=True)
     if path is not None:
@@ -419,8 +436,11 @@ def _summary(t: Trace, style: Style, path: Path | None, err: bool) -> None:
 
 def _run_files(ctx: click.Context, target: Path, values: dict[str, Any], output: str | None,
                fmt: str, name: str | None, precision: int | None,
-               teaching: Teaching | None = None) -> None:
-    """Render one expression file, or every file of a folder (the others go on if one fails)."""
+               teaching: Teaching | None = None, collapse: tuple[str, ...] = ()) -> None:
+    """Render one expression file, or every file of a folder (the others go on if one fails).
+
+    In a folder, ``--collapse`` applies to the files that call the gates it names.
+    """
     from .gallery import find, load
 
     if target.is_dir():
@@ -445,6 +465,11 @@ def _run_files(ctx: click.Context, target: Path, values: dict[str, Any], output:
             job = Job(figure.expression, {**figure.values, **values},
                       name or figure.name, figure)
             t = _trace_file(figure, job)
+            called = {g.name for g in t.graph.groups}
+            chosen = (*figure.collapse, *(c for c in collapse
+                                          if len(files) == 1 or c in called))
+            if chosen:
+                t = t.collapse(*chosen)
         except BackvizError as err:
             if len(files) == 1:
                 raise UsageError(str(err), ctx) from None

@@ -55,14 +55,31 @@ class BackvizError(ValueError):
     """Base class of every error caused by bad input to backviz."""
 
 
+def line_and_column(source: str, offset: int) -> tuple[int, int, str]:
+    """The 1-based line of ``offset`` in ``source``, its 0-based column there, and the line."""
+    offset = max(0, min(offset, len(source)))
+    start = source.rfind("\n", 0, offset) + 1
+    end = source.find("\n", offset)
+    line = source[start:] if end < 0 else source[start:end]
+    return source.count("\n", 0, offset) + 1, offset - start, line
+
+
 class PositionedError(BackvizError):
-    """An error at a column of the expression; ``str()`` ends with a caret line."""
+    """An error at a place in the expression or program; ``str()`` ends with a caret line.
+
+    ``column`` is the offset in the whole text. A program of several lines is shown by the
+    line at fault, and the message says ``(line L, column C)``; a one-line text says
+    ``(column C)``.
+    """
 
     def __init__(self, message: str, expression: str, column: int) -> None:
         self.message = message
         self.expression = expression
         self.column = column
-        super().__init__(f"{message} (column {column + 1})\n{caret_lines(expression, column)}")
+        self.line, line_column, line = line_and_column(expression, column)
+        where = (f"line {self.line}, column {line_column + 1}" if "\n" in expression
+                 else f"column {column + 1}")
+        super().__init__(f"{message} ({where})\n{caret_lines(line, line_column)}")
 
 
 class ExpressionSyntaxError(PositionedError):

@@ -10,21 +10,28 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import InvalidValueError, MissingValueError, NonScalarOutputError, ShapeError
-from .graph import INPUT, Graph, Node, collector_paused
+from .errors import (
+    BackvizError,
+    InvalidValueError,
+    MissingValueError,
+    NonScalarOutputError,
+    ShapeError,
+)
+from .graph import CALL, INPUT, Graph, Group, Node, collector_paused
 from .ops import OPS
 
 if TYPE_CHECKING:
     from .render import Style
 
-__all__ = ["Trace", "as_value", "backward", "edge_gradients", "forward", "trace", "unbroadcast"]
+__all__ = ["Trace", "as_value", "backward", "collapse", "edge_gradients", "forward", "trace",
+           "unbroadcast"]
 
 Array = Any  # np.float64 or np.ndarray
 
@@ -111,6 +118,8 @@ def forward(graph: Graph, inputs: Mapping[str, object]) -> list[Array]:
     without a value is an error that names all of them. Values for names the
     expression does not use are ignored (:func:`trace` warns about them).
     """
+    if graph.defaults:  # a program's example values, unless a value is given
+        inputs = {**graph.defaults, **inputs}
     try:
         return _forward(graph, inputs)
     except KeyError:  # cheaper than checking every name first: look only when one is missing
@@ -163,22 +172,26 @@ def _shape_error(graph: Graph, node: Node, values: list[Array]) -> ShapeError:
                       graph.expression, node.column)
 
 
-def backward(graph: Graph, values: list[Array]) -> list[Array]:
-    """The backward pass from an output gradient of 1: every node's gradient, by node id.
+def backward(graph: Graph, values: list[Array], upstream: Array = None) -> list[Array]:
+    """The backward pass: every node's gradient, by node id.
 
-    Each gate sends every input a share of its gradient (:func:`edge_gradients`), and
-    a node's gradient is the sum of the shares on its outgoing edges. The shares
-    themselves are not kept: most traces never draw them, and keeping them was a seventh
-    of the memory a trace of a long sum takes.
+    It starts from the output's gradient, 1 (the output must then be a scalar), or
+    ``upstream`` when given (a gate's ``backward(dz)``). Each gate sends every input a
+    share of its gradient (:func:`edge_gradients`), and a node's gradient is the sum of
+    the shares on its outgoing edges. The shares themselves are not kept: most traces
+    never draw them, and keeping them was a seventh of the memory a trace of a long sum
+    takes.
     """
     n = len(graph)
-    if np.ndim(values[-1]) != 0:
+    if upstream is None and np.ndim(values[-1]) != 0:
+        short = " ".join(graph.expression.split())
         raise NonScalarOutputError(
             f"the output has shape {np.shape(values[-1])}, and backprop starts from a "
             "scalar: wrap the expression in sum(...) or mean(...), e.g. "
-            + (f"sum({graph.expression})" if len(graph.expression) <= 60 else "sum(...)"))
+            + (f"sum({short})" if len(short) <= 60 and "\n" not in graph.expression
+               else "sum(...)"))
     grads: list[Array] = [None] * n
-    grads[-1] = np.float64(1.0)
+    grads[-1] = np.float64(1.0) if upstream is None else upstream
     # Only a vector or a matrix can have been broadcast. With scalars alone (a long sum of
     # products, say) there is nothing to sum back, and checking every edge's shape would
     # cost a third of the loop.
@@ -245,6 +258,13 @@ class Trace:
     """Every node's gradient (d output / d node), indexed by node id."""
     unused: tuple[str, ...] = ()
     """The names given a value that the expression does not have (they are ignored)."""
+    shares: list[tuple[Array, ...]] | None = field(default=None, repr=False)
+    """The edges' gradients when known beforehand (a collapsed view's); else worked out."""
+    calls: Mapping[int, Trace] = field(default_factory=dict, repr=False)
+    """In a collapsed view: for each collapsed call, its user gate's body traced on its own
+    (the arguments' values in, an upstream gradient of 1 out), for its local gradient."""
+    uncollapsed: Trace | None = field(default=None, repr=False)
+    """In a collapsed view: the trace it was made from, whose graph the engine can run."""
 
     @cached_property
     def edge_grads(self) -> list[tuple[Array, ...]]:
@@ -252,7 +272,32 @@ class Trace:
 
         Worked out when first asked for (see :func:`edge_gradients`).
         """
+        if self.shares is not None:
+            return self.shares
         return edge_gradients(self.graph, self.values, self.grads)
+
+    def value_of(self, name: str) -> float | np.ndarray:
+        """The value a name of the program has at the end: an input's or an intermediate's."""
+        return _public(self.values[self._named(name)])
+
+    def grad_of(self, name: str) -> float | np.ndarray:
+        """d output / d the value a name has at the end (``t.grad_of("q")``)."""
+        return _public(self.grads[self._named(name)])
+
+    def _named(self, name: str) -> int:
+        node = self.graph.bindings.get(name)
+        if node is None:
+            known = ", ".join(self.graph.bindings) or "none"
+            raise BackvizError(f"no value is named {name!r} (the names: {known})")
+        return node
+
+    def collapse(self, *names: str) -> Trace:
+        """The same trace with each call of the named user gates drawn as one gate.
+
+        Nothing is computed again: the gate's value and gradient are its body's result's,
+        and the gradient it sends to each argument is the sum of what the body's gates do.
+        """
+        return collapse(self, names)
 
     @cached_property
     def warnings(self) -> tuple[str, ...]:
@@ -261,8 +306,9 @@ class Trace:
         Worked out when first asked for: it reads every value and gradient, which for a
         large matrix costs as much as the matrix product does.
         """
-        warnings = [f"{name} is given a value but is not in the expression"
-                    for name in self.unused]
+        warnings = [*self.graph.warnings]
+        warnings += [f"{name} is given a value but is not in the expression"
+                     for name in self.unused]
         # Nothing is non-finite in the common case: see that with one check per value
         # and per gradient. A share that is nan or inf makes its input's gradient so
         # too (it is part of the sum), so the shares need not be worked out for this.
@@ -379,3 +425,100 @@ def _nonfinite_kind(x: Array) -> str:
     if np.isnan(a).any():
         return "nan"
     return "-inf" if np.all(np.isfinite(a) | (a < 0)) else "inf"
+
+
+# --- a collapsed view: each call of a user gate as one gate ------------------------------
+
+def collapse(trace: Trace, names: tuple[str, ...] | list[str]) -> Trace:
+    """See :meth:`Trace.collapse`."""
+    graph = trace.graph
+    known = sorted({g.name for g in graph.groups})
+    for name in names:
+        if name not in known:
+            gates = f"the user gates called here: {', '.join(known)}" if known else \
+                "the program calls no user gate"
+            raise BackvizError(f"there is no user gate {name!r} to collapse ({gates})")
+    chosen: list[Group] = []
+    inside: set[int] = set()
+    # Outer calls first (a call's box holds the calls in its body): collapsing one hides them.
+    for group in sorted((g for g in graph.groups if g.name in names), key=lambda g: -len(g.nodes)):
+        if group.output not in inside:
+            chosen.append(group)
+            inside.update(group.nodes)
+    if not chosen:
+        return trace
+    call_of = {g.output: g for g in chosen}
+    new: dict[int, int] = {}
+    ops: list[str] = []
+    inputs: list[tuple[int, ...]] = []
+    names_: list[str | None] = []
+    consts: list[Any] = []
+    tokens: list[int] = []
+    firsts: list[int] = []
+    lasts: list[int] = []
+    values, grads, shares = [], [], []
+    calls: dict[int, Trace] = {}
+    for node in graph.nodes:
+        i = node.id
+        if i in inside and i not in call_of:
+            continue
+        new[i] = len(ops)
+        call = call_of.get(i)
+        if call is None:
+            ops.append(node.op)
+            inputs.append(tuple(new[j] for j in node.inputs))
+            consts.append(node.const)
+            tokens.append(graph.tokens[i])
+            firsts.append(graph.firsts[i])
+            lasts.append(graph.lasts[i])
+            shares.append(trace.edge_grads[i])
+        else:
+            ops.append(CALL)
+            inputs.append(tuple(new[a] for a in call.args))
+            consts.append(call.name)
+            tokens.append(call.token)
+            firsts.append(call.token)
+            lasts.append(call.last)
+            shares.append(tuple(_share_into(trace, call, a) for a in call.args))
+            calls[new[i]] = _body_trace(trace, call)
+        names_.append(node.name)
+        values.append(trace.values[i])
+        grads.append(trace.grads[i])
+    groups = tuple(Group(g.name, tuple(new[i] for i in g.nodes if i in new),
+                         tuple(new[a] for a in g.args), g.token, g.last)
+                   for g in graph.groups if not set(g.nodes) & inside)
+    view = Graph(graph.expression, tuple(ops), tuple(inputs), tuple(names_), tuple(consts),
+                 tuple(tokens), tuple(firsts), tuple(lasts), graph.defaults, groups,
+                 {n: new[i] for n, i in graph.bindings.items() if i in new}, graph.warnings)
+    return replace(trace, graph=view, values=values, grads=grads, shares=shares, calls=calls,
+                   uncollapsed=trace.uncollapsed or trace)
+
+
+def _share_into(trace: Trace, group: Group, arg: int) -> Array:
+    """What a call sends back to one argument: the shares of the body's edges from it."""
+    members = set(group.nodes)
+    total: Array = None
+    for gate in group.nodes:
+        for j, share in zip(trace.graph.inputs[gate], trace.edge_grads[gate], strict=True):
+            if j == arg and gate in members:
+                total = share if total is None else total + share
+    return total
+
+
+def _body_trace(trace: Trace, group: Group) -> Trace:
+    """A call's body on its own: the arguments as inputs, an upstream gradient of ones."""
+    graph = trace.graph
+    index = {a: k for k, a in enumerate(group.args)}
+    index.update({g: len(group.args) + k for k, g in enumerate(group.nodes)})
+    order = [*group.args, *group.nodes]
+    body = Graph(graph.source_of(group.output), tuple(INPUT if k < len(group.args) else graph.ops[i]
+                                                      for k, i in enumerate(order)),
+                 tuple(() if k < len(group.args) else tuple(index[j] for j in graph.inputs[i])
+                       for k, i in enumerate(order)),
+                 tuple(f"arg{k}" if k < len(group.args) else None for k in range(len(order))),
+                 tuple(graph.consts[i] for i in order), tuple(0 for _ in order),
+                 tuple(0 for _ in order), tuple(0 for _ in order))
+    values = [trace.values[i] for i in order]
+    with np.errstate(all="ignore"):
+        grads = backward(body, values, upstream=np.ones_like(values[-1]))
+    return Trace(body, values, grads)

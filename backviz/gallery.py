@@ -23,7 +23,7 @@ from .errors import GalleryFileError
 
 __all__ = ["Figure", "find", "load"]
 
-_FIELDS = {"title", "expression", "values", "caption", "precision"}
+_FIELDS = {"title", "expression", "values", "caption", "precision", "collapse"}
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,8 @@ class Figure:
     values: dict[str, Any] = field(default_factory=dict)
     caption: str | None = None
     precision: int | None = None
+    collapse: tuple[str, ...] = ()
+    """User gates drawn as one gate (``collapse = ["sig"]``)."""
 
     @property
     def name(self) -> str:
@@ -74,8 +76,11 @@ def load(path: str | Path) -> Figure:
     if precision is not None and (isinstance(precision, bool) or not isinstance(precision, int)
                                   or not 0 <= precision <= 12):
         raise fail("the field 'precision' must be a whole number from 0 to 12")
+    collapse = data.get("collapse", [])
+    if not isinstance(collapse, list) or not all(isinstance(c, str) for c in collapse):
+        raise fail("the field 'collapse' must be a list of user gates' names, e.g. [\"sig\"]")
     return Figure(path, data["title"], data["expression"], dict(values),
-                  data.get("caption"), precision)
+                  data.get("caption"), precision, tuple(collapse))
 
 
 def find(folder: str | Path) -> list[Path]:

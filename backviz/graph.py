@@ -4,28 +4,41 @@ Nodes are numbered in the order the parser creates them, which is a topological
 order (every node comes after its inputs) and the same on every run: ids never come
 from memory addresses or sets, so figures and snapshots are stable. The last node is
 the output.
+
+A graph comes from an expression or a program. A program names intermediate values
+(``q = x + y``): a named node is used by every later mention of its name, so a value may
+feed several gates anywhere in the graph, not only at the inputs. Calls of a user gate
+(``sig(u) = 1/(1+exp(-u))``) are inlined as the gates of its body and remembered as
+:class:`Group` s, which the figure draws as a box (or as one gate, collapsed).
 """
 
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
+from . import tokens as _tokens
+from .errors import line_and_column
 from .ops import OPS
 
 __all__ = [
+    "CALL",
     "INPUT",
     "Graph",
+    "Group",
     "Node",
     "collector_paused",
 ]
 
 INPUT = "input"
 """The ``op`` of a node that reads a variable's value."""
+CALL = "call"
+"""The ``op`` of a collapsed call of a user gate, in a collapsed view (its ``const`` is the
+gate's name). The engine never meets one: a view's numbers come from the full graph."""
 
 
 @contextmanager
@@ -49,50 +62,105 @@ def collector_paused() -> Iterator[None]:
 class Node(NamedTuple):
     """A gate, or an input (``op == INPUT``, ``name`` the variable).
 
-    A named tuple: immutable plain data, cheap to create (a 100,000-term sum makes
-    200,000 of them) and not followed by the garbage collector once it holds only
-    numbers and strings.
+    A gate's ``name`` is the intermediate it was assigned to in a program (``q`` in
+    ``q = x + y``), or None. A named tuple: immutable plain data, cheap to create (a
+    100,000-term sum makes 200,000 of them).
     """
 
     id: int
     op: str
     inputs: tuple[int, ...] = ()
     name: str | None = None
-    const: float | None = None
-    column: int = 0  # where the node is written in the expression, for messages
+    const: Any = None
+    column: int = 0  # where the node is written in the source, for messages
 
     @property
     def label(self) -> str:
         """What the figure shows: the variable's name, or the gate's slide label."""
         if self.op == INPUT:
             return self.name or ""
+        if self.op == CALL:
+            return str(self.const)
         return OPS[self.op].label(self.const)
 
 
 @dataclass(frozen=True)
+class Group:
+    """One call of a user gate: the gates of its body, as inlined into the graph."""
+
+    name: str
+    """The user gate's name (``sig``)."""
+    nodes: tuple[int, ...]
+    """The ids of the gates the call made, in topological order; the last is its result."""
+    args: tuple[int, ...]
+    """The ids of the nodes passed as arguments (constants are folded into the body)."""
+    token: int
+    """The index of the token where the call is written (see :meth:`Graph.offset`)."""
+    last: int
+    """The index of the token after the call's ``)``."""
+
+    @property
+    def output(self) -> int:
+        return self.nodes[-1]
+
+
+@dataclass(frozen=True, eq=False)
 class Graph:
-    """A parsed expression: nodes in topological order, the last one the output.
+    """A parsed expression or program: nodes in topological order, the last the output.
 
     Stored as one tuple per field, indexed by node id (``ops[i]``, ``inputs[i]``...),
-    which is what the engine loops over and what the parser can build cheaply;
+    which is what the engine loops over and what the parser builds cheaply;
     :attr:`nodes` gives the same as :class:`Node` records.
     """
 
     expression: str
+    """The source text: an expression, or a program."""
     ops: tuple[str, ...]
     inputs: tuple[tuple[int, ...], ...]
     names: tuple[str | None, ...]
-    consts: tuple[float | None, ...]
+    """An input's variable, a gate's intermediate name, or None."""
+    consts: tuple[Any, ...]
     tokens: tuple[int, ...]
-    """For each node, the index of the token it was written at (see :attr:`columns`)."""
+    """For each node, the index of the token it is written at (its operator, its name)."""
+    firsts: tuple[int, ...]
+    lasts: tuple[int, ...]
+    """For each node, the tokens it was written as: ``firsts[i]`` up to ``lasts[i]`` (excluded)."""
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    """Example values written in the program (``x = 3``): used unless a value is given."""
+    groups: tuple[Group, ...] = ()
+    """The calls of user gates."""
+    bindings: Mapping[str, int] = field(default_factory=dict)
+    """Every name of the program, and the node it names at the end."""
+    warnings: tuple[str, ...] = ()
+    """What the parser noticed: unused parameters, statements the output does not use."""
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Graph):
+            return NotImplemented
+        return (self.expression, self.ops, self.inputs, self.names, self.consts, self.tokens,
+                self.groups) == (other.expression, other.ops, other.inputs, other.names,
+                                 other.consts, other.tokens, other.groups)
+
+    __hash__ = object.__hash__
+
+    @cached_property
+    def _offsets(self) -> list[tuple[int, int]]:
+        # Worked out when first asked for: the parser keeps token indexes, which are cheaper.
+        return _tokens.offsets(self.expression)
+
+    def offset(self, token: int) -> int:
+        """Where the token with this index starts in :attr:`expression`."""
+        return self._offsets[token][0]
 
     @cached_property
     def columns(self) -> tuple[int, ...]:
-        """For each node, the column it was written at: for messages and the page."""
-        from .parse import token_columns  # the parser knows where tokens start
+        """For each node, the offset where it is written: for messages and the page."""
+        return tuple(map(self.offset, self.tokens))
 
-        starts = token_columns(self.expression)
-        return tuple(starts[k] for k in self.tokens)
+    def span(self, node_id: int) -> tuple[int, int]:
+        """Where a node is written: (start, end) offsets into :attr:`expression`."""
+        return (self._offsets[self.firsts[node_id]][0],
+                self._offsets[max(self.firsts[node_id], self.lasts[node_id] - 1)][1])
 
     @cached_property
     def nodes(self) -> tuple[Node, ...]:
@@ -106,11 +174,77 @@ class Graph:
     @cached_property
     def variables(self) -> tuple[str, ...]:
         """The variable names, in order of first appearance."""
-        return tuple(filter(None, self.names))  # only inputs have names
+        return tuple(name for op, name in zip(self.ops, self.names, strict=True)
+                     if op == INPUT and name is not None)
 
     @property
     def gates(self) -> tuple[Node, ...]:
         return tuple(n for n in self.nodes if n.op != INPUT)
 
+    @cached_property
+    def uses(self) -> tuple[int, ...]:
+        """How many edges leave each node (a value used k times has k edges)."""
+        counts = [0] * len(self.ops)
+        for args in self.inputs:
+            for i in args:
+                counts[i] += 1
+        return tuple(counts)
+
+    @cached_property
+    def consumers(self) -> tuple[tuple[int, ...], ...]:
+        """For each node, the gates it feeds, once per edge, in order."""
+        out: list[list[int]] = [[] for _ in self.ops]
+        for gate, args in enumerate(self.inputs):
+            for i in args:
+                out[i].append(gate)
+        return tuple(map(tuple, out))
+
+    def source_of(self, node_id: int) -> str:
+        """The text a node was written as (``w0*x0``), on one line."""
+        start, end = self.span(node_id)
+        return " ".join(self.expression[start:end].split())
+
+    @cached_property
+    def descriptions(self) -> tuple[str, ...]:
+        """For each node, words that tell it apart from every other node.
+
+        A name where it has one (``q``), otherwise what was written (``w0*x0``); a gate of
+        a user gate's body says which call it belongs to. Two nodes that would read the
+        same get their line (in a program) or column.
+        """
+        owner: dict[int, Group] = {}
+        for group in self.groups:  # inner calls come first, and keep their nodes
+            for i in group.nodes:
+                owner.setdefault(i, group)
+        texts = []
+        for i, name in enumerate(self.names):
+            text = name or _short(self.source_of(i))
+            if i in owner and name is None:
+                group = owner[i]
+                text = f"{text} in {group.name}({_short(self._call_args(group), 24)})"
+            texts.append(text)
+        seen: dict[str, int] = {}
+        for text in texts:
+            seen[text] = seen.get(text, 0) + 1
+        for i, text in enumerate(texts):
+            if seen[text] > 1:  # a body's gates are told apart by where their call is
+                offset = self.offset(owner[i].token if i in owner else self.firsts[i])
+                texts[i] = f"{text} ({self.place(offset)})"
+        return tuple(texts)
+
+    def _call_args(self, group: Group) -> str:
+        return ", ".join(self.source_of(a) for a in group.args)
+
+    def place(self, offset: int) -> str:
+        """``line 3, column 5`` in a program of several lines, ``column 5`` otherwise."""
+        line, column, _ = line_and_column(self.expression, offset)
+        if "\n" in self.expression:
+            return f"line {line}, column {column + 1}"
+        return f"column {column + 1}"
+
     def __len__(self) -> int:
         return len(self.ops)
+
+
+def _short(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[:limit - 3] + "..."

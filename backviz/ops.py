@@ -75,6 +75,9 @@ class Op:
     # The local gradient as text, numbers substituted, one per input (see the module's
     # docstring); every entry has one, so the chain rule can be written at every gate.
     local: Callable[..., tuple[str, ...]] | None = None
+    # True when the inputs can trade places (u + v is v + u): the figure may then draw
+    # them in either order, which lets Graphviz avoid crossings; others keep their order.
+    commutative: bool = False
 
 
 def _fixed(text: str) -> Callable[[float | None], str]:
@@ -150,7 +153,7 @@ _ENTRIES = [
     Op("add", _fixed("+"), 2, lambda x, y: x + y,
        lambda g, out, x, y: (g, g),
        const_left="add_c", const_right="add_c", pattern="distributor",
-       local=lambda f, out, x, y: ("1", "1")),
+       local=lambda f, out, x, y: ("1", "1"), commutative=True),
     Op("sub", _fixed("-"), 2, lambda x, y: x - y,
        lambda g, out, x, y: (g, -g),
        const_left="rsub_c", const_right="sub_c",
@@ -158,7 +161,7 @@ _ENTRIES = [
     Op("mul", _fixed("*"), 2, lambda x, y: x * y,
        lambda g, out, x, y: (g * y, g * x),
        const_left="mul_c", const_right="mul_c", pattern="switcher",
-       local=lambda f, out, x, y: (f(y), f(x))),
+       local=lambda f, out, x, y: (f(y), f(x)), commutative=True),
     Op("div", _fixed("/"), 2, lambda x, y: x / y,
        lambda g, out, x, y: (g / y, -g * out / y),
        const_left="rdiv_c", const_right="div_c",
@@ -175,11 +178,13 @@ _ENTRIES = [
     Op("max", _fixed("max"), 2, np.maximum,
        lambda g, out, x, y: (g * _tie(x, y), g * _tie(y, x)),
        function="max", const_left="max_c", const_right="max_c", pattern="router",
-       local=lambda f, out, x, y: (_exact(f, _tie(x, y)), _exact(f, _tie(y, x)))),
+       local=lambda f, out, x, y: (_exact(f, _tie(x, y)), _exact(f, _tie(y, x))),
+       commutative=True),
     Op("min", _fixed("min"), 2, np.minimum,
        lambda g, out, x, y: (g * _tie(y, x), g * _tie(x, y)),
        function="min", const_left="min_c", const_right="min_c", pattern="router",
-       local=lambda f, out, x, y: (_exact(f, _tie(y, x)), _exact(f, _tie(x, y)))),
+       local=lambda f, out, x, y: (_exact(f, _tie(y, x)), _exact(f, _tie(x, y))),
+       commutative=True),
     # --- an operator with one constant operand: a unary gate carrying it --------
     Op("add_c", _with_const(lambda c: "+" + _paren(c)), 1, lambda x, c: x + c,
        lambda g, out, x, c: (g,), has_const=True,

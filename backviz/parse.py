@@ -1,61 +1,69 @@
-"""Expression text -> :class:`~backviz.graph.Graph`, without eval and without recursion.
+"""Program text -> :class:`~backviz.graph.Graph`, without eval and without recursion.
 
-The grammar (lowest precedence first)::
+A program is statements separated by line breaks or ``;``; ``#`` starts a comment::
 
-    expr    := expr ("+" | "-") term | term
-    term    := term ("*" | "/" | "@") unary | unary
-    unary   := ("-" | "+") unary | power
-    power   := atom ("**" | "^") unary | atom          (right-associative)
-    atom    := NUMBER | NAME | NAME "(" expr ("," expr)* ")" | "(" expr ")"
+    program    := statement ((NEWLINE | ";") statement)*
+    statement  := NAME "=" expr                     an intermediate, or an input's example value
+                | NAME ("+=" | "-=" | "*=" | "/=" | "**=") expr
+                | NAME "(" NAME ("," NAME)* ")" "=" expr        a user gate
+                | "import" ... | "from" ... "import" ...        math and numpy only, ignored
+                | expr
+    expr       := expr ("+" | "-") term | term
+    term       := term ("*" | "/" | "@") unary | unary
+    unary      := ("-" | "+") unary | power
+    power      := atom ("**" | "^") unary | atom          (right-associative)
+    atom       := NUMBER | NAME | NAME "(" expr ("," expr)* ")" | "(" expr ")"
 
-It is parsed with a shunting-yard loop over the tokens and explicit stacks, so a
-100,000-term sum or 5,000 nested parentheses cost memory, never Python's recursion
-limit. The graph mirrors what was typed: no reordering, no algebra. The only
-rewriting is constant folding: a sub-expression without variables becomes a
-number, and a binary operator with one constant operand becomes the unary gate that
-carries it, as on the slides (``1+u`` is ``+1``, ``2*u`` is ``*2``, ``-u`` is ``*-1``).
+A lone expression is a one-statement program. The output is the value of the last
+statement. A name assigned an expression without variables (``x = 3``, ``W = [[1, 2], [3,
+4]]``) is an input with an example value; any other assignment names an intermediate, and
+every later use of the name is the same node. Line breaks inside parentheses continue the
+statement, as in Python, and ``math.exp``, ``np.exp`` and ``numpy.exp`` spell ``exp``: a
+forward pass written in Python with these operations pastes as it is. Nothing is executed.
+
+Expressions are parsed with a shunting-yard loop over the tokens and explicit stacks, so a
+100,000-term sum or 5,000 nested parentheses cost memory, never Python's recursion limit.
+The graph mirrors what was typed: no reordering, no algebra. The only rewriting is
+constant folding: a sub-expression without variables becomes a number, and a binary
+operator with one constant operand becomes the unary gate that carries it, as on the
+slides (``1+u`` is ``+1``, ``2*u`` is ``*2``, ``-u`` is ``*-1``). A call of a user gate is
+inlined: its body's gates, with the arguments in place of the parameters, remembered as a
+:class:`~backviz.graph.Group`.
 """
 
 from __future__ import annotations
 
 import difflib
 import math
-import re
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from . import tokens as _tokens
 from .errors import ExpressionSyntaxError, PositionedError, ShapeError, UnknownFunctionError
-from .graph import INPUT, Graph, collector_paused
+from .graph import INPUT, Graph, Group, collector_paused
 from .ops import BINARY, FUNCTIONS, OPS, Op
 
 __all__ = ["parse"]
 
-# Every token: a name, an operator or punctuation, a number, or else one bad character.
-# ``findall`` skips the whitespace between them (nothing here matches it) and returns
-# plain strings, which is the cheapest way Python has to cut a 100,000-term sum into
-# tokens; where a token starts is worked out only when a message or a figure asks (see
-# :func:`token_columns`). The most frequent tokens come first.
-_TOKEN = re.compile(
-    r"[A-Za-z_][A-Za-z0-9_]*"
-    r"|\*\*|[-+*/^@(),]"
-    r"|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
-    r"|\S"
-)
 _END = ""  # the token after the last one
 _NAME_START = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
 _NUMBER_START = frozenset("0123456789.")
+_PREFIXES = ("math.", "np.", "numpy.")
+_CONSTANTS = {"pi": math.pi, "e": math.e}  # math.pi, np.e...: only with a prefix
+_ARRAY = {"np.array", "numpy.array"}
+_SEPARATORS = ("\n", ";")
+_AUGMENTED = {"+=": "+", "-=": "-", "*=": "*", "/=": "/", "**=": "**"}
+_OPENING = frozenset("([")
+_CONTINUES = frozenset(["+", "-", "*", "/", "@", "**", "^", ",", "=", "+=", "-=", "*=", "/=",
+                        "**="])
+_CLOSING = frozenset(")]")
 
 # Binding power of the binary operators and of prefix minus/plus.
 _PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "@": 2, "**": 4, "^": 4}
 _UNARY = 3
-_GATES = {symbol: op.name for symbol, op in BINARY.items()}
 _RIGHT_ASSOCIATIVE = {"**", "^"}
-
-
-def token_columns(expression: str) -> list[int]:
-    """Where each token of the expression starts, in order; then, for the end, its length."""
-    return [m.start() for m in _TOKEN.finditer(expression)] + [len(expression)]
 
 
 @dataclass(slots=True)
@@ -70,80 +78,129 @@ class _Const:
 _Operand = int | _Const
 
 
-# The operator stack holds (precedence, kind, symbol, token) tuples; kind is "binary",
-# "unary", "paren" or "call", symbol the operator, "(" or the function name, token the
-# index of its token. An operator arriving reduces the entries above it that bind at
-# least as tightly; "(" and calls have precedence 0, so no operator reduces past them.
-_Pending = tuple[int, str, str, int]
+@dataclass
+class _Function:
+    """A user gate: its parameters, and its body as a small graph to inline at each call."""
+
+    name: str
+    params: tuple[str, ...]
+    body: _Builder
+    result: _Operand
+    token: int
 
 
 class _Builder:
     """Creates nodes in topological order, folding constants as it goes.
 
-    Positions are token indexes (the k-th token of the expression): cheap to keep, and
-    turned into columns only for a message, or by :attr:`Graph.columns`.
+    Positions are token indexes (the k-th token of the text): cheap to keep, and turned
+    into columns only for a message, or by the graph when asked.
     """
 
-    def __init__(self, expression: str) -> None:
-        self.expression = expression
-        # Graph's columns, as lists: one append each per node.
+    def __init__(self, text: str, tokens: list[str]) -> None:
+        self.text = text
+        self.tokens = tokens
+        # The graph's fields, as lists: one append each per node.
         self.ops: list[str] = []
         self.inputs: list[tuple[int, ...]] = []
         self.names: list[str | None] = []
-        self.consts: list[float | None] = []
-        self.tokens: list[int] = []
-        self.variables: dict[str, int] = {}
+        self.consts: list[Any] = []
+        self.at: list[int] = []
+        self.firsts: list[int] = []
+        self.lasts: list[int] = []
+        self.groups: list[Group] = []
 
     def error(self, kind: type[PositionedError], message: str, token: int) -> PositionedError:
-        return kind(message, self.expression, token_columns(self.expression)[token])
+        return kind(message, self.text, _tokens.offsets(self.text)[token][0])
 
-    def apply(self, op: Op, args: list[_Operand], token: int) -> _Operand:
-        if _Const not in map(type, args):  # no constant operand: the gate itself
-            return self.add(op.name, tuple(args), token)  # type: ignore[arg-type]
-        nodes = [a for a in args if isinstance(a, int)]
-        if not nodes:  # only constants: fold them into one
-            return self._fold(op, [a.value for a in args if isinstance(a, _Const)], token)
-        # A binary operator with one constant operand: the unary gate that carries it.
-        left_const = isinstance(args[0], _Const)
-        const, other = (args[0], args[1]) if left_const else (args[1], args[0])
-        assert isinstance(const, _Const) and isinstance(other, int)
-        gate = op.const_left if left_const else op.const_right
-        if gate is None:
-            raise self.error(ShapeError,
-                             f"'{self._symbol(op)}' needs a vector or matrix on both sides, "
-                             f"and {_show(const.value)} is a number", const.token)
-        return self.add(gate, (other,), token, const=const.value)
-
-    def _fold(self, op: Op, values: list[float], token: int) -> _Const:
-        try:
-            with np.errstate(all="ignore"):
-                # float64 like the engine: 1/0 is inf, not a Python ZeroDivisionError.
-                result = np.asarray(op.forward(*map(np.float64, values)), dtype=np.float64)
-        except (ValueError, TypeError):
-            raise self.error(ShapeError,
-                             f"'{self._symbol(op)}' needs a vector or matrix on both sides, "
-                             "and both sides are numbers", token) from None
-        return _Const(float(result), token)
-
-    def _symbol(self, op: Op) -> str:
-        return next(s for s, o in BINARY.items() if o is op) if op.function is None else op.function
-
-    def add(self, op: str, inputs: tuple[int, ...], token: int,
-            name: str | None = None, const: float | None = None) -> int:
+    def add(self, op: str, inputs: tuple[int, ...], at: int, first: int, last: int,
+            name: str | None = None, const: Any = None) -> int:
         self.ops.append(op)
         self.inputs.append(inputs)
         self.names.append(name)
         self.consts.append(const)
-        self.tokens.append(token)
+        self.at.append(at)
+        self.firsts.append(first)
+        self.lasts.append(last)
         return len(self.ops) - 1
 
-    def graph(self) -> Graph:
-        return Graph(self.expression, tuple(self.ops), tuple(self.inputs), tuple(self.names),
-                     tuple(self.consts), tuple(self.tokens))
+    def apply(self, op: Op, args: list[_Operand], at: int, first: int, last: int,
+              const: Any = None) -> _Operand:
+        """The gate ``op`` on ``args``, or a constant when every argument is one."""
+        if op.has_const:
+            (x,) = args
+            if isinstance(x, _Const):
+                return self._fold(op, [x.value, const], at)
+            return self.add(op.name, (x,), at, first, last, const=const)
+        if _Const not in map(type, args):  # no constant operand: the gate itself
+            return self.add(op.name, tuple(args), at, first, last)  # type: ignore[arg-type]
+        nodes = [a for a in args if isinstance(a, int)]
+        if not nodes:  # only constants: fold them into one
+            return self._fold(op, [a.value for a in args if isinstance(a, _Const)], at)
+        # A binary operator with one constant operand: the unary gate that carries it.
+        left_const = isinstance(args[0], _Const)
+        constant, other = (args[0], args[1]) if left_const else (args[1], args[0])
+        assert isinstance(constant, _Const) and isinstance(other, int)
+        gate = op.const_left if left_const else op.const_right
+        if gate is None:
+            raise self.error(ShapeError,
+                             f"'{_symbol(op)}' needs a vector or matrix on both sides, "
+                             f"and {_show(constant.value)} is a number", constant.token)
+        return self.add(gate, (other,), at, first, last, const=constant.value)
+
+    def _fold(self, op: Op, values: list[float], at: int) -> _Const:
+        try:
+            with np.errstate(all="ignore"):
+                # float64 like the engine: 1/0 is inf, not a Python ZeroDivisionError.
+                args = [np.float64(v) for v in values[:op.arity]] + values[op.arity:]
+                result = np.asarray(op.forward(*args), dtype=np.float64)
+        except (ValueError, TypeError):
+            raise self.error(ShapeError,
+                             f"'{_symbol(op)}' needs a vector or matrix on both sides, "
+                             "and both sides are numbers", at) from None
+        return _Const(float(result), at)
+
+    def inline(self, function: _Function, args: list[_Operand], at: int, first: int,
+               last: int) -> _Operand:
+        """A call of a user gate: its body's gates, the arguments in place of its parameters."""
+        body = function.body
+        start = len(self.ops)
+        made: list[_Operand] = []
+        for j, op_name in enumerate(body.ops):
+            if op_name == INPUT:
+                made.append(args[function.params.index(body.names[j] or "")])
+                continue
+            made.append(self.apply(OPS[op_name], [made[i] for i in body.inputs[j]],
+                                   body.at[j], body.firsts[j], body.lasts[j], body.consts[j]))
+        # The body's own calls of other user gates: boxes inside this one.
+        for inner in body.groups:
+            nodes = tuple(n for n in (made[i] for i in inner.nodes)
+                          if isinstance(n, int) and n >= start)
+            if nodes and made[inner.output] == nodes[-1]:
+                self.groups.append(Group(inner.name, nodes, _ids(made[i] for i in inner.args),
+                                         at, last))
+        result = function.result if isinstance(function.result, _Const) \
+            else made[function.result]
+        if isinstance(result, int) and result >= start:
+            self.groups.append(Group(function.name, tuple(range(start, len(self.ops))),
+                                     _ids(args), at, last))
+        return result
+
+
+def _ids(operands: Any) -> tuple[int, ...]:
+    return tuple(dict.fromkeys(a for a in operands if isinstance(a, int)))
+
+
+def _symbol(op: Op) -> str:
+    return next(s for s, o in BINARY.items() if o is op) if op.function is None else op.function
 
 
 def _show(value: float) -> str:
     return f"{value:g}"
+
+
+def _function_name(token: str) -> str:
+    """``exp`` for ``exp``, ``math.exp``, ``np.exp`` and ``numpy.exp``."""
+    return token.split(".", 1)[1] if token.startswith(_PREFIXES) else token
 
 
 def _bad_character(char: str) -> str:
@@ -155,174 +212,516 @@ def _bad_character(char: str) -> str:
     if char == ".":
         return "unexpected '.': there is no attribute access; numbers are written 0.5 or .5"
     if char == "=":
-        return "unexpected '=': write only the expression, e.g. (x+y)*z, and give values separately"
+        return ("unexpected '=': an assignment is a statement of its own (q = x + y), "
+                "on its own line or after ';'")
     return f"unexpected character {char!r}"
 
 
 def parse(expression: str) -> Graph:
-    """Parse an expression into a graph of gates.
+    """Parse an expression or a program into a graph of gates.
 
     Raises :class:`~backviz.errors.BackvizError` subclasses whose message ends with the
-    expression and a caret under the offending column.
+    source line and a caret under the offending column.
     """
     if not isinstance(expression, str):
         raise ExpressionSyntaxError(
             f"the expression must be a string, not {type(expression).__name__}", "", 0)
     with collector_paused():
-        return _parse(expression)
+        return _Program(expression).parse()
 
 
-def _parse(expression: str) -> Graph:
-    builder = _Builder(expression)
-    operands: list[_Operand] = []
-    pending: list[_Pending] = []
-    arg_counts: list[int] = []  # for each open call, the arguments seen so far
+@dataclass
+class _Statement:
+    first: int  # its tokens are first .. last - 1
+    last: int
 
-    def fail(message: str, token: int) -> PositionedError:
-        return builder.error(ExpressionSyntaxError, message, token)
 
-    # The hot paths add inputs and the common gate (an operator between two gates) to the
-    # columns themselves, as _Builder.add does: without the call, parsing is 15% faster.
-    ops, inputs, names, consts, tokens_at = (builder.ops, builder.inputs, builder.names,
-                                              builder.consts, builder.tokens)
+class _Program:
+    """The statements of a program, read one after another into one builder."""
 
-    def reduce() -> None:
-        """Pop the top operator (or finished call) and apply it to its operands."""
-        _, kind, symbol, token = pending.pop()
-        if kind == "binary":
-            right = operands.pop()
-            left = operands[-1]
-            if type(left) is int and type(right) is int:  # the common case: two gates
-                operands[-1] = len(ops)
-                ops.append(_GATES[symbol])
-                inputs.append((left, right))
-                names.append(None)
-                consts.append(None)
-                tokens_at.append(token)
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.tokens = _tokens.split(text)
+        self.tokens.append(_END)
+        self.builder = _Builder(text, self.tokens)
+        self.scope: dict[str, int] = {}  # every name, and the node it names now
+        self.functions: dict[str, _Function] = {}
+        self.defaults: dict[str, Any] = {}
+        self.warnings: list[str] = []
+        self.assigned_at: dict[str, int] = {}  # each name's first assignment (its token)
+        self.defined_at: dict[str, int] = {}  # each user gate's definition (its token)
+        self._offsets: list[tuple[int, int]] | None = None
+
+    def fail(self, message: str, token: int, kind: type[PositionedError] = ExpressionSyntaxError
+             ) -> PositionedError:
+        return self.builder.error(kind, message, token)
+
+    def place(self, token: int) -> str:
+        """``line 3``: where a token is, for messages and warnings about programs."""
+        if self._offsets is None:
+            self._offsets = _tokens.offsets(self.text)
+        return f"line {self.text.count(chr(10), 0, self._offsets[token][0]) + 1}"
+
+    # --- statements ------------------------------------------------------------------
+
+    def statements(self) -> list[_Statement]:
+        """Cut the tokens at line breaks and ';' outside brackets; drop empty statements."""
+        tokens = self.tokens
+        if "\n" not in tokens and ";" not in tokens:  # an expression: one statement
+            return [_Statement(0, len(tokens) - 1)] if len(tokens) > 1 else []
+        out, depth, first = [], 0, 0
+        for k, token in enumerate(tokens):
+            if token in _OPENING:
+                depth += 1
+            elif token in _CLOSING:
+                depth = max(0, depth - 1)
+            elif (token in _SEPARATORS and depth == 0) or token is _END:
+                if token == "\n" and k > first and tokens[k - 1] in _CONTINUES:
+                    continue  # a line that ends in an operator goes on: "(x+y) *" and "z"
+                if k > first:
+                    out.append(_Statement(first, k))
+                first = k + 1
+        return out
+
+    def parse(self) -> Graph:
+        statements = self.statements()
+        if not statements:
+            message = ("the expression is empty" if not self.text.strip() else
+                       "there is nothing to compute: the program has only comments")
+            raise ExpressionSyntaxError(message, self.text, 0)
+        for s in statements:  # know every assigned name, to say where one is assigned
+            name = self.tokens[s.first]
+            if self._is_definition(s):
+                self.defined_at.setdefault(name, s.first)
+            elif self.tokens[s.first + 1] == "=" or self.tokens[s.first + 1] in _AUGMENTED:
+                self.assigned_at.setdefault(name, s.first)
+        output: _Operand | None = None
+        for s in statements:
+            output = self.statement(s, last=s is statements[-1])
+        if isinstance(output, _Const) or output is None:
+            raise self.fail("the expression has no variables, so there is no gradient to draw", 0)
+        return self.graph(output)
+
+    def _is_definition(self, s: _Statement) -> bool:
+        tokens = self.tokens
+        if tokens[s.first][:1] not in _NAME_START or tokens[s.first + 1] != "(":
+            return False
+        depth = 0
+        for k in range(s.first + 1, s.last):
+            depth += (tokens[k] == "(") - (tokens[k] == ")")
+            if depth == 0:
+                return tokens[k + 1] == "="
+        return False
+
+    def statement(self, s: _Statement, last: bool) -> _Operand | None:
+        tokens = self.tokens
+        head, second = tokens[s.first], tokens[s.first + 1]
+        if head in ("import", "from"):
+            self.imports(s)
+            return None
+        if self._is_definition(s):
+            self.define(s)
+            if last:
+                raise self.fail("the program ends with a user gate's definition: its last "
+                                "statement must give the output", s.first)
+            return None
+        if head[:1] in _NAME_START and (second == "=" or second in _AUGMENTED):
+            return self.assign(s, head, second)
+        value = self.expression(s.first, s.last)
+        if not last and isinstance(value, int):
+            self.warnings.append(f"{self.place(s.first)}: the value of this statement is not "
+                                 "used (the output is the last statement)")
+        return value
+
+    def imports(self, s: _Statement) -> None:
+        modules = {self.tokens[k] for k in range(s.first + 1, s.last)} & {"math", "numpy"}
+        if not modules:
+            raise self.fail("only math and numpy can be imported (backviz knows their "
+                            "functions; the import itself changes nothing)", s.first)
+
+    def assign(self, s: _Statement, name: str, sign: str) -> _Operand:
+        tokens, builder = self.tokens, self.builder
+        if _function_name(name) in FUNCTIONS or name in self.functions or "." in name:
+            what = "a function of backviz" if _function_name(name) in FUNCTIONS \
+                else "a user gate" if name in self.functions else "not a name"
+            raise self.fail(f"'{name}' is {what}, and cannot be assigned a value", s.first)
+        rhs = s.first + 2
+        if rhs >= s.last:
+            raise self.fail(f"nothing after '{sign}': write a value or an expression", rhs)
+        if sign in _AUGMENTED:
+            if name not in self.scope:
+                raise self.fail(f"'{name} {sign} ...' needs a value of {name} first: "
+                                f"assign it before (e.g. {name} = 0)", s.first)
+            value = self.expression(rhs, s.last)
+            # c += e is c = c + (e): one gate, written where the statement is.
+            result = builder.apply(BINARY[_AUGMENTED[sign]], [self.scope[name], value],
+                                   s.first + 1, s.first, s.last)
+            return self.bind(name, result, s.first)
+        if tokens[rhs] == "[" or (tokens[rhs] in _ARRAY and tokens[rhs + 1] == "("):
+            return self.example(name, self.literal(rhs, s.last), s.first)
+        value = self.expression(rhs, s.last)
+        if isinstance(value, _Const):
+            return self.example(name, np.float64(value.value), s.first)
+        return self.bind(name, value, s.first)
+
+    def example(self, name: str, value: Any, token: int) -> int:
+        """``x = 3``: the input x, with 3 as its example value."""
+        if name in self.scope:
+            raise self.fail(f"{name} already names a value: an input is given its example "
+                            "value once, before it is used", token)
+        self.defaults[name] = value
+        node = self.builder.add(INPUT, (), token, token, token + 1, name=name)
+        self.scope[name] = node
+        return node
+
+    def bind(self, name: str, value: _Operand, token: int) -> _Operand:
+        if isinstance(value, int):
+            builder = self.builder
+            if builder.names[value] is None and builder.ops[value] != INPUT:
+                builder.names[value] = name
+            self.scope[name] = value
+        return value
+
+    def literal(self, first: int, last: int) -> np.ndarray:
+        """A list of numbers, nested for a matrix: ``[[0.1, 0.5], [-0.3, 0.8]]``, or the
+        same in ``np.array(...)``."""
+        tokens = self.tokens
+        if tokens[first] in _ARRAY:
+            if tokens[last - 1] != ")":
+                raise self.fail("np.array(...) is never closed", first + 1)
+            first, last = first + 2, last - 1
+        stack: list[list[Any]] = []
+        result: list[Any] | None = None
+        k = first
+        expect_item = True
+        while k < last:
+            token = tokens[k]
+            if token == "[" and expect_item:
+                stack.append([])
+            elif token == "]" and stack:
+                done = stack.pop()
+                if stack:
+                    stack[-1].append(done)
+                else:
+                    result = done
+                    if k + 1 < last:
+                        raise self.fail("expected the end of the statement after ']'", k + 1)
+                expect_item = False
+            elif token == "," and stack and not expect_item:
+                expect_item = True
+            elif expect_item and stack and (token[:1] in _NUMBER_START or token in "-+"):
+                sign = -1.0 if token == "-" else 1.0
+                if token in "-+":
+                    k += 1
+                    token = tokens[k]
+                if token[:1] not in _NUMBER_START or token == ".":
+                    raise self.fail("a list of example values holds only numbers", k)
+                stack[-1].append(sign * float(token))
+                expect_item = False
             else:
-                operands[-1] = builder.apply(BINARY[symbol], [left, right], token)
-        elif kind == "unary":
-            if symbol == "-":  # -u is the slides' gate *-1
-                operands[-1] = builder.apply(OPS["mul"], [_Const(-1.0, token), operands[-1]],
-                                             token)
-        else:  # a call whose ")" has arrived
-            n = arg_counts.pop()
-            args = operands[len(operands) - n:]
-            del operands[len(operands) - n:]
-            operands.append(builder.apply(FUNCTIONS[symbol], args, token))
+                raise self.fail("a list of example values holds only numbers, e.g. "
+                                "W = [[0.1, 0.5], [-0.3, 0.8]]", k)
+            k += 1
+        if result is None:
+            raise self.fail("this '[' is never closed", first)
+        try:
+            array = np.array(result, dtype=np.float64)
+        except ValueError:
+            raise self.fail("the rows of this matrix have different lengths", first) from None
+        if array.ndim > 2 or array.size == 0:
+            raise self.fail("an example value is a number, a vector or a matrix", first)
+        return array
 
-    variables = builder.variables
-    tokens = _TOKEN.findall(expression)
-    tokens.append(_END)
-    expect_operand = True
-    numbered = enumerate(tokens)
-    for k, token in numbered:
-        if expect_operand:
-            node_id = variables.get(token)  # the most frequent token: a variable seen before
-            if node_id is not None:
-                operands.append(node_id)
-                expect_operand = False
-            elif token[:1] in _NAME_START:
-                if tokens[k + 1] == "(":  # a call
-                    if token not in FUNCTIONS:
-                        raise builder.error(UnknownFunctionError, _unknown_function(token), k)
-                    pending.append((0, "call", token, k))
-                    arg_counts.append(1)
-                    next(numbered)  # its "("
-                    continue
-                if token in FUNCTIONS:
-                    raise fail(f"'{token}' is a function: call it as {token}(...)", k)
-                node_id = variables[token] = len(ops)  # each variable is one input
-                operands.append(node_id)
-                ops.append(INPUT)
-                inputs.append(())
-                names.append(token)
-                consts.append(None)
-                tokens_at.append(k)
-                expect_operand = False
-            elif token == "(":
-                pending.append((0, "paren", "(", k))
-            elif token == "-" or token == "+":
-                pending.append((_UNARY, "unary", token, k))
-            elif token[:1] in _NUMBER_START and token != ".":
-                value = float(token)
-                if not math.isfinite(value):
-                    raise fail(f"the number {token[:20]}{'...' if len(token) > 20 else ''} "
-                               "is too large for a float64", k)
-                operands.append(_Const(value, k))
-                expect_operand = False
+    def define(self, s: _Statement) -> None:
+        """``sig(u) = 1/(1+exp(-u))``: a user gate, parsed once into a small graph."""
+        tokens = self.tokens
+        name = tokens[s.first]
+        if _function_name(name) in FUNCTIONS or "." in name:
+            raise self.fail(f"'{name}' is a function of backviz; give your gate another name",
+                            s.first)
+        if name in self.functions:
+            raise self.fail(f"the gate {name} is defined twice (first on "
+                            f"{self.place(self.functions[name].token)})", s.first)
+        if name in self.scope:
+            raise self.fail(f"'{name}' already names a value, and cannot also name a gate",
+                            s.first)
+        params: list[str] = []
+        k = s.first + 2
+        while tokens[k] != ")":
+            param = tokens[k]
+            if param[:1] not in _NAME_START or "." in param:
+                raise self.fail("a user gate's parameters are names: sig(u) = ...", k)
+            if param in params:
+                raise self.fail(f"the parameter {param} is written twice", k)
+            params.append(param)
+            k += 1
+            if tokens[k] == ",":
+                k += 1
+            elif tokens[k] != ")":
+                raise self.fail("expected ',' or ')' between parameters", k)
+        if not params:
+            raise self.fail(f"the gate {name} needs at least one parameter", k)
+        body = _Builder(self.text, tokens)
+        scope = {p: body.add(INPUT, (), s.first, s.first, s.first + 1, name=p) for p in params}
+        start = k + 2
+        if start >= s.last:
+            raise self.fail(f"nothing after '=': write the body of {name}", start)
+        result = self.expression(start, s.last, builder=body, scope=scope, defining=name)
+        used = {i for args in body.inputs for i in args} | {result if isinstance(result, int) else -1}
+        for p in params:
+            if scope[p] not in used:
+                self.warnings.append(f"{self.place(s.first)}: the parameter {p} of {name} is "
+                                     "not used by its body")
+        self.functions[name] = _Function(name, tuple(params), body, result, s.first)
+
+    # --- expressions -----------------------------------------------------------------
+
+    def expression(self, first: int, last: int, builder: _Builder | None = None,
+                   scope: dict[str, int] | None = None, defining: str | None = None
+                   ) -> _Operand:
+        """Parse tokens ``first`` .. ``last - 1`` as one expression: a node, or a constant.
+
+        In a user gate's body (``defining`` its name), ``scope`` holds only the parameters.
+        """
+        builder = builder or self.builder
+        in_body = scope is not None
+        scope = self.scope if scope is None else scope
+        tokens = self.tokens
+        # Operands with the tokens each was written as; pending operators as
+        # (precedence, kind, symbol, token) with kind "binary", "unary", "paren" or "call".
+        operands: list[_Operand] = []
+        firsts: list[int] = []
+        lasts: list[int] = []
+        pending: list[tuple[int, str, str, int]] = []
+        arg_counts: list[int] = []  # for each open call, the arguments seen so far
+
+        def fail(message: str, token: int) -> PositionedError:
+            return self.fail(message, token)
+
+        def reduce() -> None:
+            """Pop the top operator (or finished call) and apply it to its operands."""
+            _, kind, symbol, token = pending.pop()
+            if kind == "binary":
+                right, end = operands.pop(), lasts.pop()
+                firsts.pop()
+                operands[-1] = builder.apply(BINARY[symbol], [operands[-1], right], token,
+                                             firsts[-1], end)
+                lasts[-1] = end
+            elif kind == "unary":
+                if symbol == "-":  # -u is the slides' gate *-1
+                    operands[-1] = builder.apply(OPS["mul"], [_Const(-1.0, token), operands[-1]],
+                                                 token, token, lasts[-1])
+                firsts[-1] = token
+            else:  # a call whose ")" has arrived
+                n = arg_counts.pop()
+                args = operands[len(operands) - n:]
+                end = lasts[-1] + 1  # its ")"
+                del operands[len(operands) - n:], firsts[len(firsts) - n:], lasts[len(lasts) - n:]
+                function = self.functions.get(symbol)
+                if function is not None:
+                    value = builder.inline(function, args, token, token, end)
+                else:
+                    value = builder.apply(FUNCTIONS[_function_name(symbol)], args, token, token,
+                                          end)
+                operands.append(value)
+                firsts.append(token)
+                lasts.append(end)
+
+        def arity(symbol: str) -> int:
+            function = self.functions.get(symbol)
+            return len(function.params) if function else FUNCTIONS[_function_name(symbol)].arity
+
+        expect_operand = True
+        k = first - 1
+        while True:
+            k += 1
+            token = tokens[k] if k < last else _END
+            if token == "\n":  # a line break inside brackets continues the statement
+                continue
+            if expect_operand:
+                node_id = scope.get(token)  # the most frequent token: a name seen before
+                if node_id is not None and tokens[k + 1] != "(":
+                    operands.append(node_id)
+                    firsts.append(k)
+                    lasts.append(k + 1)
+                    expect_operand = False
+                elif token[:1] in _NAME_START:
+                    if tokens[k + 1] == "(":  # a call
+                        self.check_call(token, k, defining)
+                        pending.append((0, "call", token, k))
+                        arg_counts.append(1)
+                        k += 1  # its "("
+                        continue
+                    operands.append(self.name(token, k, builder, scope, in_body, defining))
+                    firsts.append(k)
+                    lasts.append(k + 1)
+                    expect_operand = False
+                elif token == "(":
+                    pending.append((0, "paren", "(", k))
+                elif token == "-" or token == "+":
+                    pending.append((_UNARY, "unary", token, k))
+                elif token[:1] in _NUMBER_START and token != ".":
+                    value = float(token)
+                    if not math.isfinite(value):
+                        raise fail(f"the number {token[:20]}{'...' if len(token) > 20 else ''} "
+                                   "is too large for a float64", k)
+                    operands.append(_Const(value, k))
+                    firsts.append(k)
+                    lasts.append(k + 1)
+                    expect_operand = False
+                elif token is _END:
+                    raise fail("the expression is empty" if k == first
+                               else "the expression ends too early: a value is missing", k)
+                elif token in _PRECEDENCE or token in (")", ","):
+                    raise fail(f"expected a number, a variable, a function call or '(' "
+                               f"before '{token}'", k)
+                else:
+                    raise fail(_bad_character(token), k)
+                continue
+
+            # After an operand: an operator, ')', ',' or the end.
+            precedence = _PRECEDENCE.get(token)
+            if precedence is not None:
+                # A right-associative operator does not reduce its own kind: 2**3**2 is 2**(3**2).
+                if token in _RIGHT_ASSOCIATIVE:
+                    while pending and pending[-1][0] > precedence:
+                        reduce()
+                else:
+                    while pending and pending[-1][0] >= precedence:
+                        reduce()
+                pending.append((precedence, "binary", token, k))
+                expect_operand = True
+            elif token == ")" or token == ",":
+                while pending and pending[-1][0] > 0:
+                    reduce()
+                if not pending:
+                    raise fail("unmatched ')'" if token == ")" else "',' outside a function call",
+                               k)
+                _, top_kind, symbol, open_token = pending[-1]
+                if token == ",":
+                    if top_kind != "call":
+                        raise fail("',' outside a function call", k)
+                    if arg_counts[-1] >= arity(symbol):
+                        raise fail(_arity_message(symbol, arity(symbol)), k)
+                    arg_counts[-1] += 1
+                    expect_operand = True
+                elif top_kind == "paren":
+                    pending.pop()
+                    firsts[-1], lasts[-1] = open_token, k + 1  # (x+y) is written with its brackets
+                else:
+                    if arg_counts[-1] != arity(symbol):
+                        raise fail(_arity_message(symbol, arity(symbol)), k)
+                    lasts[-1] = k  # reduce() counts the ")" in
+                    reduce()
             elif token is _END:
-                raise fail("the expression is empty" if not tokens[0]
-                           else "the expression ends too early: a value is missing", k)
-            elif token in _PRECEDENCE or token in (")", ","):
-                raise fail(f"expected a number, a variable, a function call or '(' "
-                           f"before '{token}'", k)
+                while pending:
+                    _, top_kind, symbol, top_token = pending[-1]
+                    if top_kind == "paren":
+                        raise fail("this '(' is never closed", top_token)
+                    if top_kind == "call":
+                        raise fail("this '(' is never closed", top_token + 1)
+                    reduce()
+                return operands[-1]
+            elif token == "(":
+                if tokens[k - 1][:1] in _NAME_START:  # a variable seen before, called: y(x)
+                    raise self.fail(_unknown_function(tokens[k - 1], self.functions), k - 1,
+                                    UnknownFunctionError)
+                raise fail("expected an operator before '(': write * to multiply, e.g. 2*(x+y)",
+                           k)
+            elif token == "=" or token in _AUGMENTED:
+                raise fail(_bad_character("="), k)
+            elif token[:1] in _NAME_START or (token[:1] in _NUMBER_START and token != "."):
+                raise fail(f"expected an operator before '{token[:20]}': "
+                           "write * to multiply, e.g. 2*x", k)
             else:
                 raise fail(_bad_character(token), k)
-            continue
 
-        # After an operand: an operator, ')', ',' or the end.
-        precedence = _PRECEDENCE.get(token)
-        if precedence is not None:
-            # A right-associative operator does not reduce its own kind: 2**3**2 is 2**(3**2).
-            if token in _RIGHT_ASSOCIATIVE:
-                while pending and pending[-1][0] > precedence:
-                    reduce()
-            else:
-                while pending and pending[-1][0] >= precedence:
-                    reduce()
-            pending.append((precedence, "binary", token, k))
-            expect_operand = True
-        elif token == ")" or token == ",":
-            while pending and pending[-1][0] > 0:
-                reduce()
-            if not pending:
-                raise fail("unmatched ')'" if token == ")" else "',' outside a function call", k)
-            _, top_kind, symbol, _ = pending[-1]
-            if token == ",":
-                if top_kind != "call":
-                    raise fail("',' outside a function call", k)
-                if arg_counts[-1] >= FUNCTIONS[symbol].arity:
-                    raise fail(_arity_message(symbol), k)
-                arg_counts[-1] += 1
-                expect_operand = True
-            elif top_kind == "paren":
-                pending.pop()
-            else:
-                if arg_counts[-1] != FUNCTIONS[symbol].arity:
-                    raise fail(_arity_message(symbol), k)
-                reduce()
-        elif token is _END:
-            while pending:
-                _, top_kind, symbol, top_token = pending[-1]
-                if top_kind == "paren":
-                    raise fail("this '(' is never closed", top_token)
-                if top_kind == "call":
-                    raise fail("this '(' is never closed", top_token + 1)
-                reduce()
-            break
-        elif token == "(":
-            if tokens[k - 1][:1] in _NAME_START:  # a variable seen before, called: y(x)
-                raise builder.error(UnknownFunctionError, _unknown_function(tokens[k - 1]), k - 1)
-            raise fail("expected an operator before '(': write * to multiply, e.g. 2*(x+y)", k)
-        elif token[:1] in _NAME_START or (token[:1] in _NUMBER_START and token != "."):
-            raise fail(f"expected an operator before '{token[:20]}': "
-                       "write * to multiply, e.g. 2*x", k)
-        else:
-            raise fail(_bad_character(token), k)
+    def check_call(self, token: str, k: int, defining: str | None) -> None:
+        """A name called as a function must be a known function or an earlier user gate."""
+        if token == defining:
+            raise self.fail(f"the gate {token} calls itself: a user gate's body may call "
+                            "only functions and gates defined before it", k)
+        if token in self.functions or _function_name(token) in FUNCTIONS:
+            return
+        if self.defined_at.get(token, -1) > k:
+            raise self.fail(f"the gate {token} is used before it is defined (on "
+                            f"{self.place(self.defined_at[token])})", k, UnknownFunctionError)
+        raise self.fail(_unknown_function(token, self.functions), k, UnknownFunctionError)
 
-    result = operands.pop()
-    if isinstance(result, _Const):
-        raise fail("the expression has no variables, so there is no gradient to draw", 0)
-    return builder.graph()
+    def name(self, token: str, k: int, builder: _Builder, scope: dict[str, int], in_body: bool,
+             defining: str | None) -> _Operand:
+        """A name in an expression that does not name a value yet."""
+        if token.startswith(_PREFIXES):
+            constant = _CONSTANTS.get(_function_name(token))
+            if constant is not None:
+                return _Const(constant, k)
+            if _function_name(token) in FUNCTIONS:
+                raise self.fail(f"'{token}' is a function: call it as {token}(...)", k)
+            raise self.fail(f"unknown name '{token[:40]}': of math and numpy, backviz knows "
+                            "the functions it lists and pi and e", k, UnknownFunctionError)
+        if token in FUNCTIONS or token in self.functions:
+            raise self.fail(f"'{token}' is a function: call it as {token}(...)", k)
+        if in_body:
+            params = ", ".join(n for n in builder.names if n)
+            raise self.fail(f"the body of {defining} uses {token}, which is not one of its "
+                            f"parameters ({params})", k)
+        if token in self.assigned_at:
+            raise self.fail(f"{token} is used before it is assigned (it is assigned on "
+                            f"{self.place(self.assigned_at[token])})", k)
+        node = scope[token] = builder.add(INPUT, (), k, k, k + 1, name=token)
+        return node
+
+    # --- the graph ---------------------------------------------------------------------
+
+    def graph(self, output: int) -> Graph:
+        """The graph of what the output depends on; statements it does not use are left out."""
+        b = self.builder
+        n = output + 1
+        alive = [False] * n
+        alive[output] = True
+        for i in range(output, -1, -1):
+            if alive[i]:
+                for j in b.inputs[i]:
+                    alive[j] = True
+        bindings = {name: node for name, node in self.scope.items() if node <= output}
+        if n == len(b.ops) and all(alive):  # an expression: every node is used
+            return self._graph(list(range(n)), b.groups, bindings)
+        for i, name in enumerate(b.names):
+            if name is None or (i < n and alive[i]):
+                continue
+            if b.ops[i] != INPUT:
+                self.warnings.append(f"{self.place(b.firsts[i])}: {name} is assigned, but the "
+                                     "output does not use it")
+            elif name in self.defaults:
+                self.warnings.append(f"{self.place(b.firsts[i])}: {name} is given an example "
+                                     "value, but the output does not use it")
+        kept = [i for i in range(n) if alive[i]]
+        new = {old: k for k, old in enumerate(kept)}
+        b.inputs = [tuple(new[j] for j in b.inputs[i]) for i in range(len(b.ops))
+                    if i < n and alive[i]]
+        groups = [Group(g.name, tuple(new[i] for i in g.nodes if i in new),
+                        tuple(new[i] for i in g.args if i in new), g.token, g.last)
+                  for g in b.groups if g.output in new]
+        bindings = {name: new[node] for name, node in bindings.items() if node in new}
+        return self._graph(kept, groups, bindings, remapped=True)
+
+    def _graph(self, kept: list[int], groups: list[Group], bindings: dict[str, int],
+               remapped: bool = False) -> Graph:
+        b = self.builder
+        pick = (lambda column: tuple(column[i] for i in kept)) if remapped else tuple
+        inputs = {b.names[i] for i in kept if b.ops[i] == INPUT}
+        defaults = {name: value for name, value in self.defaults.items() if name in inputs}
+        return Graph(self.text, pick(b.ops), tuple(b.inputs), pick(b.names), pick(b.consts),
+                     pick(b.at), pick(b.firsts), pick(b.lasts), defaults, tuple(groups),
+                     bindings, tuple(self.warnings))
 
 
-def _arity_message(function: str) -> str:
-    n = FUNCTIONS[function].arity
+def _arity_message(function: str, n: int) -> str:
     return f"{function}() takes {n} argument{'s' if n > 1 else ''}"
 
 
-def _unknown_function(name: str) -> str:
-    close = difflib.get_close_matches(name.lower(), list(FUNCTIONS), n=1, cutoff=0.5)
+def _unknown_function(name: str, functions: dict[str, _Function]) -> str:
+    known = sorted({*FUNCTIONS, *functions})
+    close = difflib.get_close_matches(_function_name(name).lower(), known, n=1, cutoff=0.5)
     hint = f"; did you mean {close[0]}?" if close else ""
-    return f"unknown function '{name[:40]}'{hint} (known: {', '.join(sorted(FUNCTIONS))})"
+    return f"unknown function '{name[:40]}'{hint} (known: {', '.join(known)})"

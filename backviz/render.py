@@ -51,13 +51,17 @@ __all__ = [
 
 GREEN = "#008000"
 RED = "#FF0000"
+NAME = "#000000"  # an intermediate's name, black like an input's
+BOX = "#777777"  # the box around a call of a user gate
 HIDDEN = "transparent"
 NOTE = "#1F4E99"  # the chain-rule products of a build's frames (the highlight's colour)
 NOTE_SIZE = 12
 PATTERN = "#555555"  # --annotate: distributor, router, switcher
 HIGHLIGHT = 'color="#1F6FD1", penwidth=2.5, style=filled, fillcolor="#E8F0FB"'
 STUB = (-1, 0)
-"""The key of the output's stub in :attr:`Style.gradients` (other edges: gate id, input)."""
+"""The key of the output's stub in :attr:`Style.gradients`. Other edges: (gate id, input
+position); the stub of a value used more than once, with its total gradient: (its id, -1)."""
+TOTAL = -1
 FONT = "DejaVu Sans"  # fonts-dejavu-core: on every stock Debian/Ubuntu, so nothing is downloaded
 FORMATS = ("svg", "dot", "png", "pdf", "json")
 MAX_GATES = 3000
@@ -206,13 +210,22 @@ def _hide(html: str) -> str:
     return re.sub(r">([^<]+)<", lambda m: ">" + re.sub(r"[0-9]", "0", m.group(1)) + "<", html)
 
 
-def _edge_label(value: Any, grad: Any, numbers: Numbers, shown: bool = True) -> str:
-    """The helper node's label: value, the rule (the line itself), the port, gradient."""
+def _edge_label(value: Any, grad: Any, numbers: Numbers, shown: bool = True,
+                name: str | None = None) -> str:
+    """The helper node's label: value, the rule (the line itself), the port, gradient.
+
+    ``name`` is the intermediate the value is, written in black before it (``q = 3``).
+    """
     # Arrays get room between their brackets and the line.
     pad = "1" if np.ndim(value) == 0 and np.ndim(grad) == 0 else "3"
     red = _number_cell(grad, numbers, RED)
+    green = _number_cell(value, numbers, GREEN)
+    if name is not None:
+        green = ('<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="0"><TR>'
+                 f'<TD>{_font(name + " =", NAME)}</TD><TD WIDTH="5"></TD><TD>{green}</TD>'
+                 '</TR></TABLE>')
     return ('<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">'
-            f'<TR><TD CELLPADDING="{pad}">{_number_cell(value, numbers, GREEN)}</TD></TR>'
+            f'<TR><TD CELLPADDING="{pad}">{green}</TD></TR>'
             '<HR/>'
             '<TR><TD PORT="p" HEIGHT="0" CELLPADDING="0"></TD></TR>'
             f'<TR><TD CELLPADDING="{pad}">{red if shown else _hide(red)}</TD></TR>'
@@ -224,7 +237,8 @@ def _patterns(trace: Trace) -> list[str]:
     its rank, so that Graphviz keeps it clear of every other label."""
     out = []
     for node in trace.graph.nodes:
-        pattern = OPS[node.op].pattern if node.op != INPUT else None
+        op = OPS.get(node.op)
+        pattern = op.pattern if op else None
         if not pattern:
             continue
         out.append(f"  c{node.id} [shape=plaintext, width=0, height=0, margin=0, fontsize=12, "
@@ -305,48 +319,151 @@ def _large_graph_settings(n_gates: int) -> str:
 
 
 def to_dot(trace: Trace, style: Style | None = None) -> str:
-    """The figure as DOT source: deterministic, ids from the topological order."""
+    """The figure as DOT source: deterministic, ids from the topological order.
+
+    An edge is drawn through a helper (``e{gate}_{k}``) carrying its value and gradient.
+    A value used more than once first goes through a stub (``s{id}``) with its total
+    gradient, to a fork (``f{id}``) where its edges part, each with its own share.
+    """
     style = style or Style()
     numbers = Numbers(trace, style)
     graph = trace.graph
+    uses = graph.uses
+    shared = any(n > 1 for n in uses)
+    shown = style.gradients
+
+    def visible(key: tuple[int, int]) -> bool:
+        return shown is None or key in shown
+
+    def named(i: int) -> str | None:  # an intermediate's name, where its value starts
+        return graph.names[i] if graph.ops[i] != INPUT else None
+
     n_gates = sum(1 for n in graph.nodes if n.op != INPUT)
     lines = [
         "digraph backviz {",
         f"  // {graph.expression[:200]!r}".replace("\n", " ").replace("--", "- -"),
-        f'  graph [rankdir=LR, ordering=in, nodesep=0.15, ranksep=0.12, fontname="{FONT}", bgcolor="white"'
+        f'  graph [rankdir=LR, nodesep=0.15, ranksep=0.12, fontname="{FONT}", bgcolor="white"'
         + _large_graph_settings(n_gates) + "];",
         f'  node [fontname="{FONT}", fontsize=14, shape=circle, width=0.5, height=0.5, '
         'margin=0.05, penwidth=1];',
         '  edge [arrowsize=0.5, penwidth=1];',
     ]
+    body: dict[int | None, list[str]] = {None: []}  # the lines of each box, by group index
+    box = _boxes(graph)
+
+    def emit(where: int | None, line: str) -> None:
+        body.setdefault(where, []).append(line)
+
+    def helper(name: str, label: str, where: int | None) -> None:
+        emit(where, f"  {name} [shape=plaintext, width=0, height=0, margin=0, label={label}];")
+
     for node in graph.nodes:
         if node.op == INPUT:
-            lines.append(f"  n{node.id} [shape=plaintext, width=0, height=0, margin=0.02, "
-                         f"label={_quote(node.label)}];")
+            emit(box.node(node.id), f"  n{node.id} [shape=plaintext, width=0, height=0, "
+                 f"margin=0.02, label={_quote(node.label)}];")
         else:
             mark = f", {HIGHLIGHT}" if node.id == style.highlight else ""
-            lines.append(f"  n{node.id} [label={_quote(node.label)}{mark}];")
-    shown = style.gradients
+            op = OPS.get(node.op)
+            if len(node.inputs) > 1 and not (op and op.commutative and shared):
+                # Inputs are drawn in the order written (u - v reads u above v, and the
+                # slides' w0*x0 has w0 above x0), except at commutative gates in a graph
+                # where values are shared: there the order is left to Graphviz, so that the
+                # edges of the shared values need not cross (the staged example's do if the
+                # order is kept).
+                mark += ", ordering=in"
+            emit(box.node(node.id), f"  n{node.id} [label={_quote(node.label)}{mark}];")
+        if uses[node.id] > 1:  # the stub with the total gradient, then the fork
+            where = box.common(node.id, *graph.consumers[node.id])
+            helper(f"s{node.id}", _edge_label(trace.values[node.id], trace.grads[node.id], numbers,
+                                              visible((node.id, TOTAL)), named(node.id)), where)
+            emit(where, f"  f{node.id} [shape=point, width=0.03, height=0.03];")
+            emit(None, f"  n{node.id} -> s{node.id}:p:w [arrowhead=none];")
+            emit(None, f"  s{node.id}:p:e -> f{node.id} [arrowhead=none];")
     for node in graph.nodes:
         for k, (src, grad) in enumerate(zip(node.inputs, trace.edge_grads[node.id], strict=True)):
-            helper = f"e{node.id}_{k}"
-            label = _edge_label(trace.values[src], grad, numbers,
-                                shown is None or (node.id, k) in shown)
-            lines.append(f"  {helper} [shape=plaintext, width=0, height=0, margin=0, "
-                         f"label={label}];")
-            lines.append(f"  n{src} -> {helper}:p:w [arrowhead=none];")
-            lines.append(f"  {helper}:p:e -> n{node.id};")
+            name = f"e{node.id}_{k}"
+            fanned = uses[src] > 1
+            label = _edge_label(trace.values[src], grad, numbers, visible((node.id, k)),
+                                None if fanned else named(src))
+            helper(name, label, box.common(src, node.id))
+            emit(None, f"  {'f' if fanned else 'n'}{src} -> {name}:p:w [arrowhead=none];")
+            emit(None, f"  {name}:p:e -> n{node.id};")
     out = graph.output
-    label = _edge_label(trace.values[out.id], trace.grads[out.id], numbers,
-                        shown is None or STUB in shown)
-    lines.append(f"  out [shape=plaintext, width=0, height=0, margin=0, label={label}];")
-    lines.append(f"  n{out.id} -> out:p:w [arrowhead=none];")
+    label = _edge_label(trace.values[out.id], trace.grads[out.id], numbers, visible(STUB),
+                        named(out.id))
+    helper("out", label, None)
+    emit(None, f"  n{out.id} -> out:p:w [arrowhead=none];")
+    lines += box.nest(body)
     if style.annotate:
         lines += _patterns(trace)
     if style.notes or style.note_rows:
         lines.append(_notes(style))
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+class _Boxes:
+    """The boxes drawn around calls of user gates, nested as the calls are."""
+
+    def __init__(self, graph: Any) -> None:
+        self.groups = graph.groups
+        # Each group's parent: the smallest group that holds its result (inner calls are
+        # part of the outer call's body).
+        order = sorted(range(len(self.groups)), key=lambda g: len(self.groups[g].nodes))
+        self.parent: dict[int, int | None] = {}
+        self.innermost: dict[int, int] = {}
+        for g in order:
+            for i in self.groups[g].nodes:
+                self.innermost.setdefault(i, g)
+        for g in order:
+            outer = [h for h in order if h != g and self.groups[g].output in self.groups[h].nodes
+                     and len(self.groups[h].nodes) > len(self.groups[g].nodes)]
+            self.parent[g] = outer[0] if outer else None
+
+    def node(self, i: int) -> int | None:
+        return self.innermost.get(i)
+
+    def _chain(self, g: int | None) -> list[int | None]:
+        chain: list[int | None] = []
+        while g is not None:
+            chain.append(g)
+            g = self.parent.get(g)
+        return [*chain, None]
+
+    def common(self, *ids: int) -> int | None:
+        """The innermost box that holds all these nodes (None: outside every box)."""
+        chains = [self._chain(self.node(i)) for i in ids]
+        for g in chains[0]:
+            if all(g in chain for chain in chains[1:]):
+                return g
+        return None
+
+    def nest(self, body: dict[int | None, list[str]]) -> list[str]:
+        """The lines of the figure, each box a cluster subgraph inside its parent's."""
+        children: dict[int | None, list[int]] = {}
+        for child in sorted(self.parent):
+            children.setdefault(self.parent[child], []).append(child)
+        out: list[str] = []
+        # Depth first without recursion: a stack of (box, lines still to close it).
+        stack: list[tuple[int | None, bool]] = [(None, False)]
+        while stack:
+            g, closing = stack.pop()
+            if closing:
+                out.append("  }")
+                continue
+            if g is not None:
+                name = self.groups[g].name
+                out.append(f"  subgraph cluster_{g} {{")
+                out.append(f'  graph [label={_quote(name)}, labeljust=l, style="rounded,dashed", '
+                           f'color="{BOX}", fontcolor="{BOX}", fontsize=12, margin=6];')
+                stack.append((g, True))
+            out += body.get(g, [])
+            stack += [(child, False) for child in reversed(children.get(g, []))]
+        return out
+
+
+def _boxes(graph: Any) -> _Boxes:
+    return _Boxes(graph)
 
 
 def render(dot: str, format: str, n_gates: int = 0) -> bytes:
@@ -406,22 +523,31 @@ def _nulls(obj: Any) -> Any:
 def to_json(trace: Trace) -> dict[str, Any]:
     """The trace as JSON-ready data: value, gradients, every node, warnings."""
     nodes = []
-    for node in trace.graph.nodes:
-        nodes.append({
-            "id": node.id,
-            "op": node.op,
-            "label": node.label,
-            "inputs": list(node.inputs),
-            "value": _json_value(trace.values[node.id]),
-            "grad": _json_value(trace.grads[node.id]),
-        })
-    return {
+    graph = trace.graph
+    for node in graph.nodes:
+        entry: dict[str, Any] = {"id": node.id, "op": node.op, "label": node.label}
+        if node.name is not None:
+            entry["name"] = node.name
+        entry["inputs"] = list(node.inputs)
+        entry["value"] = _json_value(trace.values[node.id])
+        entry["grad"] = _json_value(trace.grads[node.id])
+        if node.inputs:  # the red number under each input edge: that use's share
+            entry["edge_grads"] = [_json_value(share) for share in trace.edge_grads[node.id]]
+        nodes.append(entry)
+    data: dict[str, Any] = {
         "expression": trace.expression,
         "value": _json_value(trace.values[-1]),
         "gradients": {name: _json_value(g) for name, g in trace.gradients.items()},
         "nodes": nodes,
-        "warnings": list(trace.warnings),
     }
+    named = {name: i for name, i in graph.bindings.items() if graph.ops[i] != INPUT}
+    if named:  # a program's intermediates, by name (each name's node at the end)
+        data["names"] = named
+    if graph.groups:
+        data["groups"] = [{"name": g.name, "nodes": list(g.nodes), "args": list(g.args)}
+                          for g in graph.groups]
+    data["warnings"] = list(trace.warnings)
+    return data
 
 
 def format_for(path: str | Path, format: str | None = None) -> str:

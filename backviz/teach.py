@@ -34,10 +34,10 @@ import numpy as np
 
 from .errors import BackvizError
 from .evaluate import Trace, forward
-from .graph import INPUT, Node
+from .graph import CALL, INPUT, Node
 from .ops import OPS, UPSTREAM
 from .page import page
-from .render import STUB, Note, Numbers, Style, layout, note_width, render, to_dot, to_svg
+from .render import STUB, TOTAL, Note, Numbers, Style, layout, note_width, render, to_dot, to_svg
 
 __all__ = [
     "BUILD_FORMATS",
@@ -79,6 +79,8 @@ class Product:
     to: Node
     """The input the gradient is sent to."""
     text: str
+    to_words: str = ""
+    """The input in words: its name, or what was written (``w0*x0``)."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,8 @@ class BranchSum:
     node: Node
     text: str
     """``-4 + 3 = -1``"""
+    words: str = ""
+    """The value in words: its name, or what was written."""
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,9 @@ class Step:
     gate: Node
     products: tuple[Product, ...]
     sums: tuple[BranchSum, ...]
+    where: str = ""
+    """What the gate computes, in words that tell it from every other gate: a name (``q``),
+    or what was written (``w0*x0``)."""
 
     @property
     def lines(self) -> list[str]:
@@ -106,18 +113,19 @@ class Step:
             return texts
         if len(set(texts)) == 1:
             return [f"{texts[0]} to both inputs"]
-        return [f"{p.text} to {_name(p.to)}" for p in self.products]
+        return [f"{p.text} to {p.to_words}" for p in self.products]
 
     @property
     def sentence(self) -> str:
         """The step in words, with the gate's pattern and the sums at branches named."""
         text = ", ".join(self.lines)
-        pattern = OPS[self.gate.op].pattern
+        op = OPS.get(self.gate.op)
+        pattern = op.pattern if op else None
         if pattern:
             verb = _VERBS.get(pattern, f"is a {pattern}")
             text += f": the {self.gate.op} gate {verb}"
         if self.sums:
-            sums = ", ".join(f"{_name(s.node)} gets {s.text}" for s in self.sums)
+            sums = ", ".join(f"{s.words} gets {s.text}" for s in self.sums)
             text += f"; gradients add at branches: {sums}"
         return text
 
@@ -130,9 +138,6 @@ class Frame:
     caption: str
 
 
-def _name(node: Node) -> str:
-    """An input by its name; a gate by its label: "x", "the + gate"."""
-    return node.name if node.op == INPUT and node.name else f"the {node.label} gate"
 
 
 def _writer(numbers: Numbers) -> Callable[[Array], str]:
@@ -161,22 +166,19 @@ def steps(trace: Trace, style: Style | None = None) -> list[Step]:
     """The backward pass as steps: one per gate, from the output back to the inputs."""
     numbers = Numbers(trace, style or Style())
     write = _writer(numbers)
-    nodes = trace.graph.nodes
+    graph = trace.graph
+    nodes, words = graph.nodes, graph.descriptions
     arrived: dict[int, list[Array]] = {}
     out: list[Step] = []
     for gate in reversed(nodes):
         if gate.op == INPUT:
             continue
-        op = OPS[gate.op]
-        assert op.local is not None, f"the operator table has no local gradient for {gate.op}"
-        args = [trace.values[i] for i in gate.inputs]
-        if op.has_const:
-            args.append(gate.const)
         with np.errstate(all="ignore"):
-            locals_ = op.local(write, trace.values[gate.id], *args)
+            locals_ = local_gradients(trace, gate, write)
         upstream = write(trace.grads[gate.id])
         shares = trace.edge_grads[gate.id]
-        products = tuple(Product(nodes[i], chain(local, upstream, _result(numbers, share)))
+        products = tuple(Product(nodes[i], chain(local, upstream, _result(numbers, share)),
+                                 words[i])
                          for i, local, share in zip(gate.inputs, locals_, shares, strict=True))
         sums = []
         for i, share in zip(gate.inputs, shares, strict=True):
@@ -187,9 +189,75 @@ def steps(trace: Trace, style: Style | None = None) -> list[Step]:
                 for term in terms[1:]:
                     total = total + term
                 written = [write(terms[0])] + [_signed(write(t)) for t in terms[1:]]
-                sums.append(BranchSum(nodes[i], f"{' + '.join(written)} = {_result(numbers, total)}"))
-        out.append(Step(gate, products, tuple(sums)))
+                sums.append(BranchSum(nodes[i], f"{' + '.join(written)} = {_result(numbers, total)}",
+                                      words[i]))
+        out.append(Step(gate, products, tuple(sums), words[gate.id]))
     return out
+
+
+def local_gradients(trace: Trace, gate: Node, write: Callable[[Array], str]) -> tuple[str, ...]:
+    """A gate's local gradient as text, one per input, with the numbers substituted."""
+    if gate.op == CALL:
+        return _call_locals(trace.calls[gate.id], write)
+    op = OPS[gate.op]
+    assert op.local is not None, f"the operator table has no local gradient for {gate.op}"
+    args = [trace.values[i] for i in gate.inputs]
+    if op.has_const:
+        args.append(gate.const)
+    return op.local(write, trace.values[gate.id], *args)
+
+
+def _call_locals(body: Trace, write: Callable[[Array], str]) -> tuple[str, ...]:
+    """The local gradient of a collapsed user gate: d its result / d each argument.
+
+    A body that computes a function of the operator table is written with that function's
+    rule, as the slides write the sigmoid gate ``1/(1+exp(-u))``: ``(1 - 0.73)(0.73)``.
+    One argument through a chain of one-input gates is the product of their local
+    gradients, the chain rule inside the box. Otherwise, the number.
+    """
+    graph = body.graph
+    n_args = len(graph.variables)
+    if n_args == 1:
+        same = _same_function(body)
+        if same is not None and same.local is not None:
+            return tuple(same.local(write, body.values[-1], body.values[0]))
+        path = _chain_of(body)
+        if path is not None:
+            texts = [local_gradients(body, graph.nodes[i], write)[0] for i in path]
+            return ("".join(f"({t})" for t in texts),)
+    return tuple(write(body.grads[k]) for k in range(n_args))
+
+
+def _same_function(body: Trace) -> Any:
+    """The one-input function of the operator table that the body computes, if any."""
+    samples = np.array([-2.5, -0.7, 0.3, 1.1, 2.9])
+    (name,) = body.graph.variables
+    with np.errstate(all="ignore"):
+        try:
+            computed = forward(body.graph, {name: samples})[-1]
+        except BackvizError:
+            return None
+        for op in OPS.values():
+            if op.function is None or op.arity != 1 or op.has_const:
+                continue
+            expected = op.forward(samples)
+            if np.shape(expected) == np.shape(computed) and np.allclose(
+                    computed, expected, rtol=1e-12, atol=1e-12, equal_nan=True):
+                return op
+    return None
+
+
+def _chain_of(body: Trace) -> list[int] | None:
+    """The body's gates from its result back to its argument, if each has one input."""
+    graph = body.graph
+    path = []
+    i = len(graph) - 1
+    while graph.ops[i] != INPUT:
+        if len(graph.inputs[i]) != 1:
+            return None
+        path.append(i)
+        (i,) = graph.inputs[i]
+    return path if len(path) == len(graph) - 1 else None
 
 
 def _signed(text: str) -> str:
@@ -213,7 +281,7 @@ def frames(trace: Trace, style: Style | None = None) -> list[Frame]:
     numbers = Numbers(trace, style)
     start = f"df/df = {numbers.scalar(1.0)}"
     notes = [tuple([Note(step.gate.id, line) for line in step.lines]
-                   + [Note(s.node.id, f"gradients add at {_name(s.node)}: {s.text}")
+                   + [Note(s.node.id, f"gradients add at {s.words}: {s.text}")
                       for s in step.sums])
              for step in all_steps]
     texts = [start] + [note.text for step_notes in notes for note in step_notes]
@@ -228,11 +296,17 @@ def frames(trace: Trace, style: Style | None = None) -> list[Frame]:
                       notes=(Note(trace.graph.output.id, start),)),
               f"The backward pass starts at the output: {start}."),
     ]
+    uses = trace.graph.uses
+    arrived = [0] * len(uses)
     for step, step_notes in zip(all_steps, notes, strict=True):
         shown.update((step.gate.id, i) for i in range(len(step.gate.inputs)))
+        for i in step.gate.inputs:  # a value used more than once: its total, once complete
+            arrived[i] += 1
+            if arrived[i] == uses[i] > 1:
+                shown.add((i, TOTAL))
         result.append(Frame(
             replace(style, gradients=frozenset(shown), highlight=step.gate.id, notes=step_notes),
-            f"{step.gate.label}: {step.sentence}"))
+            f"{_heading(step)}: {step.sentence}"))
     return result
 
 
@@ -270,17 +344,41 @@ def explain(trace: Trace, style: Style | None = None) -> list[str]:
     """The backward pass in words: a heading, then one line per step."""
     numbers = Numbers(trace, style or Style())
     all_steps = steps(trace, style)
-    width = max([len(s.gate.label) for s in all_steps] + [len("start")])
-    lines = [f"backward pass of {_short(trace.expression)} = {numbers.plain(trace.values[-1])}, "
+    # Three columns: the gate, what it computes (its name, or what was written), the step.
+    labels = [s.gate.label for s in all_steps]
+    wheres = ["" if s.where == s.gate.label else s.where for s in all_steps]
+    width = max([len(label) for label in labels] + [len("start")])
+    room = min(max([0, *map(len, wheres)]), 32)
+    def row(label: str, where: str, text: str) -> str:
+        return f"  {label.ljust(width)}  {where.ljust(room) + '  ' if room else ''}{text}"
+
+    lines = [f"backward pass of {subject(trace)} = {numbers.plain(trace.values[-1])}, "
              "one gate at a time from the output; each gradient is (local)(upstream):",
-             f"  {'start'.ljust(width)}  df/df = {numbers.scalar(1.0)}"]
-    lines += [f"  {s.gate.label.ljust(width)}  {s.sentence}" for s in all_steps]
+             row("start", "", f"df/df = {numbers.scalar(1.0)}")]
+    lines += [row(label, where, s.sentence)
+              for label, where, s in zip(labels, wheres, all_steps, strict=True)]
     lines.append("gradients: " + ", ".join(f"d/d{name} = {numbers.plain(g)}"
                                            for name, g in trace.gradients.items()))
     return lines
 
 
+def subject(trace: Trace) -> str:
+    """What the trace computes, for a heading: the expression, or a program's output name."""
+    graph = trace.graph
+    if "\n" in graph.expression or ";" in graph.expression:
+        name = graph.output.name
+        return f"the program's {name}" if name else "the program"
+    return _short(graph.expression)
+
+
+def _heading(step: Step) -> str:
+    """The gate and what it computes: ``1/x gate, sigy``, ``* gate, w0*x0``."""
+    label = step.gate.label
+    return f"{label} gate" if step.where in ("", label) else f"{label} gate, {step.where}"
+
+
 def _short(expression: str) -> str:
+    expression = " ".join(expression.split())  # a program on one line
     return expression if len(expression) <= 60 else expression[:57] + "..."
 
 
@@ -312,6 +410,7 @@ def check(trace: Trace, step: float = STEP) -> list[CheckResult]:
     An input within h of a kink (relu at 0, a tie in max) fails: the differences
     straddle the kink.
     """
+    trace = trace.uncollapsed or trace  # a collapsed view is checked on the graph it draws
     f0 = trace.value
     floor = 1e-4 * (1 + abs(f0)) if math.isfinite(f0) else 1.0
     inputs = trace.inputs
@@ -352,7 +451,7 @@ def _error(a: float, n: float, floor: float) -> float:
 def check_lines(trace: Trace, results: list[CheckResult]) -> list[str]:
     """The check's report: one line per input, and the verdict."""
     width = max(len(r.name) for r in results) if results else 0
-    lines = [f"gradient check of {_short(trace.expression)}: central differences, "
+    lines = [f"gradient check of {subject(trace)}: central differences, "
              f"step {STEP:g}, tolerance {TOLERANCE:g}"]
     for r in results:
         where = f" at {list(r.index)}" if r.index else ""

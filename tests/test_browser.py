@@ -75,7 +75,9 @@ def test_the_page_steps_through_the_frames(browser: WebDriver, tmp_path: Path) -
     assert browser.find_element(By.ID, "frame-1").get_attribute("src") != first
     assert caption.text == "The backward pass starts at the output: df/df = 1.00."
     body.send_keys(Keys.ARROW_RIGHT)
-    assert (counter.text, caption.text) == ("frame 2 of 9", "1/x: (-1/1.37^2)(1.00) = -0.53")
+    assert (counter.text, caption.text) == ("frame 2 of 9",
+                                             "1/x gate, 1/(1+exp(-(w0*x0+w1*x1+w2))): "
+                                             "(-1/1.37^2)(1.00) = -0.53")
 
     browser.find_element(By.ID, "prev").click()
     assert counter.text == "frame 1 of 9"

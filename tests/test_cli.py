@@ -265,7 +265,7 @@ def test_json_format(run) -> None:  # type: ignore[no-untyped-def]
     assert data["expression"] == "(x+y)*z"
     assert data["gradients"] == {"x": -4.0, "y": -4.0, "z": 3.0}
     assert data["nodes"][2] == {"id": 2, "op": "add", "label": "+", "inputs": [0, 1],
-                                "value": 3.0, "grad": -4.0}
+                                "value": 3.0, "grad": -4.0, "edge_grads": [-4.0, -4.0]}
     assert [n["label"] for n in data["nodes"]] == ["x", "y", "+", "z", "*"]
     assert data["warnings"] == []
 

@@ -41,7 +41,8 @@ SNAPSHOT_VERSION_FILE = SNAPSHOTS / "GRAPHVIZ_VERSION"
 def render(path: Path, fmt: str) -> bytes:
     figure = load(path)
     style = Style() if figure.precision is None else Style(figure.precision, integers=False)
-    return to_bytes(backviz.trace(figure.expression, figure.values), fmt, style)
+    t = backviz.trace(figure.expression, figure.values).collapse(*figure.collapse)
+    return to_bytes(t, fmt, style)
 
 
 def normalise(svg: str) -> str:

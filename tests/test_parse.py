@@ -228,9 +228,9 @@ def test_long_chain_of_unary_minus_and_powers() -> None:
     ("x.y", backviz.ExpressionSyntaxError,
      "unexpected '.': there is no attribute access; numbers are written 0.5 or .5 (column 2)\n"
      "  x.y\n   ^"),
-    ("f = x", backviz.ExpressionSyntaxError,
-     "unexpected '=': write only the expression, e.g. (x+y)*z, and give values separately "
-     "(column 3)\n  f = x\n    ^"),
+    ("f = x = y", backviz.ExpressionSyntaxError,
+     "unexpected '=': an assignment is a statement of its own (q = x + y), on its own line "
+     "or after ';' (column 7)\n  f = x = y\n        ^"),
     ("x['a']", backviz.ExpressionSyntaxError,
      "unexpected '[': vectors and matrices are given as values (e.g. --W '[[1,2],[3,4]]'), "
      "not written in the expression (column 2)\n  x['a']\n   ^"),
@@ -367,5 +367,8 @@ def test_constant_folding_follows_float64_arithmetic(expression: str, label: str
 
 def test_control_characters_do_not_break_the_caret_line() -> None:
     with pytest.raises(backviz.ExpressionSyntaxError) as err:
-        backviz.parse("x +\r\n* y")
+        backviz.parse("x +\t\r* y")
     assert str(err.value).endswith("(column 6)\n  x +  * y\n       ^")
+    with pytest.raises(backviz.ExpressionSyntaxError) as err:  # a line break: the line at fault
+        backviz.parse("x +\r\n* y")
+    assert str(err.value).endswith("(line 2, column 1)\n  * y\n  ^")

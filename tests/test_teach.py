@@ -129,7 +129,7 @@ def test_figure1_frames_show_the_gradients_right_to_left() -> None:
     assert [reds(svg) for _, svg in made] == expected
     assert [notes(svg) for _, svg in made] == [
         [], ["df/df = 1"],
-        ["(-4)(1) = -4 to the + gate", "(3)(1) = 3 to z"],
+        ["(-4)(1) = -4 to x+y", "(3)(1) = 3 to z"],
         ["(1)(-4) = -4 to both inputs"]]
 
 
@@ -284,15 +284,19 @@ def test_explain_figure2_prints_the_slides_numbers(tmp_path: Path,
     assert out.splitlines() == [
         "backward pass of 1/(1+exp(-(w0*x0+w1*x1+w2))) = 0.73, one gate at a time from the "
         "output; each gradient is (local)(upstream):",
-        "  start  df/df = 1.00",
-        "  1/x    (-1/1.37^2)(1.00) = -0.53",
-        "  +1     (1)(-0.53) = -0.53",
-        "  exp    (e^-1.00)(-0.53) = -0.20",
-        "  *-1    (-1)(-0.20) = 0.20",
-        "  +      (1)(0.20) = 0.20 to both inputs: the add gate distributes",
-        "  +      (1)(0.20) = 0.20 to both inputs: the add gate distributes",
-        "  *      (-2.00)(0.20) = -0.39 to w1, (-3.00)(0.20) = -0.59 to x1: the mul gate switches",
-        "  *      (-1.00)(0.20) = -0.20 to w0, (2.00)(0.20) = 0.39 to x0: the mul gate switches",
+        "  start                                df/df = 1.00",
+        "  1/x    1/(1+exp(-(w0*x0+w1*x1+w2)))  (-1/1.37^2)(1.00) = -0.53",
+        "  +1     1+exp(-(w0*x0+w1*x1+w2))      (1)(-0.53) = -0.53",
+        "  exp    exp(-(w0*x0+w1*x1+w2))        (e^-1.00)(-0.53) = -0.20",
+        "  *-1    -(w0*x0+w1*x1+w2)             (-1)(-0.20) = 0.20",
+        "  +      w0*x0+w1*x1+w2                (1)(0.20) = 0.20 to both inputs: the add gate "
+        "distributes",
+        "  +      w0*x0+w1*x1                   (1)(0.20) = 0.20 to both inputs: the add gate "
+        "distributes",
+        "  *      w1*x1                         (-2.00)(0.20) = -0.39 to w1, (-3.00)(0.20) = -0.59 "
+        "to x1: the mul gate switches",
+        "  *      w0*x0                         (-1.00)(0.20) = -0.20 to w0, (2.00)(0.20) = 0.39 "
+        "to x0: the mul gate switches",
         "gradients: d/dw0 = -0.20, d/dx0 = 0.39, d/dw1 = -0.39, d/dx1 = -0.59, d/dw2 = 0.20",
     ]
     assert not (tmp_path / "output").exists()  # --explain alone writes nothing
@@ -300,8 +304,8 @@ def test_explain_figure2_prints_the_slides_numbers(tmp_path: Path,
 
 def test_explain_names_the_router() -> None:
     lines = explain(backviz.trace(*FIG4))
-    assert "  max    (1)(2) = 2 to z, (0)(2) = 0 to w: the max gate routes" in lines
-    assert "  *      (-4)(2) = -8 to x, (3)(2) = 6 to y: the mul gate switches" in lines
+    assert "  max    max(z,w)          (1)(2) = 2 to z, (0)(2) = 0 to w: the max gate routes" in lines
+    assert "  *      x*y               (-4)(2) = -8 to x, (3)(2) = 6 to y: the mul gate switches" in lines
 
 
 def test_explain_a_file_and_a_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -312,11 +316,12 @@ def test_explain_a_file_and_a_folder(tmp_path: Path, monkeypatch: pytest.MonkeyP
                                    "[values]\nx = -2\ny = 5\nz = -4\n")
     (folder / "b.toml").write_text('title = "B"\nexpression = "exp(x)"\n[values]\nx = 0\n')
     code, out = run(str(folder / "b.toml"), "--explain")
-    assert (code, out.splitlines()[2]) == (0, "  exp    (e^0)(1) = 1")
+    assert (code, out.splitlines()[2]) == (0, "  exp    exp(x)  (e^0)(1) = 1")
     code, out = run(str(folder), "--explain")
     assert code == 0
     assert f"{folder / 'a.toml'}:" in out.splitlines() and f"{folder / 'b.toml'}:" in out
-    assert "  +      (1)(-4) = -4 to both inputs: the add gate distributes" in out.splitlines()
+    assert ("  +      x+y      (1)(-4) = -4 to both inputs: the add gate distributes"
+            in out.splitlines())
 
 
 # --- --check -------------------------------------------------------------------------
@@ -432,7 +437,9 @@ def test_steps_on_a_folder_builds_every_file(tmp_path: Path,
     code, out = run(str(ROOT / "expressions"), "--steps", "--annotate")
     assert code == 0, out
     for path in find(ROOT / "expressions"):
-        gates = len(backviz.parse(load(path).expression).gates)
+        figure = load(path)
+        drawn = backviz.trace(figure.expression, figure.values).collapse(*figure.collapse)
+        gates = len(drawn.graph.gates)  # a collapsed call is one gate, one frame
         folder = tmp_path / "output" / path.stem
         assert len(list(folder.glob("frame-*.svg"))) == gates + 2
         assert f"<title>{load(path).title}</title>" in (folder / "index.html").read_text()
@@ -472,7 +479,8 @@ def test_flags_before_the_expression(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.chdir(tmp_path)
     code, out = run("--explain", "--check", "(x+y)*z", "--x", "-2", "--y", "5", "--z", "-4")
     assert code == 0
-    assert "  *      (-4)(1) = -4 to the + gate, (3)(1) = 3 to z: the mul gate switches" in out
+    assert ("  *      (x+y)*z  (-4)(1) = -4 to x+y, (3)(1) = 3 to z: the mul gate switches"
+            in out)
     assert "gradient check of (x+y)*z: central differences, step 1e-05, tolerance 1e-06" in out
 
 

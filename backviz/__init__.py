@@ -21,7 +21,8 @@ from .errors import (
     UnknownFunctionError,
 )
 from .evaluate import Trace, backward, edge_gradients, forward, trace
-from .graph import Graph, Node
+from .gate import Gate, gate
+from .graph import Graph, Group, Node
 from .ops import OPS, Op
 from .parse import parse
 
@@ -32,8 +33,10 @@ __all__ = [
     "BackvizError",
     "ExpressionSyntaxError",
     "GalleryFileError",
+    "Gate",
     "Graph",
     "GraphvizNotFoundError",
+    "Group",
     "InvalidValueError",
     "MissingValueError",
     "Node",
@@ -47,6 +50,7 @@ __all__ = [
     "backward",
     "edge_gradients",
     "forward",
+    "gate",
     "parse",
     "trace",
 ]

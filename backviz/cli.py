@@ -45,6 +45,10 @@ Examples:
   backviz "(x+y)*z" --x -2 --y 5 --z -4 -o fig.png      PNG (format from the suffix)
   backviz "(x+y)*z" --x -2 --y 5 --z -4 -o - --format json   JSON on stdout
   backviz --x 3 -- "-x*x"            an expression that starts with '-' goes after --
+  backviz "q = x + y; f = q * z" --x -2 --y 5 --z -4
+      a program: statements on lines or after ';', names drawn at their values
+  backviz "sig(u) = 1/(1+exp(-u)); f = sig(w*x)" --w 2 --x -1 --collapse sig
+      a gate of your own, drawn as one gate (without --collapse: a box around its gates)
   backviz expressions/sigmoid_neuron.toml      one expression file
   backviz expressions/                         every file of a folder, into output/
 
@@ -68,7 +72,9 @@ whose name is also an option of backviz (e.g. 'name') is given with --set name=V
 
 \b
 The language: numbers, variables, + - * / ** (or ^) @, unary -, parentheses, and
-exp log sqrt abs sin cos tanh sigmoid relu max(a,b) min(a,b) sum mean l2.
+exp log sqrt abs sin cos tanh sigmoid relu max(a,b) min(a,b) sum mean l2. A program is
+statements, NAME = EXPRESSION, separated by line breaks or ';' (# starts a comment);
+NAME = 3 gives an input an example value; the last statement is the output.
 """
 
 _VALUE_OPTIONS = {"-o", "--output", "-f", "--format", "-n", "--name", "-p", "--precision",
@@ -321,7 +327,7 @@ def cli(ctx: click.Context, /, output: str | None, fmt: str | None, name: str | 
         precision: int | None, assignments: tuple[str, ...], collapse: tuple[str, ...],
         steps: bool, explain: bool, check_grads: bool, annotate: bool,
         **var_options: str | None) -> None:
-    """Draw backpropagation on the computational graph of an EXPRESSION.
+    """Draw backpropagation on the computational graph of an EXPRESSION or a program.
 
     Every edge shows its forward value in green above the line and its gradient
     in red below, as in the figures of the CS231n lecture on backpropagation.

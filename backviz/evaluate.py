@@ -30,8 +30,8 @@ from .ops import OPS
 if TYPE_CHECKING:
     from .render import Style
 
-__all__ = ["Trace", "as_value", "backward", "collapse", "edge_gradients", "forward", "trace",
-           "unbroadcast"]
+__all__ = ["Trace", "as_value", "backward", "collapse", "edge_gradients", "forward", "public",
+           "trace", "unbroadcast"]
 
 Array = Any  # np.float64 or np.ndarray
 
@@ -278,11 +278,11 @@ class Trace:
 
     def value_of(self, name: str) -> float | np.ndarray:
         """The value a name of the program has at the end: an input's or an intermediate's."""
-        return _public(self.values[self._named(name)])
+        return public(self.values[self._named(name)])
 
     def grad_of(self, name: str) -> float | np.ndarray:
         """d output / d the value a name has at the end (``t.grad_of("q")``)."""
-        return _public(self.grads[self._named(name)])
+        return public(self.grads[self._named(name)])
 
     def _named(self, name: str) -> int:
         node = self.graph.bindings.get(name)
@@ -328,13 +328,13 @@ class Trace:
     @property
     def gradients(self) -> dict[str, float | np.ndarray]:
         """d output / d variable for every variable, as a float or an array of its shape."""
-        return {n.name: _public(self.grads[n.id]) for n in self.graph.nodes
+        return {n.name: public(self.grads[n.id]) for n in self.graph.nodes
                 if n.op == INPUT and n.name is not None}
 
     @property
     def inputs(self) -> dict[str, float | np.ndarray]:
         """The variables' values as used."""
-        return {n.name: _public(self.values[n.id]) for n in self.graph.nodes
+        return {n.name: public(self.values[n.id]) for n in self.graph.nodes
                 if n.op == INPUT and n.name is not None}
 
     def to_dot(self, style: Style | None = None) -> str:
@@ -362,7 +362,8 @@ class Trace:
         return self.to_svg()
 
 
-def _public(x: Array) -> float | np.ndarray:
+def public(x: Array) -> float | np.ndarray:
+    """A value as the API gives it: a float, or a fresh array."""
     return float(x) if np.ndim(x) == 0 else np.array(x)
 
 

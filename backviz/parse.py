@@ -99,14 +99,9 @@ class _Builder:
     def __init__(self, text: str, tokens: list[str]) -> None:
         self.text = text
         self.tokens = tokens
-        # The graph's fields, as lists: one append each per node.
-        self.ops: list[str] = []
-        self.inputs: list[tuple[int, ...]] = []
-        self.names: list[str | None] = []
-        self.consts: list[Any] = []
-        self.at: list[int] = []
-        self.firsts: list[int] = []
-        self.lasts: list[int] = []
+        # One row per node: (op, inputs, name, const, at, first, last), the graph's fields;
+        # ``at`` is the token the node is written at, ``first``..``last`` what it spans.
+        self.rows: list[tuple[str, tuple[int, ...], str | None, Any, int, int, int]] = []
         self.groups: list[Group] = []
 
     def error(self, kind: type[PositionedError], message: str, token: int) -> PositionedError:
@@ -114,14 +109,12 @@ class _Builder:
 
     def add(self, op: str, inputs: tuple[int, ...], at: int, first: int, last: int,
             name: str | None = None, const: Any = None) -> int:
-        self.ops.append(op)
-        self.inputs.append(inputs)
-        self.names.append(name)
-        self.consts.append(const)
-        self.at.append(at)
-        self.firsts.append(first)
-        self.lasts.append(last)
-        return len(self.ops) - 1
+        self.rows.append((op, inputs, name, const, at, first, last))
+        return len(self.rows) - 1
+
+    def rename(self, node: int, name: str) -> None:
+        op, inputs, _, const, at, first, last = self.rows[node]
+        self.rows[node] = (op, inputs, name, const, at, first, last)
 
     def apply(self, op: Op, args: list[_Operand], at: int, first: int, last: int,
               const: Any = None) -> _Operand:
@@ -163,14 +156,14 @@ class _Builder:
                last: int) -> _Operand:
         """A call of a user gate: its body's gates, the arguments in place of its parameters."""
         body = function.body
-        start = len(self.ops)
+        start = len(self.rows)
         made: list[_Operand] = []
-        for j, op_name in enumerate(body.ops):
+        for op_name, inputs, name, const, at_j, first_j, last_j in body.rows:
             if op_name == INPUT:
-                made.append(args[function.params.index(body.names[j] or "")])
+                made.append(args[function.params.index(name or "")])
                 continue
-            made.append(self.apply(OPS[op_name], [made[i] for i in body.inputs[j]],
-                                   body.at[j], body.firsts[j], body.lasts[j], body.consts[j]))
+            made.append(self.apply(OPS[op_name], [made[i] for i in inputs], at_j, first_j,
+                                   last_j, const))
         # The body's own calls of other user gates: boxes inside this one.
         for inner in body.groups:
             nodes = tuple(n for n in (made[i] for i in inner.nodes)
@@ -181,7 +174,7 @@ class _Builder:
         result = function.result if isinstance(function.result, _Const) \
             else made[function.result]
         if isinstance(result, int) and result >= start:
-            self.groups.append(Group(function.name, tuple(range(start, len(self.ops))),
+            self.groups.append(Group(function.name, tuple(range(start, len(self.rows))),
                                      _ids(args), at, last))
         return result
 
@@ -257,10 +250,13 @@ class _Program:
         return self.builder.error(kind, message, token)
 
     def place(self, token: int) -> str:
-        """``line 3``: where a token is, for messages and warnings about programs."""
+        """``line 3`` (or ``column 12`` in a one-line program): where a token is."""
         if self._offsets is None:
             self._offsets = _tokens.offsets(self.text)
-        return f"line {self.text.count(chr(10), 0, self._offsets[token][0]) + 1}"
+        offset = self._offsets[token][0]
+        if "\n" not in self.text:
+            return f"column {offset + 1}"
+        return f"line {self.text.count(chr(10), 0, offset) + 1}"
 
     # --- statements ------------------------------------------------------------------
 
@@ -377,8 +373,9 @@ class _Program:
     def bind(self, name: str, value: _Operand, token: int) -> _Operand:
         if isinstance(value, int):
             builder = self.builder
-            if builder.names[value] is None and builder.ops[value] != INPUT:
-                builder.names[value] = name
+            op, _, current, *_ = builder.rows[value]
+            if current is None and op != INPUT:
+                builder.rename(value, name)
             self.scope[name] = value
         return value
 
@@ -440,7 +437,7 @@ class _Program:
             raise self.fail(f"'{name}' is a function of backviz; give your gate another name",
                             s.first)
         if name in self.functions:
-            raise self.fail(f"the gate {name} is defined twice (first on "
+            raise self.fail(f"the gate {name} is defined twice (first at "
                             f"{self.place(self.functions[name].token)})", s.first)
         if name in self.scope:
             raise self.fail(f"'{name}' already names a value, and cannot also name a gate",
@@ -467,7 +464,7 @@ class _Program:
         if start >= s.last:
             raise self.fail(f"nothing after '=': write the body of {name}", start)
         result = self.expression(start, s.last, builder=body, scope=scope, defining=name)
-        used = {i for args in body.inputs for i in args} | {result if isinstance(result, int) else -1}
+        used = {i for row in body.rows for i in row[1]} | {result if isinstance(result, int) else -1}
         for p in params:
             if scope[p] not in used:
                 self.warnings.append(f"{self.place(s.first)}: the parameter {p} of {name} is "
@@ -644,7 +641,7 @@ class _Program:
         if token in self.functions or _function_name(token) in FUNCTIONS:
             return
         if self.defined_at.get(token, -1) > k:
-            raise self.fail(f"the gate {token} is used before it is defined (on "
+            raise self.fail(f"the gate {token} is used before it is defined (at "
                             f"{self.place(self.defined_at[token])})", k, UnknownFunctionError)
         raise self.fail(_unknown_function(token, self.functions), k, UnknownFunctionError)
 
@@ -662,11 +659,11 @@ class _Program:
         if token in FUNCTIONS or token in self.functions:
             raise self.fail(f"'{token}' is a function: call it as {token}(...)", k)
         if in_body:
-            params = ", ".join(n for n in builder.names if n)
+            params = ", ".join(row[2] or "" for row in builder.rows if row[0] == INPUT)
             raise self.fail(f"the body of {defining} uses {token}, which is not one of its "
                             f"parameters ({params})", k)
         if token in self.assigned_at:
-            raise self.fail(f"{token} is used before it is assigned (it is assigned on "
+            raise self.fail(f"{token} is used before it is assigned (it is assigned at "
                             f"{self.place(self.assigned_at[token])})", k)
         node = scope[token] = builder.add(INPUT, (), k, k, k + 1, name=token)
         return node
@@ -675,45 +672,38 @@ class _Program:
 
     def graph(self, output: int) -> Graph:
         """The graph of what the output depends on; statements it does not use are left out."""
-        b = self.builder
-        n = output + 1
-        alive = [False] * n
+        rows = self.builder.rows
+        alive = [False] * (output + 1)
         alive[output] = True
         for i in range(output, -1, -1):
             if alive[i]:
-                for j in b.inputs[i]:
+                for j in rows[i][1]:
                     alive[j] = True
-        bindings = {name: node for name, node in self.scope.items() if node <= output}
-        if n == len(b.ops) and all(alive):  # an expression: every node is used
-            return self._graph(list(range(n)), b.groups, bindings)
-        for i, name in enumerate(b.names):
-            if name is None or (i < n and alive[i]):
+        kept = [i for i in range(output + 1) if alive[i]]
+        for i, (op, _, name, _, _, first, _) in enumerate(rows):
+            if name is None or (i <= output and alive[i]):
                 continue
-            if b.ops[i] != INPUT:
-                self.warnings.append(f"{self.place(b.firsts[i])}: {name} is assigned, but the "
+            if op != INPUT:
+                self.warnings.append(f"{self.place(first)}: {name} is assigned, but the "
                                      "output does not use it")
             elif name in self.defaults:
-                self.warnings.append(f"{self.place(b.firsts[i])}: {name} is given an example "
+                self.warnings.append(f"{self.place(first)}: {name} is given an example "
                                      "value, but the output does not use it")
-        kept = [i for i in range(n) if alive[i]]
-        new = {old: k for k, old in enumerate(kept)}
-        b.inputs = [tuple(new[j] for j in b.inputs[i]) for i in range(len(b.ops))
-                    if i < n and alive[i]]
-        groups = [Group(g.name, tuple(new[i] for i in g.nodes if i in new),
-                        tuple(new[i] for i in g.args if i in new), g.token, g.last)
-                  for g in b.groups if g.output in new]
-        bindings = {name: new[node] for name, node in bindings.items() if node in new}
-        return self._graph(kept, groups, bindings, remapped=True)
-
-    def _graph(self, kept: list[int], groups: list[Group], bindings: dict[str, int],
-               remapped: bool = False) -> Graph:
-        b = self.builder
-        pick = (lambda column: tuple(column[i] for i in kept)) if remapped else tuple
-        inputs = {b.names[i] for i in kept if b.ops[i] == INPUT}
-        defaults = {name: value for name, value in self.defaults.items() if name in inputs}
-        return Graph(self.text, pick(b.ops), tuple(b.inputs), pick(b.names), pick(b.consts),
-                     pick(b.at), pick(b.firsts), pick(b.lasts), defaults, tuple(groups),
-                     bindings, tuple(self.warnings))
+        groups = self.builder.groups
+        bindings = {name: node for name, node in self.scope.items() if node <= output}
+        if len(kept) < len(rows):  # number the nodes that are left, in the same order
+            new = {old: k for k, old in enumerate(kept)}
+            rows = [(op, tuple(new[j] for j in inputs), *rest)
+                    for op, inputs, *rest in (rows[i] for i in kept)]
+            groups = [Group(g.name, tuple(new[i] for i in g.nodes if i in new),
+                            tuple(new[i] for i in g.args if i in new), g.token, g.last)
+                      for g in groups if g.output in new]
+            bindings = {name: new[node] for name, node in bindings.items() if node in new}
+        ops, inputs, names, consts, at, firsts, lasts = zip(*rows, strict=True)
+        defaults = {name: value for name, value in self.defaults.items()
+                    if name in {n for op, n in zip(ops, names, strict=True) if op == INPUT}}
+        return Graph(self.text, ops, inputs, names, consts, at, firsts, lasts, defaults,
+                     tuple(groups), bindings, tuple(self.warnings))
 
 
 def _arity_message(function: str, n: int) -> str:

@@ -108,7 +108,7 @@ def test_dot_is_self_contained_slide_style() -> None:
     assert 'COLOR="#008000"' in dot and 'COLOR="#FF0000"' in dot
     assert dot.count("<HR/>") == 5  # one line per edge: four edges and the output stub
     assert 'fontname="DejaVu Sans"' in dot
-    assert "n2 [label=\"+\"]" in dot and "n4 [label=\"*\"]" in dot
+    assert "n2 [label=\"+\", ordering=in]" in dot and "n4 [label=\"*\", ordering=in]" in dot
     assert "nslimit" not in dot  # only for large graphs
 
 

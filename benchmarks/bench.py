@@ -132,6 +132,12 @@ def sum_of_products(n: int) -> tuple[str, dict[str, float]]:
     return expression, values
 
 
+def staged_program(n: int) -> str:
+    """A program of n statements, each using the value named by the one before."""
+    return "\n".join(["v0 = x * 2"] + [f"v{k} = v{k - 1} * 1.0001 + x  # step {k}"
+                                         for k in range(1, n)])
+
+
 def tokens_and_names(text: str) -> dict[str, int]:
     """The least any parser of ``text`` must do: cut it into tokens and number its names."""
     numbers: dict[str, int] = {}
@@ -152,12 +158,20 @@ def bench_linear(config: Config) -> Result:
         # of 10,000, one of 100,000. A lone 10 ms trace would often slip between two bursts
         # of load that a 2 s trace cannot miss, which would make the growth look worse.
         calls[f"{n:,} terms"] = calls[f"{n:,} terms, floor"] = max(sizes) // n
+    # A program of statements, each naming the one before: parsed in linear time too.
+    programs = [1_000, 10_000]
+    for n in programs:
+        cases[f"parse {n:,} statements"] = partial(backviz.parse, staged_program(n))
+        calls[f"parse {n:,} statements"] = max(programs) // n
     rows = time_interleaved(cases, config.repeats, calls)
     traces = [rows[f"{n:,} terms"] for n in sizes]
     floors = [rows[f"{n:,} terms, floor"] for n in sizes]
     targets = [Target(f"{large.label} / {small.label}", large.best / small.best, 12.0,
                       "10x the terms: linear growth")
                for small, large in itertools.pairwise(traces)]
+    small, large = (rows[f"parse {n:,} statements"] for n in programs)
+    targets.append(Target(f"{large.label} / {small.label}", large.best / small.best, 12.0,
+                          "10x the statements: linear growth"))
     # Not a target, a yardstick: the floor does a fixed amount of work per term too, yet its
     # time grows faster than its work once its objects outgrow the processor's caches.
     growth = ", ".join(f"{large.best / small.best:.2f}x" for small, large in itertools.pairwise(floors))

@@ -9,6 +9,7 @@ __all__ = [
     "ExpressionSyntaxError",
     "GalleryFileError",
     "GraphvizNotFoundError",
+    "InvalidIndexError",
     "InvalidValueError",
     "MissingValueError",
     "NonScalarOutputError",
@@ -75,6 +76,10 @@ class UnknownFunctionError(PositionedError):
 
 class ShapeError(PositionedError):
     """A gate got inputs whose shapes do not fit together."""
+
+
+class InvalidIndexError(PositionedError):
+    """An index that does not fit what it indexes: out of range, or not an integer."""
 
 
 class MissingValueError(BackvizError):

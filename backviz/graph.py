@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import NamedTuple
 
-from .ops import OPS
+from .ops import OPS, Param
 
 __all__ = [
     "INPUT",
@@ -58,7 +58,7 @@ class Node(NamedTuple):
     op: str
     inputs: tuple[int, ...] = ()
     name: str | None = None
-    const: float | None = None
+    const: Param = None  # a constant (+1), an axis, an index (see ops.Param)
     column: int = 0  # where the node is written in the expression, for messages
 
     @property
@@ -82,7 +82,7 @@ class Graph:
     ops: tuple[str, ...]
     inputs: tuple[tuple[int, ...], ...]
     names: tuple[str | None, ...]
-    consts: tuple[float | None, ...]
+    consts: tuple[Param, ...]
     tokens: tuple[int, ...]
     """For each node, the index of the token it was written at (see :attr:`columns`)."""
 

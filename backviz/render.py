@@ -12,6 +12,7 @@ figure with plain ``dot -Tsvg``.
 
 from __future__ import annotations
 
+import copy
 import errno
 import json
 import math
@@ -206,12 +207,29 @@ def _hide(html: str) -> str:
     return re.sub(r">([^<]+)<", lambda m: ">" + re.sub(r"[0-9]", "0", m.group(1)) + "<", html)
 
 
-def _edge_label(value: Any, grad: Any, numbers: Numbers, shown: bool = True) -> str:
-    """The helper node's label: value, the rule (the line itself), the port, gradient."""
+def _edge_label(value: Any, grad: Any, numbers: Numbers, shown: bool = True,
+                caption: str = "") -> str:
+    """The helper node's label: value, the rule (the line itself), the port, gradient.
+
+    ``grad`` None: an index edge, which carries no gradient (an empty cell keeps the line
+    where it is on the other edges). ``caption``: a small grey line above the value (the
+    shape of a reduction's result).
+    """
     # Arrays get room between their brackets and the line.
     pad = "1" if np.ndim(value) == 0 and np.ndim(grad) == 0 else "3"
+    if grad is None:  # an index: integers, written as such
+        whole = copy.copy(numbers)
+        whole.integral = True
+        return ('<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">'
+                f'<TR><TD CELLPADDING="{pad}">{_number_cell(value, whole, GREEN)}</TD></TR>'
+                '<HR/>'
+                '<TR><TD PORT="p" HEIGHT="0" CELLPADDING="0"></TD></TR>'
+                f'<TR><TD CELLPADDING="{pad}"> </TD></TR>'
+                '</TABLE>>')
     red = _number_cell(grad, numbers, RED)
-    return ('<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">'
+    top = (f'<TR><TD CELLPADDING="0"><FONT POINT-SIZE="10" COLOR="{PATTERN}">{_escape(caption)}'
+           '</FONT></TD></TR>') if caption else ""
+    return ('<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">' + top +
             f'<TR><TD CELLPADDING="{pad}">{_number_cell(value, numbers, GREEN)}</TD></TR>'
             '<HR/>'
             '<TR><TD PORT="p" HEIGHT="0" CELLPADDING="0"></TD></TR>'
@@ -288,6 +306,19 @@ def _quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+_LONG_LABEL = 8  # characters: a longer label is drawn in an ellipse, not a huge circle
+
+
+def _gate_label(label: str) -> str:
+    """A gate's DOT label: ``sum axis=0`` on two lines; a long one in an ellipse."""
+    head, axis, rest = label.partition(" axis=")
+    lines = [head, f"axis={rest}"] if axis else [label]
+    quoted = '"' + "\\n".join(_quote(line)[1:-1] for line in lines) + '"'
+    if max(map(len, lines)) > _LONG_LABEL:
+        return f"{quoted}, shape=ellipse, width=0, margin=0.08"
+    return quoted
+
+
 def _large_graph_settings(n_gates: int) -> str:
     """Graph attributes that keep dot's layout time down on large graphs.
 
@@ -302,6 +333,16 @@ def _large_graph_settings(n_gates: int) -> str:
         return ""
     limit = f"{min(0.2, 60 / n_gates):.3g}"
     return f", newrank=true, nslimit={limit}, nslimit1={limit}, mclimit=0.1"
+
+
+def _caption(trace: Trace, node_id: int) -> str:
+    """The shape of a value made along an axis (``mean(X, axis=0)``), which the axis decides."""
+    op = trace.graph.ops[node_id]
+    if op == INPUT or OPS[op].keyword != "axis" or trace.graph.consts[node_id] is None:
+        return ""
+    shape = np.shape(trace.values[node_id])
+    return "shape " + ("()" if not shape else f"({shape[0]},)" if len(shape) == 1 else
+                       "(" + ", ".join(map(str, shape)) + ")")
 
 
 def to_dot(trace: Trace, style: Style | None = None) -> str:
@@ -319,26 +360,34 @@ def to_dot(trace: Trace, style: Style | None = None) -> str:
         'margin=0.05, penwidth=1];',
         '  edge [arrowsize=0.5, penwidth=1];',
     ]
+    index_inputs = trace.index_inputs
     for node in graph.nodes:
-        if node.op == INPUT:
+        if node.id in index_inputs:  # integers that pick elements: named as such, no gradient
+            lines.append(f"  n{node.id} [shape=plaintext, width=0, height=0, margin=0.02, "
+                         f"label=<{_escape(node.label)}<BR/><FONT POINT-SIZE=\"10\" "
+                         f"COLOR=\"{PATTERN}\">index</FONT>>];")
+        elif node.op == INPUT:
             lines.append(f"  n{node.id} [shape=plaintext, width=0, height=0, margin=0.02, "
                          f"label={_quote(node.label)}];")
         else:
             mark = f", {HIGHLIGHT}" if node.id == style.highlight else ""
-            lines.append(f"  n{node.id} [label={_quote(node.label)}{mark}];")
+            lines.append(f"  n{node.id} [label={_gate_label(node.label)}{mark}];")
     shown = style.gradients
     for node in graph.nodes:
+        index_from = OPS[node.op].index_from if node.op != INPUT else None
         for k, (src, grad) in enumerate(zip(node.inputs, trace.edge_grads[node.id], strict=True)):
             helper = f"e{node.id}_{k}"
-            label = _edge_label(trace.values[src], grad, numbers,
-                                shown is None or (node.id, k) in shown)
+            is_index = index_from is not None and k >= index_from
+            label = _edge_label(trace.values[src], None if is_index else grad, numbers,
+                                shown is None or (node.id, k) in shown, _caption(trace, src))
+            dashed = ", style=dashed" if is_index else ""
             lines.append(f"  {helper} [shape=plaintext, width=0, height=0, margin=0, "
                          f"label={label}];")
-            lines.append(f"  n{src} -> {helper}:p:w [arrowhead=none];")
-            lines.append(f"  {helper}:p:e -> n{node.id};")
+            lines.append(f"  n{src} -> {helper}:p:w [arrowhead=none{dashed}];")
+            lines.append(f"  {helper}:p:e -> n{node.id}{' [style=dashed]' if is_index else ''};")
     out = graph.output
     label = _edge_label(trace.values[out.id], trace.grads[out.id], numbers,
-                        shown is None or STUB in shown)
+                        shown is None or STUB in shown, _caption(trace, out.id))
     lines.append(f"  out [shape=plaintext, width=0, height=0, margin=0, label={label}];")
     lines.append(f"  n{out.id} -> out:p:w [arrowhead=none];")
     if style.annotate:

@@ -111,6 +111,9 @@ class Op:
     keyword: str | None = None
     # Inputs from this position on are indices: integers that get no gradient.
     index_from: int | None = None
+    # The label drawn instead where another gate of the figure has the same one: the
+    # slides draw the matrix product as "*", and beside an elementwise "*" it is "@".
+    distinct_label: str | None = None
     # For a binary gate: why two shapes do not fit, from the two operands as written
     # and their shapes ("cannot multiply W (2, 3) by x (2,): the inner sizes 3 and 2 differ").
     mismatch: Callable[[str, str, Shape, Shape], str] | None = None
@@ -450,7 +453,7 @@ _ENTRIES = [
     # the first input's local gradient from the left.
     Op("matmul", _fixed("*"), 2, lambda x, y: x @ y, _matmul_vjp,
        local=lambda f, out, x, y: (f"({UPSTREAM})({f(y)}^T)", f"{f(x)}^T"),
-       mismatch=_matmul_mismatch),
+       distinct_label="@", mismatch=_matmul_mismatch),
     Op("max", _fixed("max"), 2, np.maximum,
        lambda g, out, x, y: (_routed(g, _tie(x, y)), _routed(g, _tie(y, x))),
        function="max", const_left="max_c", const_right="max_c", pattern="router",

@@ -42,6 +42,7 @@ __all__ = [
     "Note",
     "Numbers",
     "Style",
+    "gate_labels",
     "layout",
     "render",
     "save",
@@ -335,6 +336,25 @@ def _large_graph_settings(n_gates: int) -> str:
     return f", newrank=true, nslimit={limit}, nslimit1={limit}, mclimit=0.1"
 
 
+def gate_labels(trace: Trace) -> dict[int, str]:
+    """Each gate's label in this figure, by node id.
+
+    A gate whose label another kind of gate in the figure also has is drawn with its
+    ``distinct_label``: beside an elementwise ``*``, the matrix product is ``@`` (alone,
+    it is the slides' ``*``).
+    """
+    graph = trace.graph
+    labels = {node.id: node.label for node in graph.gates}
+    kinds: dict[str, set[str]] = {}
+    for node in graph.gates:
+        kinds.setdefault(labels[node.id], set()).add(node.op)
+    for node in graph.gates:
+        distinct = OPS[node.op].distinct_label
+        if distinct is not None and len(kinds[labels[node.id]]) > 1:
+            labels[node.id] = distinct
+    return labels
+
+
 def _caption(trace: Trace, node_id: int) -> str:
     """The shape of a value made along an axis (``mean(X, axis=0)``), which the axis decides."""
     op = trace.graph.ops[node_id]
@@ -361,6 +381,7 @@ def to_dot(trace: Trace, style: Style | None = None) -> str:
         '  edge [arrowsize=0.5, penwidth=1];',
     ]
     index_inputs = trace.index_inputs
+    labels = gate_labels(trace)
     for node in graph.nodes:
         if node.id in index_inputs:  # integers that pick elements: named as such, no gradient
             lines.append(f"  n{node.id} [shape=plaintext, width=0, height=0, margin=0.02, "
@@ -371,7 +392,7 @@ def to_dot(trace: Trace, style: Style | None = None) -> str:
                          f"label={_quote(node.label)}];")
         else:
             mark = f", {HIGHLIGHT}" if node.id == style.highlight else ""
-            lines.append(f"  n{node.id} [label={_gate_label(node.label)}{mark}];")
+            lines.append(f"  n{node.id} [label={_gate_label(labels[node.id])}{mark}];")
     shown = style.gradients
     for node in graph.nodes:
         index_from = OPS[node.op].index_from if node.op != INPUT else None

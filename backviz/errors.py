@@ -15,6 +15,7 @@ __all__ = [
     "NonScalarOutputError",
     "PositionedError",
     "RenderError",
+    "RenderTimeoutError",
     "ShapeError",
     "UnknownFunctionError",
 ]
@@ -104,6 +105,10 @@ class GraphvizNotFoundError(BackvizError):
 
 class RenderError(BackvizError):
     """The figure cannot be drawn (too large, or Graphviz failed)."""
+
+
+class RenderTimeoutError(RenderError):
+    """Graphviz did not finish drawing within the time it was given."""
 
 
 class GalleryFileError(BackvizError):

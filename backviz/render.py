@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import BackvizError, GraphvizNotFoundError, RenderError
+from .errors import BackvizError, GraphvizNotFoundError, RenderError, RenderTimeoutError
 from .graph import INPUT
 from .ops import OPS
 
@@ -419,15 +419,23 @@ def to_dot(trace: Trace, style: Style | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render(dot: str, format: str, n_gates: int = 0) -> bytes:
-    """Run Graphviz's ``dot`` on DOT source; the output format is svg, png or pdf."""
+def render(dot: str, format: str, n_gates: int = 0, timeout: float | None = None) -> bytes:
+    """Run Graphviz's ``dot`` on DOT source; the output format is svg, png or pdf.
+
+    With ``timeout`` (seconds), a ``dot`` still running then is killed and
+    :class:`RenderTimeoutError` raised.
+    """
     if n_gates > MAX_GATES:
         raise RenderError(
             f"the graph has {n_gates} gates, more than the {MAX_GATES} that can be drawn in "
             "reasonable time; use --format json (or --format dot) for graphs this large")
     args = ["dot", f"-T{format}"] + (["-Gdpi=150"] if format == "png" else [])
     try:
-        done = subprocess.run(args, input=dot.encode("utf-8"), capture_output=True, check=False)
+        done = subprocess.run(args, input=dot.encode("utf-8"), capture_output=True, check=False,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired:  # run() has killed dot and waited for it
+        raise RenderTimeoutError(f"Graphviz took more than {timeout:g} s to draw the figure, "
+                                 "and was stopped") from None
     except FileNotFoundError:
         raise GraphvizNotFoundError(
             "Graphviz's 'dot' program is not installed, and it is needed for "

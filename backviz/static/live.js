@@ -187,9 +187,14 @@
     // smaller, its numbers could not be read.
     const svg = figure.querySelector('svg');
     svg.style.minWidth = Math.round(0.6 * svg.width.baseVal.value) + 'px';
+    // When it scrolls, the gate a frame is at is brought into view.
+    const gate = svg.querySelector('.node [fill="#e8f0fb"]');
+    if (gate && figure.scrollWidth > figure.clientWidth) {
+      const at = gate.getBoundingClientRect(), view = figure.getBoundingClientRect();
+      figure.scrollLeft += at.left + at.width / 2 - (view.left + view.width / 2);
+    }
     figure.classList.remove('stale');
     errorBox.hidden = true;
-    errorBox.textContent = '';
     frames = data.frames;
     if (state.step !== null && data.step !== null) { state.step = data.step; }
     showSteps(data.caption);
@@ -199,8 +204,11 @@
     document.dispatchEvent(new CustomEvent('backviz-drawn', {detail: {ms: data.ms}}));
   }
 
-  function showError(message) {
-    errorBox.textContent = message;
+  // The message wraps; the expression and its caret (the lines after it) keep their columns.
+  function showError(text) {
+    const [message, ...caret] = text.split('\n');
+    $('message').textContent = message;
+    $('caret').textContent = caret.join('\n');
     errorBox.hidden = false;
   }
 
@@ -211,7 +219,7 @@
     summary.replaceChildren(...rows.map(([kind, label, text]) => {
       const tr = document.createElement('tr');
       tr.className = kind;
-      for (const t of [label, text]) {
+      for (const t of [label, kind === 'warning' ? '' : '=', text]) {
         const td = document.createElement('td');
         td.textContent = t;
         tr.append(td);

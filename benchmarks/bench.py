@@ -470,6 +470,11 @@ input.value = value;
 input.dispatchEvent(new Event('input', {bubbles: true}));
 """
 
+_FIRST = """
+const done = arguments[0];
+(function wait() { document.querySelector('#figure svg') ? done() : setTimeout(wait, 10); })();
+"""
+
 
 def bench_live(config: Config) -> Result:
     result = Result()
@@ -504,8 +509,9 @@ def bench_live(config: Config) -> Result:
             assert server.stdout is not None
             chrome.get(server.stdout.readline().strip())
             chrome.set_script_timeout(30)
-            # the first drawing, then a few edits not timed (the browser warms up)
-            chrome.execute_async_script(_EDIT, 'input[name="w0"]', "2")
+            # the first drawing (it makes the fields), then a few edits not timed (the
+            # browser warms up)
+            chrome.execute_async_script(_FIRST)
             for k in range(5):
                 chrome.execute_async_script(_EDIT, '.slider[data-for="w0"]', str(k / 10))
             times: dict[str, list[tuple[float, float]]] = {"slider": [], "typing": []}

@@ -362,8 +362,9 @@ class _Handler(BaseHTTPRequestHandler):
     # The headers and the body go out in two writes: with Nagle's algorithm the second
     # waits for the browser's delayed ACK, 40 ms on Linux, a third of the time budget.
     disable_nagle_algorithm = True
-    server_version = "backviz-live"
-    sys_version = ""
+
+    def version_string(self) -> str:
+        return "backviz-live"
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the command prints only the URL (and errors)."""

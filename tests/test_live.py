@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http import HTTPStatus
@@ -225,19 +226,27 @@ def test_rule_requests_from_other_pages_are_refused(server: LiveServer) -> None:
                 headers={"Origin": own})[0] == HTTPStatus.OK
 
 
+def _until_closed(s: socket.socket) -> str:
+    """All the server sends, up to its closing the connection."""
+    data = b""
+    while chunk := s.recv(4096):
+        data += chunk
+    return data.decode()
+
+
 def test_rule_bodies_are_bounded(server: LiveServer) -> None:
     # Only the headers are sent: the server must answer without waiting for the body.
     with socket.create_connection(("127.0.0.1", server.server_port), timeout=30) as s:
         s.sendall((f"POST /api/draw HTTP/1.1\r\nHost: 127.0.0.1:{server.server_port}\r\n"
                    f"{live.TOKEN_HEADER}: {server.token}\r\n"
                    f"Content-Length: {live.MAX_BODY + 1}\r\n\r\n").encode())
-        head = s.recv(4096).decode()
-    assert head.startswith("HTTP/1.1 413 ") and "at most 1,000,000 bytes" in head
+        answer = _until_closed(s)
+    assert answer.startswith("HTTP/1.1 413 ") and "at most 1,000,000 bytes" in answer
     with socket.create_connection(("127.0.0.1", server.server_port), timeout=30) as s:
         s.sendall((f"POST /api/draw HTTP/1.1\r\nHost: 127.0.0.1:{server.server_port}\r\n"
                    f"{live.TOKEN_HEADER}: {server.token}\r\n"
                    "Transfer-Encoding: chunked\r\n\r\n").encode())
-        assert s.recv(4096).decode().startswith("HTTP/1.1 411 ")
+        assert _until_closed(s).startswith("HTTP/1.1 411 ")
     status, answer = call(server, "POST", "/api/draw", b"{not json")
     assert status == HTTPStatus.BAD_REQUEST and answer["error"] == "the body is not JSON"
 
@@ -330,7 +339,7 @@ def test_rule_drawing_time_is_bounded_and_a_large_graph_does_not_hold_up_others(
         large = threading.Thread(target=ask, args=("large",), kwargs={"expression": big})
         large.start()
         while not _dot_children() and large.is_alive():
-            pass  # until Graphviz is at work on the large graph
+            time.sleep(0.01)  # until Graphviz is at work on the large graph
         assert large.is_alive()
         ask("small", expression=SIGMOID, values=SIGMOID_VALUES)
         large.join()

@@ -32,7 +32,7 @@ from .render import FORMATS, Numbers, Style, format_for, to_bytes, write_atomic
 if TYPE_CHECKING:
     from .gallery import Figure
 
-__all__ = ["cli", "main"]
+__all__ = ["cli", "live_cli", "main"]
 
 EXAMPLES = """\b
 Examples:
@@ -79,7 +79,7 @@ NAME = 3 gives an input an example value; the last statement is the output.
 
 _VALUE_OPTIONS = {"-o", "--output", "-f", "--format", "-n", "--name", "-p", "--precision",
                   "--set", "--collapse"}
-_FLAG_OPTIONS = {"--help", "-h", "--version", "--steps", "--explain", "--check", "--annotate"}
+_FLAG_OPTIONS = frozenset({"--help", "-h", "--version", "--steps", "--explain", "--check", "--annotate"})
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
@@ -114,10 +114,17 @@ class _Command(click.Command):
     def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
         return ["EXPRESSION|FILE.toml|FOLDER", "[--NAME VALUE]...", "[OPTIONS]"]
 
+    flags = _FLAG_OPTIONS
+    """The options that take no value (the others take the next argument)."""
+    default_target: str | None = None
+    """The target when none is given; None: one must be given."""
+
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if any(a in ("--help", "-h") for a in args) or "--version" in args:
             return super().parse_args(ctx, args)
-        target, rest = _split_target(args)
+        target, rest = _split_target(args, self.flags)
+        ctx.meta["backviz.given"] = target is not None
+        target = target if target is not None else self.default_target
         if target is None:
             raise UsageError("give an expression (e.g. \"(x+y)*z\"), an expression file or a "
                              "folder of them", ctx)
@@ -154,7 +161,7 @@ def _no_such_variable(opt: str, variables: Sequence[str]) -> str:
     return f"{opt} is neither an option nor a variable of the expression (its variables: {known})"
 
 
-def _split_target(args: list[str]) -> tuple[str | None, list[str]]:
+def _split_target(args: list[str], flags: frozenset[str] = _FLAG_OPTIONS) -> tuple[str | None, list[str]]:
     """Find the expression (or file, or folder) among the arguments."""
     i = 0
     while i < len(args):
@@ -164,7 +171,7 @@ def _split_target(args: list[str]) -> tuple[str | None, list[str]]:
                 return args[i + 1], args[:i] + args[i + 2:]
             return None, args[:i]
         if arg.startswith("-") and len(arg) > 1 and not _NUMBER.match(arg):
-            if arg in _FLAG_OPTIONS or "=" in arg:
+            if arg in flags or "=" in arg:
                 i += 1
             else:  # a value option, built in or a variable: it takes the next argument
                 i += 2
@@ -594,7 +601,102 @@ def _trace_file(figure: Figure, job: Job) -> Trace:
         raise GalleryFileError(f"{figure.path}: field 'values': {err}") from None
 
 
+LIVE_EXAMPLE = ("(x+y)*z", {"x": "-2", "y": "5", "z": "-4"})
+"""What ``backviz live`` opens with when given no expression: the lecture's first figure."""
+
+
+class _LiveCommand(_Command):
+    flags = _FLAG_OPTIONS | {"--no-browser"}
+    default_target = LIVE_EXAMPLE[0]
+
+    def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
+        return ["[EXPRESSION|FILE.toml]", "[--NAME VALUE]...", "[OPTIONS]"]
+
+
+@click.command(cls=_LiveCommand,
+               context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+               epilog="""\b
+Examples:
+  backviz live
+  backviz live "1/(1+exp(-(w0*x0+w1*x1+w2)))" --w0 2 --x0 -1 --w1 -3 --x1 -2 --w2 -3
+  backviz live expressions/sigmoid_neuron.toml --port 8765 --no-browser""")
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True, metavar="N",
+              help="Port on 127.0.0.1 to listen on (0: any free port).")
+@click.option("--no-browser", is_flag=True, help="Do not open the page in a browser.")
+@click.option("-p", "--precision", type=click.IntRange(0, 12), metavar="N",
+              help="Decimals the page starts with (it can switch them).")
+@click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE",
+              help="Give a variable's value (for names that clash with options).")
+@click.pass_context
+def live_cli(ctx: click.Context, /, port: int, no_browser: bool, precision: int | None,
+             assignments: tuple[str, ...], **var_options: str | None) -> None:
+    """Open a page where the figure follows what you type: the EXPRESSION (or the
+    expression file's) in a box, a field and a slider for each value, the backward
+    pass step by step.
+
+    The server listens on 127.0.0.1 only; its first line on stdout is the page's
+    address, with a token that every request must carry. Ctrl-C stops it.
+    Without an expression the page opens with (x+y)*z at x=-2, y=5, z=-4.
+    """
+    from . import live
+
+    target: str = ctx.meta["backviz.target"]
+    if ctx.meta["backviz.is_path"] and Path(target).is_dir():
+        raise UsageError(f"{target} is a folder; backviz live opens one expression or one "
+                         "expression file", ctx)
+    try:
+        values = _given_values(ctx.meta["backviz.variables"], var_options, assignments)
+        if ctx.meta["backviz.is_path"]:
+            from .gallery import load
+
+            figure = load(target)
+            expression, values = figure.expression, {**figure.values, **values}
+            precision = figure.precision if precision is None else precision
+        else:
+            expression = target
+            if not ctx.meta["backviz.given"]:
+                values = {**LIVE_EXAMPLE[1], **values}
+        parse(expression)
+    except BackvizError as err:
+        raise UsageError(str(err), ctx) from None
+    start = live.Start(expression, {name: _value_text(v) for name, v in values.items()}, precision)
+
+    def ready(server: live.LiveServer) -> None:
+        click.echo(server.url)
+        click.echo("backviz live: serving the page on 127.0.0.1 only; Ctrl-C stops it", err=True)
+        if not no_browser:
+            import webbrowser
+
+            webbrowser.open(server.url)
+
+    try:
+        live.serve(start, port, ready)
+    except OSError as err:
+        raise Failure(f"cannot listen on 127.0.0.1:{port}: {err.strerror or err}") from None
+    except KeyboardInterrupt:
+        click.echo("backviz live: stopped", err=True)
+
+
+def _value_text(value: Any) -> str:
+    """A value as the page's field shows it: a number, or a JSON list."""
+    import numpy as np
+
+    if isinstance(value, str):
+        return value
+    a = np.asarray(value, dtype=np.float64)
+    if a.ndim == 0:
+        return repr(float(a)).removesuffix(".0")
+    return json.dumps(a.tolist())
+
+
 def main(argv: Sequence[str] | None = None) -> NoReturn:
-    """Entry point of the ``backviz`` command."""
-    cli.main(args=list(argv) if argv is not None else sys.argv[1:], prog_name="backviz")
+    """Entry point of the ``backviz`` command; ``backviz live ...`` starts the live page.
+
+    So a first argument ``live`` is always the subcommand: the expression that is the
+    variable ``live`` is drawn with ``backviz -- live --live 2``.
+    """
+    args = list(argv) if argv is not None else sys.argv[1:]
+    if args[:1] == ["live"]:
+        live_cli.main(args=args[1:], prog_name="backviz live")
+    cli.main(args=args, prog_name="backviz")
     sys.exit(0)  # click's main exits itself; this keeps the type checker honest

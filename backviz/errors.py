@@ -9,11 +9,13 @@ __all__ = [
     "ExpressionSyntaxError",
     "GalleryFileError",
     "GraphvizNotFoundError",
+    "InvalidIndexError",
     "InvalidValueError",
     "MissingValueError",
     "NonScalarOutputError",
     "PositionedError",
     "RenderError",
+    "RenderTimeoutError",
     "ShapeError",
     "UnknownFunctionError",
 ]
@@ -94,6 +96,10 @@ class ShapeError(PositionedError):
     """A gate got inputs whose shapes do not fit together."""
 
 
+class InvalidIndexError(PositionedError):
+    """An index that does not fit what it indexes: out of range, or not an integer."""
+
+
 class MissingValueError(BackvizError):
     """One or more variables of the expression have no value."""
 
@@ -116,6 +122,10 @@ class GraphvizNotFoundError(BackvizError):
 
 class RenderError(BackvizError):
     """The figure cannot be drawn (too large, or Graphviz failed)."""
+
+
+class RenderTimeoutError(RenderError):
+    """Graphviz did not finish drawing within the time it was given."""
 
 
 class GalleryFileError(BackvizError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -19,19 +20,20 @@ import numpy as np
 
 from .errors import (
     BackvizError,
+    InvalidIndexError,
     InvalidValueError,
     MissingValueError,
     NonScalarOutputError,
     ShapeError,
 )
 from .graph import CALL, INPUT, Graph, Group, Node, collector_paused
-from .ops import OPS
+from .ops import OPS, GateError
 
 if TYPE_CHECKING:
     from .render import Style
 
-__all__ = ["Trace", "as_value", "backward", "collapse", "edge_gradients", "forward", "public",
-           "trace", "unbroadcast"]
+__all__ = ["Trace", "as_value", "backward", "collapse", "edge_gradients", "forward",
+           "index_inputs", "public", "trace", "unbroadcast", "written"]
 
 Array = Any  # np.float64 or np.ndarray
 
@@ -144,14 +146,17 @@ def _forward(graph: Graph, inputs: Mapping[str, object]) -> list[Array]:
                 append(np.float64(given) if type(given) is float else as_value(name, given))  # type: ignore[arg-type]
                 continue
             try:
-                if len(args) == 2:
+                if len(args) == 1:
+                    if const is None:  # a gate that carries no constant
+                        append(forward_of[op_name](values[args[0]]))
+                    else:
+                        append(forward_of[op_name](values[args[0]], const))
+                elif const is None:
                     append(forward_of[op_name](values[args[0]], values[args[1]]))
-                elif const is None:  # a gate that carries no constant
-                    append(forward_of[op_name](values[args[0]]))
-                else:
-                    append(forward_of[op_name](values[args[0]], const))
-            except (ValueError, TypeError):  # numpy: TypeError for scalar @ scalar
-                raise _shape_error(graph, graph.nodes[len(values)], values) from None
+                else:  # an index gate with its index inputs
+                    append(forward_of[op_name](*[values[j] for j in args], const))
+            except (ValueError, TypeError) as err:  # numpy: TypeError for scalar @ scalar
+                raise _shape_error(graph, graph.nodes[len(values)], values, err) from None
     return values
 
 
@@ -166,10 +171,111 @@ def _missing_message(missing: list[str], graph: Graph, given: Mapping[str, objec
     return message
 
 
-def _shape_error(graph: Graph, node: Node, values: list[Array]) -> ShapeError:
-    shapes = " and ".join(str(np.shape(values[i])) for i in node.inputs)
-    return ShapeError(f"the gate '{node.label}' cannot combine shapes {shapes}",
-                      graph.expression, node.column)
+def _shape_error(graph: Graph, node: Node, values: list[Array],
+                 err: Exception) -> ShapeError | InvalidIndexError:
+    """The message for a gate whose inputs do not fit: in the words the user wrote.
+
+    ``W @ x: cannot multiply W (2, 3) by x (2,): the inner sizes 3 and 2 differ``, with
+    the caret at the operator (or at the bracket of an index).
+    """
+    op = OPS[node.op]
+    shapes = [np.shape(values[i]) for i in node.inputs]
+    if isinstance(err, GateError):
+        reason = str(err)
+        if op.index_from is None:
+            reason = f"{written(graph, node.inputs[0])} is {reason}"
+    elif op.mismatch is not None and len(shapes) == 2:
+        reason = op.mismatch(written(graph, node.inputs[0]), written(graph, node.inputs[1]),
+                             *shapes)
+    else:
+        operands = " and ".join(f"{written(graph, i)} {s}" for i, s in zip(node.inputs, shapes,
+                                                                         strict=True))
+        reason = f"cannot take {operands}"
+    kind = InvalidIndexError if op.index_from is not None else ShapeError
+    return kind(f"{written(graph, node.id)}: {reason}", graph.expression, node.column)
+
+
+_TOKEN_AT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|\*\*|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|\S")
+_NUMBER_BEFORE = re.compile(r"(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\s*$")
+_NUMBER_AFTER = re.compile(r"\s*\(?\s*-?\s*(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\s*\)?")
+_CALLED = re.compile(r"[A-Za-z0-9_\])]\s*\($")  # f( or x[ ... a call's or an index's bracket
+_CLOSING = {"(": ")", "[": "]"}
+_WRITTEN_MAX = 40
+
+
+def written(graph: Graph, node_id: int) -> str:
+    """What the user wrote for a node: a variable's name, or the text of the subexpression.
+
+    The text runs from the first to the last token of the node's subtree, widened to
+    the brackets it opens or closes and to a constant folded into the gate (the 2 of
+    ``2*x``). Only messages use it, so it may walk the subtree.
+    """
+    name = graph.names[node_id]
+    if name is not None:
+        return name
+    text, columns = graph.expression, graph.columns
+    start, end = len(text), 0
+    stack = [node_id]
+    while stack:
+        i = stack.pop()
+        match = _TOKEN_AT.match(text, columns[i])
+        start = min(start, columns[i])
+        end = max(end, match.end() if match else columns[i] + 1)
+        stack.extend(graph.inputs[i])
+    # A constant folded into the gate has no node: take in the 2 of 2*x, the 1 of y - 1.
+    if text[start] in "*/^@" and (number := _NUMBER_BEFORE.search(text, 0, start)):
+        start = number.start()
+    if text[end - 1] in "+-*/^@" and (number := _NUMBER_AFTER.match(text, end)):
+        end = number.end()
+    start, end = _balanced(text, start, end)
+    # Brackets typed around the whole of it belong to it: (W1 @ x + b), not W1 @ x + b.
+    before, after = text[:start].rstrip(), text[end:].lstrip()
+    if before.endswith("(") and after.startswith(")") and not _CALLED.search(before):
+        start, end = len(before) - 1, len(text) - len(after) + 1
+    piece = " ".join(text[start:end].split())
+    return piece if len(piece) <= _WRITTEN_MAX else piece[:_WRITTEN_MAX - 3] + "..."
+
+
+def _balanced(text: str, start: int, end: int) -> tuple[int, int]:
+    """Widen text[start:end] until its brackets match."""
+    opened: list[str] = []
+    unmatched_closes: list[str] = []
+    for char in text[start:end]:
+        if char in _CLOSING:
+            opened.append(char)
+        elif char in (")", "]"):
+            if opened and _CLOSING[opened[-1]] == char:
+                opened.pop()
+            else:
+                unmatched_closes.append(char)
+    while opened and end < len(text):  # e.g. "exp(x": run on to its ")"
+        char = text[end]
+        end += 1
+        if char in _CLOSING:
+            opened.append(char)
+        elif opened and char == _CLOSING[opened[-1]]:
+            opened.pop()
+    depth = len(unmatched_closes)
+    while depth and start > 0:  # e.g. "x+y)*z": back to its "("
+        start -= 1
+        if text[start] in (")", "]"):
+            depth += 1
+        elif text[start] in _CLOSING:
+            depth -= 1
+    return start, end
+
+
+def index_inputs(graph: Graph) -> frozenset[int]:
+    """The inputs used only as an index (``y`` in ``s[y]``): integers, without a gradient."""
+    as_index: set[int] = set()
+    as_value: set[int] = set()
+    for op_name, args in zip(graph.ops, graph.inputs, strict=True):
+        if op_name == INPUT:
+            continue
+        start = OPS[op_name].index_from if op_name in OPS else None
+        for k, j in enumerate(args):
+            (as_index if start is not None and k >= start else as_value).add(j)
+    return frozenset(j for j in as_index - as_value if graph.ops[j] == INPUT)
 
 
 def backward(graph: Graph, values: list[Array], upstream: Array = None) -> list[Array]:
@@ -206,14 +312,14 @@ def backward(graph: Graph, values: list[Array], upstream: Array = None) -> list[
                                            strict=True):
             if op_name == INPUT:
                 continue
-            if len(args) == 2:
+            if len(args) == 2 and const is None:
                 a, b = args
                 da, db = vjp_of[op_name](grads[i], values[i], values[a], values[b])
                 if not scalars_only:
                     da, db = unbroadcast(da, _shape(values[a])), unbroadcast(db, _shape(values[b]))
                 grads[a] = da if grads[a] is None else grads[a] + da
                 grads[b] = db if grads[b] is None else grads[b] + db
-            else:
+            elif len(args) == 1:
                 a, = args
                 if const is None:
                     da, = vjp_of[op_name](grads[i], values[i], values[a])
@@ -222,6 +328,11 @@ def backward(graph: Graph, values: list[Array], upstream: Array = None) -> list[
                 if not scalars_only:
                     da = unbroadcast(da, _shape(values[a]))
                 grads[a] = da if grads[a] is None else grads[a] + da
+            else:  # an index gate with its index inputs, which get zeros
+                shares = vjp_of[op_name](grads[i], values[i], *[values[j] for j in args], const)
+                for j, share in zip(args, shares, strict=True):
+                    share = unbroadcast(share, _shape(values[j]))
+                    grads[j] = share if grads[j] is None else grads[j] + share
     return grads
 
 
@@ -327,9 +438,18 @@ class Trace:
 
     @property
     def gradients(self) -> dict[str, float | np.ndarray]:
-        """d output / d variable for every variable, as a float or an array of its shape."""
+        """d output / d variable for every variable, as a float or an array of its shape.
+
+        Not for an input used only as an index (``y`` in ``s[y]``): an integer has none.
+        """
+        skip = self.index_inputs
         return {n.name: public(self.grads[n.id]) for n in self.graph.nodes
-                if n.op == INPUT and n.name is not None}
+                if n.op == INPUT and n.name is not None and n.id not in skip}
+
+    @cached_property
+    def index_inputs(self) -> frozenset[int]:
+        """The ids of the inputs used only as an index (see :func:`index_inputs`)."""
+        return index_inputs(self.graph)
 
     @property
     def inputs(self) -> dict[str, float | np.ndarray]:

@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 
 from . import tokens as _tokens
 from .errors import line_and_column
-from .ops import OPS
+from .ops import OPS, Param
 
 __all__ = [
     "CALL",
@@ -71,7 +71,7 @@ class Node(NamedTuple):
     op: str
     inputs: tuple[int, ...] = ()
     name: str | None = None
-    const: Any = None
+    const: Param = None  # a constant (+1), an axis, an index (see ops.Param)
     column: int = 0  # where the node is written in the source, for messages
 
     @property
@@ -119,7 +119,7 @@ class Graph:
     inputs: tuple[tuple[int, ...], ...]
     names: tuple[str | None, ...]
     """An input's variable, a gate's intermediate name, or None."""
-    consts: tuple[Any, ...]
+    consts: tuple[Param, ...]
     tokens: tuple[int, ...]
     """For each node, the index of the token it is written at (its operator, its name)."""
     firsts: tuple[int, ...]

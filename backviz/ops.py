@@ -17,8 +17,16 @@ products "(local)(upstream) = result": at ``1/x`` it gives ``-1/1.37^2``, at ``e
 ``e^-1.00``. ``fmt`` writes a value as the figure does; constants of the rule itself
 (the 1 of an add gate, the -1 of ``*-1``) are written exactly.
 
-Kinks follow PyTorch: relu'(0) = 0, abs'(0) = 0, and max/min of equal inputs send half
-of the upstream gradient to each side.
+A gate may carry a parameter instead of a constant: the axis of a reduction or of the
+softmax family, the index of an index gate (see :data:`Param`). It sits in the same slot,
+``Node.const``, and reaches the rules the same way, last.
+
+Kinks and edges follow PyTorch: relu'(0) = 0, abs'(0) = 0, max/min of equal inputs send
+half of the upstream gradient to each side (and the reductions max/min share it evenly
+between all the elements that tie). Where PyTorch's gradient is finite, so is backviz's:
+a zero local gradient (relu's off side, the losing side of max/min, ``x**0``) stops even
+an infinite upstream gradient, and ``d(x**y)/dy`` at ``x = 0`` is 0 for ``y >= 0`` and
+-inf for ``y < 0``.
 """
 
 from __future__ import annotations
@@ -29,10 +37,32 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["BINARY", "FUNCTIONS", "OPS", "UPSTREAM", "Op", "format_constant"]
+__all__ = ["BINARY", "FUNCTIONS", "OPS", "OVERLOADS", "UPSTREAM", "GateError", "Op", "Param",
+           "format_constant", "index_label"]
 
 Array = Any  # np.float64 or np.ndarray: numpy's own typing of mixed scalars is too loose to help
 Fmt = Callable[[Array], str]
+Shape = tuple[int, ...]
+
+Param = float | tuple[Any, ...] | None
+"""What a gate carries in its constant slot: hashable, so graphs stay plain frozen data.
+
+- a float: the constant of ``+1``, ``*2``, ``^2``...;
+- an int or None: the axis of ``sum``, ``mean``, the reductions ``max``/``min`` and the
+  softmax family (None: every element for a reduction, the last axis for the softmax
+  family);
+- a tuple: the index of an index gate, one item per axis, each an int, a slice
+  ``("slice", start, stop, step)``, ``("arange", n)``, or ``("input", name)`` for an index
+  that comes from the gate's next graph input (``s[y]``).
+"""
+
+
+class GateError(ValueError):
+    """A gate's input does not fit it (an axis it does not have, an index out of range).
+
+    The message describes the problem itself; the engine adds what the user wrote and
+    where.
+    """
 
 UPSTREAM = "{upstream}"
 """Marks where the upstream gradient goes in a local-gradient text that does not simply
@@ -57,8 +87,10 @@ class Op:
     """One gate of the computational graph."""
 
     name: str
-    label: Callable[[float | None], str]
-    arity: int  # 1 or 2: the engine unpacks a gate's inputs itself
+    label: Callable[[Param], str]
+    # 1 or 2: the graph inputs. An index gate has one more input for each index that
+    # comes from an input (see ``index_from``).
+    arity: int
     forward: Callable[..., Array]
     vjp: Callable[..., tuple[Array, ...]]
     # How the gate is written: a function name ("exp"), or None for operators and for
@@ -70,7 +102,7 @@ class Op:
     const_right: str | None = None
     # The slides' name for the gate's gradient pattern, drawn by --annotate.
     pattern: str | None = None
-    # True when the gate carries a constant: forward(x, c), vjp(g, out, x, c).
+    # True when the gate carries a constant or a parameter: forward(x, c), vjp(g, out, x, c).
     has_const: bool = False
     # The local gradient as text, numbers substituted, one per input (see the module's
     # docstring); every entry has one, so the chain rule can be written at every gate.
@@ -78,14 +110,29 @@ class Op:
     # True when the inputs can trade places (u + v is v + u): the figure may then draw
     # them in either order, which lets Graphviz avoid crossings; others keep their order.
     commutative: bool = False
+    # The keyword a call may give the parameter with (``sum(X, axis=0)``).
+    keyword: str | None = None
+    # Inputs from this position on are indices: integers that get no gradient.
+    index_from: int | None = None
+    # The label drawn instead where another gate of the figure has the same one: the
+    # slides draw the matrix product as "*", and beside an elementwise "*" it is "@".
+    distinct_label: str | None = None
+    # For a binary gate: why two shapes do not fit, from the two operands as written
+    # and their shapes ("cannot multiply W (2, 3) by x (2,): the inner sizes 3 and 2 differ").
+    mismatch: Callable[[str, str, Shape, Shape], str] | None = None
 
 
-def _fixed(text: str) -> Callable[[float | None], str]:
+def _fixed(text: str) -> Callable[[Param], str]:
     return lambda c: text
 
 
-def _with_const(make: Callable[[float], str]) -> Callable[[float | None], str]:
-    return lambda c: make(0.0 if c is None else c)
+def _with_const(make: Callable[[float], str]) -> Callable[[Param], str]:
+    return lambda c: make(0.0 if not isinstance(c, (int, float)) else c)
+
+
+def _with_axis(text: str) -> Callable[[Param], str]:
+    """``sum`` over everything, ``sum axis=0`` along an axis (the renderer breaks the line)."""
+    return lambda c: text if c is None else f"{text} axis={format_constant(float(c))}"  # type: ignore[arg-type]
 
 
 def _neg(text: str) -> str:
@@ -120,6 +167,27 @@ def _tie(a: Array, b: Array) -> Array:
     return (a > b) + 0.5 * (a == b)
 
 
+def _routed(g: Array, share: Array) -> Array:
+    """g times a 0/1/0.5 share, 0 where the share is 0 even when g is inf (PyTorch's masks)."""
+    return np.where(share == 0, 0.0, g * share)[()]
+
+
+def _broadcast_mismatch(template: str) -> Callable[[str, str, Shape, Shape], str]:
+    """``template`` says what cannot be done with {a} and {b}: "add {a} and {b}"."""
+    def message(a: str, b: str, sa: Shape, sb: Shape) -> str:
+        return (f"cannot {template.format(a=f'{a} {sa}', b=f'{b} {sb}')}: the shapes do not "
+                "broadcast (sizes must match from the right, or be 1)")
+    return message
+
+
+def _matmul_mismatch(a: str, b: str, sa: Shape, sb: Shape) -> str:
+    if not sa or not sb:
+        which = a if not sa else b
+        return (f"cannot multiply {a} {sa} by {b} {sb}: {which} is a number, and @ needs a "
+                "vector or matrix on both sides (write * to scale)")
+    return (f"cannot multiply {a} {sa} by {b} {sb}: the inner sizes {sa[-1]} and {sb[0]} differ")
+
+
 def _matmul_vjp(g: Array, out: Array, x: Array, y: Array) -> tuple[Array, Array]:
     # Treat a vector on the left as a row and on the right as a column, so one
     # formula (dx = g y^T, dy = x^T g) covers matrix@vector, vector@matrix,
@@ -134,18 +202,228 @@ def _matmul_vjp(g: Array, out: Array, x: Array, y: Array) -> tuple[Array, Array]
     return dx.reshape(x.shape), dy.reshape(y.shape)
 
 
-def _pow_vjp(g: Array, out: Array, x: Array, y: Array) -> tuple[Array, Array]:
-    # d(x^y)/dy = x^y log x; PyTorch takes it as 0 where x == 0 (and the limit is 0
-    # for y > 0), nan where x < 0.
+def _log_base(x: Array, y: Array) -> Array:
+    """log x in d(x^y)/dy = x^y log x, with PyTorch's ends: taken as 0 where x = 0 and
+    y >= 0 (the limit), -inf where x = 0 and y < 0, nan where x < 0."""
     safe = np.where(x > 0, x, 1.0)
-    log_x = np.where(x > 0, np.log(safe), np.where(x == 0, 0.0, np.nan))
-    return g * y * x ** (y - 1), g * out * log_x
+    return np.where(x > 0, np.log(safe), np.where(x == 0, np.where(y >= 0, 0.0, -np.inf), np.nan))
+
+
+def _dpow_dy(out: Array, x: Array, y: Array) -> Array:
+    # out * log x, except where x = 0 and y >= 0 (0), and where y < 0 (out is inf and
+    # log x is -inf: -inf, as PyTorch gives it, rather than inf * 0).
+    log_x = _log_base(x, y)
+    return np.where(log_x == 0, 0.0, out * log_x)[()]
+
+
+def _pow_vjp(g: Array, out: Array, x: Array, y: Array) -> tuple[Array, Array]:
+    # d(x^y)/dx is y x^(y-1), and 0 where y = 0 even at x = 0 (x^0 is constant).
+    dx = np.where(y == 0, 0.0, g * y * x ** (y - 1))[()]
+    return dx, g * _dpow_dy(out, x, y)
 
 
 def _pow_const_vjp(g: Array, out: Array, x: Array, c: float) -> tuple[Array]:
-    if c == 0:  # x^0 is constant: its gradient is 0 even at x = 0
-        return (g * np.zeros_like(x),)
+    if c == 0:  # x^0 is constant: its gradient is 0 even at x = 0, even for an inf g
+        return (np.zeros(np.broadcast(g, x).shape),)
     return (g * c * x ** (c - 1),)
+
+
+def _rpow_const_vjp(g: Array, out: Array, x: Array, c: float) -> tuple[Array]:
+    return (g * _dpow_dy(out, np.float64(c), x),)
+
+
+# --- reductions and the softmax family ---------------------------------------------------
+
+def _check_axis(x: Array, axis: Param) -> int | None:
+    """The axis as an int (None: every element), or a GateError naming the dimensions."""
+    if axis is None:
+        return None
+    assert isinstance(axis, (int, float))
+    ndim = np.ndim(x)
+    if not -ndim <= int(axis) < ndim:
+        kind = {0: "a number", 1: "a vector"}.get(ndim, "a matrix")
+        raise GateError(f"{kind} {np.shape(x)}, which has no axis {int(axis)}"
+                     + (" (it has only axis 0, or -1)" if ndim == 1 else
+                        " (its axes are 0 and 1, or -2 and -1)" if ndim == 2 else ""))
+    return int(axis)
+
+
+def _last(x: Array, axis: Param) -> int | None:
+    """The softmax family's axis: the last one unless given; a number is its own axis."""
+    if np.ndim(x) == 0:
+        return _check_axis(x, axis) if axis not in (None, -1, 0) else None
+    return _check_axis(x, -1 if axis is None else axis)
+
+
+def _spread(g: Array, x: Array, axis: int | None) -> Array:
+    """A reduction's upstream gradient, copied back along the axis it reduced."""
+    if axis is None:
+        return np.broadcast_to(g, np.shape(x))
+    return np.broadcast_to(np.expand_dims(g, axis), np.shape(x))
+
+
+def _reduce(f: Callable[..., Array]) -> Callable[..., Array]:
+    def forward(x: Array, c: Param = None) -> Array:
+        return f(x, axis=_check_axis(x, c))
+    return forward
+
+
+def _mean_count(x: Array, c: Param) -> int:
+    return int(np.size(x) if c is None else np.shape(x)[int(c)])  # type: ignore[arg-type]
+
+
+def _extreme_share(out: Array, x: Array, c: Param) -> Array:
+    """Where x attains its max (or min): 1/k for each of the k elements that tie, else 0."""
+    axis = _check_axis(x, c)
+    top = _spread(out, x, axis)
+    hit = (x == top) | (np.isnan(x) & np.isnan(top))  # a nan wins, as in PyTorch
+    count = np.sum(hit, axis=axis, keepdims=axis is not None)
+    return hit / count
+
+
+def _extreme_vjp(g: Array, out: Array, x: Array, c: Param = None) -> tuple[Array]:
+    # PyTorch's amax/amin: the gradient is shared evenly between the elements that tie;
+    # the others get 0, even from an infinite g (as torch.max(x) gives it).
+    share = _extreme_share(out, x, c)
+    return (_routed(_spread(g, x, _check_axis(x, c)), share),)
+
+
+def _logsumexp(x: Array, c: Param = None) -> Array:
+    axis = _last(x, c)
+    if axis is None:
+        return x * 1.0
+    # Shifted by the largest element, so exp never overflows: logsumexp([1000, 1000])
+    # is 1000 + log 2, not inf. A row of -inf stays -inf.
+    top = np.max(x, axis=axis, keepdims=True)
+    top = np.where(np.isfinite(top), top, 0.0)
+    total = np.sum(np.exp(x - top), axis=axis, keepdims=True)
+    return np.squeeze(np.log(total) + top, axis=axis)[()]
+
+
+def _softmax(x: Array, c: Param = None) -> Array:
+    axis = _last(x, c)
+    if axis is None:
+        return np.ones_like(x * 1.0)
+    return np.exp(x - np.expand_dims(_logsumexp(x, axis), axis))
+
+
+def _log_softmax(x: Array, c: Param = None) -> Array:
+    axis = _last(x, c)
+    if axis is None:
+        return np.zeros_like(x * 1.0)
+    return x - np.expand_dims(_logsumexp(x, axis), axis)
+
+
+def _logsumexp_vjp(g: Array, out: Array, x: Array, c: Param = None) -> tuple[Array]:
+    # d lse / dx = softmax(x)
+    return (_spread(g, x, _last(x, c)) * _softmax(x, c),)
+
+
+def _softmax_vjp(g: Array, out: Array, x: Array, c: Param = None) -> tuple[Array]:
+    # The Jacobian is diag(p) - p p^T: dx = p * (g - sum(p * g)) along the axis.
+    axis = _last(x, c)
+    if axis is None:
+        return (np.zeros_like(x * 1.0),)
+    return (out * (g - np.sum(out * g, axis=axis, keepdims=True)),)
+
+
+def _log_softmax_vjp(g: Array, out: Array, x: Array, c: Param = None) -> tuple[Array]:
+    # The Jacobian is I - 1 p^T: dx = g - p sum(g) along the axis.
+    axis = _last(x, c)
+    if axis is None:
+        return (np.zeros_like(x * 1.0),)
+    return (g - np.exp(out) * np.sum(g, axis=axis, keepdims=True),)
+
+
+def _axis_text(x: Array, c: Param) -> str:
+    """``, axis=0`` in a local-gradient text, where a matrix makes it matter."""
+    axis = _last(x, c)
+    return "" if axis is None or np.ndim(x) < 2 else f", axis={axis}"
+
+
+# --- indexing -------------------------------------------------------------------------------
+
+def index_label(spec: Param) -> str:
+    """An index as it is written: ``[2]``, ``[:, 0]``, ``[arange(4), y]``."""
+    assert isinstance(spec, tuple)
+    return "[" + ", ".join(map(_index_item_text, spec)) + "]"
+
+
+def _index_item_text(item: Any) -> str:
+    if isinstance(item, int):
+        return str(item)
+    kind = item[0]
+    if kind == "slice":
+        start, stop, step = ("" if v is None else str(v) for v in item[1:])
+        return f"{start}:{stop}" + (f":{step}" if step else "")
+    if kind == "arange":
+        return f"arange({item[1]})"
+    return str(item[1])
+
+
+def _integers(value: Array, item: Any) -> Array:
+    """An index input's value as integers, or a GateError saying why it is not one."""
+    a = np.asarray(value)
+    if not np.all(np.isfinite(a)) or not np.all(a == np.round(a)):
+        bad = a[~(np.isfinite(a) & (a == np.round(a)))].flat[0] if a.ndim else a
+        raise GateError(f"the index {item[1]} must hold integers, and it holds {float(bad):g}")
+    return a.astype(np.intp)
+
+
+def _index_tuple(spec: Param, indices: tuple[Array, ...]) -> tuple[Any, ...]:
+    assert isinstance(spec, tuple)
+    inputs = iter(indices)
+    out: list[Any] = []
+    for item in spec:
+        if isinstance(item, int):
+            out.append(item)
+        elif item[0] == "slice":
+            out.append(slice(*item[1:]))
+        elif item[0] == "arange":
+            out.append(np.arange(item[1]))
+        else:
+            out.append(_integers(next(inputs), item))
+    return tuple(out)
+
+
+def _index(x: Array, *rest: Array) -> Array:
+    """``x[index]``: ``rest`` is the index inputs' values, then the parameter (the spec)."""
+    *indices, spec = rest
+    where = _index_tuple(spec, tuple(indices))
+    if len(where) > np.ndim(x):
+        kind = {0: "a number", 1: "a vector"}.get(np.ndim(x), "a matrix")
+        raise GateError(f"{kind} {np.shape(x)} has {np.ndim(x)} "
+                     f"ax{'i' if np.ndim(x) == 1 else 'e'}s, and {index_label(spec)} indexes "
+                     f"{len(where)}")
+    arrays = [np.shape(w) for w in where if isinstance(w, np.ndarray)]
+    try:
+        np.broadcast_shapes(*arrays)
+    except ValueError:
+        raise GateError(f"the index arrays of {index_label(spec)} have the shapes "
+                        f"{' and '.join(map(str, arrays))}: they must have the same length "
+                        "(or be a single number)") from None
+    try:
+        out = np.asarray(x)[where][()] * 1.0
+    except IndexError as err:  # numpy: "index 5 is out of bounds for axis 0 with size 3"
+        raise GateError(str(err)) from None
+    if np.size(out) == 0:  # backviz has no empty values (nothing to draw, no gradient)
+        raise GateError(f"{index_label(spec)} picks no element of {np.shape(x)}")
+    return out
+
+
+def _index_vjp(g: Array, out: Array, x: Array, *rest: Array) -> tuple[Array, ...]:
+    # The picked elements' gradients scatter back to where they came from, and an element
+    # picked twice gets both (add.at adds at repeated indices, where += would not).
+    *indices, spec = rest
+    dx = np.zeros(np.shape(x))
+    np.add.at(dx, _index_tuple(spec, tuple(indices)), g)
+    return (dx[()], *(np.zeros(np.shape(i)) for i in indices))
+
+
+def _index_local(f: Fmt, out: Array, x: Array, *rest: Array) -> tuple[str, ...]:
+    *indices, spec = rest
+    zeros = "0" if np.ndim(x) == 0 else "zeros(" + ", ".join(map(str, np.shape(x))) + ")"
+    return (f"({UPSTREAM}) placed at {index_label(spec)} in {zeros}", *("none" for _ in indices))
 
 
 _ENTRIES = [
@@ -153,38 +431,43 @@ _ENTRIES = [
     Op("add", _fixed("+"), 2, lambda x, y: x + y,
        lambda g, out, x, y: (g, g),
        const_left="add_c", const_right="add_c", pattern="distributor",
-       local=lambda f, out, x, y: ("1", "1"), commutative=True),
+       local=lambda f, out, x, y: ("1", "1"), mismatch=_broadcast_mismatch("add {a} and {b}"),
+       commutative=True),
     Op("sub", _fixed("-"), 2, lambda x, y: x - y,
        lambda g, out, x, y: (g, -g),
        const_left="rsub_c", const_right="sub_c",
-       local=lambda f, out, x, y: ("1", "-1")),
+       local=lambda f, out, x, y: ("1", "-1"), mismatch=_broadcast_mismatch("subtract {b} from {a}")),
     Op("mul", _fixed("*"), 2, lambda x, y: x * y,
        lambda g, out, x, y: (g * y, g * x),
        const_left="mul_c", const_right="mul_c", pattern="switcher",
-       local=lambda f, out, x, y: (f(y), f(x)), commutative=True),
+       local=lambda f, out, x, y: (f(y), f(x)),
+       mismatch=_broadcast_mismatch("multiply {a} and {b} elementwise"), commutative=True),
     Op("div", _fixed("/"), 2, lambda x, y: x / y,
        lambda g, out, x, y: (g / y, -g * out / y),
        const_left="rdiv_c", const_right="div_c",
-       local=lambda f, out, x, y: (f"1/{_neg(f(y))}", f"-{_neg(f(x))}/{_neg(f(y))}^2")),
+       local=lambda f, out, x, y: (f"1/{_neg(f(y))}", f"-{_neg(f(x))}/{_neg(f(y))}^2"),
+       mismatch=_broadcast_mismatch("divide {a} by {b}")),
     Op("pow", _fixed("^"), 2, lambda x, y: x ** y, _pow_vjp,
        const_left="rpow_c", const_right="pow_c",
        local=lambda f, out, x, y: (_times(f(y), f(x)) + "^" + _neg(f(y - 1)),
-                                   _times(f(out), "ln " + f(x)))),
+                                   _times(f(out), "ln " + f(x))),
+       mismatch=_broadcast_mismatch("raise {a} to the power {b}")),
     # The lecture's vectorized slide draws the matrix product as "*".
     # dx = (upstream)(y^T) and dy = (x^T)(upstream): the upstream gradient multiplies
     # the first input's local gradient from the left.
     Op("matmul", _fixed("*"), 2, lambda x, y: x @ y, _matmul_vjp,
-       local=lambda f, out, x, y: (f"({UPSTREAM})({f(y)}^T)", f"{f(x)}^T")),
+       local=lambda f, out, x, y: (f"({UPSTREAM})({f(y)}^T)", f"{f(x)}^T"),
+       distinct_label="@", mismatch=_matmul_mismatch),
     Op("max", _fixed("max"), 2, np.maximum,
-       lambda g, out, x, y: (g * _tie(x, y), g * _tie(y, x)),
+       lambda g, out, x, y: (_routed(g, _tie(x, y)), _routed(g, _tie(y, x))),
        function="max", const_left="max_c", const_right="max_c", pattern="router",
        local=lambda f, out, x, y: (_exact(f, _tie(x, y)), _exact(f, _tie(y, x))),
-       commutative=True),
+       mismatch=_broadcast_mismatch("compare {a} and {b}"), commutative=True),
     Op("min", _fixed("min"), 2, np.minimum,
-       lambda g, out, x, y: (g * _tie(y, x), g * _tie(x, y)),
+       lambda g, out, x, y: (_routed(g, _tie(y, x)), _routed(g, _tie(x, y))),
        function="min", const_left="min_c", const_right="min_c", pattern="router",
        local=lambda f, out, x, y: (_exact(f, _tie(y, x)), _exact(f, _tie(x, y))),
-       commutative=True),
+       mismatch=_broadcast_mismatch("compare {a} and {b}"), commutative=True),
     # --- an operator with one constant operand: a unary gate carrying it --------
     Op("add_c", _with_const(lambda c: "+" + _paren(c)), 1, lambda x, c: x + c,
        lambda g, out, x, c: (g,), has_const=True,
@@ -207,15 +490,15 @@ _ENTRIES = [
     Op("pow_c", _with_const(lambda c: "^" + _paren(c)), 1, lambda x, c: x ** c,
        _pow_const_vjp, has_const=True, local=_pow_const_local),
     Op("rpow_c", _with_const(lambda c: _paren(c) + "^x"), 1, lambda x, c: c ** x,
-       lambda g, out, x, c: (g * out * np.log(c),), has_const=True,
+       _rpow_const_vjp, has_const=True,
        local=lambda f, out, x, c: (_times(f(out), "ln " + format_constant(c)),)),
     Op("max_c", _with_const(lambda c: f"max(x,{format_constant(c)})"), 1,
        lambda x, c: np.maximum(x, c),
-       lambda g, out, x, c: (g * _tie(x, c),), has_const=True,
+       lambda g, out, x, c: (_routed(g, _tie(x, c)),), has_const=True,
        local=lambda f, out, x, c: (_exact(f, _tie(x, c)),)),
     Op("min_c", _with_const(lambda c: f"min(x,{format_constant(c)})"), 1,
        lambda x, c: np.minimum(x, c),
-       lambda g, out, x, c: (g * _tie(c, x),), has_const=True,
+       lambda g, out, x, c: (_routed(g, _tie(c, x)),), has_const=True,
        local=lambda f, out, x, c: (_exact(f, _tie(c, x)),)),
     # --- functions --------------------------------------------------------------
     Op("exp", _fixed("exp"), 1, np.exp, lambda g, out, x: (g * out,), function="exp",
@@ -237,15 +520,45 @@ _ENTRIES = [
        lambda g, out, x: (g * (1 - out) * out,), function="sigmoid",
        local=lambda f, out, x: (_times(f"1 - {_neg(f(out))}", f(out)),)),
     Op("relu", _fixed("relu"), 1, lambda x: np.maximum(x, 0.0),
-       lambda g, out, x: (g * (x > 0),), function="relu",
+       lambda g, out, x: (_routed(g, x > 0),), function="relu",
        local=lambda f, out, x: (_exact(f, x > 0),)),
-    # The local gradient of a sum is 1 for every element: the upstream gradient is copied.
-    Op("sum", _fixed("sum"), 1, np.sum,
-       lambda g, out, x: (np.full(np.shape(x), g),), function="sum",
-       local=lambda f, out, x: ("1",)),
-    Op("mean", _fixed("mean"), 1, np.mean,
-       lambda g, out, x: (np.full(np.shape(x), g / np.size(x)),), function="mean",
-       local=lambda f, out, x: (f"1/{np.size(x)}",)),
+    # Reductions over every element (sum(x)) or along an axis (sum(X, axis=0)). The local
+    # gradient of a sum is 1 for every element: the upstream gradient is copied back.
+    Op("sum", _with_axis("sum"), 1, _reduce(np.sum),
+       lambda g, out, x, c=None: (_spread(g, x, _check_axis(x, c)) * 1.0,),
+       function="sum", has_const=True, keyword="axis",
+       local=lambda f, out, x, c=None: ("1",)),
+    Op("mean", _with_axis("mean"), 1, _reduce(np.mean),
+       lambda g, out, x, c=None: (_spread(g, x, _check_axis(x, c)) / _mean_count(x, c),),
+       function="mean", has_const=True, keyword="axis",
+       local=lambda f, out, x, c=None: (f"1/{_mean_count(x, c)}",)),
+    # max(X) and min(X): one input, unlike the elementwise max(a, b); ties share evenly.
+    Op("amax", _with_axis("max"), 1, _reduce(np.max), _extreme_vjp,
+       function="max", has_const=True, keyword="axis", pattern="router",
+       local=lambda f, out, x, c=None: (_exact(f, _extreme_share(out, x, c)),)),
+    Op("amin", _with_axis("min"), 1, _reduce(np.min), _extreme_vjp,
+       function="min", has_const=True, keyword="axis", pattern="router",
+       local=lambda f, out, x, c=None: (_exact(f, _extreme_share(out, x, c)),)),
+    # The softmax family works along the last axis unless told (each row of a matrix).
+    Op("logsumexp", _with_axis("logsumexp"), 1, _logsumexp, _logsumexp_vjp,
+       function="logsumexp", has_const=True, keyword="axis",
+       local=lambda f, out, x, c=None: (f(_softmax(x, c)),)),
+    Op("softmax", _with_axis("softmax"), 1, _softmax, _softmax_vjp,
+       function="softmax", has_const=True, keyword="axis",
+       local=lambda f, out, x, c=None: (
+           f"{f(out)} * ({UPSTREAM} - sum({f(out)} * {UPSTREAM}{_axis_text(x, c)}))",)),
+    Op("log_softmax", _with_axis("log_softmax"), 1, _log_softmax, _log_softmax_vjp,
+       function="log_softmax", has_const=True, keyword="axis",
+       local=lambda f, out, x, c=None: (
+           f"{UPSTREAM} - {f(np.exp(out))} * sum({UPSTREAM}{_axis_text(x, c)})",)),
+    # A vector's transpose is itself, as in numpy.
+    Op("transpose", _fixed("T"), 1, lambda x: np.transpose(x) * 1.0,
+       lambda g, out, x: (np.transpose(g),), function="transpose",
+       local=lambda f, out, x: (f"({UPSTREAM})^T",)),
+    # x[2], X[:, 0], S[arange(N), y]: the index is the gate's parameter; an index that
+    # comes from an input (y) is one more graph input, which gets no gradient.
+    Op("index", index_label, 1, _index, _index_vjp, has_const=True, index_from=1,
+       local=_index_local),
     # The lecture's squared L2 norm gate: f(q) = ||q||^2 = sum_i q_i^2.
     Op("l2", _fixed("L2"), 1, lambda x: np.sum(x * x),
        lambda g, out, x: (2 * g * x,), function="l2",
@@ -255,8 +568,15 @@ _ENTRIES = [
 OPS: dict[str, Op] = {op.name: op for op in _ENTRIES}
 """Every gate, by name."""
 
-FUNCTIONS: dict[str, Op] = {op.function: op for op in _ENTRIES if op.function}
-"""The functions of the expression language, by the name they are called with."""
+OVERLOADS: dict[str, tuple[Op, ...]] = {}
+for _op in _ENTRIES:
+    if _op.function:
+        OVERLOADS[_op.function] = (*OVERLOADS.get(_op.function, ()), _op)
+"""Every gate a function name can mean: ``max(a, b)`` is ``max``, ``max(X)`` is ``amax``."""
+
+FUNCTIONS: dict[str, Op] = {name: ops[0] for name, ops in OVERLOADS.items()}
+"""The functions of the expression language, by the name they are called with (for a name
+with overloads, the first: the two-argument ``max``)."""
 
 BINARY: dict[str, Op] = {
     "+": OPS["add"], "-": OPS["sub"], "*": OPS["mul"], "/": OPS["div"],

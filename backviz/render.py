@@ -12,6 +12,7 @@ figure with plain ``dot -Tsvg``.
 
 from __future__ import annotations
 
+import copy
 import errno
 import json
 import math
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import BackvizError, GraphvizNotFoundError, RenderError
+from .errors import BackvizError, GraphvizNotFoundError, RenderError, RenderTimeoutError
 from .graph import INPUT
 from .ops import OPS
 
@@ -41,6 +42,7 @@ __all__ = [
     "Note",
     "Numbers",
     "Style",
+    "gate_labels",
     "layout",
     "render",
     "save",
@@ -211,24 +213,34 @@ def _hide(html: str) -> str:
 
 
 def _edge_label(value: Any, grad: Any, numbers: Numbers, shown: bool = True,
-                name: str | None = None) -> str:
+                name: str | None = None, caption: str = "") -> str:
     """The helper node's label: value, the rule (the line itself), the port, gradient.
 
     ``name`` is the intermediate the value is, written in black before it (``q = 3``).
+    ``grad`` None: an index edge, which carries no gradient (an empty cell keeps the line
+    where it is on the other edges). ``caption``: a small grey line above the value (the
+    shape of a reduction's result).
     """
     # Arrays get room between their brackets and the line.
     pad = "1" if np.ndim(value) == 0 and np.ndim(grad) == 0 else "3"
-    red = _number_cell(grad, numbers, RED)
-    green = _number_cell(value, numbers, GREEN)
+    if grad is None:  # an index: integers, written as such
+        whole = copy.copy(numbers)
+        whole.integral = True
+        green, red = _number_cell(value, whole, GREEN), " "
+    else:
+        green, red = _number_cell(value, numbers, GREEN), _number_cell(grad, numbers, RED)
+        red = red if shown else _hide(red)
     if name is not None:
         green = ('<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="0"><TR>'
                  f'<TD>{_font(name + " =", NAME)}</TD><TD WIDTH="5"></TD><TD>{green}</TD>'
                  '</TR></TABLE>')
-    return ('<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">'
+    top = (f'<TR><TD CELLPADDING="0"><FONT POINT-SIZE="10" COLOR="{PATTERN}">{_escape(caption)}'
+           '</FONT></TD></TR>') if caption else ""
+    return ('<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">' + top +
             f'<TR><TD CELLPADDING="{pad}">{green}</TD></TR>'
             '<HR/>'
             '<TR><TD PORT="p" HEIGHT="0" CELLPADDING="0"></TD></TR>'
-            f'<TR><TD CELLPADDING="{pad}">{red if shown else _hide(red)}</TD></TR>'
+            f'<TR><TD CELLPADDING="{pad}">{red}</TD></TR>'
             '</TABLE>>')
 
 
@@ -302,6 +314,19 @@ def _quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+_LONG_LABEL = 8  # characters: a longer label is drawn in an ellipse, not a huge circle
+
+
+def _gate_label(label: str) -> str:
+    """A gate's DOT label: ``sum axis=0`` on two lines; a long one in an ellipse."""
+    head, axis, rest = label.partition(" axis=")
+    lines = [head, f"axis={rest}"] if axis else [label]
+    quoted = '"' + "\\n".join(_quote(line)[1:-1] for line in lines) + '"'
+    if max(map(len, lines)) > _LONG_LABEL:
+        return f"{quoted}, shape=ellipse, width=0, margin=0.08"
+    return quoted
+
+
 def _large_graph_settings(n_gates: int) -> str:
     """Graph attributes that keep dot's layout time down on large graphs.
 
@@ -316,6 +341,36 @@ def _large_graph_settings(n_gates: int) -> str:
         return ""
     limit = f"{min(0.2, 60 / n_gates):.3g}"
     return f", newrank=true, nslimit={limit}, nslimit1={limit}, mclimit=0.1"
+
+
+def gate_labels(trace: Trace) -> dict[int, str]:
+    """Each gate's label in this figure, by node id.
+
+    A gate whose label another kind of gate in the figure also has is drawn with its
+    ``distinct_label``: beside an elementwise ``*``, the matrix product is ``@`` (alone,
+    it is the slides' ``*``).
+    """
+    graph = trace.graph
+    labels = {node.id: node.label for node in graph.gates}
+    kinds: dict[str, set[str]] = {}
+    for node in graph.gates:
+        kinds.setdefault(labels[node.id], set()).add(node.op)
+    for node in graph.gates:
+        op = OPS.get(node.op)  # None for a collapsed user gate, whose label is its name
+        distinct = op.distinct_label if op is not None else None
+        if distinct is not None and len(kinds[labels[node.id]]) > 1:
+            labels[node.id] = distinct
+    return labels
+
+
+def _caption(trace: Trace, node_id: int) -> str:
+    """The shape of a value made along an axis (``mean(X, axis=0)``), which the axis decides."""
+    op = OPS.get(trace.graph.ops[node_id])
+    if op is None or op.keyword != "axis" or trace.graph.consts[node_id] is None:
+        return ""
+    shape = np.shape(trace.values[node_id])
+    return "shape " + ("()" if not shape else f"({shape[0]},)" if len(shape) == 1 else
+                       "(" + ", ".join(map(str, shape)) + ")")
 
 
 def to_dot(trace: Trace, style: Style | None = None) -> str:
@@ -350,6 +405,8 @@ def to_dot(trace: Trace, style: Style | None = None) -> str:
     ]
     body: dict[int | None, list[str]] = {None: []}  # the lines of each box, by group index
     box = _boxes(graph)
+    index_inputs = trace.index_inputs
+    labels = gate_labels(trace)
 
     def emit(where: int | None, line: str) -> None:
         body.setdefault(where, []).append(line)
@@ -358,7 +415,11 @@ def to_dot(trace: Trace, style: Style | None = None) -> str:
         emit(where, f"  {name} [shape=plaintext, width=0, height=0, margin=0, label={label}];")
 
     for node in graph.nodes:
-        if node.op == INPUT:
+        if node.id in index_inputs:  # integers that pick elements: named as such, no gradient
+            emit(box.node(node.id), f"  n{node.id} [shape=plaintext, width=0, height=0, "
+                 f"margin=0.02, label=<{_escape(node.label)}<BR/><FONT POINT-SIZE=\"10\" "
+                 f"COLOR=\"{PATTERN}\">index</FONT>>];")
+        elif node.op == INPUT:
             emit(box.node(node.id), f"  n{node.id} [shape=plaintext, width=0, height=0, "
                  f"margin=0.02, label={_quote(node.label)}];")
         else:
@@ -371,26 +432,32 @@ def to_dot(trace: Trace, style: Style | None = None) -> str:
                 # edges of the shared values need not cross (the staged example's do if the
                 # order is kept).
                 mark += ", ordering=in"
-            emit(box.node(node.id), f"  n{node.id} [label={_quote(node.label)}{mark}];")
+            emit(box.node(node.id), f"  n{node.id} [label={_gate_label(labels[node.id])}{mark}];")
         if uses[node.id] > 1:  # the stub with the total gradient, then the fork
             where = box.common(node.id, *graph.consumers[node.id])
             helper(f"s{node.id}", _edge_label(trace.values[node.id], trace.grads[node.id], numbers,
-                                              visible((node.id, TOTAL)), named(node.id)), where)
+                                              visible((node.id, TOTAL)), named(node.id),
+                                              _caption(trace, node.id)), where)
             emit(where, f"  f{node.id} [shape=point, width=0.03, height=0.03];")
             emit(None, f"  n{node.id} -> s{node.id}:p:w [arrowhead=none];")
             emit(None, f"  s{node.id}:p:e -> f{node.id} [arrowhead=none];")
     for node in graph.nodes:
+        op = OPS.get(node.op)
+        index_from = op.index_from if op is not None else None
         for k, (src, grad) in enumerate(zip(node.inputs, trace.edge_grads[node.id], strict=True)):
             name = f"e{node.id}_{k}"
             fanned = uses[src] > 1
-            label = _edge_label(trace.values[src], grad, numbers, visible((node.id, k)),
-                                None if fanned else named(src))
+            is_index = index_from is not None and k >= index_from
+            label = _edge_label(trace.values[src], None if is_index else grad, numbers,
+                                visible((node.id, k)), None if fanned else named(src),
+                                "" if fanned else _caption(trace, src))
             helper(name, label, box.common(src, node.id))
-            emit(None, f"  {'f' if fanned else 'n'}{src} -> {name}:p:w [arrowhead=none];")
-            emit(None, f"  {name}:p:e -> n{node.id};")
+            dashed = ", style=dashed" if is_index else ""
+            emit(None, f"  {'f' if fanned else 'n'}{src} -> {name}:p:w [arrowhead=none{dashed}];")
+            emit(None, f"  {name}:p:e -> n{node.id}{' [style=dashed]' if is_index else ''};")
     out = graph.output
     label = _edge_label(trace.values[out.id], trace.grads[out.id], numbers, visible(STUB),
-                        named(out.id))
+                        named(out.id), _caption(trace, out.id))
     helper("out", label, None)
     emit(None, f"  n{out.id} -> out:p:w [arrowhead=none];")
     lines += box.nest(body)
@@ -466,15 +533,23 @@ def _boxes(graph: Any) -> _Boxes:
     return _Boxes(graph)
 
 
-def render(dot: str, format: str, n_gates: int = 0) -> bytes:
-    """Run Graphviz's ``dot`` on DOT source; the output format is svg, png or pdf."""
+def render(dot: str, format: str, n_gates: int = 0, timeout: float | None = None) -> bytes:
+    """Run Graphviz's ``dot`` on DOT source; the output format is svg, png or pdf.
+
+    With ``timeout`` (seconds), a ``dot`` still running then is killed and
+    :class:`RenderTimeoutError` raised.
+    """
     if n_gates > MAX_GATES:
         raise RenderError(
             f"the graph has {n_gates} gates, more than the {MAX_GATES} that can be drawn in "
             "reasonable time; use --format json (or --format dot) for graphs this large")
     args = ["dot", f"-T{format}"] + (["-Gdpi=150"] if format == "png" else [])
     try:
-        done = subprocess.run(args, input=dot.encode("utf-8"), capture_output=True, check=False)
+        done = subprocess.run(args, input=dot.encode("utf-8"), capture_output=True, check=False,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired:  # run() has killed dot and waited for it
+        raise RenderTimeoutError(f"Graphviz took more than {timeout:g} s to draw the figure, "
+                                 "and was stopped") from None
     except FileNotFoundError:
         raise GraphvizNotFoundError(
             "Graphviz's 'dot' program is not installed, and it is needed for "

@@ -155,11 +155,31 @@ def _result(numbers: Numbers, x: Array) -> str:
     return numbers.plain(x) if np.size(x) <= _INLINE else numbers.summary(x)
 
 
-def chain(local: str, upstream: str, result: str) -> str:
-    """``(local)(upstream) = result``; a local text may place the upstream gradient itself."""
-    if UPSTREAM in local:
-        return f"{local.replace(UPSTREAM, upstream)} = {result}"
-    return f"({local})({upstream}) = {result}"
+def chain(local: str, upstream: str, result: str, summed: str | None = None) -> str:
+    """``(local)(upstream) = result``; a local text may place the upstream gradient itself.
+
+    ``summed`` is the sum that takes a broadcast product back to its input's shape
+    (``sum``, ``sum(..., axis=0)``): ``sum((-1)([0.00, 1.00, 0.00])) = -1.00``.
+    """
+    product = local.replace(UPSTREAM, upstream) if UPSTREAM in local else f"({local})({upstream})"
+    if summed is not None:
+        product = f"{summed}({product})" if summed == "sum" else f"sum({product}, {summed})"
+    return f"{product} = {result}"
+
+
+def _summed(raw: Array, shape: tuple[int, ...]) -> str | None:
+    """How a gradient of ``raw``'s shape was summed back to ``shape`` (None: it was not).
+
+    Broadcasting copied the input along these axes, so its gradient adds up over them.
+    """
+    got = np.shape(raw)
+    if got == shape:
+        return None
+    extra = len(got) - len(shape)
+    axes = [*range(extra), *(extra + k for k, n in enumerate(shape) if n == 1 and got[extra + k] != 1)]
+    if len(axes) == len(got):
+        return "sum"
+    return f"axis={axes[0]}" if len(axes) == 1 else f"axis={tuple(axes)}"
 
 
 def steps(trace: Trace, style: Style | None = None) -> list[Step]:
@@ -173,15 +193,22 @@ def steps(trace: Trace, style: Style | None = None) -> list[Step]:
     for gate in reversed(nodes):
         if gate.op == INPUT:
             continue
+        op = OPS.get(gate.op)  # None for a collapsed user gate
         with np.errstate(all="ignore"):
             locals_ = local_gradients(trace, gate, write)
+            # What the gate sends back before it is summed to each input's shape.
+            raw = trace.edge_grads[gate.id] if op is None else op.vjp(
+                trace.grads[gate.id], trace.values[gate.id], *_arguments(trace, gate))
         upstream = write(trace.grads[gate.id])
+        # An index input gets no gradient: the index gate sends nothing back to it.
+        carries = gate.inputs[:op.index_from] if op is not None else gate.inputs
         shares = trace.edge_grads[gate.id]
-        products = tuple(Product(nodes[i], chain(local, upstream, _result(numbers, share)),
-                                 words[i])
-                         for i, local, share in zip(gate.inputs, locals_, shares, strict=True))
+        products = tuple(
+            Product(nodes[i], chain(local, upstream, _result(numbers, share),
+                                    _summed(grad, np.shape(trace.values[i]))), words[i])
+            for i, local, share, grad in zip(carries, locals_, shares, raw, strict=False))
         sums = []
-        for i, share in zip(gate.inputs, shares, strict=True):
+        for i, share in zip(carries, shares, strict=False):
             terms = arrived.setdefault(i, [])
             terms.append(share)
             if len(terms) > 1:
@@ -201,10 +228,15 @@ def local_gradients(trace: Trace, gate: Node, write: Callable[[Array], str]) -> 
         return _call_locals(trace.calls[gate.id], write)
     op = OPS[gate.op]
     assert op.local is not None, f"the operator table has no local gradient for {gate.op}"
+    return op.local(write, trace.values[gate.id], *_arguments(trace, gate))
+
+
+def _arguments(trace: Trace, gate: Node) -> list[Array]:
+    """A gate's inputs' values, then its constant if it carries one: what its rules take."""
     args = [trace.values[i] for i in gate.inputs]
-    if op.has_const:
+    if OPS[gate.op].has_const:
         args.append(gate.const)
-    return op.local(write, trace.values[gate.id], *args)
+    return args
 
 
 def _call_locals(body: Trace, write: Callable[[Array], str]) -> tuple[str, ...]:
@@ -417,6 +449,8 @@ def check(trace: Trace, step: float = STEP) -> list[CheckResult]:
     gradients = trace.gradients  # a property that copies every gradient: read it once
     results = []
     for name, value in inputs.items():
+        if name not in gradients:  # an index input: integers, without a gradient
+            continue
         x = np.array(value, dtype=np.float64)
         analytic = np.asarray(gradients[name], dtype=np.float64)
         worst = CheckResult(name, 0.0, (), 0.0, 0.0)

@@ -13,7 +13,8 @@ timings taken in the same run, the functions being compared are timed interleave
 (A B A B ...) so that a burst of load hits both, and each uses its best of several
 repeats (the median is printed too, to show the spread). The exceptions are the
 renderer's targets, which the issue states in seconds (a 1,000-gate figure in a few
-seconds) and in labels (none on the wrong side of its line). The exit status is 1
+seconds) and in labels (none on the wrong side of its line), and the live page's, stated
+in milliseconds (an edit redrawn in under 150 ms), measured in headless Chromium. The exit status is 1
 when a target fails or cannot be measured.
 
 A section is a function that times things and returns rows and targets; to add one,
@@ -32,6 +33,7 @@ import platform
 import random
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -463,6 +465,98 @@ def bench_render(config: Config) -> Result:
     return result
 
 
+LIVE_EXPRESSION = ("1/(1+exp(-(w0*x0+w1*x1+w2)))", "--w0", "2", "--x0", "-1", "--w1", "-3",
+                   "--x1", "-2", "--w2", "-3")
+"""The live page's target: an edit of the sigmoid neuron redraws in under 150 ms."""
+
+# One edit in the page, timed from the edit to the first paint after the new figure is
+# in the page: the input event, the page's debounce (for typing), the request, drawing,
+# the answer, the SVG put in place and painted. It resolves with the total and the
+# server's share (ms).
+_EDIT = """
+const [selector, value, done] = arguments;
+const input = document.querySelector(selector);
+const start = performance.now();
+document.addEventListener('backviz-drawn', (e) => {
+  requestAnimationFrame(() => setTimeout(() => done([performance.now() - start, e.detail.ms]), 0));
+}, {once: true});
+input.value = value;
+input.dispatchEvent(new Event('input', {bubbles: true}));
+"""
+
+_FIRST = """
+const done = arguments[0];
+(function wait() { document.querySelector('#figure svg') ? done() : setTimeout(wait, 10); })();
+"""
+
+
+def bench_live(config: Config) -> Result:
+    result = Result()
+    edits = 20 if config.quick else 100
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.options import Options
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        message = "cannot measure without selenium (pip install selenium)"
+        result.targets.append(Target("live redraw", None, 150, message, " ms"))
+        return result
+    browser, driver = shutil.which("chromium") or shutil.which("chromium-browser"), \
+        shutil.which("chromedriver")
+    if not (browser and driver and shutil.which("dot")):
+        message = "cannot measure without chromium, chromedriver and Graphviz's dot"
+        result.targets.append(Target("live redraw", None, 150, message, " ms"))
+        return result
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    server = subprocess.Popen([sys.executable, "-m", "backviz", "live", "--no-browser",
+                               *LIVE_EXPRESSION], stdout=subprocess.PIPE, env=env, text=True)
+    options = Options()
+    options.binary_location = browser
+    with tempfile.TemporaryDirectory(prefix="backviz-bench-") as profile:
+        for arg in ("--headless", "--no-sandbox", "--disable-gpu",
+                    "--disable-background-networking", f"--user-data-dir={profile}",
+                    "--window-size=1280,800"):
+            options.add_argument(arg)
+        chrome = webdriver.Chrome(service=Service(driver), options=options)
+        try:
+            assert server.stdout is not None
+            chrome.get(server.stdout.readline().strip())
+            chrome.set_script_timeout(30)
+            # the first drawing (it makes the fields), then a few edits not timed (the
+            # browser warms up)
+            chrome.execute_async_script(_FIRST)
+            for k in range(5):
+                chrome.execute_async_script(_EDIT, '.slider[data-for="w0"]', str(k / 10))
+            times: dict[str, list[tuple[float, float]]] = {"slider": [], "typing": []}
+            for k in range(edits):
+                # interleaved, so that a burst of load hits both kinds of edit
+                times["slider"].append(tuple(chrome.execute_async_script(   # type: ignore[arg-type]
+                    _EDIT, '.slider[data-for="w0"]', f"{(k % 50) / 10 - 2.5:g}")))
+                times["typing"].append(tuple(chrome.execute_async_script(  # type: ignore[arg-type]
+                    _EDIT, 'input[name="x0"]', f"{-1 - (k % 50) / 100:g}")))
+        finally:
+            chrome.quit()
+            server.send_signal(signal.SIGINT)
+            server.wait(timeout=30)
+
+    for kind, label in (("slider", "moving a slider"),
+                        ("typing", "typing a value (30 ms debounce included)")):
+        total = [t / 1000 for t, _ in times[kind]]
+        drawing = [d / 1000 for _, d in times[kind]]
+        p90 = statistics.quantiles(total, n=10)[-1]
+        result.rows.append(Row(f"edit of the sigmoid neuron, {label}", min(total),
+                               statistics.median(total), total))
+        result.rows.append(Row(f"  of which the server drew ({label.split(' (')[0]})",
+                               min(drawing), statistics.median(drawing), drawing))
+        result.notes.append(f"{label}: median {statistics.median(total) * 1000:.0f} ms, "
+                            f"p90 {p90 * 1000:.0f} ms, worst {max(total) * 1000:.0f} ms "
+                            f"over {len(total)} edits")
+        result.targets.append(Target(f"live redraw, {label}: p90", p90 * 1000, 150,
+                                     "edit to paint, in headless chromium", " ms"))
+    return result
+
+
 SECTIONS: list[Section] = [
     Section("linear", "Linear growth: backviz.trace of x0*y0 + x1*y1 + ...", bench_linear),
     Section("micrograd", "Against micrograd 0.1.0: a 1,500-product sum", bench_micrograd),
@@ -470,6 +564,8 @@ SECTIONS: list[Section] = [
     Section("command", 'The command, end to end: backviz "(x+y)*z" --x -2 --y 5 --z -4',
             bench_command),
     Section("render", "Render times: to_dot and dot -Tsvg, 100 to 3,000 gates", bench_render),
+    Section("live", "backviz live: an edit of the sigmoid neuron, to the new figure painted",
+            bench_live),
 ]
 
 

@@ -18,6 +18,7 @@ import autograd.numpy as anp
 import numpy as np
 import pytest
 from autograd import grad
+from handbuilt import build as build_graph
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -47,6 +48,15 @@ def sigmoid(x: Any) -> Any:
     return 0.5 * (anp.tanh(0.5 * x) + 1.0)
 
 
+def _lse(x: Any, axis: int) -> Any:
+    return anp.log(anp.sum(anp.exp(x), axis=axis))
+
+
+def _softmax(x: Any, axis: int) -> Any:
+    e = anp.exp(x)
+    return e / anp.sum(e, axis=axis, keepdims=True)
+
+
 # name -> (autograd function, when its input is allowed)
 UNARY: dict[str, tuple[Callable[[Any], Any], Callable[[Any], bool]]] = {
     "exp": (anp.exp, lambda x: np.max(x) < 4),
@@ -62,6 +72,10 @@ UNARY: dict[str, tuple[Callable[[Any], Any], Callable[[Any], bool]]] = {
     "mean": (anp.mean, lambda x: True),
     "l2": (lambda x: anp.sum(x**2), lambda x: True),
     "-": (lambda x: -x, lambda x: True),
+    "transpose": (anp.transpose, lambda x: True),
+    "softmax": (lambda x: _softmax(x, -1), lambda x: np.ndim(x) > 0),
+    "log_softmax": (lambda x: anp.log(_softmax(x, -1)), lambda x: np.ndim(x) > 0),
+    "logsumexp": (lambda x: _lse(x, -1), lambda x: np.ndim(x) > 0),
 }
 
 # symbol or function -> (autograd function, when its inputs are allowed)
@@ -226,6 +240,9 @@ FIXED = [
     "sum(exp(tanh(M)) ** 2) - log(sqrt(abs(c)))",
     "sum(min(u, 0.5) + max(0.5, v))",
     "3 - a/2 + 2**b - 1/c + (a*b)**2",
+    "sum(softmax(M) * M) + logsumexp(u) - log_softmax(v) @ u",
+    "sum(transpose(M) @ u * v) + u @ transpose(M) @ v",
+    "mean(log_softmax(M @ u + v) * softmax(a * u))",
 ]
 
 
@@ -240,7 +257,166 @@ def test_fixed_expressions(text: str) -> None:
     scope = {"exp": anp.exp, "log": anp.log, "sqrt": anp.sqrt, "abs": anp.abs, "sin": anp.sin,
              "cos": anp.cos, "tanh": anp.tanh, "sigmoid": sigmoid, "sum": anp.sum, "mean": anp.mean,
              "relu": lambda x: anp.where(x > 0, x, 0.0), "l2": lambda x: anp.sum(x**2),
-             "max": anp.maximum, "min": anp.minimum}
+             "max": anp.maximum, "min": anp.minimum, "transpose": anp.transpose,
+             "softmax": UNARY["softmax"][0], "log_softmax": UNARY["log_softmax"][0],
+             "logsumexp": UNARY["logsumexp"][0]}
     code = compile(text.replace("^", "**"), "<expression>", "eval")
     fn = lambda e: eval(code, {"__builtins__": {}}, {**scope, **e})
     check(Expr(text, fn, fn(used(graph, env))), env)
+
+
+# --- the tensor gates, gate by gate, at random shapes and parameters ------------------------
+#
+# Each is written here with autograd.numpy in the textbook way (softmax as exp(x)/sum(exp(x)),
+# not backviz's shifted formula) and traced through backviz's engine as sum(G * gate(X)), with a
+# random upstream gradient G. Graphs are built by hand from the table's entries.
+
+def _last(x: Any, c: Any) -> int:
+    return -1 if c is None else c
+
+
+TENSOR_GATES: dict[str, Callable[[Any, Any], Any]] = {
+    "sum": lambda x, c: anp.sum(x, axis=c),
+    "mean": lambda x, c: anp.mean(x, axis=c),
+    "amax": lambda x, c: anp.max(x, axis=c),
+    "amin": lambda x, c: anp.min(x, axis=c),
+    "logsumexp": lambda x, c: _lse(x, _last(x, c)),
+    "softmax": lambda x, c: _softmax(x, _last(x, c)),
+    "log_softmax": lambda x, c: anp.log(_softmax(x, _last(x, c))),
+    "transpose": lambda x, c: anp.transpose(x),
+}
+
+
+@st.composite
+def tensor_cases(draw: st.DrawFn) -> tuple[str, Any, np.ndarray, np.ndarray]:
+    name = draw(st.sampled_from(sorted(TENSOR_GATES)))
+    ndim = draw(st.integers(1, 2))
+    shape = tuple(draw(st.lists(st.integers(1, 5), min_size=ndim, max_size=ndim)))
+    axis = None if name == "transpose" else draw(st.sampled_from([None, *range(-ndim, ndim)]))
+    # Small integers make ties in max and min, which split evenly in both.
+    ties = name in ("amax", "amin") and draw(st.booleans())
+    elements = st.integers(-2, 2).map(float) if ties else st.floats(-3, 3)
+    n = int(np.prod(shape))
+    x = np.array(draw(st.lists(elements, min_size=n, max_size=n))).reshape(shape)
+    return name, axis, x, np.zeros(0)
+
+
+@settings(max_examples=300, deadline=timedelta(seconds=5),
+          suppress_health_check=[HealthCheck.too_slow])
+@given(tensor_cases(), st.randoms(use_true_random=False))
+def test_tensor_gates_against_autograd(case: tuple[str, Any, np.ndarray, np.ndarray],
+                                       random: Any) -> None:
+    name, axis, x, _ = case
+    f = TENSOR_GATES[name]
+    out = f(x, axis)
+    rng = np.random.default_rng(random.randint(0, 2**32 - 1))
+    g = rng.uniform(-1.5, 1.5, np.shape(out))
+    graph = build_graph(("sum", None, ("mul", None, "G", (name, axis, "X"))))
+    t = backviz.trace(graph, X=x, G=g)
+    np.testing.assert_allclose(t.values[-2], g * out, rtol=1e-10, atol=1e-12)
+    want = grad(lambda X: anp.sum(g * f(X, axis)))(x)
+    np.testing.assert_allclose(t.gradients["X"], want, rtol=1e-8, atol=1e-10,
+                               err_msg=f"{name} axis={axis} at {x.tolist()}")
+
+
+def _numpy_index(spec: tuple[Any, ...], y: np.ndarray | None) -> tuple[Any, ...]:
+    """The index as numpy takes it, built here from the spec (not by backviz)."""
+    out: list[Any] = []
+    for item in spec:
+        if isinstance(item, int):
+            out.append(item)
+        elif item[0] == "slice":
+            out.append(slice(item[1], item[2], item[3]))
+        elif item[0] == "arange":
+            out.append(np.arange(item[1]))
+        else:
+            assert y is not None
+            out.append(y.astype(int))
+    return tuple(out)
+
+
+@st.composite
+def index_cases(draw: st.DrawFn) -> tuple[np.ndarray, tuple[Any, ...], np.ndarray | None]:
+    rows, cols = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    vector = draw(st.booleans())
+    shape = (cols,) if vector else (rows, cols)
+    x = np.array(draw(st.lists(st.floats(-3, 3), min_size=int(np.prod(shape)),
+                               max_size=int(np.prod(shape))))).reshape(shape)
+    within = lambda n: st.integers(-n, n - 1)
+    bound = lambda n: st.one_of(st.none(), st.integers(-n, n))
+    slices = lambda n: st.builds(lambda a, b, s: ("slice", a, b, s), bound(n), bound(n),
+                                 st.sampled_from([None, 1, 2, -1]))
+    labels = lambda n, k: st.lists(st.integers(0, n - 1), min_size=k, max_size=k).map(
+        lambda v: np.array(v, dtype=float))
+    n0 = shape[0]
+    kind = draw(st.sampled_from(["int", "slice", "input"] if vector else
+                                ["int", "slice", "input", "column", "pair", "rows", "pick"]))
+    if kind == "int":
+        return x, (draw(within(n0)),), None
+    if kind == "slice":
+        return x, (draw(slices(n0)),), None
+    if kind == "input":
+        return x, (("input", "y"),), draw(labels(n0, draw(st.integers(1, 6))))
+    if kind == "column":
+        return x, (("slice", None, None, None), draw(within(cols))), None
+    if kind == "pair":
+        return x, (draw(within(rows)), draw(within(cols))), None
+    if kind == "rows":
+        return x, (draw(slices(rows)), draw(slices(cols))), None
+    return x, (("arange", rows), ("input", "y")), draw(labels(cols, rows))
+
+
+@settings(max_examples=300, deadline=timedelta(seconds=5),
+          suppress_health_check=[HealthCheck.too_slow])
+@given(index_cases(), st.randoms(use_true_random=False))
+def test_indexing_against_autograd(case: tuple[np.ndarray, tuple[Any, ...], np.ndarray | None],
+                                   random: Any) -> None:
+    x, spec, y = case
+    where = _numpy_index(spec, y)
+    out = x[where]
+    gate = ("index", spec, "X", *(["y"] if y is not None else []))
+    values = {"X": x, "G": np.ones(np.shape(out)), **({"y": y} if y is not None else {})}
+    if out.size == 0:  # an empty slice: backviz has no empty values
+        with pytest.raises(backviz.InvalidIndexError, match="picks no element"):
+            backviz.trace(build_graph(("sum", None, gate)), values)
+        return
+    rng = np.random.default_rng(random.randint(0, 2**32 - 1))
+    g = rng.uniform(-1.5, 1.5, np.shape(out))
+    values["G"] = g
+    t = backviz.trace(build_graph(("sum", None, ("mul", None, "G", gate))), values)
+    want = grad(lambda X: anp.sum(g * X[where]))(x)
+    np.testing.assert_allclose(t.gradients["X"], want, rtol=1e-12, atol=1e-12,
+                               err_msg=f"{spec} {y}")
+    assert "y" not in t.gradients
+
+
+# The matrix product's four cases with transposes, as a student writes them for a layer.
+A = np.array([[0.5, -1.2, 0.8], [1.5, 0.2, -0.6]])
+B = np.array([[0.3, -0.7, 1.1], [0.9, 0.4, -1.3]])
+U = np.array([0.3, -1.1])
+V = np.array([-0.4, 0.9])
+R = np.array([-0.4, 0.9, 0.2])
+TRANSPOSED = [
+    ("W.T @ x", ("matmul", None, ("transpose", None, "A"), "U"), lambda e: e["A"].T @ e["U"]),
+    ("x @ W.T", ("matmul", None, "R", ("transpose", None, "B")), lambda e: e["R"] @ e["B"].T),
+    ("A.T @ B", ("matmul", None, ("transpose", None, "A"), "B"), lambda e: e["A"].T @ e["B"]),
+    ("A @ B.T", ("matmul", None, "A", ("transpose", None, "B")), lambda e: e["A"] @ e["B"].T),
+    ("A.T.T @ B.T", ("matmul", None, ("transpose", None, ("transpose", None, "A")),
+                     ("transpose", None, "B")), lambda e: e["A"] @ e["B"].T),
+    ("u.T @ v", ("matmul", None, ("transpose", None, "U"), "V"), lambda e: e["U"] @ e["V"]),
+]
+
+
+@pytest.mark.parametrize(("text", "tree", "fn"), TRANSPOSED, ids=[c[0] for c in TRANSPOSED])
+def test_matmul_with_transposes(text: str, tree: Any, fn: Callable[[Env], Any]) -> None:
+    env = {"A": A, "B": B, "U": U, "V": V, "R": R}
+    out = fn(env)
+    g = np.linspace(-1.0, 1.5, int(np.size(out))).reshape(np.shape(out))
+    graph = build_graph(("sum", None, ("mul", None, "G", tree)), text)
+    values = {name: env[name] for name in graph.variables if name != "G"}
+    t = backviz.trace(graph, {**values, "G": g})
+    expected = grad(lambda e: anp.sum(g * fn(e)))(values)
+    numeric = central_differences(graph, {**values, "G": g})
+    for name in values:
+        np.testing.assert_allclose(t.gradients[name], expected[name], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(t.gradients[name], numeric[name], rtol=1e-6, atol=1e-8)

@@ -1,4 +1,4 @@
-"""The page of a build in a real browser: Debian's chromium, driven through chromium-driver.
+"""The page of a build and the live page in a real browser: Debian's chromium, driven through chromium-driver.
 
 scripts/test installs both (BACKVIZ_APT_EXTRA); the test fails, rather than skips, when
 they are missing, so that CI never passes without having run it.
@@ -6,20 +6,29 @@ they are missing, so that CI never passes without having run it.
 
 from __future__ import annotations
 
+import html
+import re
 import shutil
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
+import backviz
 from backviz.cli import cli
+from backviz.live import LiveServer, Start
 
 FIG2 = ["1/(1+exp(-(w0*x0+w1*x1+w2)))", "--w0", "2", "--x0", "-1", "--w1", "-3", "--x1", "-2",
         "--w2", "-3"]
@@ -93,3 +102,144 @@ def test_the_page_steps_through_the_frames(browser: WebDriver, tmp_path: Path) -
     shot = tmp_path / "page.png"
     assert browser.save_screenshot(str(shot))
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
+
+
+# --- backviz live -------------------------------------------------------------------------
+
+SIGMOID = FIG2[0]
+SIGMOID_VALUES = {"w0": "2", "x0": "-1", "w1": "-3", "x1": "-2", "w2": "-3"}
+
+
+@pytest.fixture
+def live_url() -> Iterator[str]:
+    server = LiveServer(Start(SIGMOID, SIGMOID_VALUES))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.url
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def _reds(driver: WebDriver) -> list[str]:
+    """The red numbers of the figure on the page, in the SVG's order."""
+    texts = driver.execute_script(  # in one go: a redraw may replace the figure meanwhile
+        "return [...document.querySelectorAll('#figure text[fill=\"#ff0000\"]')]"
+        ".map((t) => t.textContent)")
+    return [str(t) for t in texts]
+
+
+def _figure(driver: WebDriver) -> str:
+    return str(driver.execute_script("return document.getElementById('figure').innerHTML"))
+
+
+def _until(driver: WebDriver, what: Any, message: str) -> Any:
+    # A redraw replaces the figure and may replace the fields: read them again.
+    return WebDriverWait(driver, 20, ignored_exceptions=(StaleElementReferenceException,)).until(
+        lambda d: what(d), message)
+
+
+def _expected_reds(expression: str, values: dict[str, float]) -> list[str]:
+    svg = backviz.trace(expression, values).to_svg()
+    return [html.unescape(t) for t in re.findall(r'<text[^>]*fill="#ff0000"[^>]*>([^<]*)</text>', svg)]
+
+
+def test_live_the_figure_follows_the_expression_box_and_the_sliders(browser: WebDriver,
+                                                                    live_url: str) -> None:
+    browser.get(live_url)
+    _until(browser, lambda d: _reds(d), "no figure drawn")
+    assert _reds(browser) == _expected_reds(SIGMOID, {k: float(v) for k, v in SIGMOID_VALUES.items()})
+    assert "-0.53" in _reds(browser)
+
+    # Type in the expression box: a new expression, its fields appear (new names start at 1).
+    box = browser.find_element(By.ID, "expression")
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys("(x+y)*z")
+    _until(browser, lambda d: [e.get_attribute("name") for e in
+                               d.find_elements(By.CSS_SELECTOR, "#fields input[type=text]")]
+           == ["x", "y", "z"], "the fields did not follow the expression")
+    field = browser.find_element(By.CSS_SELECTOR, 'input[name="x"]')
+    field.send_keys(Keys.CONTROL, "a")
+    field.send_keys("-2")
+    for name, value in (("y", "5"), ("z", "-4")):
+        f = browser.find_element(By.CSS_SELECTOR, f'input[name="{name}"]')
+        f.send_keys(Keys.CONTROL, "a")
+        f.send_keys(value)
+    lecture = _expected_reds("(x+y)*z", {"x": -2, "y": 5, "z": -4})
+    _until(browser, lambda d: _reds(d) == lecture, "the figure is not the lecture's first")
+    assert browser.find_element(By.ID, "summary").text.split("\n") == [
+        "f = -12", "d/dx = -4", "d/dy = -4", "d/dz = 3"]
+
+    # Move a slider: the red numbers change, to the trace's at the slider's value.
+    slider = browser.find_element(By.CSS_SELECTOR, '.slider[data-for="z"]')
+    ActionChains(browser).click_and_hold(slider).move_by_offset(30, 0).release().perform()
+    z = float(browser.find_element(By.CSS_SELECTOR, 'input[name="z"]').get_attribute("value") or "nan")
+    assert z != -4
+    moved = _expected_reds("(x+y)*z", {"x": -2, "y": 5, "z": z})
+    _until(browser, lambda d: _reds(d) == moved, f"the red numbers did not follow z = {z}")
+    assert moved != lecture
+
+    # A syntax error shows inline with its caret; the last good figure stays.
+    before = _figure(browser)
+    box.send_keys("*")
+    error = browser.find_element(By.ID, "error")
+    _until(browser, lambda d: error.is_displayed(), "no error shown")
+    assert browser.find_element(By.ID, "message").text == (
+        "the expression ends too early: a value is missing (column 9)")
+    assert browser.find_element(By.ID, "caret").get_attribute("textContent") == (
+        "  (x+y)*z*\n          ^")
+    assert _figure(browser) == before
+    assert "stale" in (browser.find_element(By.ID, "figure").get_attribute("class") or "")
+    box.send_keys(Keys.BACK_SPACE)
+    _until(browser, lambda d: not error.is_displayed(), "the error stayed")
+
+
+def test_live_steps_precision_and_the_address(browser: WebDriver, live_url: str) -> None:
+    browser.get(live_url)
+    _until(browser, lambda d: _reds(d), "no figure drawn")
+    complete = _figure(browser)
+    counter = browser.find_element(By.ID, "counter")
+    caption = browser.find_element(By.ID, "caption")
+    assert counter.text == "complete figure"
+
+    browser.find_element(By.ID, "next").click()
+    _until(browser, lambda d: counter.text == "frame 0 of 9", "next did not go to frame 0")
+    assert caption.text == "The forward pass: every value in green, the output f = 0.73."
+    body = browser.find_element(By.TAG_NAME, "body")
+    body.send_keys(Keys.ARROW_RIGHT)
+    _until(browser, lambda d: counter.text == "frame 1 of 9", "the arrow key did not step")
+    body.send_keys(Keys.ARROW_RIGHT)
+    _until(browser, lambda d: caption.text == "1/x: (-1/1.37^2)(1.00) = -0.53", "no caption")
+    assert _reds(browser).count("-0.53") == 1  # the gradient 1/x sends back, and no other yet
+    body.send_keys(Keys.END)
+    _until(browser, lambda d: counter.text == "frame 9 of 9", "End did not go to the last frame")
+    assert browser.find_element(By.ID, "next").get_attribute("disabled") is not None
+    browser.find_element(By.ID, "prev").click()
+    _until(browser, lambda d: counter.text == "frame 8 of 9", "previous did not step back")
+
+    # The address holds the state: a reload shows the same frame of the same figure.
+    field = browser.find_element(By.CSS_SELECTOR, 'input[name="w0"]')
+    field.send_keys(Keys.CONTROL, "a")
+    field.send_keys("2.5")
+    Select(browser.find_element(By.ID, "precision")).select_by_visible_text("3")
+    f = backviz.trace(SIGMOID, {**{k: float(v) for k, v in SIGMOID_VALUES.items()}, "w0": 2.5}).value
+    _until(browser, lambda d: d.find_element(By.ID, "summary").text.startswith(f"f = {f:.3f}\n"),
+           "precision 3 and w0 = 2.5 not shown")
+    url = browser.current_url
+    assert "step=8" in url and "v.w0=2.5" in url and "precision=3" in url
+    shown = _figure(browser)
+    browser.get("about:blank")
+    browser.get(url)
+    counter = browser.find_element(By.ID, "counter")
+    _until(browser, lambda d: counter.text == "frame 8 of 9", "the address lost the step")
+    assert _figure(browser) == shown
+    assert browser.find_element(By.CSS_SELECTOR, 'input[name="w0"]').get_attribute("value") == "2.5"
+    assert browser.find_element(By.ID, "expression").get_attribute("value") == SIGMOID
+
+    body = browser.find_element(By.TAG_NAME, "body")
+    body.send_keys(Keys.ESCAPE)
+    _until(browser, lambda d: d.find_element(By.ID, "counter").text == "complete figure",
+           "Esc did not go back to the complete figure")
+    assert _figure(browser) != complete  # w0 and the precision changed it

@@ -223,8 +223,8 @@ def test_unknown_function_suggests_one(run) -> None:  # type: ignore[no-untyped-
 def test_shape_mismatch_names_the_gate_and_shapes(run) -> None:  # type: ignore[no-untyped-def]
     result = run("sum(W@x)", "--W", "[[1,2],[3,4]]", "--x", "[1,2,3]")
     assert result.exit_code == 2
-    assert result.stderr == ("Error: the gate '*' cannot combine shapes (2, 2) and (3,) "
-                             "(column 6)\n  sum(W@x)\n       ^\n")
+    assert result.stderr == ("Error: W@x: cannot multiply W (2, 2) by x (3,): the inner sizes "
+                             "2 and 3 differ (column 6)\n  sum(W@x)\n       ^\n")
 
 
 def test_name_output_and_format_choose_the_file(run) -> None:  # type: ignore[no-untyped-def]

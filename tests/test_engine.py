@@ -301,28 +301,54 @@ def test_a_long_bad_value_is_cut_in_the_message() -> None:
     assert len(str(info.value)) < 200
 
 
-@pytest.mark.parametrize(("expression", "values", "gate", "shapes"), [
-    ("sum(x+y)", {"x": [1.0, 2.0], "y": [1.0, 2.0, 3.0]}, "+", "(2,) and (3,)"),
-    ("sum(x*y)", {"x": np.ones((2, 3)), "y": np.ones((3, 2))}, "*", "(2, 3) and (3, 2)"),
-    ("sum(W@x)", {"W": np.ones((2, 3)), "x": [1.0, 2.0]}, "*", "(2, 3) and (2,)"),
-    ("x@y", {"x": [1.0, 2.0], "y": [1.0, 2.0, 3.0]}, "*", "(2,) and (3,)"),
-    ("sum(max(x, y))", {"x": [1.0, 2.0], "y": [1.0, 2.0, 3.0]}, "max", "(2,) and (3,)"),
-    ("x @ y", {"x": 1.0, "y": 2.0}, "*", "() and ()"),
+BROADCAST = "the shapes do not broadcast (sizes must match from the right, or be 1)"
+
+
+@pytest.mark.parametrize(("expression", "values", "first_line"), [
+    ("sum(x+y)", {"x": [1.0, 2.0], "y": [1.0, 2.0, 3.0]},
+     f"x+y: cannot add x (2,) and y (3,): {BROADCAST}"),
+    ("sum(x*y)", {"x": np.ones((2, 3)), "y": np.ones((3, 2))},
+     f"x*y: cannot multiply x (2, 3) and y (3, 2) elementwise: {BROADCAST}"),
+    # the operator as typed (@, not the slide label *) and the variables involved
+    ("sum(W@x)", {"W": np.ones((2, 3)), "x": [1.0, 2.0]},
+     "W@x: cannot multiply W (2, 3) by x (2,): the inner sizes 3 and 2 differ"),
+    ("x@y", {"x": [1.0, 2.0], "y": [1.0, 2.0, 3.0]},
+     "x@y: cannot multiply x (2,) by y (3,): the inner sizes 2 and 3 differ"),
+    ("sum(max(x, y))", {"x": [1.0, 2.0], "y": [1.0, 2.0, 3.0]},
+     f"max(x, y): cannot compare x (2,) and y (3,): {BROADCAST}"),
+    ("x @ y", {"x": 1.0, "y": 2.0},
+     "x @ y: cannot multiply x () by y (): x is a number, and @ needs a vector or matrix on "
+     "both sides (write * to scale)"),
+    # subexpressions, with the brackets they were typed in and their folded constants
+    ("sum((W1 @ x + b) @ W2)", {"W1": np.ones((2, 3)), "x": np.ones(3), "b": np.ones(2),
+                                "W2": np.ones((3, 2))},
+     "(W1 @ x + b) @ W2: cannot multiply (W1 @ x + b) (2,) by W2 (3, 2): the inner sizes "
+     "2 and 3 differ"),
+    ("sum(2*x @ W)", {"W": np.ones((2, 3)), "x": np.ones(3)},
+     "2*x @ W: cannot multiply 2*x (3,) by W (2, 3): the inner sizes 3 and 2 differ"),
+    ("sum(exp(x) / (y - 1))", {"x": np.ones(3), "y": np.ones(2)},
+     f"exp(x) / (y - 1): cannot divide exp(x) (3,) by (y - 1) (2,): {BROADCAST}"),
+    ("sum(exp(x - y))", {"x": np.ones(3), "y": np.ones(2)},
+     f"x - y: cannot subtract y (2,) from x (3,): {BROADCAST}"),
+    ("sum(x ** y)", {"x": np.ones(3), "y": np.ones(2)},
+     f"x ** y: cannot raise x (3,) to the power y (2,): {BROADCAST}"),
 ])
-def test_shape_error_names_the_gate_and_both_shapes(expression: str, values: dict[str, object],
-                                                    gate: str, shapes: str) -> None:
+def test_shape_error_names_what_was_written(expression: str, values: dict[str, object],
+                                            first_line: str) -> None:
     with pytest.raises(backviz.ShapeError) as info:
         backviz.trace(expression, values)
     message = str(info.value)
-    assert message.startswith(f"the gate '{gate}' cannot combine shapes {shapes}")
+    column = info.value.column
+    assert message.split("\n")[0] == f"{first_line} (column {column + 1})"
     source, caret = message.split("\n")[1:]
     assert source == "  " + expression
-    column = caret.index("^") - 2
-    assert expression[column] in "+*@m"  # the caret is under the operator (or max)
+    assert caret.index("^") - 2 == column
+    assert expression[column] in "+-*@/m"  # the caret is under the operator (or max)
 
 
 def test_errors_are_backviz_errors() -> None:
     for cls in (backviz.ShapeError, backviz.InvalidValueError, backviz.MissingValueError,
+                backviz.InvalidIndexError,
                 backviz.NonScalarOutputError, backviz.ExpressionSyntaxError,
                 backviz.UnknownFunctionError):
         assert issubclass(cls, backviz.BackvizError) and issubclass(cls, ValueError)

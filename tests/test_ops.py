@@ -1,8 +1,9 @@
 """Every entry of the operator table against central differences, for scalars and arrays.
 
 The cases are generated from ``OPS`` itself, so a gate added to the table is tested the
-moment it exists. A gate that needs positive inputs, or that is not elementwise, has to
-be named below: otherwise its test fails, which is the point.
+moment it exists. A gate that needs positive inputs, that is not elementwise, or whose
+parameter is an axis or an index, has to be named below: otherwise its test fails, which
+is the point.
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from handbuilt import build
 
 import backviz
 from backviz.evaluate import unbroadcast
-from backviz.ops import BINARY, FUNCTIONS, OPS, Op
+from backviz.ops import BINARY, FUNCTIONS, OPS, OVERLOADS, GateError, Op, Param, index_label
 
 # Arguments (by position) that must be positive: log and sqrt, and a power's base.
 POSITIVE_ARGS: dict[str, tuple[int, ...]] = {
@@ -38,24 +40,51 @@ ELEMENTWISE_PAIRS: list[tuple[tuple[int, ...], tuple[int, ...]]] = [
 # none of them is within 0.2 of an input (max(x, c) stays away from its kink).
 CONSTANTS = [0.3, -0.7, 2.5]
 
+# Gates whose parameter is not a constant: the shapes and parameters to try, and for an
+# index gate the values of its index inputs (integers, repeated to test the scatter-add).
+AXES: list[tuple[tuple[int, ...], Param]] = [
+    ((), None), ((3,), None), ((2, 3), None), ((4, 5), None),
+    ((3,), 0), ((3,), -1), ((2, 3), 0), ((2, 3), 1), ((2, 3), -1), ((4, 5), -2)]
+SLICE_ALL = ("slice", None, None, None)
+INDEXES: list[tuple[tuple[int, ...], Param, tuple[Any, ...]]] = [
+    ((5,), (2,), ()), ((5,), (-1,), ()), ((5,), (("slice", 1, 4, None),), ()),
+    ((5,), (("slice", None, None, -2),), ()),
+    ((5,), (("input", "y"),), (np.float64(3),)),
+    ((5,), (("input", "y"),), (np.array([1.0, 4.0, 1.0, 1.0]),)),  # repeats add up
+    ((3, 4), (1,), ()), ((3, 4), (-1,), ()), ((3, 4), (SLICE_ALL, 0), ()), ((3, 4), (1, 2), ()),
+    ((3, 4), (("slice", 1, 3, None),), ()), ((3, 4), (SLICE_ALL, ("slice", 2, None, None)), ()),
+    ((3, 4), (("arange", 3), ("input", "y")), (np.array([0.0, 3.0, 3.0]),)),
+    ((3, 4), (("input", "i"), 2), (np.array([2.0, 0.0, 2.0]),)),
+    ((3, 4), (("input", "y"),), (np.array([2.0, 2.0]),)),  # rows, one picked twice
+]
+PARAMETERS: dict[str, list[tuple[tuple[int, ...], Param, tuple[Any, ...]]]] = {
+    name: [(shape, axis, ()) for shape, axis in AXES]
+    for name in ("sum", "mean", "amax", "amin", "logsumexp", "softmax", "log_softmax")}
+PARAMETERS["index"] = INDEXES
+
 H = 1e-6
 
 
 def cases() -> list[Any]:
     out = []
     for name, op in OPS.items():
-        if op.arity == 1:
+        if name in PARAMETERS:
+            for shape, param, indices in PARAMETERS[name]:
+                out.append(pytest.param(name, (shape,), param, indices,
+                                        id=f"{name}-{shape}-{param}"))
+        elif op.arity == 1:
             consts = [c for c in CONSTANTS if c > 0 or name not in POSITIVE_CONST] if op.has_const else [None]
             for shape in UNARY_SHAPES:
                 for c in consts:
-                    out.append(pytest.param(name, (shape,), c, id=f"{name}-{shape}-c={c}"))
+                    out.append(pytest.param(name, (shape,), c, (), id=f"{name}-{shape}-c={c}"))
         else:
             for shapes in SPECIAL_PAIRS.get(name, ELEMENTWISE_PAIRS):
-                out.append(pytest.param(name, shapes, None, id=f"{name}-{shapes[0]}-{shapes[1]}"))
+                out.append(pytest.param(name, shapes, None, (),
+                                        id=f"{name}-{shapes[0]}-{shapes[1]}"))
     return out
 
 
-def draw(name: str, shapes: tuple[tuple[int, ...], ...], c: float | None) -> list[Any]:
+def draw(name: str, shapes: tuple[tuple[int, ...], ...], c: Param) -> list[Any]:
     """Inputs with |x| in [0.5, 1.5], positive where the gate needs it, and no near-ties."""
     rng = np.random.default_rng(zlib.crc32(f"{name}{shapes}{c}".encode()))
     while True:
@@ -87,21 +116,25 @@ def numeric_vjp(f: Callable[..., Any], args: list[Any], g: Any) -> list[Any]:
     return grads
 
 
-@pytest.mark.parametrize(("name", "shapes", "c"), cases())
+@pytest.mark.parametrize(("name", "shapes", "c", "indices"), cases())
 def test_vjp_matches_central_differences(name: str, shapes: tuple[tuple[int, ...], ...],
-                                         c: float | None) -> None:
+                                         c: Param, indices: tuple[Any, ...]) -> None:
     op = OPS[name]
     args = draw(name, shapes, c)
     extra = [c] if op.has_const else []
-    f = lambda *xs: op.forward(*xs, *extra)
+    # Index inputs are integers: they are held fixed, and get zeros.
+    f = lambda *xs: op.forward(*xs, *indices, *extra)
     out = f(*args)
     assert np.all(np.isfinite(out)), f"{name} is not finite at the test point"
     # A random upstream gradient, so that every output element is weighed differently.
     rng = np.random.default_rng(7)
     g = rng.uniform(-1.5, 1.5, np.shape(out))
     g = np.float64(g) if np.ndim(out) == 0 else g
-    vjps = op.vjp(g, out, *args, *extra)
-    assert len(vjps) == op.arity
+    vjps = op.vjp(g, out, *args, *indices, *extra)
+    assert len(vjps) == op.arity + len(indices)
+    for index, zero in zip(indices, vjps[op.arity:], strict=True):
+        assert np.shape(zero) == np.shape(index) and not np.any(zero)
+    vjps = vjps[:op.arity]
     expected = numeric_vjp(f, args, g)
     for k, (got, want, arg) in enumerate(zip(vjps, expected, args, strict=True)):
         got = unbroadcast(got, np.shape(arg))
@@ -118,6 +151,10 @@ def test_cases_cover_every_gate() -> None:
         if op.arity == 2 and name not in SPECIAL_PAIRS:
             x, y = draw(name, ((2, 3), (3,)), None)
             assert np.shape(op.forward(x, y)) == (2, 3), f"{name} does not broadcast elementwise"
+        # A gate with a parameter that is not a constant must say which parameters it takes.
+        if op.has_const and op.const_left is None and not any(
+                name in (parent.const_left, parent.const_right) for parent in OPS.values()):
+            assert name in PARAMETERS, f"{name} needs sample parameters"
 
 
 # --- the same through the expression language and the engine -----------------------------
@@ -148,19 +185,29 @@ def expression_for(name: str, c: float | None) -> str:
     raise AssertionError(f"the gate {name} cannot be written in the expression language")
 
 
-@pytest.mark.parametrize(("name", "shapes", "c"), cases())
+def graph_for(name: str, c: Param, n_indices: int) -> backviz.Graph:
+    """``sum(gate(x[, y]))``: parsed where the language writes the gate, else built by hand."""
+    if name not in PARAMETERS:
+        graph = backviz.parse(f"sum({expression_for(name, c)})")
+        assert [n.op for n in graph.gates] == [name, "sum"]
+        if OPS[name].has_const:
+            assert graph.gates[0].const == c
+        return graph
+    index_names = [f"i{k}" for k in range(n_indices)]
+    return build(("sum", None, (name, c, "x", *index_names)))
+
+
+@pytest.mark.parametrize(("name", "shapes", "c", "indices"), cases())
 def test_gate_through_the_engine(name: str, shapes: tuple[tuple[int, ...], ...],
-                                 c: float | None) -> None:
-    expression = f"sum({expression_for(name, c)})"
-    graph = backviz.parse(expression)
-    assert [n.op for n in graph.gates] == [name, "sum"]
-    if OPS[name].has_const:
-        assert graph.gates[0].const == c
+                                 c: Param, indices: tuple[Any, ...]) -> None:
+    graph = graph_for(name, c, len(indices))
     args = draw(name, shapes, c)
     names = "xy"[: len(args)]
     values = dict(zip(names, args, strict=True))
-    t = backviz.trace(graph, values)
-    f = lambda *xs: backviz.forward(graph, dict(zip(names, xs, strict=True)))[-1]
+    fixed = {f"i{k}": index for k, index in enumerate(indices)}
+    t = backviz.trace(graph, {**values, **fixed})
+    assert set(t.gradients) == set(names)  # index inputs have no gradient
+    f = lambda *xs: backviz.forward(graph, {**dict(zip(names, xs, strict=True)), **fixed})[-1]
     expected = numeric_vjp(f, args, 1.0)
     for var, want in zip(names, expected, strict=True):
         got = t.gradients[var]
@@ -173,8 +220,9 @@ def test_table_is_consistent() -> None:
     for name, op in OPS.items():
         assert op.name == name
         assert op.arity in (1, 2)
-        assert isinstance(op.label(None if not op.has_const else 2.0), str)
-        assert op.label(None if not op.has_const else 2.0)
+        param = PARAMETERS[name][-1][1] if name in PARAMETERS else 2.0 if op.has_const else None
+        assert isinstance(op.label(param), str)
+        assert op.label(param)
         for const_gate in (op.const_left, op.const_right):
             if const_gate is not None:
                 assert OPS[const_gate].has_const and OPS[const_gate].arity == 1
@@ -182,6 +230,11 @@ def test_table_is_consistent() -> None:
             assert op.arity == 1
     for fn, op in FUNCTIONS.items():
         assert OPS[op.name] is op and op.function == fn
+        assert OVERLOADS[fn][0] is op
+    for fn, overloads in OVERLOADS.items():
+        # A name means one gate per number of arguments: max(a, b) and max(X).
+        assert len({op.arity for op in overloads}) == len(overloads)
+        assert all(op.function == fn for op in overloads)
     for op in BINARY.values():
         assert OPS[op.name] is op and op.arity == 2
 
@@ -229,3 +282,136 @@ def test_power_at_zero_base() -> None:
     assert t.warnings == ()
     # x^0 is constant: gradient 0 even at x = 0.
     assert backviz.trace("x**0", x=0).gradients == {"x": 0.0}
+
+
+# --- PyTorch's conventions where its gradient is finite (issue 10, item 6) -----------------
+
+def test_power_at_zero_base_follows_pytorch() -> None:
+    # d(x^y)/dx with y = 0 is 0 at x = 0 (x^0 is constant), not 0 * 0^-1 = nan.
+    assert backviz.trace("x**y", x=0, y=0).gradients == {"x": 0.0, "y": 0.0}
+    # d(x^y)/dy = x^y log x at x = 0: 0 for y >= 0, -inf for y < 0 (not inf * 0 = nan).
+    assert backviz.trace("x**y", x=0, y=2).gradients["y"] == 0.0
+    t = backviz.trace("x**y", x=0, y=-1)
+    assert t.gradients["y"] == -np.inf
+    t = backviz.trace("sum(x**y)", x=[0.0, 0.0, 2.0], y=[3.0, -2.0, 0.0])
+    np.testing.assert_array_equal(t.gradients["y"], [0.0, -np.inf, np.log(2.0)])
+    np.testing.assert_array_equal(t.gradients["x"], [0.0, -np.inf, 0.0])
+
+
+def test_constant_base_zero_follows_pytorch() -> None:
+    # c**y with c = 0: d/dy is 0 where y > 0 (and y = 0), -inf where y < 0.
+    assert backviz.trace("0**y", y=2).gradients == {"y": 0.0}
+    assert backviz.trace("0**y", y=0).gradients == {"y": 0.0}
+    assert backviz.trace("0**y", y=-1).gradients == {"y": -np.inf}
+    t = backviz.trace("sum(0**y)", y=[0.5, 3.0])
+    np.testing.assert_array_equal(t.gradients["y"], [0.0, 0.0])
+    assert t.warnings == ()
+
+
+@pytest.mark.parametrize(("expression", "values", "expected"), [
+    # relu's off side stops the infinite gradient of sqrt at 0
+    ("sqrt(relu(x))", {"x": -1.0}, {"x": 0.0}),
+    ("sum(sqrt(relu(x)))", {"x": [-1.0, 0.0, 4.0]}, {"x": [0.0, 0.0, 0.25]}),
+    # the losing side of max and min
+    ("sqrt(max(x, y))", {"x": 0.0, "y": -1.0}, {"x": np.inf, "y": 0.0}),
+    ("sqrt(min(x, y))", {"x": 0.0, "y": 1.0}, {"x": np.inf, "y": 0.0}),
+    ("sqrt(max(x, 0))", {"x": -1.0}, {"x": 0.0}),
+    ("sqrt(min(x, 0))", {"x": 1.0}, {"x": 0.0}),
+    # x**0 is constant
+    ("sqrt(x**0 - 1)", {"x": 2.0}, {"x": 0.0}),
+    ("sqrt(x**y - 1)", {"x": 2.0, "y": 0.0}, {"x": 0.0, "y": np.inf}),
+    # the reductions max/min: the elements that do not win get 0
+    ("sqrt(max(x))", {"x": [0.0, -1.0]}, {"x": [np.inf, 0.0]}),
+    ("sqrt(min(x))", {"x": [0.0, 1.0]}, {"x": [np.inf, 0.0]}),
+])
+def test_zero_local_gradient_stops_an_infinite_one(expression: str, values: dict[str, Any],
+                                                   expected: dict[str, Any]) -> None:
+    """PyTorch masks these gradients rather than multiplying: 0, not 0 * inf = nan."""
+    if expression.startswith("sqrt(max(x))") or expression.startswith("sqrt(min(x))"):
+        op = "amax" if "max" in expression else "amin"
+        graph = build(("sqrt", None, (op, None, "x")), expression)
+    else:
+        graph = backviz.parse(expression)
+    t = backviz.trace(graph, values)
+    for name, want in expected.items():
+        np.testing.assert_array_equal(t.gradients[name], want, err_msg=name)
+
+
+# --- the reductions, the softmax family and indexing: known answers -----------------------
+
+def test_logsumexp_is_numerically_stable() -> None:
+    lse = OPS["logsumexp"]
+    assert lse.forward(np.array([1000.0, 1000.0])) == pytest.approx(1000 + np.log(2), rel=1e-15)
+    assert lse.forward(np.array([-1000.0, -1000.0])) == pytest.approx(-1000 + np.log(2))
+    np.testing.assert_allclose(OPS["softmax"].forward(np.array([1000.0, 1000.0, -np.inf])),
+                               [0.5, 0.5, 0.0])
+    np.testing.assert_allclose(OPS["log_softmax"].forward(np.array([1000.0, 0.0])),
+                               [0.0, -1000.0])
+    rows = OPS["logsumexp"].forward(np.array([[1000.0, 1000.0], [0.0, np.log(3.0)]]))
+    np.testing.assert_allclose(rows, [1000 + np.log(2), np.log(4)])
+    t = backviz.trace(build(("logsumexp", None, "s")), s=[1000.0, 1000.0])
+    np.testing.assert_allclose(t.gradients["s"], [0.5, 0.5])
+    assert t.warnings == ()
+
+
+def test_softmax_family_default_axis_is_the_last() -> None:
+    S = np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])
+    p = OPS["softmax"].forward(S)
+    np.testing.assert_allclose(p.sum(axis=1), [1.0, 1.0])
+    np.testing.assert_allclose(p[1], [1 / 3] * 3)
+    np.testing.assert_allclose(OPS["softmax"].forward(S, 0).sum(axis=0), [1.0, 1.0, 1.0])
+    np.testing.assert_allclose(OPS["log_softmax"].forward(S, -1), np.log(p))
+    assert OPS["softmax"].label(None) == "softmax"
+    assert OPS["softmax"].label(0) == "softmax axis=0"
+
+
+@pytest.mark.parametrize("op", ["amax", "amin"])
+def test_reductions_split_ties_evenly(op: str) -> None:
+    X = np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]])
+    pick = X if op == "amax" else -X
+    t = backviz.trace(build(("sum", None, (op, None, "X"))), X=pick)
+    np.testing.assert_allclose(t.gradients["X"], [[0, 0.5, 0.5], [0, 0, 0]])
+    t = backviz.trace(build(("sum", None, (op, 1, "X"))), X=pick)
+    np.testing.assert_allclose(t.gradients["X"], [[0, 0.5, 0.5], [1 / 3, 1 / 3, 1 / 3]])
+    t = backviz.trace(build(("sum", None, (op, 0, "X"))), X=pick)
+    np.testing.assert_allclose(t.gradients["X"], [[0, 1, 1], [1, 0, 0]])
+
+
+def test_per_row_picking_scatters_and_repeats_add() -> None:
+    S = np.arange(12.0).reshape(4, 3)
+    spec = (("arange", 4), ("input", "y"))
+    t = backviz.trace(build(("sum", None, ("index", spec, "S", "y"))), S=S, y=[2, 0, 2, 1])
+    assert t.value == 2 + 3 + 8 + 10
+    np.testing.assert_array_equal(t.gradients["S"], [[0, 0, 1], [1, 0, 0], [0, 0, 1], [0, 1, 0]])
+    assert set(t.gradients) == {"S"}
+    t = backviz.trace(build(("sum", None, ("index", (("input", "y"),), "s", "y"))),
+                      s=[1.0, 2.0, 3.0], y=[2, 2, -1, 0])
+    np.testing.assert_array_equal(t.gradients["s"], [1.0, 0.0, 3.0])
+
+
+@pytest.mark.parametrize(("spec", "values", "message"), [
+    ((("input", "y"),), {"s": [1.0, 2.0, 3.0], "y": 1.5},
+     "the index y must hold integers, and it holds 1.5"),
+    ((("input", "y"),), {"s": [1.0, 2.0, 3.0], "y": 3}, "index 3 is out of bounds for axis 0"),
+    ((5,), {"s": [1.0, 2.0, 3.0]}, "index 5 is out of bounds for axis 0 with size 3"),
+    ((0, 1), {"s": [1.0, 2.0, 3.0]}, "a vector (3,) has 1 axis, and [0, 1] indexes 2"),
+    ((("arange", 4), ("input", "y")), {"s": np.ones((3, 3)), "y": [0, 1, 2]},
+     "the index arrays of [arange(4), y] have the shapes (4,) and (3,): they must have the same "
+     "length (or be a single number)"),
+    ((("arange", 4), ("input", "y")), {"s": np.ones((3, 3)), "y": [0, 1, 2, 0]},
+     "index 3 is out of bounds for axis 0 with size 3"),
+])
+def test_bad_indexes_are_errors(spec: Param, values: dict[str, Any], message: str) -> None:
+    text = "s" + index_label(spec)
+    graph = build(("sum", None, ("index", spec, "s", *(["y"] if "y" in values else []))), text)
+    with pytest.raises(backviz.InvalidIndexError) as info:
+        backviz.trace(graph, values)
+    assert message in str(info.value)
+
+
+def test_bad_axes_are_shape_errors() -> None:
+    with pytest.raises(backviz.ShapeError) as info:
+        backviz.trace(build(("sum", None, ("sum", 1, "x")), "sum(sum(x, axis=1))"), x=[1.0, 2.0])
+    assert "x is a vector (2,), which has no axis 1 (it has only axis 0, or -1)" in str(info.value)
+    with pytest.raises(GateError):
+        OPS["softmax"].forward(np.ones((2, 3)), 2)

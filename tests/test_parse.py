@@ -295,8 +295,9 @@ def test_unknown_function_without_a_close_name_lists_the_known_ones() -> None:
     with pytest.raises(backviz.UnknownFunctionError) as info:
         backviz.parse("2*qqqqqq(x)")
     assert str(info.value) == (
-        "unknown function 'qqqqqq' (known: abs, cos, exp, l2, log, max, mean, min, relu, "
-        "sigmoid, sin, sqrt, sum, tanh) (column 3)\n  2*qqqqqq(x)\n    ^")
+        "unknown function 'qqqqqq' (known: abs, cos, exp, l2, log, log_softmax, logsumexp, "
+        "max, mean, min, relu, sigmoid, sin, softmax, sqrt, sum, tanh, transpose) (column 3)"
+        "\n  2*qqqqqq(x)\n    ^")
 
 
 def test_empty_and_blank_expressions() -> None:

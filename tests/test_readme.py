@@ -96,7 +96,13 @@ def test_readme_python_comments_are_the_real_results() -> None:
 
 # The constant each one-input gate is shown with in the README's table of gates.
 README_CONSTANTS = {"add_c": 1, "sub_c": 3, "rsub_c": 3, "mul_c": 2, "div_c": 2, "rdiv_c": 1,
-                    "pow_c": 2, "rpow_c": 2, "max_c": 0, "min_c": 6}
+                    "pow_c": 2, "rpow_c": 2, "max_c": 0, "min_c": 6,
+                    # parameters: an axis, or an index (README_PARAMETERS lists more)
+                    "sum": 0, "mean": 1, "amax": None, "amin": 1, "logsumexp": None,
+                    "softmax": None, "log_softmax": None, "index": (("input", "y"),)}
+README_PARAMETERS = {"sum": [None], "mean": [None], "amax": [None], "amin": [None],
+                     "index": [(2,), (("slice", None, None, None), 0),
+                               (("arange", 4), ("input", "y"))]}
 
 
 def test_readme_lists_every_gate_label() -> None:
@@ -104,6 +110,8 @@ def test_readme_lists_every_gate_label() -> None:
     for op in OPS.values():
         label = op.label(README_CONSTANTS[op.name] if op.has_const else None)
         assert f"`{label}`" in README, f"the README's table of gates lacks {op.name} ({label})"
+        for param in README_PARAMETERS.get(op.name, []):
+            assert f"`{op.label(param)}`" in README, f"the README lacks {op.name} ({param})"
 
 
 def test_readme_lists_every_function() -> None:

@@ -51,6 +51,19 @@ def test_figure_5_writes_its_arrays_on_the_edges() -> None:
     assert svggeom.problems(fig) == []
 
 
+def test_matrix_and_elementwise_products_look_different_side_by_side() -> None:
+    W, x = np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([1.0, -1.0])
+    fig = svggeom.read(backviz.trace("sum((W@x) * (W@x))", W=W, x=x).to_svg())
+    black = sorted(t.text for t in fig.texts if t.color == "black")
+    assert black == ["*", "@", "@", "W", "sum", "x"]
+    # Alone, the matrix product is the slides' "*" (figure 5), and so is an elementwise one.
+    expression, values = FIG5
+    fig = svggeom.read(backviz.trace(expression, values).to_svg())
+    assert sorted(t.text for t in fig.texts if t.color == "black") == ["*", "L2", "W", "x"]
+    fig = svggeom.read(backviz.trace("sum(x * x)", x=x).to_svg())
+    assert "*" in [t.text for t in fig.texts if t.color == "black"]
+
+
 def _random_expression(rng: random.Random, depth: int, names: list[str]) -> str:
     """A random expression as a person might type it: shared variables, every kind of gate."""
     if depth == 0 or (depth < 5 and rng.random() < 0.2):

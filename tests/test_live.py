@@ -1,0 +1,438 @@
+"""backviz live: the drawing API, each of the server's security rules, and the command.
+
+The page itself is driven in a real browser in tests/test_browser.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import backviz
+from backviz import live
+from backviz.live import LiveServer, Start, draw
+
+ROOT = Path(__file__).resolve().parent.parent
+SIGMOID = "1/(1+exp(-(w0*x0+w1*x1+w2)))"
+SIGMOID_VALUES = {"w0": "2", "x0": "-1", "w1": "-3", "x1": "-2", "w2": "-3"}
+
+
+@contextmanager
+def running(server: LiveServer) -> Iterator[LiveServer]:
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@pytest.fixture
+def server() -> Iterator[LiveServer]:
+    with running(LiveServer(Start(SIGMOID, SIGMOID_VALUES))) as started:
+        yield started
+
+
+def call(server: LiveServer, method: str, path: str, body: Any = None, *,
+         headers: dict[str, str] | None = None, token: bool = True) -> tuple[int, Any]:
+    """One request; the page's own token header unless ``token`` is False."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=60)
+    sent = dict(headers or {})
+    if token:
+        sent.setdefault(live.TOKEN_HEADER, server.token)
+    data = body if isinstance(body, bytes) or body is None else json.dumps(body).encode()
+    try:
+        conn.request(method, path, body=data, headers=sent)
+        response = conn.getresponse()
+        raw = response.read()
+    finally:
+        conn.close()
+    kind = response.getheader("Content-Type", "")
+    return response.status, json.loads(raw) if kind == "application/json" else raw.decode()
+
+
+def drawn(server: LiveServer, **request: Any) -> tuple[int, dict[str, Any]]:
+    status, body = call(server, "POST", "/api/draw", request)
+    assert isinstance(body, dict)
+    return status, body
+
+
+# --- what the page gets -----------------------------------------------------------------
+
+def test_a_drawing_has_the_figure_and_the_summary_of_the_trace() -> None:
+    answer = draw({"expression": SIGMOID, "values": SIGMOID_VALUES})
+    assert answer.status == HTTPStatus.OK
+    t = backviz.trace(SIGMOID, {k: float(v) for k, v in SIGMOID_VALUES.items()})
+    assert answer.body["svg"] == t.to_svg()
+    assert answer.body["summary"] == {
+        "value": "0.73", "gradients": [["w0", "-0.20"], ["x0", "0.39"], ["w1", "-0.39"],
+                                       ["x1", "-0.59"], ["w2", "0.20"]], "warnings": []}
+    assert [v["name"] for v in answer.body["variables"]] == ["w0", "x0", "w1", "x1", "w2"]
+    assert answer.body["frames"] == 10 and answer.body["step"] is None
+
+
+def test_a_variable_without_a_value_starts_at_1() -> None:
+    answer = draw({"expression": "(x+y)*z", "values": {"x": "-2"}})
+    assert answer.status == HTTPStatus.OK
+    assert answer.body["variables"] == [{"name": "x", "value": "-2"}, {"name": "y", "value": "1"},
+                                        {"name": "z", "value": "1"}]
+    assert answer.body["summary"]["value"] == "-1"
+
+
+def test_a_syntax_error_gives_the_message_with_its_caret_and_the_column() -> None:
+    answer = draw({"expression": "(x+y)*", "values": {}})
+    assert answer.status == HTTPStatus.UNPROCESSABLE_ENTITY
+    assert answer.body == {"error": "the expression ends too early: a value is missing (column 7)\n"
+                                    "  (x+y)*\n        ^", "column": 6}
+
+
+def test_a_bad_value_names_the_variable_and_keeps_the_fields() -> None:
+    answer = draw({"expression": "x*y", "values": {"x": "two"}})
+    assert answer.status == HTTPStatus.UNPROCESSABLE_ENTITY
+    assert "the value of x, 'two', is not a number or a JSON list" in answer.body["error"]
+    assert [v["name"] for v in answer.body["variables"]] == ["x", "y"]
+
+
+def test_arrays_are_json_lists() -> None:
+    answer = draw({"expression": "l2(W@x)", "values": {"W": "[[0.1,0.5],[-0.3,0.8]]",
+                                                       "x": "[0.2, 0.4]"}, "precision": 3})
+    assert answer.status == HTTPStatus.OK
+    assert answer.body["summary"]["gradients"] == [["W", "[[0.088, 0.176], [0.104, 0.208]]"],
+                                                   ["x", "[-0.112, 0.636]"]]
+
+
+def test_a_step_is_the_frame_of_the_build() -> None:
+    t = backviz.trace("(x+y)*z", x=-2, y=5, z=-4)
+    from backviz.teach import frame_svgs
+
+    built = frame_svgs(t)
+    for k in (0, 1, 3):
+        answer = draw({"expression": "(x+y)*z", "values": {"x": "-2", "y": "5", "z": "-4"},
+                       "step": k})
+        assert answer.body["svg"] == built[k][1]
+        assert (answer.body["step"], answer.body["caption"]) == (k, built[k][0].caption)
+    past = draw({"expression": "(x+y)*z", "values": {"x": "-2", "y": "5", "z": "-4"}, "step": 99})
+    assert past.body["step"] == 3 and past.body["svg"] == built[3][1]
+
+
+def test_precision_and_png() -> None:
+    answer = draw({"expression": "x*y", "values": {"x": "1", "y": "2"}, "precision": 3})
+    assert answer.body["summary"]["value"] == "2.000"
+    png = draw({"expression": "x*y", "values": {"x": "1", "y": "2"}, "format": "png"})
+    assert base64.b64decode(png.body["png"]).startswith(b"\x89PNG\r\n\x1a\n")
+
+
+@pytest.mark.parametrize("request_body, message", [
+    ([], "the request must be a JSON object"),
+    ({"values": {}}, "'expression' must be a string"),
+    ({"expression": "x", "values": {"x": 2}}, "'values' must map names to texts"),
+    ({"expression": "x", "precision": 13}, "'precision' must be null or a whole number"),
+    ({"expression": "x", "step": -1}, "'step' must be null or a frame number"),
+    ({"expression": "x", "format": "pdf"}, "'format' must be svg or png"),
+    ({"expression": "x", "theme": "neon"}, "'theme' must be one of"),
+])
+def test_malformed_requests_are_refused(request_body: Any, message: str) -> None:
+    answer = draw(request_body)
+    assert answer.status == HTTPStatus.BAD_REQUEST and message in answer.body["error"]
+
+
+# --- security: one test (or more) per rule ------------------------------------------------
+
+def _other_address() -> str | None:
+    """An address of this machine that is not loopback, if it has one."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("192.0.2.1", 9))  # a UDP connect sends nothing; it picks a route
+            address: str = s.getsockname()[0]
+        except OSError:
+            return None
+    return None if address.startswith("127.") else address
+
+
+def test_rule_it_listens_on_127_0_0_1_only(server: LiveServer) -> None:
+    assert server.server_address[0] == "127.0.0.1"
+    assert server.url.startswith(f"http://127.0.0.1:{server.server_port}/?token=")
+    other = _other_address()
+    if other is not None:  # a container may have loopback only: then there is nothing to reach
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection((other, server.server_port), timeout=5).close()
+    # and there is no way to ask for another address
+    done = subprocess.run([sys.executable, "-m", "backviz", "live", "--host", "0.0.0.0",
+                           "--no-browser"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "--host is neither an option nor a variable" in done.stderr
+
+
+def test_rule_every_request_needs_the_token(server: LiveServer) -> None:
+    token = server.token
+    assert len(token) >= 43  # 32 random bytes
+    assert call(server, "GET", "/", token=False)[0] == HTTPStatus.FORBIDDEN
+    assert call(server, "GET", "/?token=" + token[:-1], token=False)[0] == HTTPStatus.FORBIDDEN
+    status, page = call(server, "GET", "/?token=" + token, token=False)
+    assert status == HTTPStatus.OK and '<textarea id="expression"' in page
+    body = {"expression": "x", "values": {"x": "1"}}
+    status, answer = call(server, "POST", "/api/draw", body, token=False)
+    assert status == HTTPStatus.FORBIDDEN and "token" in answer["error"]
+    assert call(server, "POST", "/api/draw", body,
+                headers={live.TOKEN_HEADER: "x" * len(token)})[0] == HTTPStatus.FORBIDDEN
+    assert call(server, "POST", "/api/draw", body)[0] == HTTPStatus.OK
+    # each server has its own
+    with LiveServer(Start("x")) as other:
+        assert other.token != token
+
+
+@pytest.mark.parametrize("host", ["evil.example", "evil.example:{port}", "127.0.0.1.evil.example",
+                                  "localhost:1", "[::1]:{port}", "0.0.0.0:{port}", ""])
+def test_rule_the_host_header_must_be_loopback(server: LiveServer, host: str) -> None:
+    """DNS rebinding: a page of evil.example whose name now points to 127.0.0.1."""
+    host = host.format(port=server.server_port)
+    status, answer = call(server, "POST", "/api/draw", {"expression": "x"}, headers={"Host": host})
+    assert status == HTTPStatus.FORBIDDEN and "Host header" in answer["error"]
+    assert call(server, "GET", f"/?token={server.token}", headers={"Host": host},
+                token=False)[0] == HTTPStatus.FORBIDDEN
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:{port}", "localhost:{port}", "LOCALHOST:{port}",
+                                  "127.0.0.1"])
+def test_the_loopback_host_headers_are_allowed(server: LiveServer, host: str) -> None:
+    status, _ = call(server, "POST", "/api/draw", {"expression": "x"},
+                     headers={"Host": host.format(port=server.server_port)})
+    assert status == HTTPStatus.OK
+
+
+def test_rule_requests_from_other_pages_are_refused(server: LiveServer) -> None:
+    status, answer = call(server, "POST", "/api/draw", {"expression": "x"},
+                          headers={"Origin": "http://evil.example"})
+    assert status == HTTPStatus.FORBIDDEN and "other pages" in answer["error"]
+    own = f"http://127.0.0.1:{server.server_port}"
+    assert call(server, "POST", "/api/draw", {"expression": "x"},
+                headers={"Origin": own})[0] == HTTPStatus.OK
+
+
+def _until_closed(s: socket.socket) -> str:
+    """All the server sends, up to its closing the connection."""
+    data = b""
+    while chunk := s.recv(4096):
+        data += chunk
+    return data.decode()
+
+
+def test_rule_bodies_are_bounded(server: LiveServer) -> None:
+    # Only the headers are sent: the server must answer without waiting for the body.
+    with socket.create_connection(("127.0.0.1", server.server_port), timeout=30) as s:
+        s.sendall((f"POST /api/draw HTTP/1.1\r\nHost: 127.0.0.1:{server.server_port}\r\n"
+                   f"{live.TOKEN_HEADER}: {server.token}\r\n"
+                   f"Content-Length: {live.MAX_BODY + 1}\r\n\r\n").encode())
+        answer = _until_closed(s)
+    assert answer.startswith("HTTP/1.1 413 ") and "at most 1,000,000 bytes" in answer
+    with socket.create_connection(("127.0.0.1", server.server_port), timeout=30) as s:
+        s.sendall((f"POST /api/draw HTTP/1.1\r\nHost: 127.0.0.1:{server.server_port}\r\n"
+                   f"{live.TOKEN_HEADER}: {server.token}\r\n"
+                   "Transfer-Encoding: chunked\r\n\r\n").encode())
+        assert _until_closed(s).startswith("HTTP/1.1 411 ")
+    status, answer = call(server, "POST", "/api/draw", b"{not json")
+    assert status == HTTPStatus.BAD_REQUEST and answer["error"] == "the body is not JSON"
+
+
+def test_rule_expressions_and_values_are_bounded(server: LiveServer) -> None:
+    long = "+".join(["x"] * (live.MAX_EXPRESSION // 2 + 1))
+    status, answer = drawn(server, expression=long, values={"x": "1"})
+    assert status == HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+    assert "the live page draws up to 20,000" in answer["error"]
+    status, answer = drawn(server, expression="sum(v)", values={"v": json.dumps([1.0] * 10_001)})
+    assert status == HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+    assert "the values hold 10,001 numbers" in answer["error"]
+    assert drawn(server, expression="sum(v)",
+                 values={"v": json.dumps([1.0] * 10_000)})[0] == HTTPStatus.OK
+    deep = "[" * 100_000 + "]" * 100_000
+    status, answer = drawn(server, expression="sum(v)", values={"v": deep})
+    assert status == HTTPStatus.UNPROCESSABLE_ENTITY
+
+
+@pytest.mark.parametrize("expression", [
+    '__import__("os").system("touch {marker}")',
+    'exec("open(\'{marker}\', \'w\')")',
+    "open('{marker}', 'w')",
+    "x.__class__",
+    "x; import os",
+    "lambda: 0",
+])
+def test_rule_nothing_is_run_but_the_backviz_language(server: LiveServer, tmp_path: Path,
+                                                      expression: str) -> None:
+    marker = tmp_path / "ran"
+    status, answer = drawn(server, expression=expression.format(marker=marker), values={})
+    assert status == HTTPStatus.UNPROCESSABLE_ENTITY and "column" in answer
+    status, answer = drawn(server, expression="x",
+                           values={"x": expression.format(marker=marker)})
+    assert status == HTTPStatus.UNPROCESSABLE_ENTITY
+    assert not marker.exists()
+
+
+def test_rule_no_file_is_read_or_served(server: LiveServer, tmp_path: Path) -> None:
+    secret = tmp_path / "secret.json"
+    secret.write_text("[1, 2]")
+    status, answer = drawn(server, expression="sum(x)", values={"x": f"@{secret}"})
+    assert status == HTTPStatus.UNPROCESSABLE_ENTITY and "is not a number" in answer["error"]
+    for path in ("/static/live.js", "/live.py", "/../../etc/passwd", "/%2e%2e/etc/passwd",
+                 "/api/draw"):
+        status, answer = call(server, "GET", f"{path}?token={server.token}", token=False)
+        assert status == HTTPStatus.NOT_FOUND, path
+
+
+def test_the_page_allows_only_its_own_script(server: LiveServer) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=30)
+    conn.request("GET", f"/?token={server.token}")
+    response = conn.getresponse()
+    page = response.read().decode()
+    policy = response.getheader("Content-Security-Policy", "")
+    conn.close()
+    nonce = re.search(r"script-src 'nonce-([^']+)'", policy)
+    assert nonce and f'<script nonce="{nonce[1]}">' in page
+    assert "default-src 'none'" in policy and "connect-src 'self'" in policy
+    assert "http://" not in page.replace("http://www.w3.org", "")  # nothing from the network
+
+
+def _dot_children() -> list[int]:
+    """The ids of the dot processes this test process started."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        name, fields = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
+        if name == "dot" and int(fields[1]) == os.getpid():
+            found.append(int(entry.name))
+    return found
+
+
+def test_rule_drawing_time_is_bounded_and_a_large_graph_does_not_hold_up_others() -> None:
+    # 1,500 products: 2,999 gates, which Graphviz needs many seconds to lay out.
+    big = "+".join(f"a{i}*b{i}" for i in range(1500))
+    with running(LiveServer(Start("x"), seconds=1.0)) as server:
+        finished: list[str] = []
+        answers: dict[str, tuple[int, dict[str, Any]]] = {}
+
+        def ask(name: str, **request: Any) -> None:
+            answers[name] = drawn(server, **request)
+            finished.append(name)
+
+        large = threading.Thread(target=ask, args=("large",), kwargs={"expression": big})
+        large.start()
+        while not _dot_children() and large.is_alive():
+            time.sleep(0.01)  # until Graphviz is at work on the large graph
+        assert large.is_alive()
+        ask("small", expression=SIGMOID, values=SIGMOID_VALUES)
+        large.join()
+        assert finished == ["small", "large"]
+        assert answers["small"][0] == HTTPStatus.OK
+        status, answer = answers["large"]
+        assert status == HTTPStatus.SERVICE_UNAVAILABLE
+        assert answer["error"].startswith("drawing this graph of 2,999 gates took more than 1 s")
+        assert _dot_children() == []  # stopped, not left running
+
+
+def test_drawing_is_refused_above_the_gate_limit() -> None:
+    answer = draw({"expression": "+".join(f"a{i}*b{i}" for i in range(1501))})
+    assert answer.status == HTTPStatus.UNPROCESSABLE_ENTITY
+    assert answer.body["error"].startswith("the graph has 3,001 gates")
+
+
+# --- the command --------------------------------------------------------------------------
+
+def _start(*args: str) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen([sys.executable, "-m", "backviz", "live", "--no-browser", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    return proc, proc.stdout.readline().strip()
+
+
+def _get(url: str) -> tuple[int, str]:
+    match = re.fullmatch(r"http://127\.0\.0\.1:(\d+)(/.*)", url)
+    assert match, url
+    conn = http.client.HTTPConnection("127.0.0.1", int(match[1]), timeout=30)
+    conn.request("GET", match[2])
+    response = conn.getresponse()
+    text = response.read().decode()
+    conn.close()
+    return response.status, text
+
+
+def test_the_command_prints_the_url_first_and_ctrl_c_ends_it_with_status_0() -> None:
+    proc, url = _start("(x+y)*z", "--x", "-2", "--port", "0")
+    try:
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+/\?token=[\w-]{43,}", url), url
+        status, page = _get(url)
+        assert status == HTTPStatus.OK
+        config = json.loads(re.search(r'<script type="application/json" id="config">(.*?)</script>',
+                                      page)[1])  # type: ignore[index]
+        assert config["start"] == {"expression": "(x+y)*z", "values": {"x": "-2"},
+                                   "precision": None}
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert out == "" and "Traceback" not in err and err.endswith("backviz live: stopped\n")
+
+
+def test_the_command_opens_the_lecture_figure_or_a_file(tmp_path: Path) -> None:
+    for args, expression, values, precision in [
+        ((), "(x+y)*z", {"x": "-2", "y": "5", "z": "-4"}, None),
+        ((str(ROOT / "expressions" / "sigmoid_neuron.toml"), "--w0", "3", "-p", "3"), SIGMOID,
+         {**SIGMOID_VALUES, "w0": "3"}, 3),
+    ]:
+        proc, url = _start(*args)
+        try:
+            page = _get(url)[1]
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.communicate(timeout=30)
+        config = json.loads(re.search(r'id="config">(.*?)</script>', page)[1])  # type: ignore[index]
+        assert config["start"] == {"expression": expression, "values": values,
+                                   "precision": precision}
+
+
+def test_the_command_refuses_bad_input_with_one_message() -> None:
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "backviz", "live", "--no-browser", *args],
+                              capture_output=True, text=True, timeout=60, cwd=ROOT)
+
+    done = run("(x+y)*", "--x", "1")
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == ("Error: the expression ends too early: a value is missing (column 7)\n"
+                           "  (x+y)*\n        ^\n")
+    done = run("x", "--port", "70000")
+    assert done.returncode == 2 and "--port" in done.stderr and "Traceback" not in done.stderr
+    done = run("expressions", "--no-browser")
+    assert done.returncode == 2 and "is a folder" in done.stderr
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        done = run("x", "--port", str(taken.getsockname()[1]))
+    assert done.returncode == 1 and done.stderr.startswith("Error: cannot listen on 127.0.0.1:")
+
+
+def test_the_expression_live_is_drawn_after_a_double_dash() -> None:
+    done = subprocess.run([sys.executable, "-m", "backviz", "--", "live", "--live", "2", "-o", "-",
+                           "--format", "json"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["expression"] == "live"

@@ -21,7 +21,7 @@ import numpy as np
 from .errors import BackvizError
 from .evaluate import Array, as_value, backward, forward, public, unbroadcast
 from .graph import INPUT, Graph
-from .ops import BINARY, FUNCTIONS, OPS, Op
+from .ops import BINARY, FUNCTIONS, OPS, Op, Param
 from .parse import parse
 
 __all__ = ["Gate", "gate"]
@@ -73,7 +73,7 @@ class Gate:
 class _TableGate(Gate):
     """An entry of the operator table, with its constant if it carries one."""
 
-    def __init__(self, op: Op, const: float | None) -> None:
+    def __init__(self, op: Op, const: Param) -> None:
         label = op.label(const)
         super().__init__(label, op.arity)
         self.op = op
@@ -114,7 +114,7 @@ class _UserGate(Gate):
                      for p, x in zip(self.params, self.inputs, strict=True))
 
 
-def gate(spec: str, const: float | None = None) -> Gate:
+def gate(spec: str, const: Param = None) -> Gate:
     """A gate of the operator table, or a user gate.
 
     ``spec`` is an operator (``"*"``, ``"+"``, ``"@"``...), a function (``"exp"``,
@@ -131,11 +131,11 @@ def gate(spec: str, const: float | None = None) -> Gate:
         raise BackvizError(f"no gate {spec!r}: give an operator, a function or a table entry "
                            f"({', '.join(known)}), or a definition such as "
                            "'sig(u) = 1/(1+exp(-u))'")
-    if op.has_const and const is None:
+    if op.has_const and const is None and op.keyword is None:
         raise BackvizError(f"the gate {op.name!r} carries a constant: gate({spec!r}, const=...)")
     if not op.has_const and const is not None:
         raise BackvizError(f"the gate {op.name!r} carries no constant; leave const out")
-    return _TableGate(op, None if const is None else float(const))
+    return _TableGate(op, const)
 
 
 def _user_gate(definition: str) -> Gate:

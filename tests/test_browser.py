@@ -211,7 +211,8 @@ def test_live_steps_precision_and_the_address(browser: WebDriver, live_url: str)
     body.send_keys(Keys.ARROW_RIGHT)
     _until(browser, lambda d: counter.text == "frame 1 of 9", "the arrow key did not step")
     body.send_keys(Keys.ARROW_RIGHT)
-    _until(browser, lambda d: caption.text == "1/x: (-1/1.37^2)(1.00) = -0.53", "no caption")
+    _until(browser, lambda d: caption.text == "1/x gate, 1/(1+exp(-(w0*x0+w1*x1+w2))): "
+           "(-1/1.37^2)(1.00) = -0.53", "no caption")
     assert _reds(browser).count("-0.53") == 1  # the gradient 1/x sends back, and no other yet
     body.send_keys(Keys.END)
     _until(browser, lambda d: counter.text == "frame 9 of 9", "End did not go to the last frame")

@@ -378,14 +378,19 @@ def _numeric_vjp(fn, xs, dz, h=1e-6):  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize("name", sorted(OPS))
 def test_every_table_entry_is_a_gate(name: str) -> None:
+    from test_ops import PARAMETERS  # the sample axes and indexes of the table's tests
+
     op = OPS[name]
     rng = np.random.default_rng(7)
-    const = 1.7 if op.has_const else None
+    shape: tuple[int, ...] = (3,)
+    const: object = 1.7 if op.has_const else None
+    if name in PARAMETERS:  # an axis or an index: the last sample without index inputs
+        shape, const, _ = [case for case in PARAMETERS[name] if not case[2]][-1]
     if name == "matmul":
         xs = [rng.uniform(0.5, 1.5, (2, 3)), rng.uniform(0.5, 1.5, 3)]
     else:
-        xs = [rng.uniform(0.5, 1.5, 3) for _ in range(op.arity)]
-    g = backviz.gate(name, const=const)
+        xs = [rng.uniform(0.5, 1.5, shape) for _ in range(op.arity)]
+    g = backviz.gate(name, const=const)  # type: ignore[arg-type]
     out = np.asarray(g.forward(*xs))
     dz = rng.uniform(-1, 1, out.shape)
     grads = g.backward(dz)

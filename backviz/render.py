@@ -45,6 +45,7 @@ __all__ = [
     "Numbers",
     "Style",
     "Theme",
+    "described",
     "gate_labels",
     "layout",
     "render",
@@ -635,10 +636,10 @@ def layout(trace: Trace, style: Style | None = None) -> Layout:
 def to_svg(trace: Trace, style: Style | None = None) -> str:
     """The figure as SVG text, with a ``<desc>`` of its value and gradients."""
     svg = render(to_dot(trace, style, "svg"), "svg", len(trace.graph.gates)).decode("utf-8")
-    return _described(svg, trace, style or Style())
+    return described(svg, trace, style or Style())
 
 
-def _described(svg: str, trace: Trace, style: Style) -> str:
+def described(svg: str, trace: Trace, style: Style) -> str:
     """Add a ``<desc>`` after the first ``<title>`` (the expression), for screen readers."""
     head, *rows = summary(trace, style, limit=20).splitlines()
     text = head + ("; " + ", ".join(row.strip() for row in rows) if rows else "")

@@ -24,13 +24,14 @@ import click
 from . import __version__
 from .errors import BackvizError, GalleryFileError, GraphvizNotFoundError, RenderError
 from .evaluate import Trace, trace
-from .graph import INPUT, Graph
+from .graph import Graph
 from .ops import FUNCTIONS
 from .parse import parse
-from .render import FORMATS, Numbers, Style, format_for, to_bytes, write_atomic
+from .render import FORMATS, THEMES, Style, format_for, summary, to_bytes, write_atomic
 
 if TYPE_CHECKING:
     from .gallery import Figure
+    from .render import Theme
 
 __all__ = ["cli", "live_cli", "main"]
 
@@ -78,7 +79,7 @@ NAME = 3 gives an input an example value; the last statement is the output.
 """
 
 _VALUE_OPTIONS = {"-o", "--output", "-f", "--format", "-n", "--name", "-p", "--precision",
-                  "--set", "--collapse"}
+                  "--set", "--theme", "--background", "--scale", "--max-elements", "--collapse"}
 _FLAG_OPTIONS = frozenset({"--help", "-h", "--version", "--steps", "--explain", "--check", "--annotate"})
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
@@ -311,6 +312,17 @@ def _check_name(name: str) -> str:
                    "shows integers unless --precision is given).")
 @click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE",
               help="Give a variable's value (for names that clash with options).")
+@click.option("--theme", type=click.Choice(list(THEMES), case_sensitive=False), default="slides",
+              help="Colours: slides (the lecture's green and red, the default), colorblind "
+                   "(blue and orange), dark (light text on a dark background).")
+@click.option("--background", type=click.Choice(["theme", "none"], case_sensitive=False),
+              default="theme", help="none: a transparent background (default: the theme's).")
+@click.option("--scale", type=click.FloatRange(0.1, 20), metavar="K",
+              help="Size: K times the natural size for svg, pdf and dot; K pixels per point "
+                   "for png (default 4: the first figure is 808 px wide).")
+@click.option("--max-elements", type=click.IntRange(1, 10_000), metavar="N",
+              help="Write arrays of up to N numbers in full (default 16; larger ones are "
+                   "written as their shape and range).")
 @click.option("--collapse", multiple=True, metavar="GATE",
               help="Draw each call of the user gate GATE (e.g. sig, from 'sig(u) = ...') as "
                    "one gate instead of a box around its body's gates; repeatable.")
@@ -331,9 +343,9 @@ def _check_name(name: str) -> str:
 @click.version_option(__version__, "--version", prog_name="backviz", message="%(prog)s %(version)s")
 @click.pass_context
 def cli(ctx: click.Context, /, output: str | None, fmt: str | None, name: str | None,
-        precision: int | None, assignments: tuple[str, ...], collapse: tuple[str, ...],
-        steps: bool, explain: bool, check_grads: bool, annotate: bool,
-        **var_options: str | None) -> None:
+        precision: int | None, assignments: tuple[str, ...], theme: str, background: str,
+        scale: float | None, max_elements: int | None, collapse: tuple[str, ...], steps: bool,
+        explain: bool, check_grads: bool, annotate: bool, **var_options: str | None) -> None:
     """Draw backpropagation on the computational graph of an EXPRESSION or a program.
 
     Every edge shows its forward value in green above the line and its gradient
@@ -343,7 +355,10 @@ def cli(ctx: click.Context, /, output: str | None, fmt: str | None, name: str | 
     """
     target: str = ctx.meta["backviz.target"]
     variables: tuple[str, ...] = ctx.meta["backviz.variables"]
-    teaching = Teaching(steps, explain, check_grads, annotate)
+    theme_given = ctx.get_parameter_source("theme") is not click.core.ParameterSource.DEFAULT
+    look = Look(THEMES[theme.lower()], theme_given, background.lower() == "none", scale,
+                max_elements or Style.max_elements)
+    teaching = Teaching(steps, explain, check_grads, annotate, look)
     try:
         values = _given_values(variables, var_options, assignments)
         if name is not None:
@@ -391,18 +406,26 @@ def _given_values(variables: Sequence[str], var_options: dict[str, str | None],
     return values
 
 
-def _style(precision: int | None, figure: Figure | None) -> Style:
+def _style(precision: int | None, figure: Figure | None, teaching: Teaching) -> Style:
+    """How to draw: the options, then the expression file's precision."""
     if precision is None and figure is not None:
         precision = figure.precision
+    look = teaching.look
+    theme = look.theme
+    if figure is not None and figure.theme and not look.theme_given:
+        theme = THEMES[figure.theme]
+    style = Style(annotate=teaching.annotate, theme=theme, transparent=look.transparent,
+                  scale=look.scale, max_elements=look.max_elements)
     if precision is None:
-        return Style()
-    return Style(precision=precision, integers=False)
+        return style
+    return replace(style, precision=precision, integers=False)
 
 
 def _write(ctx: click.Context, job: Job, t: Trace, output: str | None, fmt: str,
-           precision: int | None, annotate: bool = False) -> Path | None:
+           precision: int | None, teaching: Teaching) -> Path | None:
     """Render one figure, write it, and print its summary."""
-    style = replace(_style(precision, job.figure), annotate=annotate)
+    caption = job.figure.caption if job.figure else None
+    style = replace(_style(precision, job.figure, teaching), caption=caption)
     try:
         data = to_bytes(t, fmt, style)
     except BackvizError as err:
@@ -423,24 +446,7 @@ def _write(ctx: click.Context, job: Job, t: Trace, output: str | None, fmt: str,
 
 
 def _summary(t: Trace, style: Style, path: Path | None, err: bool) -> None:
-    """The output's value, every input's gradient, then the program's named values."""
-    numbers = Numbers(t, style)
-    graph = t.graph
-    one_line = "\n" not in t.expression and len(t.expression) <= 60
-    head = graph.output.name or (t.expression if one_line else "f")
-    click.echo(f"{head} = {numbers.plain(t.values[-1])}", err=err)
-    rows = [(f"d/d{name}", numbers.plain(g)) for name, g in t.gradients.items()]
-    width = max((len(label) for label, _ in rows), default=0)
-    for label, text in rows:
-        click.echo(f"  {label.ljust(width)} = {text}", err=err)
-    named = [(name, i) for name, i in graph.bindings.items()
-             if graph.ops[i] != INPUT and i != graph.output.id]
-    if named:
-        click.echo("named values (value, gradient):", err=err)
-        width = max(len(name) for name, _ in named)
-        for name, i in named:
-            click.echo(f"  {name.ljust(width)} = {numbers.plain(t.values[i])}, "
-                       f"d/d{name} = {numbers.plain(t.grads[i])}", err=err)
+    click.echo(summary(t, style), err=err)
     for warning in t.warnings:
         click.echo(f"warning: {warning}", err=True)
     if path is not None:
@@ -504,6 +510,18 @@ def _run_files(ctx: click.Context, target: Path, values: dict[str, Any], output:
 
 
 @dataclass(frozen=True)
+class Look:
+    """How the figures look: --theme, --background, --scale, --max-elements."""
+
+    theme: Theme = THEMES["slides"]
+    theme_given: bool = False
+    """--theme was given: it wins over an expression file's theme."""
+    transparent: bool = False
+    scale: float | None = None
+    max_elements: int = Style.max_elements
+
+
+@dataclass(frozen=True)
 class Teaching:
     """What the teaching options ask for: a build, the backward pass in words, a check."""
 
@@ -511,6 +529,7 @@ class Teaching:
     explain: bool = False
     check: bool = False
     annotate: bool = False
+    look: Look = Look()
 
 
 def _check_teaching(teaching: Teaching, output: str | None, fmt: str) -> None:
@@ -537,7 +556,7 @@ def _make(ctx: click.Context, job: Job, t: Trace, output: str | None, fmt: str,
 
     Returns what the gradient check found wrong, or None.
     """
-    style = replace(_style(precision, job.figure), annotate=teaching.annotate)
+    style = _style(precision, job.figure, teaching)
     wrong = None
     if teaching.explain or teaching.check:
         from . import teach
@@ -556,7 +575,7 @@ def _make(ctx: click.Context, job: Job, t: Trace, output: str | None, fmt: str,
     if teaching.steps:
         _write_build(ctx, job, t, output, fmt, style)
     elif output is not None or not (teaching.explain or teaching.check):
-        _write(ctx, job, t, output, fmt, precision, teaching.annotate)
+        _write(ctx, job, t, output, fmt, precision, teaching)
     return wrong
 
 
@@ -567,10 +586,11 @@ def _write_build(ctx: click.Context, job: Job, t: Trace, output: str | None, fmt
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"{folder} is a file; --steps writes a folder of frames", ctx)
     title = job.figure.title if job.figure else job.expression
+    about = job.figure.caption if job.figure else None
     from . import teach
 
     try:
-        files = teach.build(t, style, title, fmt)
+        files = teach.build(t, style, title, fmt, about)
     except (GraphvizNotFoundError, RenderError) as err:
         raise Failure(str(err)) from None
     except BackvizError as err:

@@ -30,7 +30,9 @@ from .graph import CALL, INPUT, Graph, Group, Node, collector_paused
 from .ops import OPS, GateError
 
 if TYPE_CHECKING:
+    from .notebook import Figure
     from .render import Style
+    from .teach import Build, CheckReport
 
 __all__ = ["Trace", "as_value", "backward", "collapse", "edge_gradients", "forward",
            "index_inputs", "public", "trace", "unbroadcast", "written"]
@@ -457,20 +459,29 @@ class Trace:
         return {n.name: public(self.values[n.id]) for n in self.graph.nodes
                 if n.op == INPUT and n.name is not None}
 
+    def output_with(self, inputs: Mapping[str, object]) -> float:
+        """The output of the same graph for other input values (for the gradient check)."""
+        return float(forward(self.graph, inputs)[-1])
+
     def to_dot(self, style: Style | None = None) -> str:
         """The figure as Graphviz DOT source (needs no Graphviz to produce)."""
         from .render import to_dot
         return to_dot(self, style)
 
     def to_svg(self, style: Style | None = None) -> str:
-        """The figure as SVG (runs Graphviz's ``dot``)."""
+        """The figure as SVG text (runs Graphviz's ``dot``)."""
         from .render import to_svg
         return to_svg(self, style)
 
-    def to_json(self) -> dict[str, Any]:
-        """The trace as plain JSON data (see the README for the format)."""
+    def to_json(self) -> str:
+        """The trace as JSON text, as ``--format json`` writes it (see the README)."""
         from .render import to_json
         return to_json(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The trace as plain data: what :meth:`to_json` writes, as a dict."""
+        from .render import to_dict
+        return to_dict(self)
 
     def save(self, path: str | Path, format: str | None = None,
              style: Style | None = None) -> Path:
@@ -478,8 +489,49 @@ class Trace:
         from .render import save
         return save(self, path, format, style)
 
-    def _repr_svg_(self) -> str:
-        return self.to_svg()
+    def steps(self, style: Style | None = None, title: str | None = None) -> Build:
+        """The figure built one backward step at a time (``--steps``): its frames, and in a
+        notebook the stepping page."""
+        from .teach import Build
+        return Build.of(self, style, title)
+
+    def explain(self, style: Style | None = None) -> str:
+        """The backward pass in words, one line per gate (``--explain``)."""
+        from .teach import explain
+        return "\n".join(explain(self, style))
+
+    def check(self) -> CheckReport:
+        """Every gradient against central differences (``--check``): ``.ok``, ``.errors``."""
+        from .teach import CheckReport
+        return CheckReport.of(self)
+
+    def summary(self, style: Style | None = None, limit: int | None = None) -> str:
+        """The command's summary: the value and the gradients (at most ``limit`` of them)."""
+        from .render import summary
+        return summary(self, style, limit)
+
+    def __repr__(self) -> str:
+        return self.summary(limit=_REPR_GRADIENTS)
+
+    __str__ = __repr__
+
+    def _repr_mimebundle_(self, include: object = None, exclude: object = None,
+                          scale: float | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+        """What a notebook shows: the figure as SVG and PNG, and the summary as text.
+
+        Never raises: without Graphviz, or for a graph too large to draw, it shows the
+        summary and says why there is no figure.
+        """
+        from .notebook import mimebundle
+        return mimebundle(self, scale)
+
+    def show(self, scale: float | None = None, style: Style | None = None) -> Figure:
+        """The figure at another size (``scale``, 1 the natural size), for a notebook."""
+        from .notebook import Figure
+        return Figure(self, scale, style)
+
+
+_REPR_GRADIENTS = 12  # repr(t) lists this many gradients at most, then how many more
 
 
 def public(x: Array) -> float | np.ndarray:

@@ -6,6 +6,7 @@ A file looks like this (``values`` may hold numbers or nested lists)::
     expression = "1/(1+exp(-(w0*x0+w1*x1+w2)))"
     caption = "CS231n lecture 4"      # optional
     precision = 2                     # optional: decimals shown
+    theme = "colorblind"              # optional: slides, colorblind or dark
 
     [values]
     w0 = 2.0
@@ -23,7 +24,8 @@ from .errors import GalleryFileError
 
 __all__ = ["Figure", "find", "load"]
 
-_FIELDS = {"title", "expression", "values", "caption", "precision", "collapse"}
+_FIELDS = {"title", "expression", "values", "caption", "precision", "theme", "collapse"}
+THEME_NAMES = ("slides", "colorblind", "dark")  # backviz.render.THEMES (a test keeps them equal)
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class Figure:
     values: dict[str, Any] = field(default_factory=dict)
     caption: str | None = None
     precision: int | None = None
+    theme: str | None = None
     collapse: tuple[str, ...] = ()
     """User gates drawn as one gate (``collapse = ["sig"]``)."""
 
@@ -66,7 +69,7 @@ def load(path: str | Path) -> Figure:
     for key in ("title", "expression"):
         if key not in data:
             raise fail(f"the field {key!r} is missing")
-    for key in ("title", "expression", "caption"):
+    for key in ("title", "expression", "caption", "theme"):
         if key in data and not isinstance(data[key], str):
             raise fail(f"the field {key!r} must be a string")
     values = data.get("values", {})
@@ -76,11 +79,14 @@ def load(path: str | Path) -> Figure:
     if precision is not None and (isinstance(precision, bool) or not isinstance(precision, int)
                                   or not 0 <= precision <= 12):
         raise fail("the field 'precision' must be a whole number from 0 to 12")
+    theme = data.get("theme")
+    if theme is not None and theme not in THEME_NAMES:
+        raise fail(f"the field 'theme' must be one of {', '.join(THEME_NAMES)}, not {theme!r}")
     collapse = data.get("collapse", [])
     if not isinstance(collapse, list) or not all(isinstance(c, str) for c in collapse):
         raise fail("the field 'collapse' must be a list of user gates' names, e.g. [\"sig\"]")
     return Figure(path, data["title"], data["expression"], dict(values),
-                  data.get("caption"), precision, tuple(collapse))
+                  data.get("caption"), precision, theme, tuple(collapse))
 
 
 def find(folder: str | Path) -> list[Path]:

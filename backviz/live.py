@@ -52,7 +52,7 @@ from .errors import BackvizError, InvalidValueError, PositionedError, RenderTime
 from .evaluate import Trace, trace
 from .graph import Graph
 from .parse import parse
-from .render import MAX_GATES, Numbers, Style, render, to_dot
+from .render import MAX_GATES, Numbers, Style, described, render, to_dot
 from .teach import MAX_STEPS, Frame, frames
 
 __all__ = [
@@ -154,7 +154,9 @@ def draw(request: Any, *, seconds: float = DRAW_SECONDS, large: threading.Lock |
             step = min(ask.step, n_frames - 1)
             frame = (builds or _Builds()).frame(ask, t, style, step)
             style, caption = frame.style, frame.caption
-        figure = render(to_dot(t, style), ask.format, gates, timeout=seconds)
+        figure = render(to_dot(t, style, ask.format), ask.format, gates, timeout=seconds)
+        if ask.format == "svg":  # the same figure as the command's, <desc> included
+            figure = described(figure.decode("utf-8"), t, style).encode("utf-8")
     except RenderTimeoutError:
         return Answer(HTTPStatus.SERVICE_UNAVAILABLE, {
             "error": f"drawing this graph of {gates:,} gates took more than {seconds:g} s, and "

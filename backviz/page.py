@@ -1,10 +1,17 @@
 """One self-contained HTML page that steps through the frames of a build.
 
 Every frame is inlined as an SVG data URI, the script and the style are in the page:
-it opens from a file, with no network. Next and previous buttons, the arrow keys
-(Home and End for the first and the last frame) and "frame k of n", counted from 0
-as the files are (frame-00.svg is frame 0). Without JavaScript every frame is shown,
-one under the other.
+it opens from a file, with no network. It counts frames from 1 ("frame 1 of 10" is
+frame-00.svg, whose name it links). Next: the next button, a click or tap on the
+figure, a swipe to the left, the right arrow, PageDown (a presenter's clicker), Space
+and Enter; previous: the previous button, a swipe to the right, the left arrow, PageUp
+and Shift+Space; Home and End go to the first and the last frame. Without JavaScript
+every frame is shown, one under the other.
+
+The figure is drawn at a fixed size in CSS pixels (at least its natural size, larger
+when the screen has room), never shrunk to the window: on a phone it stays legible and
+scrolls sideways, and the browser's zoom enlarges it. The colours are the theme's
+(:data:`backviz.render.THEMES`), as CSS variables.
 """
 
 from __future__ import annotations
@@ -12,32 +19,64 @@ from __future__ import annotations
 import base64
 import html
 import json
+import re
 from collections.abc import Sequence
 
-__all__ = ["page"]
+from .render import THEME, Theme
+
+__all__ = ["KEYS", "page"]
+
+KEYS = {
+    "next": ["ArrowRight", "PageDown", " ", "Enter"],
+    "previous": ["ArrowLeft", "PageUp", "Shift+ "],
+    "first": ["Home"],
+    "last": ["End"],
+}
+"""The keys that step through the frames (a presenter's clicker sends PageDown/PageUp)."""
+
+_WIDE = 1200  # on a wide screen a figure is drawn up to this wide (CSS px)...
+_TALL = 520  # ...and this tall, but never above twice its natural size
+_PHONE = 0.8  # on a narrow screen, this fraction of its natural size (14 pt text at 15 px)
 
 _STYLE = """
-body { font-family: "DejaVu Sans", Verdana, sans-serif; margin: 0; padding: 1.2rem 2rem;
-       color: #111; background: #fff; }
+:root { --value: %(value)s; --gradient: %(gradient)s; --text: %(text)s;
+        --background: %(background)s; --highlight: %(highlight)s; --note: %(note)s; }
+* { box-sizing: border-box; }
+body { font-family: "DejaVu Sans", Verdana, Arial, sans-serif; margin: 0; padding: 1rem 2rem;
+       color: var(--text); background: var(--background); }
 h1 { font-size: 1.3rem; font-weight: normal; margin: 0 0 .3rem; }
-.expression { font-family: "DejaVu Sans Mono", monospace; color: #444; margin: 0 0 1rem; }
-.frames img { display: none; width: 100%; height: auto; max-height: 64vh; object-fit: contain; }
+.expression { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; opacity: .8;
+              margin: 0 0 .4rem; overflow-wrap: anywhere; }
+.about { margin: 0 0 .6rem; max-width: 60rem; }
+.frames { overflow-x: auto; overflow-y: hidden; -webkit-overflow-scrolling: touch;
+          text-align: center; cursor: pointer; }
+.frames img { display: none; width: var(--wide); max-width: none; height: auto; margin: 0 auto; }
 .frames img.shown { display: block; }
-nav { display: flex; gap: 1.2rem; align-items: center; justify-content: center; margin: 1rem 0 .4rem; }
-button { font: inherit; padding: .35rem 1.1rem; border: 1px solid #888; border-radius: 4px;
-         background: #f4f4f4; cursor: pointer; }
-button:disabled { color: #aaa; border-color: #ccc; cursor: default; }
-#counter { min-width: 8.5em; text-align: center; }
-#caption { text-align: center; min-height: 2.6em; margin: .4rem auto; max-width: 60rem; color: #1f4e99; }
-.help { text-align: center; color: #777; font-size: .85rem; }
+nav { display: flex; flex-wrap: wrap; gap: .6rem 1.2rem; align-items: center;
+      justify-content: center; margin: .8rem 0 .4rem; }
+button { font: inherit; padding: .5rem 1.1rem; min-height: 2.75rem; border: 1px solid #888;
+         border-radius: 4px; background: transparent; color: inherit; cursor: pointer; }
+button:disabled { opacity: .4; cursor: default; }
+#counter { min-width: 7.5em; text-align: center; }
+#file { color: var(--highlight); }
+#caption { text-align: center; min-height: 2.6em; margin: .4rem auto; max-width: 60rem;
+           color: var(--note); }
+.help { text-align: center; opacity: .65; font-size: .85rem; }
+@media (max-width: 600px) {
+  body { padding: .8rem .8rem; }
+  .frames img { width: var(--narrow); margin: 0; }
+  #caption { text-align: left; }
+}
 """
 
 _SCRIPT = """
 (function () {
   var frames = document.querySelectorAll('.frames img');
-  var captions = JSON.parse(document.getElementById('captions').textContent);
+  var box = document.querySelector('.frames');
+  var data = JSON.parse(document.getElementById('frame-data').textContent);
   var counter = document.getElementById('counter');
   var caption = document.getElementById('caption');
+  var file = document.getElementById('file');
   var prev = document.getElementById('prev');
   var next = document.getElementById('next');
   var last = frames.length - 1;
@@ -45,36 +84,85 @@ _SCRIPT = """
   function show(i) {
     k = Math.max(0, Math.min(last, i));
     for (var j = 0; j <= last; j++) { frames[j].classList.toggle('shown', j === k); }
-    counter.textContent = 'frame ' + k + ' of ' + last;
-    caption.textContent = captions[k];
+    counter.textContent = 'frame ' + (k + 1) + ' of ' + (last + 1);
+    caption.textContent = data.captions[k];
+    if (file) { file.textContent = data.files[k]; file.href = data.files[k]; }
     prev.disabled = k === 0;
     next.disabled = k === last;
   }
   prev.addEventListener('click', function () { show(k - 1); });
   next.addEventListener('click', function () { show(k + 1); });
+  var keys = data.keys;
   document.addEventListener('keydown', function (e) {
     if (e.altKey || e.ctrlKey || e.metaKey) { return; }
-    var to = {ArrowRight: k + 1, ArrowLeft: k - 1, Home: 0, End: last}[e.key];
+    // Space and Enter on a focused button or link act on it, not twice.
+    var tag = e.target && e.target.tagName;
+    if ((e.key === ' ' || e.key === 'Enter') && (tag === 'BUTTON' || tag === 'A')) { return; }
+    var name = (e.shiftKey && e.key === ' ') ? 'Shift+ ' : e.key;
+    var to;
+    if (keys.next.indexOf(name) >= 0) { to = k + 1; }
+    else if (keys.previous.indexOf(name) >= 0) { to = k - 1; }
+    else if (keys.first.indexOf(name) >= 0) { to = 0; }
+    else if (keys.last.indexOf(name) >= 0) { to = last; }
     if (to !== undefined) { e.preventDefault(); show(to); }
+  });
+  // A click or tap on the figure steps forward (a swipe or a scroll is not a click).
+  var start = null;
+  box.addEventListener('touchstart', function (e) {
+    var t = e.changedTouches[0];
+    start = {x: t.clientX, y: t.clientY, scroll: box.scrollLeft};
+  }, {passive: true});
+  box.addEventListener('touchend', function (e) {
+    if (!start) { return; }
+    var t = e.changedTouches[0];
+    var dx = t.clientX - start.x, dy = t.clientY - start.y;
+    // A swipe that scrolled a wide figure sideways was a scroll, not a step.
+    var scrolled = Math.abs(box.scrollLeft - start.scroll) > 2;
+    if (!scrolled && Math.abs(dx) > 50 && Math.abs(dx) > 2 * Math.abs(dy)) {
+      show(dx < 0 ? k + 1 : k - 1);
+      box.dataset.swiped = '1';
+    }
+    start = null;
+  }, {passive: true});
+  box.addEventListener('click', function () {
+    if (box.dataset.swiped) { delete box.dataset.swiped; return; }
+    show(k + 1);
   });
   show(0);
 })();
 """
 
 
-def page(title: str, expression: str, svgs: Sequence[str], captions: Sequence[str]) -> str:
-    """The page for frames given as SVG texts, each with its caption."""
-    if len(svgs) != len(captions) or not svgs:
-        raise ValueError("a page needs one caption per frame, and at least one frame")
-    last = len(svgs) - 1
+def page(title: str, expression: str, svgs: Sequence[str], captions: Sequence[str],
+         files: Sequence[str] | None = None, about: str | None = None,
+         theme: Theme = THEME) -> str:
+    """The page for frames given as SVG texts, each with its caption.
+
+    ``files`` are the frames' file names (linked from the page), ``about`` the expression
+    file's caption, shown under the title.
+    """
+    if len(svgs) != len(captions) or not svgs or (files is not None and len(files) != len(svgs)):
+        raise ValueError("a page needs one caption (and file name) per frame, and a frame")
+    n = len(svgs)
+    width, height = _size(svgs[0])
+    natural = width * 4 / 3  # CSS pixels: a point is 4/3 of one
+    # As large as a wide screen has room for, within twice the natural size; never smaller.
+    room = min(_WIDE, natural * _TALL / max(1.0, height * 4 / 3))
+    wide = min(2 * natural, max(natural, room))
+    sizes = f"--wide: {wide:.0f}px; --narrow: {natural * _PHONE:.0f}px;"
     images = []
     for k, (svg, caption) in enumerate(zip(svgs, captions, strict=True)):
         data = base64.b64encode(svg.encode("utf-8")).decode("ascii")
         shown = ' class="shown"' if k == 0 else ""
-        images.append(f'<img id="frame-{k}"{shown} alt="frame {k}: {html.escape(caption)}" '
-                      f'src="data:image/svg+xml;base64,{data}">')
+        images.append(f'<img id="frame-{k}"{shown} alt="frame {k + 1} of {n}: '
+                      f'{html.escape(caption)}" src="data:image/svg+xml;base64,{data}">')
     # JSON inside <script> must not close the element: escape "<" (json.dumps keeps it).
-    captions_json = json.dumps(list(captions), ensure_ascii=False).replace("<", "\\u003c")
+    frame_data = json.dumps({"captions": list(captions), "files": list(files or []), "keys": KEYS},
+                            ensure_ascii=False).replace("<", "\\u003c")
+    link = (f' <a id="file" href="{html.escape(files[0])}">{html.escape(files[0])}</a>'
+            if files else "")
+    colours = {"value": theme.value, "gradient": theme.gradient, "text": theme.text,
+               "background": theme.background, "highlight": theme.highlight, "note": theme.note}
     return "\n".join([
         "<!DOCTYPE html>",
         '<html lang="en">',
@@ -82,25 +170,33 @@ def page(title: str, expression: str, svgs: Sequence[str], captions: Sequence[st
         '<meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{html.escape(title)}</title>",
-        f"<style>{_STYLE}</style>",
+        f"<style>{_STYLE % colours}</style>",
         "<noscript><style>.frames img { display: block; margin-bottom: 1rem; } nav, .help "
         "{ display: none; }</style></noscript>",
         "</head>",
         "<body>",
         f"<h1>{html.escape(title)}</h1>",
         f'<p class="expression">{html.escape(expression)}</p>' if expression != title else "",
-        '<div class="frames">',
+        f'<p class="about">{html.escape(about)}</p>' if about else "",
+        f'<div class="frames" style="{sizes}" title="click for the next frame">',
         *images,
         "</div>",
         f'<p id="caption">{html.escape(captions[0])}</p>',
         '<nav><button id="prev" type="button">&larr; previous</button>'
-        f'<span id="counter">frame 0 of {last}</span>'
-        '<button id="next" type="button">next &rarr;</button></nav>',
-        '<p class="help">The arrow keys &larr; &rarr; step through the frames; Home and End '
-        "go to the first and the last.</p>",
-        f'<script type="application/json" id="captions">{captions_json}</script>',
+        f'<span id="counter">frame 1 of {n}</span>'
+        '<button id="next" type="button">next &rarr;</button>'
+        f"{link}</nav>",
+        '<p class="help">Next: &rarr;, PageDown, Space, Enter, a click on the figure or a swipe. '
+        "Previous: &larr;, PageUp. Home and End go to the first and the last frame.</p>",
+        f'<script type="application/json" id="frame-data">{frame_data}</script>',
         f"<script>{_SCRIPT}</script>",
         "</body>",
         "</html>",
         "",
     ])
+
+
+def _size(svg: str) -> tuple[float, float]:
+    """An SVG's width and height in points (72 and 36 when it does not say)."""
+    match = re.search(r'<svg width="([\d.]+)pt" height="([\d.]+)pt"', svg)
+    return (float(match[1]), float(match[2])) if match else (72.0, 36.0)

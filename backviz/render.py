@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .errors import BackvizError, GraphvizNotFoundError, RenderError, RenderTimeoutError
-from .graph import INPUT
+from .graph import INPUT, Graph
 from .ops import OPS
 
 if TYPE_CHECKING:
@@ -37,39 +37,83 @@ if TYPE_CHECKING:
 __all__ = [
     "FORMATS",
     "MAX_GATES",
+    "PNG_SCALE",
     "STUB",
+    "THEMES",
     "Layout",
     "Note",
     "Numbers",
     "Style",
+    "Theme",
+    "described",
     "gate_labels",
     "layout",
     "render",
     "save",
+    "summary",
+    "to_dict",
     "to_dot",
     "to_json",
     "to_svg",
 ]
 
-GREEN = "#008000"
-RED = "#FF0000"
-NAME = "#000000"  # an intermediate's name, black like an input's
-BOX = "#777777"  # the box around a call of a user gate
+
+@dataclass(frozen=True)
+class Theme:
+    """The colours of a figure (and of the stepping page): plain data, so a page can switch it."""
+
+    name: str
+    value: str
+    """The forward values, above the lines."""
+    gradient: str
+    """The gradients, below the lines."""
+    text: str
+    """Gates, inputs, lines and arrows."""
+    background: str
+    highlight: str
+    """The outline of the gate a frame of a build is at."""
+    highlight_fill: str
+    note: str
+    """The chain-rule products under a build's frames."""
+    pattern: str
+    """--annotate's words: distributor, router, switcher."""
+
+
+THEMES: dict[str, Theme] = {
+    # The lecture's colours.
+    "slides": Theme("slides", value="#008000", gradient="#FF0000", text="#000000",
+                    background="#FFFFFF", highlight="#1F6FD1", highlight_fill="#E8F0FB",
+                    note="#1F4E99", pattern="#555555"),
+    # Okabe and Ito's blue and vermilion: told apart with every kind of colour blindness,
+    # and by lightness alone (in grey they are 33% and 51%).
+    "colorblind": Theme("colorblind", value="#0072B2", gradient="#C04000", text="#000000",
+                        background="#FFFFFF", highlight="#7A3E9D", highlight_fill="#F1E8F7",
+                        note="#5C2D7A", pattern="#555555"),
+    # Light text on a dark background (a dark slide deck or a dark notebook).
+    "dark": Theme("dark", value="#7EE787", gradient="#FF8A80", text="#E6E6E6",
+                  background="#1E1E1E", highlight="#79B8FF", highlight_fill="#22384F",
+                  note="#9CC8FF", pattern="#B0B0B0"),
+}
+THEME = THEMES["slides"]
 HIDDEN = "transparent"
-NOTE = "#1F4E99"  # the chain-rule products of a build's frames (the highlight's colour)
 NOTE_SIZE = 12
-PATTERN = "#555555"  # --annotate: distributor, router, switcher
-HIGHLIGHT = 'color="#1F6FD1", penwidth=2.5, style=filled, fillcolor="#E8F0FB"'
 STUB = (-1, 0)
 """The key of the output's stub in :attr:`Style.gradients`. Other edges: (gate id, input
 position); the stub of a value used more than once, with its total gradient: (its id, -1)."""
 TOTAL = -1
-FONT = "DejaVu Sans"  # fonts-dejavu-core: on every stock Debian/Ubuntu, so nothing is downloaded
+# fonts-dejavu-core is on every stock Debian/Ubuntu, so nothing is downloaded; the rest of
+# the list is for SVGs viewed elsewhere (Verdana has DejaVu's proportions; then whatever
+# sans-serif the viewer has, never its default serif).
+FONT = "DejaVu Sans,Verdana,Arial,sans-serif"
 FORMATS = ("svg", "dot", "png", "pdf", "json")
 MAX_GATES = 3000
 """Above this many gates Graphviz takes minutes; such graphs are refused for drawing."""
+PNG_SCALE = 4
+"""A PNG has this many pixels per point unless a scale is given: the first figure is 808 px
+wide, sharp on a projector."""
 _LARGE = 300  # from this many gates on, lay out for speed (see _large_graph_settings)
-_MAX_SHOWN = 16  # arrays with more elements are summarised by their shape and range
+MAX_ELEMENTS = 16
+"""Arrays with more elements are summarised by their shape and range (unless asked)."""
 
 
 @dataclass(frozen=True)
@@ -95,12 +139,34 @@ class Style:
     """Where the nodes are (see :func:`layout`), to centre notes under them."""
     annotate: bool = False
     """Write each gate's gradient pattern (distributor, router, switcher) under it."""
+    theme: Theme = THEME
+    """The colours (see :data:`THEMES`)."""
+    transparent: bool = False
+    """No background: the slide or page shows through."""
+    scale: float | None = None
+    """Size: K times the natural size (SVG, PDF); a PNG has K pixels per point.
+    None: 1, and :data:`PNG_SCALE` for PNG."""
+    max_elements: int = MAX_ELEMENTS
+    """Arrays of more elements are written as their shape and range."""
+    caption: str | None = None
+    """A line or two of text under the figure (an expression file's ``caption``)."""
 
     def __post_init__(self) -> None:
         if isinstance(self.precision, bool) or not isinstance(self.precision, int) \
                 or not 0 <= self.precision <= 12:
             raise BackvizError(f"precision must be a whole number from 0 to 12, "
                                f"not {self.precision!r}")
+        if self.scale is not None and (isinstance(self.scale, bool)
+                                       or not isinstance(self.scale, (int, float))
+                                       or not 0.1 <= self.scale <= 20):
+            raise BackvizError(f"scale must be a number from 0.1 to 20, not {self.scale!r}")
+        if isinstance(self.max_elements, bool) or not isinstance(self.max_elements, int) \
+                or self.max_elements < 1:
+            raise BackvizError(f"max_elements must be a whole number of at least 1, "
+                               f"not {self.max_elements!r}")
+        if not isinstance(self.theme, Theme):
+            raise BackvizError(f"theme must be one of {', '.join(THEMES)} (backviz.render.THEMES), "
+                               f"not {self.theme!r}")
 
 
 @dataclass(frozen=True)
@@ -120,10 +186,19 @@ class Layout:
 
 
 class Numbers:
-    """Formats the numbers of one figure consistently."""
+    """Formats the numbers of one figure consistently.
+
+    Numbers have ``precision`` decimals (none when the figure's numbers are all whole).
+    A nonzero number too small to show that way is written in scientific notation
+    (``1.2e-09``), never as zero, and so is a huge one (``1.0e+309``), never as its digits.
+    """
+
+    LARGE = 1e9
+    """From this magnitude on, numbers are written in scientific notation."""
 
     def __init__(self, trace: Trace, style: Style) -> None:
         self.precision = style.precision
+        self.max_elements = style.max_elements
         integral = style.integers
         if integral is None:
             # the shares on the edges too: max(x, x) sends 0.5 twice to a gradient of 1
@@ -133,11 +208,23 @@ class Numbers:
 
     def scalar(self, x: Any) -> str:
         x = float(x)
-        if not np.isfinite(x):
-            return "nan" if np.isnan(x) else ("inf" if x > 0 else "-inf")
-        text = f"{x:.0f}" if self.integral else f"{x:.{self.precision}f}"
+        if not math.isfinite(x):
+            return "nan" if math.isnan(x) else ("inf" if x > 0 else "-inf")
+        decimals = 0 if self.integral else self.precision
+        if x != 0 and (abs(x) >= self.LARGE or abs(x) < 0.5 * 10.0 ** -decimals):
+            return f"{x:.{max(1, self.precision - 1)}e}"
+        text = f"{x:.{decimals}f}"
         # Never "-0.00": a number that rounds to zero is shown without a sign.
         return text[1:] if text.startswith("-") and float(text) == 0 else text
+
+    def more_decimals(self, extra: int) -> Numbers:
+        """The same formatting with ``extra`` more decimals (whole numbers keep none)."""
+        if extra == 0:
+            return self
+        more = copy.copy(self)
+        more.precision = (0 if self.integral else self.precision) + extra
+        more.integral = False
+        return more
 
     def rows(self, x: Any) -> list[list[str]]:
         """A value as rows of cells: a scalar is one cell, a vector one column."""
@@ -158,7 +245,7 @@ class Numbers:
         a = np.asarray(x)
         if a.ndim == 0:
             return self.scalar(a)
-        if a.size > _MAX_SHOWN:
+        if a.size > self.max_elements:
             return self.summary(a)
         if a.ndim == 1:
             return "[" + ", ".join(self.scalar(v) for v in a) + "]"
@@ -200,61 +287,81 @@ def _number_cell(x: Any, numbers: Numbers, color: str) -> str:
     a = np.asarray(x)
     if a.ndim == 0:
         return _font(numbers.scalar(a), color)
-    if a.size > _MAX_SHOWN:
+    if a.size > numbers.max_elements:
         return _font(numbers.summary(a), color)
     return _cell_table(numbers.rows(a), color)
 
 
-def _hide(html: str) -> str:
-    """The same label drawn invisibly, with every digit a 0: it takes the same room
-    (DejaVu Sans digits are all one width) and does not give the answer away."""
-    html = html.replace(f'COLOR="{RED}"', f'COLOR="{HIDDEN}"')
-    return re.sub(r">([^<]+)<", lambda m: ">" + re.sub(r"[0-9]", "0", m.group(1)) + "<", html)
+def _blank(text: str) -> str:
+    """A number's text as spaces that take its room: no digit, no sign is left in it.
+
+    Each space has the width (in DejaVu Sans, as Graphviz measures it) of what it stands
+    for: a digit is a figure space, a point a punctuation space, and a minus sign with
+    the digit after it an em space.
+    """
+    text = re.sub(r"-\d", "\u2003", text)
+    text = re.sub(r"\d", "\u2007", text)
+    return text.replace(".", "\u2008")
 
 
-def _edge_label(value: Any, grad: Any, numbers: Numbers, shown: bool = True,
-                name: str | None = None, caption: str = "") -> str:
+def _hide(html: str, color: str) -> str:
+    """The same label drawn invisibly, in spaces of the same widths: it takes the same
+    room, so the frames of a build do not move, and gives nothing away."""
+    html = html.replace(f'COLOR="{color}"', f'COLOR="{HIDDEN}"')
+    return re.sub(r">([^<]+)<", lambda m: ">" + _blank(m.group(1)) + "<", html)
+
+
+def _edge_label(value: Any, grad: Any, numbers: Numbers, theme: Theme, shown: bool = True,
+                caption: str = "", name: str | None = None) -> str:
     """The helper node's label: value, the rule (the line itself), the port, gradient.
 
-    ``name`` is the intermediate the value is, written in black before it (``q = 3``).
+    ``name`` is the intermediate the value is, written before it in the theme's text
+    colour, black like an input's name on the slides (``q = 3``).
     ``grad`` None: an index edge, which carries no gradient (an empty cell keeps the line
     where it is on the other edges). ``caption``: a small grey line above the value (the
     shape of a reduction's result).
+
+    The rule reaches a point past the port on each side (the 1-point cells beside it):
+    Graphviz ends an edge up to a point outside its port, and with a rule as long as the
+    port that left a visible gap between the edge and the rule.
     """
     # Arrays get room between their brackets and the line.
     pad = "1" if np.ndim(value) == 0 and np.ndim(grad) == 0 else "3"
+    side = '<TD WIDTH="1" CELLPADDING="0"></TD>'
     if grad is None:  # an index: integers, written as such
         whole = copy.copy(numbers)
         whole.integral = True
-        green, red = _number_cell(value, whole, GREEN), " "
+        below = " "
+        value_cell = _number_cell(value, whole, theme.value)
     else:
-        green, red = _number_cell(value, numbers, GREEN), _number_cell(grad, numbers, RED)
-        red = red if shown else _hide(red)
+        red = _number_cell(grad, numbers, theme.gradient)
+        below = red if shown else _hide(red, theme.gradient)
+        value_cell = _number_cell(value, numbers, theme.value)
     if name is not None:
-        green = ('<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="0"><TR>'
-                 f'<TD>{_font(name + " =", NAME)}</TD><TD WIDTH="5"></TD><TD>{green}</TD>'
-                 '</TR></TABLE>')
-    top = (f'<TR><TD CELLPADDING="0"><FONT POINT-SIZE="10" COLOR="{PATTERN}">{_escape(caption)}'
-           '</FONT></TD></TR>') if caption else ""
+        value_cell = ('<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="0"><TR>'
+                      f'<TD>{_font(name + " =", theme.text)}</TD><TD WIDTH="5"></TD>'
+                      f'<TD>{value_cell}</TD></TR></TABLE>')
+    top = (f'<TR>{side}<TD CELLPADDING="0"><FONT POINT-SIZE="10" COLOR="{theme.pattern}">'
+           f'{_escape(caption)}</FONT></TD>{side}</TR>') if caption else ""
     return ('<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">' + top +
-            f'<TR><TD CELLPADDING="{pad}">{green}</TD></TR>'
+            f'<TR>{side}<TD CELLPADDING="{pad}">{value_cell}</TD>{side}</TR>'
             '<HR/>'
-            '<TR><TD PORT="p" HEIGHT="0" CELLPADDING="0"></TD></TR>'
-            f'<TR><TD CELLPADDING="{pad}">{red}</TD></TR>'
+            f'<TR>{side}<TD PORT="p" HEIGHT="0" CELLPADDING="0"></TD>{side}</TR>'
+            f'<TR>{side}<TD CELLPADDING="{pad}">{below}</TD>{side}</TR>'
             '</TABLE>>')
 
 
-def _patterns(trace: Trace) -> list[str]:
+def _patterns(trace: Trace, theme: Theme) -> list[str]:
     """DOT for --annotate: each gate's pattern in a plain node tied below the gate, in
     its rank, so that Graphviz keeps it clear of every other label."""
     out = []
     for node in trace.graph.nodes:
-        op = OPS.get(node.op)
+        op = OPS.get(node.op)  # None for an input or a collapsed user gate
         pattern = op.pattern if op else None
         if not pattern:
             continue
         out.append(f"  c{node.id} [shape=plaintext, width=0, height=0, margin=0, fontsize=12, "
-                   f"label=<<I>{_font(pattern, PATTERN)}</I>>];")
+                   f"label=<<I>{_font(pattern, theme.pattern)}</I>>];")
         out.append(f"  {{rank=same; n{node.id}; c{node.id};}}")
         out.append(f"  n{node.id} -> c{node.id} [style=invis];")
     return out
@@ -267,6 +374,51 @@ _ADVANCE = {**dict.fromkeys("0123456789", 0.636), **dict.fromkeys(" .,:", 0.318)
             "i": 0.278, "l": 0.278, "n": 0.634, "p": 0.635, "u": 0.634, "s": 0.521,
             "g": 0.635, "a": 0.613, "d": 0.635, "r": 0.411, "f": 0.352}
 _LABEL_MARGIN = 8.0  # Graphviz's room on each side of a graph label (points)
+# More DejaVu Sans advance widths (em), for fitting gate labels into their circles.
+_LETTERS = {**_ADVANCE, "a": 0.613, "b": 0.635, "c": 0.550, "d": 0.635, "e": 0.615,
+            "f": 0.352, "g": 0.635, "h": 0.634, "i": 0.278, "j": 0.278, "k": 0.579,
+            "l": 0.278, "m": 0.974, "n": 0.634, "o": 0.612, "p": 0.635, "q": 0.635,
+            "r": 0.411, "s": 0.521, "t": 0.392, "u": 0.634, "v": 0.592, "w": 0.818,
+            "x": 0.592, "y": 0.592, "z": 0.525, "*": 0.5, "σ": 0.634, ",": 0.318}
+GATE = 0.5
+"""Every gate is a circle this wide (inches): its label shrinks, or breaks at its
+bracket, to fit, so that max(x,0) is as big as *."""
+GATE_FONT = 14
+_GATE_ROOM = GATE * 72 / 2 - 2  # the circle's radius (points) less a margin
+
+
+_LEGIBLE = 9  # points: a label that would be smaller in its circle gets an ellipse instead
+
+
+def _gate_label(label: str) -> str:
+    """A gate's DOT label and size: one circle for every gate.
+
+    The label is set smaller, or broken before its bracket (``max`` over ``(x,0)``) or
+    its axis (``sum`` over ``axis=0``), to fit the circle; the choice is the one with the
+    larger font. A label that would be smaller than 9 points (``log_softmax``) is drawn
+    in an ellipse at the usual size instead.
+    """
+    def fit(lines: list[str]) -> float:
+        widest = max(sum(_LETTERS.get(c, 0.7) for c in line) for line in lines)
+        size = float(GATE_FONT)
+        while size > 6:
+            half = len(lines) * size * 1.2 / 2  # the lines' half height
+            if half < _GATE_ROOM and widest * size <= 2 * math.sqrt(_GATE_ROOM ** 2 - half ** 2):
+                break
+            size -= 0.5
+        return size
+
+    head, axis, rest = label.partition(" axis=")
+    options = [[head, f"axis={rest}"]] if axis else [[label]]
+    if not axis and "(" in label[1:]:
+        cut = label.index("(", 1)
+        options.append([label[:cut], label[cut:]])
+    best = max(options, key=fit)
+    quoted = '"' + "\\n".join(_quote(line)[1:-1] for line in best) + '"'
+    size = fit(best)
+    if size < _LEGIBLE:
+        return f"{quoted}, shape=ellipse, width=0, margin=0.08"
+    return f"{quoted}, fixedsize=true" + (f", fontsize={size:g}" if size != GATE_FONT else "")
 
 
 def note_width(text: str, size: float = NOTE_SIZE) -> float:
@@ -303,28 +455,30 @@ def _notes(style: Style) -> str:
                   if left >= 1 else "")
         rows.append(f'<TR><TD HEIGHT="18"><TABLE WIDTH="{band}" BORDER="0" CELLBORDER="0" '
                     f'CELLSPACING="0" CELLPADDING="0"><TR>{spacer}<TD ALIGN="LEFT">'
-                    f'<FONT POINT-SIZE="{NOTE_SIZE}" COLOR="{NOTE}">{_escape(note.text)}</FONT>'
+                    f'<FONT POINT-SIZE="{NOTE_SIZE}" COLOR="{style.theme.note}">{_escape(note.text)}</FONT>'
                     '</TD></TR></TABLE></TD></TR>')
     rows += ['<TR><TD HEIGHT="18"></TD></TR>'] * (style.note_rows - len(style.notes))
     return (f'  graph [labelloc=b, labeljust=l, label=<<TABLE BORDER="0" CELLBORDER="0" '
             f'CELLSPACING="0" CELLPADDING="0" WIDTH="{band}">{"".join(rows)}</TABLE>>];')
 
 
+def _figure_caption(style: Style) -> str:
+    """The graph's label: the caption under the figure, in lines of at most 270 points
+    (so that a caption does not make a small figure much wider)."""
+    words = style.caption.split() if style.caption else []
+    lines: list[str] = []
+    for word in words:
+        if lines and note_width(f"{lines[-1]} {word}") <= 270:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    text = "<BR/>".join(_escape(line) for line in lines)
+    return (f'  graph [labelloc=b, labeljust=c, label=<<FONT POINT-SIZE="{NOTE_SIZE}" '
+            f'COLOR="{style.theme.note}"><I>{text}</I></FONT>>];')
+
+
 def _quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-_LONG_LABEL = 8  # characters: a longer label is drawn in an ellipse, not a huge circle
-
-
-def _gate_label(label: str) -> str:
-    """A gate's DOT label: ``sum axis=0`` on two lines; a long one in an ellipse."""
-    head, axis, rest = label.partition(" axis=")
-    lines = [head, f"axis={rest}"] if axis else [label]
-    quoted = '"' + "\\n".join(_quote(line)[1:-1] for line in lines) + '"'
-    if max(map(len, lines)) > _LONG_LABEL:
-        return f"{quoted}, shape=ellipse, width=0, margin=0.08"
-    return quoted
 
 
 def _large_graph_settings(n_gates: int) -> str:
@@ -373,19 +527,47 @@ def _caption(trace: Trace, node_id: int) -> str:
                        "(" + ", ".join(map(str, shape)) + ")")
 
 
-def to_dot(trace: Trace, style: Style | None = None) -> str:
+def to_dot(trace: Trace, style: Style | None = None, format: str | None = None) -> str:
     """The figure as DOT source: deterministic, ids from the topological order.
+
+    ``format`` is the format it will be drawn in, for its size: a PNG has
+    :data:`PNG_SCALE` pixels per point unless the style gives a scale.
 
     An edge is drawn through a helper (``e{gate}_{k}``) carrying its value and gradient.
     A value used more than once first goes through a stub (``s{id}``) with its total
     gradient, to a fork (``f{id}``) where its edges part, each with its own share.
     """
     style = style or Style()
+    theme = style.theme
     numbers = Numbers(trace, style)
     graph = trace.graph
+    n_gates = sum(1 for n in graph.nodes if n.op != INPUT)
+    scale = style.scale or (PNG_SCALE if format == "png" else None)
+    size = f", dpi={72 * scale:g}" if scale else ""
+    background = "transparent" if style.transparent else theme.background
+    ink = theme.text
+    # The graph's name is the SVG's first <title>: what a screen reader and a browser tab say.
+    name = _quote(_short(" ".join(graph.expression.split()), 200))
+    lines = [
+        f"digraph {name} {{",
+        f'  graph [rankdir=LR, nodesep=0.15, ranksep=0.12, fontname="{FONT}", '
+        f'bgcolor="{background}", fontcolor="{ink}", margin=0{size}'
+        + _large_graph_settings(n_gates) + "];",
+        f'  node [fontname="{FONT}", fontsize={GATE_FONT}, shape=circle, width={GATE}, '
+        f'height={GATE}, margin=0.05, penwidth=1, color="{ink}", '
+        f'fontcolor="{ink}"];',
+        f'  edge [arrowsize=0.5, penwidth=1, color="{ink}"];',
+    ]
+    index_inputs = trace.index_inputs
+    labels = gate_labels(trace)
+    highlight = (f', color="{theme.highlight}", penwidth=2.5, style=filled, '
+                 f'fillcolor="{theme.highlight_fill}"')
     uses = graph.uses
     shared = any(n > 1 for n in uses)
     shown = style.gradients
+    helper_node = "shape=plaintext, width=0, height=0, margin=0"
+    body: dict[int | None, list[str]] = {None: []}  # the lines of each box, by group index
+    box = _Boxes(graph, theme)
 
     def visible(key: tuple[int, int]) -> bool:
         return shown is None or key in shown
@@ -393,37 +575,20 @@ def to_dot(trace: Trace, style: Style | None = None) -> str:
     def named(i: int) -> str | None:  # an intermediate's name, where its value starts
         return graph.names[i] if graph.ops[i] != INPUT else None
 
-    n_gates = sum(1 for n in graph.nodes if n.op != INPUT)
-    lines = [
-        "digraph backviz {",
-        f"  // {graph.expression[:200]!r}".replace("\n", " ").replace("--", "- -"),
-        f'  graph [rankdir=LR, nodesep=0.15, ranksep=0.12, fontname="{FONT}", bgcolor="white"'
-        + _large_graph_settings(n_gates) + "];",
-        f'  node [fontname="{FONT}", fontsize=14, shape=circle, width=0.5, height=0.5, '
-        'margin=0.05, penwidth=1];',
-        '  edge [arrowsize=0.5, penwidth=1];',
-    ]
-    body: dict[int | None, list[str]] = {None: []}  # the lines of each box, by group index
-    box = _boxes(graph)
-    index_inputs = trace.index_inputs
-    labels = gate_labels(trace)
-
     def emit(where: int | None, line: str) -> None:
         body.setdefault(where, []).append(line)
 
-    def helper(name: str, label: str, where: int | None) -> None:
-        emit(where, f"  {name} [shape=plaintext, width=0, height=0, margin=0, label={label}];")
-
     for node in graph.nodes:
+        where = box.node(node.id)
         if node.id in index_inputs:  # integers that pick elements: named as such, no gradient
-            emit(box.node(node.id), f"  n{node.id} [shape=plaintext, width=0, height=0, "
-                 f"margin=0.02, label=<{_escape(node.label)}<BR/><FONT POINT-SIZE=\"10\" "
-                 f"COLOR=\"{PATTERN}\">index</FONT>>];")
+            emit(where, f"  n{node.id} [shape=plaintext, width=0, height=0, margin=0.02, "
+                        f"label=<{_escape(node.label)}<BR/><FONT POINT-SIZE=\"10\" "
+                        f"COLOR=\"{theme.pattern}\">index</FONT>>];")
         elif node.op == INPUT:
-            emit(box.node(node.id), f"  n{node.id} [shape=plaintext, width=0, height=0, "
-                 f"margin=0.02, label={_quote(node.label)}];")
+            emit(where, f"  n{node.id} [shape=plaintext, width=0, height=0, margin=0.02, "
+                        f"label={_quote(node.label)}];")
         else:
-            mark = f", {HIGHLIGHT}" if node.id == style.highlight else ""
+            mark = highlight if node.id == style.highlight else ""
             op = OPS.get(node.op)
             if len(node.inputs) > 1 and not (op and op.commutative and shared):
                 # Inputs are drawn in the order written (u - v reads u above v, and the
@@ -432,39 +597,43 @@ def to_dot(trace: Trace, style: Style | None = None) -> str:
                 # edges of the shared values need not cross (the staged example's do if the
                 # order is kept).
                 mark += ", ordering=in"
-            emit(box.node(node.id), f"  n{node.id} [label={_gate_label(labels[node.id])}{mark}];")
+            emit(where, f"  n{node.id} [label={_gate_label(labels[node.id])}{mark}];")
         if uses[node.id] > 1:  # the stub with the total gradient, then the fork
             where = box.common(node.id, *graph.consumers[node.id])
-            helper(f"s{node.id}", _edge_label(trace.values[node.id], trace.grads[node.id], numbers,
-                                              visible((node.id, TOTAL)), named(node.id),
-                                              _caption(trace, node.id)), where)
-            emit(where, f"  f{node.id} [shape=point, width=0.03, height=0.03];")
+            label = _edge_label(trace.values[node.id], trace.grads[node.id], numbers, theme,
+                                visible((node.id, TOTAL)), _caption(trace, node.id),
+                                named(node.id))
+            emit(where, f"  s{node.id} [{helper_node}, label={label}];")
+            emit(where, f'  f{node.id} [shape=point, width=0.03, height=0.03, color="{ink}"];')
             emit(None, f"  n{node.id} -> s{node.id}:p:w [arrowhead=none];")
             emit(None, f"  s{node.id}:p:e -> f{node.id} [arrowhead=none];")
     for node in graph.nodes:
         op = OPS.get(node.op)
         index_from = op.index_from if op is not None else None
         for k, (src, grad) in enumerate(zip(node.inputs, trace.edge_grads[node.id], strict=True)):
-            name = f"e{node.id}_{k}"
-            fanned = uses[src] > 1
+            helper = f"e{node.id}_{k}"
+            fanned = uses[src] > 1  # its value, name and caption are on its stub
             is_index = index_from is not None and k >= index_from
-            label = _edge_label(trace.values[src], None if is_index else grad, numbers,
-                                visible((node.id, k)), None if fanned else named(src),
-                                "" if fanned else _caption(trace, src))
-            helper(name, label, box.common(src, node.id))
+            label = _edge_label(trace.values[src], None if is_index else grad, numbers, theme,
+                                visible((node.id, k)), "" if fanned else _caption(trace, src),
+                                None if fanned else named(src))
             dashed = ", style=dashed" if is_index else ""
-            emit(None, f"  {'f' if fanned else 'n'}{src} -> {name}:p:w [arrowhead=none{dashed}];")
-            emit(None, f"  {name}:p:e -> n{node.id}{' [style=dashed]' if is_index else ''};")
+            emit(box.common(src, node.id), f"  {helper} [{helper_node}, label={label}];")
+            emit(None, f"  {'f' if fanned else 'n'}{src} -> {helper}:p:w "
+                       f"[arrowhead=none{dashed}];")
+            emit(None, f"  {helper}:p:e -> n{node.id}{' [style=dashed]' if is_index else ''};")
     out = graph.output
-    label = _edge_label(trace.values[out.id], trace.grads[out.id], numbers, visible(STUB),
-                        named(out.id), _caption(trace, out.id))
-    helper("out", label, None)
+    label = _edge_label(trace.values[out.id], trace.grads[out.id], numbers, theme,
+                        visible(STUB), _caption(trace, out.id), named(out.id))
+    emit(None, f"  out [{helper_node}, label={label}];")
     emit(None, f"  n{out.id} -> out:p:w [arrowhead=none];")
     lines += box.nest(body)
     if style.annotate:
-        lines += _patterns(trace)
+        lines += _patterns(trace, theme)
     if style.notes or style.note_rows:
         lines.append(_notes(style))
+    elif style.caption:
+        lines.append(_figure_caption(style))
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -472,8 +641,9 @@ def to_dot(trace: Trace, style: Style | None = None) -> str:
 class _Boxes:
     """The boxes drawn around calls of user gates, nested as the calls are."""
 
-    def __init__(self, graph: Any) -> None:
+    def __init__(self, graph: Graph, theme: Theme) -> None:
         self.groups = graph.groups
+        self.theme = theme
         # Each group's parent: the smallest group that holds its result (inner calls are
         # part of the outer call's body).
         order = sorted(range(len(self.groups)), key=lambda g: len(self.groups[g].nodes))
@@ -488,6 +658,7 @@ class _Boxes:
             self.parent[g] = outer[0] if outer else None
 
     def node(self, i: int) -> int | None:
+        """The innermost box a node is in (None: outside every box)."""
         return self.innermost.get(i)
 
     def _chain(self, g: int | None) -> list[int | None]:
@@ -511,7 +682,7 @@ class _Boxes:
         for child in sorted(self.parent):
             children.setdefault(self.parent[child], []).append(child)
         out: list[str] = []
-        # Depth first without recursion: a stack of (box, lines still to close it).
+        # Depth first without recursion: a stack of (box, whether it is to be closed).
         stack: list[tuple[int | None, bool]] = [(None, False)]
         while stack:
             g, closing = stack.pop()
@@ -522,15 +693,16 @@ class _Boxes:
                 name = self.groups[g].name
                 out.append(f"  subgraph cluster_{g} {{")
                 out.append(f'  graph [label={_quote(name)}, labeljust=l, style="rounded,dashed", '
-                           f'color="{BOX}", fontcolor="{BOX}", fontsize=12, margin=6];')
+                           f'color="{self.theme.pattern}", fontcolor="{self.theme.pattern}", '
+                           'fontsize=12, margin=6];')
                 stack.append((g, True))
             out += body.get(g, [])
             stack += [(child, False) for child in reversed(children.get(g, []))]
         return out
 
 
-def _boxes(graph: Any) -> _Boxes:
-    return _Boxes(graph)
+def _short(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def render(dot: str, format: str, n_gates: int = 0, timeout: float | None = None) -> bytes:
@@ -543,7 +715,7 @@ def render(dot: str, format: str, n_gates: int = 0, timeout: float | None = None
         raise RenderError(
             f"the graph has {n_gates} gates, more than the {MAX_GATES} that can be drawn in "
             "reasonable time; use --format json (or --format dot) for graphs this large")
-    args = ["dot", f"-T{format}"] + (["-Gdpi=150"] if format == "png" else [])
+    args = ["dot", f"-T{format}"]
     try:
         done = subprocess.run(args, input=dot.encode("utf-8"), capture_output=True, check=False,
                               timeout=timeout)
@@ -576,8 +748,70 @@ def layout(trace: Trace, style: Style | None = None) -> Layout:
 
 
 def to_svg(trace: Trace, style: Style | None = None) -> str:
-    """The figure as SVG text."""
-    return render(to_dot(trace, style), "svg", len(trace.graph.gates)).decode("utf-8")
+    """The figure as SVG text, with a ``<desc>`` of its value and gradients."""
+    svg = render(to_dot(trace, style, "svg"), "svg", len(trace.graph.gates)).decode("utf-8")
+    return described(svg, trace, style or Style())
+
+
+def described(svg: str, trace: Trace, style: Style) -> str:
+    """Add a ``<desc>`` after the first ``<title>`` (the expression), for screen readers."""
+    head, *rows = summary(trace, style, limit=20).splitlines()
+    text = head + ("; " + ", ".join(row.strip() for row in rows) if rows else "")
+    desc = f"\n<desc>{_escape(text)}</desc>"
+    at = svg.find("</title>")
+    return svg if at < 0 else svg[:at + 8] + desc + svg[at + 8:]
+
+
+def summary(trace: Trace, style: Style | None = None, limit: int | None = None) -> str:
+    """The command's summary: ``expression = value``, one line per gradient, then the values
+    a program names, with their gradients.
+
+    With ``limit``, at most that many gradients (and names), then how many more there
+    are, so that a trace of thousands of variables still has a short summary.
+    """
+    numbers = Numbers(trace, style or Style())
+    graph = trace.graph
+    one_line = "\n" not in trace.expression
+    head = graph.output.name or (_short(" ".join(trace.expression.split()), 60) if one_line
+                                 else "f")
+    rows = [(f"d/d{name}", g) for name, g in trace.gradients.items()]
+    more = 0
+    if limit is not None and len(rows) > limit:
+        rows, more = rows[:limit], len(rows) - limit
+    width = max((len(label) for label, _ in rows), default=0)
+    lines = [f"{head} = {numbers.plain(trace.values[-1])}"]
+    lines += [f"  {label.ljust(width)} = {numbers.plain(g)}" for label, g in rows]
+    if more:
+        lines.append(f"  ... and {more:,} more gradients (t.gradients has them all)")
+    named = [(name, i) for name, i in graph.bindings.items()
+             if graph.ops[i] != INPUT and i != graph.output.id]
+    if named:
+        lines.append("named values (value, gradient):")
+        shown = named if limit is None else named[:limit]
+        width = max(len(name) for name, _ in shown)
+        lines += [f"  {name.ljust(width)} = {numbers.plain(trace.values[i])}, "
+                  f"d/d{name} = {numbers.plain(trace.grads[i])}" for name, i in shown]
+        if len(shown) < len(named):
+            lines.append(f"  ... and {len(named) - len(shown):,} more (t.value_of(name) and "
+                         "t.grad_of(name) read them)")
+    return "\n".join(lines)
+
+
+def _fixed_pdf(pdf: bytes) -> bytes:
+    """The same PDF with its creation (and modification) date set to 1970-01-01.
+
+    cairo writes the time of the run into the PDF, so two runs differed in those bytes
+    only. The dates keep their length, so the offsets in the file stay right.
+    """
+    epoch = "19700101000000"
+
+    def fixed(m: re.Match[bytes]) -> bytes:
+        date = m.group(2).decode("ascii")
+        digits = iter(epoch)
+        out = "".join(next(digits, "0") if c.isdigit() else c for c in date)
+        return m.group(1) + out.encode("ascii")
+
+    return re.sub(rb"(/(?:CreationDate|ModDate) *\(D:)([0-9Z+'\-]*)", fixed, pdf)
 
 
 def _json_value(x: Any) -> Any:
@@ -595,7 +829,7 @@ def _nulls(obj: Any) -> Any:
     return None if obj != obj else obj
 
 
-def to_json(trace: Trace) -> dict[str, Any]:
+def to_dict(trace: Trace) -> dict[str, Any]:
     """The trace as JSON-ready data: value, gradients, every node, warnings."""
     nodes = []
     graph = trace.graph
@@ -625,6 +859,11 @@ def to_json(trace: Trace) -> dict[str, Any]:
     return data
 
 
+def to_json(trace: Trace) -> str:
+    """The trace as JSON text (see :func:`to_dict`), as ``--format json`` writes it."""
+    return json.dumps(to_dict(trace), indent=2) + "\n"
+
+
 def format_for(path: str | Path, format: str | None = None) -> str:
     """The output format: given explicitly, or from the file's suffix."""
     if format:
@@ -642,11 +881,14 @@ def format_for(path: str | Path, format: str | None = None) -> str:
 def to_bytes(trace: Trace, format: str, style: Style | None = None) -> bytes:
     """The figure in one of FORMATS, as bytes."""
     if format == "json":
-        return (json.dumps(to_json(trace), indent=2) + "\n").encode("utf-8")
-    dot = to_dot(trace, style)
+        return to_json(trace).encode("utf-8")
+    if format == "svg":
+        return to_svg(trace, style).encode("utf-8")
+    dot = to_dot(trace, style, format)
     if format == "dot":
         return dot.encode("utf-8")
-    return render(dot, format, len(trace.graph.gates))
+    data = render(dot, format, len(trace.graph.gates))
+    return _fixed_pdf(data) if format == "pdf" else data
 
 
 def write_atomic(path: Path, data: bytes) -> None:

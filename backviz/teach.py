@@ -25,19 +25,23 @@ their results by shape and range.
 
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .errors import BackvizError
-from .evaluate import Trace, forward
 from .graph import CALL, INPUT, Node
 from .ops import OPS, UPSTREAM
 from .page import page
 from .render import STUB, TOTAL, Note, Numbers, Style, layout, note_width, render, to_dot, to_svg
+
+if TYPE_CHECKING:
+    from .evaluate import Trace
 
 __all__ = [
     "BUILD_FORMATS",
@@ -45,6 +49,8 @@ __all__ = [
     "STEP",
     "TOLERANCE",
     "BranchSum",
+    "Build",
+    "CheckReport",
     "CheckResult",
     "Frame",
     "Product",
@@ -212,12 +218,7 @@ def steps(trace: Trace, style: Style | None = None) -> list[Step]:
             terms = arrived.setdefault(i, [])
             terms.append(share)
             if len(terms) > 1:
-                total = terms[0]
-                for term in terms[1:]:
-                    total = total + term
-                written = [write(terms[0])] + [_signed(write(t)) for t in terms[1:]]
-                sums.append(BranchSum(nodes[i], f"{' + '.join(written)} = {_result(numbers, total)}",
-                                      words[i]))
+                sums.append(BranchSum(nodes[i], _sum_text(numbers, terms), words[i]))
         out.append(Step(gate, products, tuple(sums), words[gate.id]))
     return out
 
@@ -266,7 +267,7 @@ def _same_function(body: Trace) -> Any:
     (name,) = body.graph.variables
     with np.errstate(all="ignore"):
         try:
-            computed = forward(body.graph, {name: samples})[-1]
+            computed = np.array([body.output_with({name: np.float64(v)}) for v in samples])
         except BackvizError:
             return None
         for op in OPS.values():
@@ -290,6 +291,34 @@ def _chain_of(body: Trace) -> list[int] | None:
         path.append(i)
         (i,) = graph.inputs[i]
     return path if len(path) == len(graph) - 1 else None
+
+
+def _sum_text(numbers: Numbers, terms: list[Array]) -> str:
+    """``a + b = total``, written so that it adds up as shown.
+
+    Each number is rounded to the figure's decimals. When the rounded terms do not add up
+    to the rounded total (1.584 + (-0.036) = 1.548 would read 1.58 + (-0.04) = 1.55), the
+    sum is written with one more decimal, up to four more, until they do.
+    """
+    total = terms[0]
+    for term in terms[1:]:
+        total = total + term
+    scalars = all(np.ndim(t) == 0 for t in terms) and np.isfinite(total)
+    for extra in range(5 if scalars else 1):
+        shown = numbers.more_decimals(extra)
+        write = _writer(shown)
+        written = [write(terms[0])] + [_signed(write(t)) for t in terms[1:]]
+        result = _result(shown, total)
+        if not scalars or _adds_up([write(t) for t in terms], result):
+            break
+    return f"{' + '.join(written)} = {result}"
+
+
+def _adds_up(terms: list[str], total: str) -> bool:
+    try:
+        return sum(Decimal(t) for t in terms) == Decimal(total)
+    except InvalidOperation:  # nan, inf
+        return True
 
 
 def _signed(text: str) -> str:
@@ -351,7 +380,7 @@ BUILD_FORMATS = ("svg", "png")
 
 
 def build(trace: Trace, style: Style | None = None, title: str | None = None,
-          format: str = "svg") -> dict[str, bytes]:
+          format: str = "svg", about: str | None = None) -> dict[str, bytes]:
     """The files of a build, by name: frame-00.svg, frame-01.svg, ... and index.html.
 
     ``format`` is svg or png (the page always inlines SVG). Everything is rendered
@@ -364,11 +393,12 @@ def build(trace: Trace, style: Style | None = None, title: str | None = None,
     files: dict[str, bytes] = {}
     for k, (frame, svg) in enumerate(made):
         data = svg.encode("utf-8") if format == "svg" else render(
-            to_dot(trace, frame.style), format, len(trace.graph.gates))
+            to_dot(trace, frame.style, format), format, len(trace.graph.gates))
         files[f"frame-{k:0{digits}d}.{format}"] = data
-    html = page(title or trace.expression, trace.expression, [svg for _, svg in made],
-                [frame.caption for frame, _ in made])
-    files["index.html"] = html.encode("utf-8")
+    text = page(title or trace.expression, trace.expression, [svg for _, svg in made],
+                [frame.caption for frame, _ in made], files=list(files), about=about,
+                theme=(style or Style()).theme)
+    files["index.html"] = text.encode("utf-8")
     return files
 
 
@@ -473,7 +503,7 @@ def _moved(trace: Trace, inputs: dict[str, Any], name: str, index: tuple[int, ..
     moved = np.array(inputs[name], dtype=np.float64)
     moved[index] += delta
     given = {**inputs, name: moved[()] if moved.ndim == 0 else moved}
-    return float(forward(trace.graph, given)[-1])
+    return trace.output_with(given)
 
 
 def _error(a: float, n: float, floor: float) -> float:
@@ -494,3 +524,69 @@ def check_lines(trace: Trace, results: list[CheckResult]) -> list[str]:
         lines.append(f"  {r.name.ljust(width)}  largest relative error {r.error:.1e}"
                      f"{where}  {mark}{detail}")
     return lines
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """The gradient check of a trace (``t.check()``): ``ok``, and each input's error."""
+
+    results: tuple[CheckResult, ...]
+    lines: tuple[str, ...]
+
+    @classmethod
+    def of(cls, trace: Trace) -> CheckReport:
+        results = check(trace)
+        return cls(tuple(results), tuple(check_lines(trace, results)))
+
+    @property
+    def ok(self) -> bool:
+        """Whether every input's largest relative error is within :data:`TOLERANCE`."""
+        return all(r.ok for r in self.results)
+
+    @property
+    def errors(self) -> dict[str, float]:
+        """Each input's largest relative error."""
+        return {r.name: r.error for r in self.results}
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines)
+
+    __repr__ = __str__
+
+
+@dataclass(frozen=True)
+class Build:
+    """The frames of a build (``t.steps()``): each frame's SVG and caption, and the page
+    that steps through them, shown inline in a notebook."""
+
+    frames: tuple[Frame, ...]
+    svgs: tuple[str, ...]
+    html: str
+
+    @classmethod
+    def of(cls, trace: Trace, style: Style | None = None, title: str | None = None) -> Build:
+        made = frame_svgs(trace, style)
+        svgs = tuple(svg for _, svg in made)
+        captions = [frame.caption for frame, _ in made]
+        text = page(title or trace.expression, trace.expression, svgs, captions,
+                    theme=(style or Style()).theme)
+        return cls(tuple(frame for frame, _ in made), svgs, text)
+
+    @property
+    def captions(self) -> list[str]:
+        return [frame.caption for frame in self.frames]
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def __repr__(self) -> str:
+        lines = [f"{len(self.frames)} frames:"]
+        lines += [f"  {k}. {caption}" for k, caption in enumerate(self.captions, 1)]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        # The page is a whole document with its script: in an iframe it keeps its keys
+        # and styles to itself.
+        height = 640
+        return (f'<iframe srcdoc="{html.escape(self.html)}" style="width: 100%; '
+                f'height: {height}px; border: 0" title="the frames of the build"></iframe>')

@@ -92,7 +92,8 @@ def read(svg: str) -> Figure:
             continue
         title = group.findtext(f"{SVG}title") or ""
         for t in group.iter(f"{SVG}text"):
-            texts.append(Text(title, "".join(t.itertext()), (t.get("fill") or "black").lower(),
+            color = (t.get("fill") or "black").lower()
+            texts.append(Text(title, "".join(t.itertext()), "black" if color == "#000000" else color,
                               float(t.get("x", 0)), float(t.get("y", 0)),
                               float(t.get("font-size", 14)), t.get("text-anchor", "start")))
         if cls == "edge":  # its path; its texts (if any) are Graphviz's own edge labels
@@ -183,3 +184,35 @@ def labelled_edges(fig: Figure) -> dict[str, tuple[list[str], list[str]]]:
         out[node] = ([t.text for t in texts if t.color == GREEN],
                      [t.text for t in texts if t.color == RED])
     return out
+
+
+def edge_gaps(svg: str) -> list[tuple[str, float]]:
+    """Each edge end at a value/gradient rule, with how far it stops short of the rule
+    (points; 0 or less when the edge meets or overlaps it)."""
+    root = ET.fromstring(svg)
+    spans: dict[str, tuple[float, float, float]] = {}  # node -> the whole rule: x0, x1, y
+    ends: list[tuple[str, str, tuple[float, float]]] = []
+    for group in root.iter(f"{SVG}g"):
+        title = group.findtext(f"{SVG}title") or ""
+        if group.get("class") == "node":
+            xs, y = [], 0.0
+            for poly in group.iter(f"{SVG}polygon"):
+                pts = [tuple(map(float, p.split(","))) for p in poly.get("points", "").split()]
+                if len({round(py, 2) for _, py in pts}) == 1:  # zero height: a piece of the rule
+                    xs += [px for px, _ in pts]
+                    y = pts[0][1]
+            if xs:
+                spans[title] = (min(xs), max(xs), y)
+        elif group.get("class") == "edge":
+            tail, head = title.split("->")
+            points = [p for path in group.iter(f"{SVG}path") for p in _points(path.get("d", ""))]
+            if head.endswith(":w"):
+                ends.append((title, head[:-2] + "<", points[-1]))
+            if tail.endswith(":e"):
+                ends.append((title, tail[:-2] + ">", points[0]))
+    gaps = []
+    for title, end, (x, y) in ends:
+        x0, x1, ry = spans[end[:-1]]
+        gap = x0 - x if end.endswith("<") else x - x1
+        gaps.append((title, max(gap, abs(y - ry))))
+    return gaps

@@ -32,6 +32,7 @@ from backviz.live import LiveServer, Start
 
 FIG2 = ["1/(1+exp(-(w0*x0+w1*x1+w2)))", "--w0", "2", "--x0", "-1", "--w1", "-3", "--x1", "-2",
         "--w2", "-3"]
+SIGMOID_FILE = Path(__file__).resolve().parent.parent / "expressions" / "sigmoid_neuron.toml"
 
 
 def _program(*names: str) -> str:
@@ -44,14 +45,36 @@ def _program(*names: str) -> str:
                          "(scripts/test does it)")
 
 
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[WebDriver]:
+SHOTS = Path(__file__).resolve().parent.parent / ".screenshots"
+"""Where the screenshots are kept, to be looked at (not committed)."""
+
+
+def _driver(tmp_path: Path, width: int, height: int, mobile: bool = False) -> WebDriver:
     options = Options()
     options.binary_location = _program("chromium", "chromium-browser")
     for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1400,900"):
+                "--hide-scrollbars", f"--user-data-dir={tmp_path / f'profile-{width}'}",
+                f"--window-size={width},{height}"):
         options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(_program("chromedriver")), options=options)
+    if mobile:  # a phone: its viewport, its pixel ratio, touch
+        options.add_experimental_option("mobileEmulation", {
+            "deviceMetrics": {"width": width, "height": height, "pixelRatio": 3.0, "touch": True},
+            "userAgent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile"})
+    return webdriver.Chrome(service=Service(_program("chromedriver")), options=options)
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[WebDriver]:
+    driver = _driver(tmp_path, 1280, 800)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+@pytest.fixture
+def phone(tmp_path: Path) -> Iterator[WebDriver]:
+    driver = _driver(tmp_path, 390, 844, mobile=True)
     try:
         yield driver
     finally:
@@ -63,14 +86,46 @@ def _shown(driver: WebDriver) -> list[str]:
             if img.is_displayed()]
 
 
-def test_the_page_steps_through_the_frames(browser: WebDriver, tmp_path: Path) -> None:
+def _build(tmp_path: Path) -> Path:
     folder = tmp_path / "build"
-    result = CliRunner().invoke(cli, [*FIG2, "--steps", "-o", str(folder)])
+    result = CliRunner().invoke(cli, [str(SIGMOID_FILE), "--steps", "-o", str(folder)])
     assert result.exit_code == 0, result.output
-    browser.get((folder / "index.html").resolve().as_uri())
+    return folder / "index.html"
+
+
+_SWIPE = """
+var box = document.querySelector('.frames');
+function touch(type, x) {
+  var t = new Touch({identifier: 1, target: box, clientX: x, clientY: 300});
+  box.dispatchEvent(new TouchEvent(type, {changedTouches: [t],
+                                          touches: type === 'touchend' ? [] : [t]}));
+}
+touch('touchstart', arguments[0]);
+touch('touchend', arguments[1]);
+"""
+
+
+def _swipe(driver: WebDriver, start: int, end: int) -> None:
+    driver.execute_script(_SWIPE, start, end)
+
+
+def _screenshot(driver: WebDriver, name: str) -> Path:
+    SHOTS.mkdir(exist_ok=True)
+    shot = SHOTS / name
+    assert driver.save_screenshot(str(shot))
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
+    return shot
+
+
+def test_the_page_steps_through_the_frames(browser: WebDriver, tmp_path: Path) -> None:
+    browser.get(_build(tmp_path).resolve().as_uri())
     counter = browser.find_element(By.ID, "counter")
     caption = browser.find_element(By.ID, "caption")
-    assert counter.text == "frame 0 of 9"
+    link = browser.find_element(By.ID, "file")
+    assert counter.text == "frame 1 of 10"
+    assert (link.text, link.get_attribute("href").rsplit("/", 1)[1]) == ("frame-00.svg",) * 2
+    assert browser.find_element(By.TAG_NAME, "h1").text == "The sigmoid neuron, gate by gate"
+    assert browser.find_element(By.CLASS_NAME, "about").text.startswith("f(w, x) = 1 / (1 + e^-")
     assert _shown(browser) == ["frame-0"]
     first = browser.find_element(By.ID, "frame-0").get_attribute("src")
     assert first and first.startswith("data:image/svg+xml;base64,")
@@ -79,29 +134,71 @@ def test_the_page_steps_through_the_frames(browser: WebDriver, tmp_path: Path) -
 
     body = browser.find_element(By.TAG_NAME, "body")
     body.send_keys(Keys.ARROW_RIGHT)
-    assert counter.text == "frame 1 of 9"
+    assert counter.text == "frame 2 of 10" and link.text == "frame-01.svg"
     assert _shown(browser) == ["frame-1"]
-    assert browser.find_element(By.ID, "frame-1").get_attribute("src") != first
     assert caption.text == "The backward pass starts at the output: df/df = 1.00."
-    body.send_keys(Keys.ARROW_RIGHT)
-    assert (counter.text, caption.text) == ("frame 2 of 9",
-                                             "1/x gate, 1/(1+exp(-(w0*x0+w1*x1+w2))): "
-                                             "(-1/1.37^2)(1.00) = -0.53")
+    body.send_keys(Keys.PAGE_DOWN)  # a presenter's clicker
+    assert (counter.text, caption.text) == ("frame 3 of 10", "1/x gate, 1/(1+exp(-(w0*x0+w1*x1+w2))): "
+                                              "(-1/1.37^2)(1.00) = -0.53")
+    body.send_keys(Keys.SPACE)
+    assert counter.text == "frame 4 of 10"
+    body.send_keys(Keys.ENTER)
+    assert counter.text == "frame 5 of 10"
+    body.send_keys(Keys.PAGE_UP)
+    assert counter.text == "frame 4 of 10"
+    body.send_keys(Keys.SHIFT, Keys.SPACE)
+    assert counter.text == "frame 3 of 10"
+    browser.find_element(By.ID, "frame-2").click()  # a click on the figure
+    assert counter.text == "frame 4 of 10"
 
     browser.find_element(By.ID, "prev").click()
-    assert counter.text == "frame 1 of 9"
+    assert counter.text == "frame 3 of 10"
+    # Enter on a focused button presses it once, not twice.
+    browser.find_element(By.ID, "next").send_keys(Keys.ENTER)
+    assert counter.text == "frame 4 of 10"
     body.send_keys(Keys.END)
-    assert counter.text == "frame 9 of 9" and _shown(browser) == ["frame-9"]
+    assert counter.text == "frame 10 of 10" and _shown(browser) == ["frame-9"]
     assert browser.find_element(By.ID, "next").get_attribute("disabled") is not None
     body.send_keys(Keys.ARROW_RIGHT)  # past the end: stays on the last frame
-    assert counter.text == "frame 9 of 9"
+    assert counter.text == "frame 10 of 10"
     body.send_keys(Keys.HOME)
     browser.find_element(By.ID, "next").click()
-    assert counter.text == "frame 1 of 9"
+    assert counter.text == "frame 2 of 10"
 
-    shot = tmp_path / "page.png"
-    assert browser.save_screenshot(str(shot))
-    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
+    # On a wide screen the whole figure shows, larger than its natural size, no scrolling.
+    box = browser.execute_script(
+        "var b = document.querySelector('.frames'), i = document.getElementById('frame-1');"
+        "return [b.scrollWidth, b.clientWidth, i.width, i.naturalWidth, window.innerWidth];")
+    scroll_width, client_width, width, natural, window = box
+    assert scroll_width <= client_width and width > natural and width <= window
+    _screenshot(browser, "page-1280x800.png")
+
+
+def test_the_page_on_a_phone_stays_legible(phone: WebDriver, tmp_path: Path) -> None:
+    phone.get(_build(tmp_path).resolve().as_uri())
+    sizes = phone.execute_script(
+        "var b = document.querySelector('.frames'), i = document.getElementById('frame-0');"
+        "return [window.innerWidth, document.documentElement.scrollWidth, b.scrollWidth,"
+        " b.clientWidth, i.width, i.naturalWidth];")
+    window, page_width, scroll_width, client_width, width, natural = sizes
+    assert window == 390
+    assert page_width <= 390  # the page itself does not scroll sideways...
+    assert scroll_width > client_width  # ...the figure does, at a legible size:
+    assert width == pytest.approx(0.8 * natural, abs=2)  # 14 pt text at 15 CSS px
+    next_button = phone.find_element(By.ID, "next")
+    assert next_button.size["height"] >= 44  # a finger's size
+    next_button.click()
+    assert phone.find_element(By.ID, "counter").text == "frame 2 of 10"
+    # A swipe to the left steps forward, to the right back (touch events, as a finger sends).
+    _swipe(phone, 300, 150)
+    assert phone.find_element(By.ID, "counter").text == "frame 3 of 10"
+    _swipe(phone, 100, 300)
+    assert phone.find_element(By.ID, "counter").text == "frame 2 of 10"
+    _screenshot(phone, "page-390x844.png")
+    # Browser zoom (here 2x) enlarges the figure: it is sized in CSS pixels, not to the window.
+    phone.execute_script("document.body.style.zoom = '2'")
+    zoomed = phone.execute_script("return document.getElementById('frame-1').getBoundingClientRect().width")
+    assert zoomed == pytest.approx(2 * width, rel=0.05)
 
 
 # --- backviz live -------------------------------------------------------------------------

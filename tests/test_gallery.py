@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import subprocess
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from click.testing import CliRunner
 import backviz
 from backviz.cli import cli
 from backviz.gallery import find, load
-from backviz.render import Style, to_bytes
+from backviz.render import THEMES, Style, to_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPRESSIONS = ROOT / "expressions"
@@ -40,7 +41,9 @@ SNAPSHOT_VERSION_FILE = SNAPSHOTS / "GRAPHVIZ_VERSION"
 
 def render(path: Path, fmt: str) -> bytes:
     figure = load(path)
-    style = Style() if figure.precision is None else Style(figure.precision, integers=False)
+    style = Style(caption=figure.caption, theme=THEMES[figure.theme or "slides"])
+    if figure.precision is not None:
+        style = replace(style, precision=figure.precision, integers=False)
     t = backviz.trace(figure.expression, figure.values).collapse(*figure.collapse)
     return to_bytes(t, fmt, style)
 

@@ -16,7 +16,7 @@ import backviz
 from backviz.cli import cli
 from backviz.graph import CALL, INPUT
 from backviz.ops import OPS
-from backviz.render import TOTAL, Style, to_dot, to_json
+from backviz.render import TOTAL, Style, to_dict, to_dot
 from backviz.teach import check, explain, frames, steps
 
 # The course notes' forward pass, exactly as the notes write it (optimization-2, "Staged
@@ -117,7 +117,7 @@ def test_a_value_used_twice_sends_a_share_down_each_edge() -> None:
     assert t.graph.uses[q] == 3
     assert t.grad_of("q") == pytest.approx(2 * 6.0 + 1)
     assert t.gradients == pytest.approx({"x": 13.0 * 3, "y": 13.0 * 2})
-    data = to_json(t)
+    data = to_dict(t)
     shares = [s for n in data["nodes"] for j, s in zip(n["inputs"], n.get("edge_grads", []),
                                                          strict=True) if j == q]
     assert sorted(shares) == [1.0, 6.0, 6.0] and data["names"]["q"] == q
@@ -318,7 +318,7 @@ def test_collapsed_the_sigmoid_gate_is_one_gate_with_the_slides_local_gradient()
     assert t.gradients == pytest.approx(backviz.trace(SIG).gradients)
     line = next(line for line in explain(t) if line.startswith("  sig"))
     assert "((1 - 0.73)(0.73))(1.00) = 0.20" in line  # as the slide writes it
-    assert 'label="sig"' in to_dot(t) and "cluster" not in to_dot(t)
+    assert '[label="sig"' in to_dot(t) and "cluster" not in to_dot(t)
     assert all(r.ok for r in check(t))
 
 
@@ -346,7 +346,7 @@ def test_collapse_on_the_command_line_and_in_a_file(tmp_path: Path, monkeypatch)
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(cli, ["--collapse", "sig", "-o", "-", "-f", "dot", "--", SIG])
     assert result.exit_code == 0, result.output
-    assert 'label="sig"];' in result.stdout and "cluster" not in result.stdout
+    assert '[label="sig"' in result.stdout and "cluster" not in result.stdout
     result = CliRunner().invoke(cli, ["--collapse", "nope", "--", SIG])
     assert result.exit_code == 2
     assert result.output.startswith("Error: there is no user gate 'nope' to collapse")

@@ -120,8 +120,9 @@ def test_dot_is_self_contained_slide_style() -> None:
     assert "rankdir=LR" in dot
     assert 'COLOR="#008000"' in dot and 'COLOR="#FF0000"' in dot
     assert dot.count("<HR/>") == 5  # one line per edge: four edges and the output stub
-    assert 'fontname="DejaVu Sans"' in dot
-    assert "n2 [label=\"+\", ordering=in]" in dot and "n4 [label=\"*\", ordering=in]" in dot
+    assert 'fontname="DejaVu Sans,Verdana,Arial,sans-serif"' in dot  # ends in a generic family
+    assert ('n2 [label="+", fixedsize=true, ordering=in]' in dot
+            and 'n4 [label="*", fixedsize=true, ordering=in]' in dot)
     assert "nslimit" not in dot  # only for large graphs
 
 
@@ -137,9 +138,24 @@ def test_integers_only_when_every_number_is_whole() -> None:
 
 
 def test_precision_and_no_negative_zero() -> None:
-    dot = backviz.trace("x*y", x=-0.001, y=2).to_dot(Style(precision=1))
-    assert ">-0.0<" not in dot and ">0.0<" in dot
+    dot = backviz.trace("x*y", x=-0.04, y=2).to_dot(Style(precision=1))
+    assert ">-0.0<" not in dot and ">-0.1<" in dot  # -0.08 rounds to -0.1
     assert ">2.0<" in dot
+    dot = backviz.trace("x*y", x=0.0, y=-2).to_dot(Style(precision=1, integers=False))
+    assert ">-0.0<" not in dot and ">0.0<" in dot  # x*y = -0.0
+
+
+def test_a_nonzero_number_never_shows_as_zero() -> None:
+    t = backviz.trace("x*y", x=1.2e-9, y=1.0)
+    dot = t.to_dot()
+    assert ">1.2e-09<" in dot and ">0.00<" not in dot
+    assert backviz.trace("x*y", x=-0.004, y=1.0).to_dot().count(">-4.0e-03<") == 3
+    assert ">1.0e+300<" in backviz.trace("x*y", x=1e300, y=1.0).to_dot()
+    assert ">123456789<" in backviz.trace("x*y", x=123456789.0, y=1.0).to_dot()
+    assert ">1.2e+09<" in backviz.trace("x*y", x=1.2e9, y=1.0).to_dot()
+    # precision 4: two more decimals before switching, and three in the mantissa
+    assert ">1.200e-09<" in t.to_dot(Style(precision=4))
+    assert "1.2e-09" in repr(t) and "d/dy = 1.2e-09" in repr(t)
 
 
 def test_large_arrays_are_summarised_by_shape_and_range() -> None:
@@ -221,12 +237,6 @@ def test_save_needs_a_path(path: object, tmp_path: Path, monkeypatch: pytest.Mon
     assert list(tmp_path.iterdir()) == []
 
 
-def test_repr_svg_shows_the_figure_in_a_notebook() -> None:
-    svg = backviz.trace("(x+y)*z", x=-2, y=5, z=-4)._repr_svg_()
-    assert svg.lstrip().startswith("<?xml") and "<svg" in svg
-    assert re.search(r'fill="#ff0000"[^>]*>&#45;4<', svg)
-
-
 def test_missing_graphviz_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", "/nonexistent")
     t = backviz.trace("(x+y)*z", x=-2, y=5, z=-4)
@@ -242,3 +252,62 @@ def test_missing_graphviz_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch
 def test_a_bad_precision_is_a_backviz_error(precision: object) -> None:
     with pytest.raises(backviz.BackvizError, match="precision must be a whole number from 0 to 12"):
         Style(precision=precision)  # type: ignore[arg-type]
+
+
+def _figures() -> list[tuple[str, backviz.Trace]]:
+    """The slide figures, the gallery and 12 random graphs."""
+    from backviz.gallery import find, load
+    out = [(name, backviz.trace(e, v)) for name, (e, v, _) in FIGURES.items()]
+    out += [(p.stem, backviz.trace(load(p).expression, load(p).values))
+            for p in find(Path(__file__).parent.parent / "expressions")]
+    for seed in range(12):
+        rng = random.Random(seed)
+        names = [f"v{i}" for i in range(rng.randint(2, 8))]
+        graph = backviz.parse(_random_expression(rng, 7, names))
+        out.append((f"random {seed}", backviz.trace(graph, {v: rng.uniform(-2, 2) for v in graph.variables})))
+    return out
+
+
+def test_edges_meet_the_value_gradient_rule_without_a_gap() -> None:
+    ends = 0
+    for name, t in _figures():
+        gaps = svggeom.edge_gaps(t.to_svg())
+        ends += len(gaps)
+        assert [g for g in gaps if g[1] > 0.05] == [], name
+    assert ends > 1000  # every end of every edge at a rule, of 30-odd figures
+
+
+def test_every_gate_is_one_size_and_its_label_fits() -> None:
+    t = backviz.trace("max(x,0)*min(y,6) + mean(y) + tanh(x) + sigmoid(x) + (3-x) + x**2",
+                      x=1.5, y=2)
+    fig = svggeom.read(t.to_svg())
+    gates = [c for c in fig.circles if c[0].startswith("n")]  # not the dots where x forks
+    radii = {r for _, _, _, r in gates}
+    assert radii == {18.0} and len(gates) == 13
+    assert all(r < 2 for node, _, _, r in fig.circles if node.startswith("f"))
+    for node, cx, cy, r in gates:
+        for text in (x for x in fig.texts if x.node == node):
+            box = text.box
+            corners = [(box.x0, box.y0), (box.x1, box.y0), (box.x0, box.y1), (box.x1, box.y1)]
+            assert all((x - cx) ** 2 + (y - cy) ** 2 <= r ** 2 for x, y in corners), text.text
+            assert text.size >= 9
+    gate = next(x.node for x in fig.texts if x.text == "max")
+    lines = sorted(x.text for x in fig.texts if x.node == gate)
+    assert lines == ["(x,0)", "max"]  # broken before its bracket
+
+
+def test_the_svg_names_the_expression_and_describes_the_result() -> None:
+    svg = backviz.trace("(x+y)*z", x=-2, y=5, z=-4).to_svg()
+    assert re.search(r"<svg[^>]*>\n<g[^>]*>\n<title>\(x\+y\)\*z</title>\n"
+                     r"<desc>\(x\+y\)\*z = -12; d/dx = -4, d/dy = -4, d/dz = 3</desc>", svg)
+    assert 'font-family="DejaVu Sans,Verdana,Arial,sans-serif"' in svg
+    assert 'font-family="DejaVu Sans"' not in svg
+
+
+def test_max_elements_writes_larger_arrays_in_full() -> None:
+    x = np.arange(20.0) + 0.5
+    assert "20 in [0.50, 19.50]" in backviz.trace("sum(x)", x=x).to_dot()
+    dot = backviz.trace("sum(x)", x=x).to_dot(Style(max_elements=20))
+    assert "20 in" not in dot and ">19.50<" in dot
+    with pytest.raises(backviz.BackvizError, match="max_elements"):
+        Style(max_elements=0)

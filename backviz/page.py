@@ -8,9 +8,10 @@ and Enter; previous: the previous button, a swipe to the right, the left arrow, 
 and Shift+Space; Home and End go to the first and the last frame. Without JavaScript
 every frame is shown, one under the other.
 
-The figure is drawn at a fixed size in CSS pixels (at least its natural size, larger
-when the screen has room), never shrunk to the window: on a phone it stays legible and
-scrolls sideways, and the browser's zoom enlarges it. The colours are the theme's
+The figure is drawn at a size in CSS pixels: as wide as the page, within twice its
+natural size, but never below its natural size (0.8 of it on a phone), so that it
+stays legible and scrolls sideways where the window is narrower, and the browser's zoom
+enlarges it. The colours are the theme's
 (:data:`backviz.render.THEMES`), as CSS variables.
 """
 
@@ -50,7 +51,8 @@ h1 { font-size: 1.3rem; font-weight: normal; margin: 0 0 .3rem; }
 .about { margin: 0 0 .6rem; max-width: 60rem; }
 .frames { overflow-x: auto; overflow-y: hidden; -webkit-overflow-scrolling: touch;
           text-align: center; cursor: pointer; }
-.frames img { display: none; width: var(--wide); max-width: none; height: auto; margin: 0 auto; }
+.frames img { display: none; width: max(var(--natural), min(var(--wide), 100%%)); max-width: none;
+              height: auto; margin: 0 auto; }
 .frames img.shown { display: block; }
 nav { display: flex; flex-wrap: wrap; gap: .6rem 1.2rem; align-items: center;
       justify-content: center; margin: .8rem 0 .4rem; }
@@ -149,7 +151,8 @@ def page(title: str, expression: str, svgs: Sequence[str], captions: Sequence[st
     # As large as a wide screen has room for, within twice the natural size; never smaller.
     room = min(_WIDE, natural * _TALL / max(1.0, height * 4 / 3))
     wide = min(2 * natural, max(natural, room))
-    sizes = f"--wide: {wide:.0f}px; --narrow: {natural * _PHONE:.0f}px;"
+    sizes = (f"--natural: {natural:.0f}px; --wide: {wide:.0f}px; "
+             f"--narrow: {natural * _PHONE:.0f}px;")
     images = []
     for k, (svg, caption) in enumerate(zip(svgs, captions, strict=True)):
         data = base64.b64encode(svg.encode("utf-8")).decode("ascii")

@@ -352,8 +352,13 @@ def _edge_label(value: Any, grad: Any, numbers: Numbers, theme: Theme, shown: bo
 
 
 def _patterns(trace: Trace, theme: Theme) -> list[str]:
-    """DOT for --annotate: each gate's pattern in a plain node tied below the gate, in
-    its rank, so that Graphviz keeps it clear of every other label."""
+    """DOT for --annotate: each gate's pattern in a plain node below the gate, in its
+    rank, so that Graphviz keeps it clear of every other label.
+
+    Gate and word share a borderless cluster, which Graphviz keeps together: in the rank
+    alone, other nodes came between them on larger graphs and words drifted up to 100 pt
+    from their gate. The invisible edge, from the word to the gate, puts the word under it.
+    """
     out = []
     for node in trace.graph.nodes:
         op = OPS.get(node.op)  # None for an input or a collapsed user gate
@@ -362,8 +367,9 @@ def _patterns(trace: Trace, theme: Theme) -> list[str]:
             continue
         out.append(f"  c{node.id} [shape=plaintext, width=0, height=0, margin=0, fontsize=12, "
                    f"label=<<I>{_font(pattern, theme.pattern)}</I>>];")
-        out.append(f"  {{rank=same; n{node.id}; c{node.id};}}")
-        out.append(f"  n{node.id} -> c{node.id} [style=invis];")
+        out.append(f"  subgraph cluster_c{node.id} {{peripheries=0; margin=0; "
+                   f"{{rank=same; n{node.id}; c{node.id};}}}}")
+        out.append(f"  c{node.id} -> n{node.id} [style=invis];")
     return out
 
 

@@ -311,3 +311,20 @@ def test_max_elements_writes_larger_arrays_in_full() -> None:
     assert "20 in" not in dot and ">19.50<" in dot
     with pytest.raises(backviz.BackvizError, match="max_elements"):
         Style(max_elements=0)
+
+
+def test_annotations_stay_under_their_gates_on_a_larger_graph() -> None:
+    # Before each word was kept in a cluster with its gate, this 80-gate graph had words
+    # up to 108 pt below their gate, among other gates.
+    rng = random.Random(0)
+    graph = backviz.parse(_random_expression(rng, 11, [f"v{i}" for i in range(8)]))
+    t = backviz.trace(graph, {v: rng.uniform(-2, 2) for v in graph.variables})
+    fig = svggeom.read(t.to_svg(Style(annotate=True)))
+    centres = {node: (cx, cy) for node, cx, cy, _ in fig.circles}
+    words = [x for x in fig.texts if x.text in ("distributor", "router", "switcher")]
+    assert len(words) >= 20
+    for word in words:
+        cx, cy = centres["n" + word.node[1:]]
+        box = word.box
+        assert box.x0 - 2 <= cx <= box.x1 + 2, word  # centred under its gate...
+        assert 18 < box.y0 - cy < 30, word  # ...just below its circle

@@ -64,6 +64,7 @@ button:disabled { opacity: .4; cursor: default; }
 #caption { text-align: center; min-height: 2.6em; margin: .4rem auto; max-width: 60rem;
            color: var(--note); }
 .help { text-align: center; opacity: .65; font-size: .85rem; }
+#wider { text-align: center; opacity: .65; font-size: .85rem; margin: .2rem 0 0; }
 @media (max-width: 600px) {
   body { padding: .8rem .8rem; }
   .frames img { width: var(--narrow); margin: 0; }
@@ -81,6 +82,7 @@ _SCRIPT = """
   var file = document.getElementById('file');
   var prev = document.getElementById('prev');
   var next = document.getElementById('next');
+  var wider = document.getElementById('wider');
   var last = frames.length - 1;
   var k = 0;
   function show(i) {
@@ -91,6 +93,7 @@ _SCRIPT = """
     if (file) { file.textContent = data.files[k]; file.href = data.files[k]; }
     prev.disabled = k === 0;
     next.disabled = k === last;
+    wider.hidden = box.scrollWidth <= box.clientWidth + 1;
   }
   prev.addEventListener('click', function () { show(k - 1); });
   next.addEventListener('click', function () { show(k + 1); });
@@ -130,6 +133,7 @@ _SCRIPT = """
     if (box.dataset.swiped) { delete box.dataset.swiped; return; }
     show(k + 1);
   });
+  window.addEventListener('resize', function () { show(k); });
   show(0);
 })();
 """
@@ -184,6 +188,8 @@ def page(title: str, expression: str, svgs: Sequence[str], captions: Sequence[st
         f'<div class="frames" style="{sizes}" title="click for the next frame">',
         *images,
         "</div>",
+        '<p id="wider" hidden>&larr; the figure is wider than the window: scroll it sideways '
+        "&rarr;</p>",
         f'<p id="caption">{html.escape(captions[0])}</p>',
         '<nav><button id="prev" type="button">&larr; previous</button>'
         f'<span id="counter">frame 1 of {n}</span>'

@@ -171,6 +171,7 @@ def test_the_page_steps_through_the_frames(browser: WebDriver, tmp_path: Path) -
         "return [b.scrollWidth, b.clientWidth, i.width, i.naturalWidth, window.innerWidth];")
     scroll_width, client_width, width, natural, window = box
     assert scroll_width <= client_width and width > natural and width <= window
+    assert not browser.find_element(By.ID, "wider").is_displayed()  # nothing to scroll
     _screenshot(browser, "page-1280x800.png")
     # Browser zoom (150%: the window is 853 CSS px wide, 1.5 device pixels each) enlarges it.
     assert _zoomed_width(browser, 1280, 800, 1.5) > 1.2 * width
@@ -197,6 +198,7 @@ def test_the_page_on_a_phone_stays_legible(phone: WebDriver, tmp_path: Path) -> 
     assert page_width <= 390  # the page itself does not scroll sideways...
     assert scroll_width > client_width  # ...the figure does, at a legible size:
     assert width == pytest.approx(0.8 * natural, abs=2)  # 14 pt text at 15 CSS px
+    assert phone.find_element(By.ID, "wider").text.startswith("← the figure is wider")
     next_button = phone.find_element(By.ID, "next")
     assert next_button.size["height"] >= 44  # a finger's size
     next_button.click()

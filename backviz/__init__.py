@@ -21,11 +21,12 @@ from .errors import (
     ShapeError,
     UnknownFunctionError,
 )
-from .evaluate import Trace, backward, edge_gradients, forward, trace
+from .evaluate import backward, edge_gradients, forward
 from .gate import Gate, gate
 from .graph import Graph, Group, Node
 from .ops import OPS, Op
 from .parse import parse
+from .tracing import Trace, trace
 
 __version__ = "0.1.0"
 

@@ -23,11 +23,11 @@ import click
 
 from . import __version__
 from .errors import BackvizError, GalleryFileError, GraphvizNotFoundError, RenderError
-from .evaluate import Trace, trace
 from .graph import Graph
 from .ops import FUNCTIONS
 from .parse import parse
 from .render import FORMATS, THEMES, Style, format_for, summary, to_bytes, write_atomic
+from .tracing import Trace, trace
 
 if TYPE_CHECKING:
     from .gallery import Figure

@@ -1,4 +1,4 @@
-"""The engine: the forward pass, the backward pass, and :func:`trace` that runs both.
+"""The engine: the forward pass and the backward pass (:func:`backviz.trace` runs both).
 
 Like an interpreter of the graph (JAX's ``eval_jaxpr``): walk the nodes in
 topological order reading inputs from a table of values, apply the gate's rule,
@@ -13,8 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Self, TypeVar
 
 import numpy as np
 
@@ -26,18 +25,14 @@ from .errors import (
     NonScalarOutputError,
     ShapeError,
 )
-from .graph import CALL, INPUT, Graph, Group, Node, collector_paused
+from .graph import CALL, INPUT, Graph, Group, Node
 from .ops import OPS, GateError
 
-if TYPE_CHECKING:
-    from .notebook import Figure
-    from .render import Style
-    from .teach import Build, CheckReport
-
-__all__ = ["Trace", "as_value", "backward", "collapse", "edge_gradients", "forward",
-           "index_inputs", "public", "trace", "unbroadcast", "written"]
+__all__ = ["Evaluation", "as_value", "backward", "collapse", "describe", "edge_gradients",
+           "finite", "forward", "index_inputs", "public", "unbroadcast", "written"]
 
 Array = Any  # np.float64 or np.ndarray
+E = TypeVar("E", bound="Evaluation")  # a collapsed view is of the same class as its trace
 
 
 def as_value(name: str, value: object) -> Array:
@@ -47,7 +42,7 @@ def as_value(name: str, value: object) -> Array:
     if isinstance(value, (bool, np.bool_)) or value is None or isinstance(value, (str, bytes)):
         raise InvalidValueError(
             f"the value of {name} must be a number, a list of numbers or a numpy array, "
-            f"not {_describe(value)}")
+            f"not {describe(value)}")
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         try:
             return np.float64(value)
@@ -65,7 +60,7 @@ def as_value(name: str, value: object) -> Array:
     except (TypeError, ValueError, OverflowError):
         raise InvalidValueError(
             f"the value of {name} must be a number, a list of numbers or a numpy array, "
-            f"not {_describe(value)}") from None
+            f"not {describe(value)}") from None
     if array.ndim > 2:
         raise InvalidValueError(
             f"the value of {name} has {array.ndim} dimensions {array.shape}; "
@@ -75,7 +70,8 @@ def as_value(name: str, value: object) -> Array:
     return array[()] if array.ndim == 0 else array
 
 
-def _describe(value: object) -> str:
+def describe(value: object) -> str:
+    """A value in a message: its text, cut short, and what is wrong with its kind."""
     text = repr(value)
     text = text if len(text) <= 40 else text[:37] + "..."
     if isinstance(value, (list, tuple)) or type(value).__module__ == "numpy":
@@ -111,7 +107,8 @@ def _shape(x: Array) -> tuple[int, ...]:
         return np.shape(x)
 
 
-def _finite(x: Array) -> bool:
+def finite(x: Array) -> bool:
+    """No nan or inf in a value."""
     return math.isfinite(x) if isinstance(x, float) else bool(np.isfinite(x).all())
 
 
@@ -360,9 +357,18 @@ def edge_gradients(graph: Graph, values: list[Array],
     return shares
 
 
+def public(x: Array) -> float | np.ndarray:
+    """A value as the API gives it: a float, or a fresh array."""
+    return float(x) if np.ndim(x) == 0 else np.array(x)
+
+
 @dataclass(frozen=True, eq=False)
-class Trace:
-    """The result of both passes: the output value, the gradients, and every node's."""
+class Evaluation:
+    """The result of both passes: the output value, the gradients, and every node's.
+
+    Plain results, which the renderer and the teaching mode read; :class:`backviz.Trace`
+    adds the figures and the teaching mode to them.
+    """
 
     graph: Graph
     values: list[Array] = field(repr=False)
@@ -373,10 +379,10 @@ class Trace:
     """The names given a value that the expression does not have (they are ignored)."""
     shares: list[tuple[Array, ...]] | None = field(default=None, repr=False)
     """The edges' gradients when known beforehand (a collapsed view's); else worked out."""
-    calls: Mapping[int, Trace] = field(default_factory=dict, repr=False)
+    calls: Mapping[int, Evaluation] = field(default_factory=dict, repr=False)
     """In a collapsed view: for each collapsed call, its user gate's body traced on its own
     (the arguments' values in, an upstream gradient of 1 out), for its local gradient."""
-    uncollapsed: Trace | None = field(default=None, repr=False)
+    uncollapsed: Evaluation | None = field(default=None, repr=False)
     """In a collapsed view: the trace it was made from, whose graph the engine can run."""
 
     @cached_property
@@ -404,7 +410,7 @@ class Trace:
             raise BackvizError(f"no value is named {name!r} (the names: {known})")
         return node
 
-    def collapse(self, *names: str) -> Trace:
+    def collapse(self, *names: str) -> Self:
         """The same trace with each call of the named user gates drawn as one gate.
 
         Nothing is computed again: the gate's value and gradient are its body's result's,
@@ -425,7 +431,7 @@ class Trace:
         # Nothing is non-finite in the common case: see that with one check per value
         # and per gradient. A share that is nan or inf makes its input's gradient so
         # too (it is part of the sum), so the shares need not be worked out for this.
-        if all(map(_finite, self.values)) and all(map(_finite, self.grads)):
+        if all(map(finite, self.values)) and all(map(finite, self.grads)):
             return tuple(warnings)
         return (*warnings, *_nonfinite(self.graph, self.values, self.grads, self.edge_grads))
 
@@ -463,112 +469,6 @@ class Trace:
         """The output of the same graph for other input values (for the gradient check)."""
         return float(forward(self.graph, inputs)[-1])
 
-    def to_dot(self, style: Style | None = None) -> str:
-        """The figure as Graphviz DOT source (needs no Graphviz to produce)."""
-        from .render import to_dot
-        return to_dot(self, style)
-
-    def to_svg(self, style: Style | None = None) -> str:
-        """The figure as SVG text (runs Graphviz's ``dot``)."""
-        from .render import to_svg
-        return to_svg(self, style)
-
-    def to_json(self) -> str:
-        """The trace as JSON text, as ``--format json`` writes it (see the README)."""
-        from .render import to_json
-        return to_json(self)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The trace as plain data: what :meth:`to_json` writes, as a dict."""
-        from .render import to_dict
-        return to_dict(self)
-
-    def save(self, path: str | Path, format: str | None = None,
-             style: Style | None = None) -> Path:
-        """Write the figure; the format follows the suffix (.svg .dot .png .pdf .json)."""
-        from .render import save
-        return save(self, path, format, style)
-
-    def steps(self, style: Style | None = None, title: str | None = None) -> Build:
-        """The figure built one backward step at a time (``--steps``): its frames, and in a
-        notebook the stepping page."""
-        from .teach import Build
-        return Build.of(self, style, title)
-
-    def explain(self, style: Style | None = None) -> str:
-        """The backward pass in words, one line per gate (``--explain``)."""
-        from .teach import explain
-        return "\n".join(explain(self, style))
-
-    def check(self) -> CheckReport:
-        """Every gradient against central differences (``--check``): ``.ok``, ``.errors``."""
-        from .teach import CheckReport
-        return CheckReport.of(self)
-
-    def summary(self, style: Style | None = None, limit: int | None = None) -> str:
-        """The command's summary: the value and the gradients (at most ``limit`` of them)."""
-        from .render import summary
-        return summary(self, style, limit)
-
-    def __repr__(self) -> str:
-        return self.summary(limit=_REPR_GRADIENTS)
-
-    __str__ = __repr__
-
-    def _repr_mimebundle_(self, include: object = None, exclude: object = None,
-                          scale: float | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
-        """What a notebook shows: the figure as SVG and PNG, and the summary as text.
-
-        Never raises: without Graphviz, or for a graph too large to draw, it shows the
-        summary and says why there is no figure.
-        """
-        from .notebook import mimebundle
-        return mimebundle(self, scale)
-
-    def show(self, scale: float | None = None, style: Style | None = None) -> Figure:
-        """The figure at another size (``scale``, 1 the natural size), for a notebook."""
-        from .notebook import Figure
-        return Figure(self, scale, style)
-
-
-_REPR_GRADIENTS = 12  # repr(t) lists this many gradients at most, then how many more
-
-
-def public(x: Array) -> float | np.ndarray:
-    """A value as the API gives it: a float, or a fresh array."""
-    return float(x) if np.ndim(x) == 0 else np.array(x)
-
-
-def trace(expression: str | Graph, values: Mapping[str, object] | None = None,
-          /, **named: object) -> Trace:
-    """Parse (unless given a graph), run the forward and the backward pass.
-
-    Values come as keywords (``trace("(x+y)*z", x=-2, y=5, z=-4)``) or as a mapping
-    for names that are not Python identifiers or clash with keywords.
-    """
-    with collector_paused():
-        return _trace(expression, values, named)
-
-
-def _trace(expression: str | Graph, values: Mapping[str, object] | None,
-           named: dict[str, object]) -> Trace:
-    from .parse import parse
-
-    graph = expression if isinstance(expression, Graph) else parse(expression)
-    if values is not None and not isinstance(values, Mapping):
-        raise InvalidValueError(
-            f"the values must be a mapping from names to values (e.g. {{'x': 1.0}}) or "
-            f"keywords (x=1.0), not {_describe(values)}")
-    given: Mapping[str, object] = {**values, **named} if values and named else values or named
-    vals = forward(graph, given)
-    grads = backward(graph, vals)
-    # Every variable has a value (forward checked), so only a longer mapping has extras.
-    unused: tuple[str, ...] = ()
-    if len(given) > len(graph.variables):
-        known = set(graph.variables)
-        unused = tuple(name for name in given if name not in known)
-    return Trace(graph, vals, grads, unused)
-
 
 def _nonfinite(graph: Graph, values: list[Array], grads: list[Array],
                edges: list[tuple[Array, ...]]) -> list[str]:
@@ -576,19 +476,19 @@ def _nonfinite(graph: Graph, values: list[Array], grads: list[Array],
     warnings = []
     for node in graph.nodes:
         if node.op == INPUT:
-            if not _finite(values[node.id]):
+            if not finite(values[node.id]):
                 warnings.append(f"the value of {node.name} is {_nonfinite_kind(values[node.id])}")
             continue
         where = f"the gate '{node.label}' (column {node.column + 1})"
-        inputs_finite = all(_finite(values[i]) for i in node.inputs)
-        if not _finite(values[node.id]) and inputs_finite:
+        inputs_finite = all(finite(values[i]) for i in node.inputs)
+        if not finite(values[node.id]) and inputs_finite:
             warnings.append(f"{where} gives {_nonfinite_kind(values[node.id])} "
                             "in the forward pass")
         # Only where the gradient itself goes bad: not where a nan forward value
         # (already reported) just travels back through the product rule.
-        if (_finite(grads[node.id]) and _finite(values[node.id]) and inputs_finite
-                and not all(_finite(s) for s in edges[node.id])):
-            bad = next(s for s in edges[node.id] if not _finite(s))
+        if (finite(grads[node.id]) and finite(values[node.id]) and inputs_finite
+                and not all(finite(s) for s in edges[node.id])):
+            bad = next(s for s in edges[node.id] if not finite(s))
             warnings.append(f"{where} sends back a gradient of {_nonfinite_kind(bad)}")
     return warnings
 
@@ -602,7 +502,7 @@ def _nonfinite_kind(x: Array) -> str:
 
 # --- a collapsed view: each call of a user gate as one gate ------------------------------
 
-def collapse(trace: Trace, names: tuple[str, ...] | list[str]) -> Trace:
+def collapse(trace: E, names: tuple[str, ...] | list[str]) -> E:
     """See :meth:`Trace.collapse`."""
     graph = trace.graph
     known = sorted({g.name for g in graph.groups})
@@ -630,7 +530,7 @@ def collapse(trace: Trace, names: tuple[str, ...] | list[str]) -> Trace:
     firsts: list[int] = []
     lasts: list[int] = []
     values, grads, shares = [], [], []
-    calls: dict[int, Trace] = {}
+    calls: dict[int, Evaluation] = {}
     for node in graph.nodes:
         i = node.id
         if i in inside and i not in call_of:
@@ -667,7 +567,7 @@ def collapse(trace: Trace, names: tuple[str, ...] | list[str]) -> Trace:
                    uncollapsed=trace.uncollapsed or trace)
 
 
-def _share_into(trace: Trace, group: Group, arg: int) -> Array:
+def _share_into(trace: Evaluation, group: Group, arg: int) -> Array:
     """What a call sends back to one argument: the shares of the body's edges from it."""
     members = set(group.nodes)
     total: Array = None
@@ -678,7 +578,7 @@ def _share_into(trace: Trace, group: Group, arg: int) -> Array:
     return total
 
 
-def _body_trace(trace: Trace, group: Group) -> Trace:
+def _body_trace(trace: Evaluation, group: Group) -> Evaluation:
     """A call's body on its own: the arguments as inputs, an upstream gradient of ones."""
     graph = trace.graph
     index = {a: k for k, a in enumerate(group.args)}
@@ -694,4 +594,4 @@ def _body_trace(trace: Trace, group: Group) -> Trace:
     values = [trace.values[i] for i in order]
     with np.errstate(all="ignore"):
         grads = backward(body, values, upstream=np.ones_like(values[-1]))
-    return Trace(body, values, grads)
+    return Evaluation(body, values, grads)

@@ -49,11 +49,11 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 
 from .errors import BackvizError, InvalidValueError, PositionedError, RenderTimeoutError
-from .evaluate import Trace, trace
 from .graph import Graph
 from .parse import parse
 from .render import MAX_GATES, Numbers, Style, described, render, to_dot
 from .teach import MAX_STEPS, Frame, frames
+from .tracing import Trace, trace
 
 __all__ = [
     "DRAW_SECONDS",

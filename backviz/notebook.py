@@ -15,10 +15,10 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from .errors import GraphvizNotFoundError
-from .render import MAX_GATES, Style, to_bytes, to_svg
+from .render import MAX_GATES, Style, summary, to_bytes, to_svg
 
 if TYPE_CHECKING:
-    from .evaluate import Trace
+    from .evaluate import Evaluation
 
 __all__ = ["AREA", "LEGIBLE", "Figure", "mimebundle"]
 
@@ -34,7 +34,7 @@ _PX = 4 / 3  # CSS pixels per point
 class Figure:
     """A trace's figure at a chosen size, for display: ``t.show(scale=2)``."""
 
-    trace: Trace
+    trace: Evaluation
     scale: float | None = None
     """1 is the figure's natural size; None fits the output area."""
     style: Style | None = None
@@ -44,11 +44,11 @@ class Figure:
         return mimebundle(self.trace, self.scale, self.style)
 
 
-def mimebundle(trace: Trace, scale: float | None = None,
+def mimebundle(trace: Evaluation, scale: float | None = None,
                style: Style | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """The figure as image/svg+xml and image/png, and text/plain, with the size to show."""
     style = replace(style or Style(), scale=None)
-    text = trace.summary(style, limit=12)
+    text = summary(trace, style, limit=12)
     try:
         if len(trace.graph.gates) > MAX_GATES:
             raise _NoFigure(f"the graph has {len(trace.graph.gates):,} gates, more than the "

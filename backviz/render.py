@@ -32,7 +32,7 @@ from .graph import INPUT, Graph
 from .ops import OPS
 
 if TYPE_CHECKING:
-    from .evaluate import Trace
+    from .evaluate import Evaluation
 
 __all__ = [
     "FORMATS",
@@ -196,7 +196,7 @@ class Numbers:
     LARGE = 1e9
     """From this magnitude on, numbers are written in scientific notation."""
 
-    def __init__(self, trace: Trace, style: Style) -> None:
+    def __init__(self, trace: Evaluation, style: Style) -> None:
         self.precision = style.precision
         self.max_elements = style.max_elements
         integral = style.integers
@@ -351,7 +351,7 @@ def _edge_label(value: Any, grad: Any, numbers: Numbers, theme: Theme, shown: bo
             '</TABLE>>')
 
 
-def _patterns(trace: Trace, theme: Theme) -> list[str]:
+def _patterns(trace: Evaluation, theme: Theme) -> list[str]:
     """DOT for --annotate: each gate's pattern in a plain node below the gate, in its
     rank, so that Graphviz keeps it clear of every other label.
 
@@ -503,7 +503,7 @@ def _large_graph_settings(n_gates: int) -> str:
     return f", newrank=true, nslimit={limit}, nslimit1={limit}, mclimit=0.1"
 
 
-def gate_labels(trace: Trace) -> dict[int, str]:
+def gate_labels(trace: Evaluation) -> dict[int, str]:
     """Each gate's label in this figure, by node id.
 
     A gate whose label another kind of gate in the figure also has is drawn with its
@@ -523,7 +523,7 @@ def gate_labels(trace: Trace) -> dict[int, str]:
     return labels
 
 
-def _caption(trace: Trace, node_id: int) -> str:
+def _caption(trace: Evaluation, node_id: int) -> str:
     """The shape of a value made along an axis (``mean(X, axis=0)``), which the axis decides."""
     op = OPS.get(trace.graph.ops[node_id])
     if op is None or op.keyword != "axis" or trace.graph.consts[node_id] is None:
@@ -533,7 +533,7 @@ def _caption(trace: Trace, node_id: int) -> str:
                        "(" + ", ".join(map(str, shape)) + ")")
 
 
-def to_dot(trace: Trace, style: Style | None = None, format: str | None = None) -> str:
+def to_dot(trace: Evaluation, style: Style | None = None, format: str | None = None) -> str:
     """The figure as DOT source: deterministic, ids from the topological order.
 
     ``format`` is the format it will be drawn in, for its size: a PNG has
@@ -740,7 +740,7 @@ def render(dot: str, format: str, n_gates: int = 0, timeout: float | None = None
     return done.stdout
 
 
-def layout(trace: Trace, style: Style | None = None) -> Layout:
+def layout(trace: Evaluation, style: Style | None = None) -> Layout:
     """Where Graphviz puts the nodes of the figure (without notes): runs ``dot -Tjson``."""
     bare = replace(style or Style(), notes=(), note_rows=0)
     data = json.loads(render(to_dot(trace, bare), "json", len(trace.graph.gates)))
@@ -753,13 +753,13 @@ def layout(trace: Trace, style: Style | None = None) -> Layout:
     return Layout(x1 - x0, xs)
 
 
-def to_svg(trace: Trace, style: Style | None = None) -> str:
+def to_svg(trace: Evaluation, style: Style | None = None) -> str:
     """The figure as SVG text, with a ``<desc>`` of its value and gradients."""
     svg = render(to_dot(trace, style, "svg"), "svg", len(trace.graph.gates)).decode("utf-8")
     return described(svg, trace, style or Style())
 
 
-def described(svg: str, trace: Trace, style: Style) -> str:
+def described(svg: str, trace: Evaluation, style: Style) -> str:
     """Add a ``<desc>`` after the first ``<title>`` (the expression), for screen readers."""
     head, *rows = summary(trace, style, limit=20).splitlines()
     text = head + ("; " + ", ".join(row.strip() for row in rows) if rows else "")
@@ -768,7 +768,7 @@ def described(svg: str, trace: Trace, style: Style) -> str:
     return svg if at < 0 else svg[:at + 8] + desc + svg[at + 8:]
 
 
-def summary(trace: Trace, style: Style | None = None, limit: int | None = None) -> str:
+def summary(trace: Evaluation, style: Style | None = None, limit: int | None = None) -> str:
     """The command's summary: ``expression = value``, one line per gradient, then the values
     a program names, with their gradients.
 
@@ -835,7 +835,7 @@ def _nulls(obj: Any) -> Any:
     return None if obj != obj else obj
 
 
-def to_dict(trace: Trace) -> dict[str, Any]:
+def to_dict(trace: Evaluation) -> dict[str, Any]:
     """The trace as JSON-ready data: value, gradients, every node, warnings."""
     nodes = []
     graph = trace.graph
@@ -865,7 +865,7 @@ def to_dict(trace: Trace) -> dict[str, Any]:
     return data
 
 
-def to_json(trace: Trace) -> str:
+def to_json(trace: Evaluation) -> str:
     """The trace as JSON text (see :func:`to_dict`), as ``--format json`` writes it."""
     return json.dumps(to_dict(trace), indent=2) + "\n"
 
@@ -884,7 +884,7 @@ def format_for(path: str | Path, format: str | None = None) -> str:
     return fmt
 
 
-def to_bytes(trace: Trace, format: str, style: Style | None = None) -> bytes:
+def to_bytes(trace: Evaluation, format: str, style: Style | None = None) -> bytes:
     """The figure in one of FORMATS, as bytes."""
     if format == "json":
         return to_json(trace).encode("utf-8")
@@ -918,7 +918,7 @@ def write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def save(trace: Trace, path: str | Path, format: str | None = None,
+def save(trace: Evaluation, path: str | Path, format: str | None = None,
          style: Style | None = None) -> Path:
     """Render and write the figure; the format follows the suffix unless given."""
     if not isinstance(path, (str, os.PathLike)):

@@ -41,7 +41,7 @@ from .page import page
 from .render import STUB, TOTAL, Note, Numbers, Style, layout, note_width, render, to_dot, to_svg
 
 if TYPE_CHECKING:
-    from .evaluate import Trace
+    from .evaluate import Evaluation
 
 __all__ = [
     "BUILD_FORMATS",
@@ -188,7 +188,7 @@ def _summed(raw: Array, shape: tuple[int, ...]) -> str | None:
     return f"axis={axes[0]}" if len(axes) == 1 else f"axis={tuple(axes)}"
 
 
-def steps(trace: Trace, style: Style | None = None) -> list[Step]:
+def steps(trace: Evaluation, style: Style | None = None) -> list[Step]:
     """The backward pass as steps: one per gate, from the output back to the inputs."""
     numbers = Numbers(trace, style or Style())
     write = _writer(numbers)
@@ -223,7 +223,7 @@ def steps(trace: Trace, style: Style | None = None) -> list[Step]:
     return out
 
 
-def local_gradients(trace: Trace, gate: Node, write: Callable[[Array], str]) -> tuple[str, ...]:
+def local_gradients(trace: Evaluation, gate: Node, write: Callable[[Array], str]) -> tuple[str, ...]:
     """A gate's local gradient as text, one per input, with the numbers substituted."""
     if gate.op == CALL:
         return _call_locals(trace.calls[gate.id], write)
@@ -232,7 +232,7 @@ def local_gradients(trace: Trace, gate: Node, write: Callable[[Array], str]) -> 
     return op.local(write, trace.values[gate.id], *_arguments(trace, gate))
 
 
-def _arguments(trace: Trace, gate: Node) -> list[Array]:
+def _arguments(trace: Evaluation, gate: Node) -> list[Array]:
     """A gate's inputs' values, then its constant if it carries one: what its rules take."""
     args = [trace.values[i] for i in gate.inputs]
     if OPS[gate.op].has_const:
@@ -240,7 +240,7 @@ def _arguments(trace: Trace, gate: Node) -> list[Array]:
     return args
 
 
-def _call_locals(body: Trace, write: Callable[[Array], str]) -> tuple[str, ...]:
+def _call_locals(body: Evaluation, write: Callable[[Array], str]) -> tuple[str, ...]:
     """The local gradient of a collapsed user gate: d its result / d each argument.
 
     A body that computes a function of the operator table is written with that function's
@@ -261,7 +261,7 @@ def _call_locals(body: Trace, write: Callable[[Array], str]) -> tuple[str, ...]:
     return tuple(write(body.grads[k]) for k in range(n_args))
 
 
-def _same_function(body: Trace) -> Any:
+def _same_function(body: Evaluation) -> Any:
     """The one-input function of the operator table that the body computes, if any."""
     samples = np.array([-2.5, -0.7, 0.3, 1.1, 2.9])
     (name,) = body.graph.variables
@@ -280,7 +280,7 @@ def _same_function(body: Trace) -> Any:
     return None
 
 
-def _chain_of(body: Trace) -> list[int] | None:
+def _chain_of(body: Evaluation) -> list[int] | None:
     """The body's gates from its result back to its argument, if each has one input."""
     graph = body.graph
     path = []
@@ -325,7 +325,7 @@ def _signed(text: str) -> str:
     return f"({text})" if text.startswith("-") else text
 
 
-def frames(trace: Trace, style: Style | None = None) -> list[Frame]:
+def frames(trace: Evaluation, style: Style | None = None) -> list[Frame]:
     """The build: forward values, then the output gradient, then one frame per gate.
 
     Every frame has the same layout: a gradient not known yet is drawn invisibly, and
@@ -371,7 +371,7 @@ def frames(trace: Trace, style: Style | None = None) -> list[Frame]:
     return result
 
 
-def frame_svgs(trace: Trace, style: Style | None = None) -> list[tuple[Frame, str]]:
+def frame_svgs(trace: Evaluation, style: Style | None = None) -> list[tuple[Frame, str]]:
     """Every frame of the build with its SVG (runs Graphviz once per frame)."""
     return [(frame, to_svg(trace, frame.style)) for frame in frames(trace, style)]
 
@@ -379,7 +379,7 @@ def frame_svgs(trace: Trace, style: Style | None = None) -> list[tuple[Frame, st
 BUILD_FORMATS = ("svg", "png")
 
 
-def build(trace: Trace, style: Style | None = None, title: str | None = None,
+def build(trace: Evaluation, style: Style | None = None, title: str | None = None,
           format: str = "svg", about: str | None = None) -> dict[str, bytes]:
     """The files of a build, by name: frame-00.svg, frame-01.svg, ... and index.html.
 
@@ -402,7 +402,7 @@ def build(trace: Trace, style: Style | None = None, title: str | None = None,
     return files
 
 
-def explain(trace: Trace, style: Style | None = None) -> list[str]:
+def explain(trace: Evaluation, style: Style | None = None) -> list[str]:
     """The backward pass in words: a heading, then one line per step."""
     numbers = Numbers(trace, style or Style())
     all_steps = steps(trace, style)
@@ -424,7 +424,7 @@ def explain(trace: Trace, style: Style | None = None) -> list[str]:
     return lines
 
 
-def subject(trace: Trace) -> str:
+def subject(trace: Evaluation) -> str:
     """What the trace computes, for a heading: the expression, or a program's output name."""
     graph = trace.graph
     if "\n" in graph.expression or ";" in graph.expression:
@@ -462,7 +462,7 @@ class CheckResult:
         return self.error <= TOLERANCE
 
 
-def check(trace: Trace, step: float = STEP) -> list[CheckResult]:
+def check(trace: Evaluation, step: float = STEP) -> list[CheckResult]:
     """Compare every input element's gradient with central differences.
 
     The numeric gradient is (f(x + h) - f(x - h)) / 2h with h = step * max(1, |x|).
@@ -497,7 +497,7 @@ def check(trace: Trace, step: float = STEP) -> list[CheckResult]:
     return results
 
 
-def _moved(trace: Trace, inputs: dict[str, Any], name: str, index: tuple[int, ...],
+def _moved(trace: Evaluation, inputs: dict[str, Any], name: str, index: tuple[int, ...],
            delta: float) -> float:
     """The output with one element of one input moved by delta."""
     moved = np.array(inputs[name], dtype=np.float64)
@@ -512,7 +512,7 @@ def _error(a: float, n: float, floor: float) -> float:
     return abs(a - n) / max(abs(a), abs(n), floor)
 
 
-def check_lines(trace: Trace, results: list[CheckResult]) -> list[str]:
+def check_lines(trace: Evaluation, results: list[CheckResult]) -> list[str]:
     """The check's report: one line per input, and the verdict."""
     width = max(len(r.name) for r in results) if results else 0
     lines = [f"gradient check of {subject(trace)}: central differences, "
@@ -534,7 +534,7 @@ class CheckReport:
     lines: tuple[str, ...]
 
     @classmethod
-    def of(cls, trace: Trace) -> CheckReport:
+    def of(cls, trace: Evaluation) -> CheckReport:
         results = check(trace)
         return cls(tuple(results), tuple(check_lines(trace, results)))
 
@@ -564,7 +564,7 @@ class Build:
     html: str
 
     @classmethod
-    def of(cls, trace: Trace, style: Style | None = None, title: str | None = None) -> Build:
+    def of(cls, trace: Evaluation, style: Style | None = None, title: str | None = None) -> Build:
         made = frame_svgs(trace, style)
         svgs = tuple(svg for _, svg in made)
         captions = [frame.caption for frame, _ in made]

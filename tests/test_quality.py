@@ -23,3 +23,33 @@ def test_mypy_strict_is_clean() -> None:
     done = run("mypy")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Success" in done.stdout
+
+
+def _imports(path: Path) -> set[str]:
+    """The backviz modules a module imports: at the top, inside a function, or for the type
+    checker only (``if TYPE_CHECKING:``), which still ties the two modules together."""
+    import ast
+
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            found |= {node.module} if node.module else {a.name for a in node.names}
+    return found
+
+
+def test_no_module_imports_one_that_imports_it_back() -> None:
+    """Data flows one way: cli -> tracing -> teach, render -> evaluate -> parse -> graph -> ops.
+    A lazy import inside a function, or one for types only, still counts."""
+    package = ROOT / "backviz"
+    edges = {p.stem: _imports(p) for p in package.glob("*.py")}
+    for start in edges:
+        via = {start: [start]}  # each module reached, and the chain of imports to it
+        stack = [start]
+        while stack:
+            current = stack.pop()
+            for module in edges.get(current, ()):
+                chain = [*via[current], module]
+                assert module != start, "an import cycle: " + " -> ".join(chain)
+                if module not in via:
+                    via[module] = chain
+                    stack.append(module)

@@ -77,6 +77,8 @@ class Theme:
     """The chain-rule products under a build's frames."""
     pattern: str
     """--annotate's words: distributor, router, switcher."""
+    value_name: str = "green"
+    """The value colour in words, for the teaching text ("every value in green")."""
 
 
 THEMES: dict[str, Theme] = {
@@ -88,7 +90,7 @@ THEMES: dict[str, Theme] = {
     # and by lightness alone (in grey they are 33% and 51%).
     "colorblind": Theme("colorblind", value="#0072B2", gradient="#C04000", text="#000000",
                         background="#FFFFFF", highlight="#7A3E9D", highlight_fill="#F1E8F7",
-                        note="#5C2D7A", pattern="#555555"),
+                        note="#5C2D7A", pattern="#555555", value_name="blue"),
     # Light text on a dark background (a dark slide deck or a dark notebook).
     "dark": Theme("dark", value="#7EE787", gradient="#FF8A80", text="#E6E6E6",
                   background="#1E1E1E", highlight="#79B8FF", highlight_fill="#22384F",

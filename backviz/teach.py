@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
@@ -351,7 +352,7 @@ def frames(trace: Evaluation, style: Style | None = None) -> list[Frame]:
     shown = {STUB}
     result = [
         Frame(replace(style, gradients=frozenset()),
-              f"The forward pass: every value in green, the output f = "
+              f"The forward pass: every value in {style.theme.value_name}, the output f = "
               f"{numbers.plain(trace.values[-1])}."),
         Frame(replace(style, gradients=frozenset(shown),
                       notes=(Note(trace.graph.output.id, start),)),
@@ -586,7 +587,10 @@ class Build:
 
     def _repr_html_(self) -> str:
         # The page is a whole document with its script: in an iframe it keeps its keys
-        # and styles to itself.
-        height = 640
+        # and styles to itself. The frame is as tall as the figure (at its natural size)
+        # plus the title, the caption and the buttons.
+        size = re.search(r'<svg width="[\d.]+pt" height="([\d.]+)pt"', self.svgs[0])
+        figure = float(size[1]) * 4 / 3 if size else 400.0
+        height = round(min(1000.0, max(420.0, figure + 330)))
         return (f'<iframe srcdoc="{html.escape(self.html)}" style="width: 100%; '
                 f'height: {height}px; border: 0" title="the frames of the build"></iframe>')

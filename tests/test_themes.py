@@ -150,3 +150,5 @@ def test_the_page_takes_the_themes_colours() -> None:
     from backviz.teach import build
     page = build(backviz.trace(*FIG2), Style(theme=THEMES["dark"]))["index.html"].decode()
     assert "--background: #1E1E1E" in page and "--value: #7EE787" in page
+    blue = build(backviz.trace(*FIG2), Style(theme=THEMES["colorblind"]))["index.html"].decode()
+    assert "The forward pass: every value in blue, the output f = 0.73." in blue

@@ -119,13 +119,10 @@ class _Builder:
     def apply(self, op: Op, args: list[_Operand], at: int, first: int, last: int,
               const: Any = None) -> _Operand:
         """The gate ``op`` on ``args``, or a constant when every argument is one."""
-        if op.has_const:
-            (x,) = args
-            if isinstance(x, _Const):
-                return self._fold(op, [x.value, const], at)
-            return self.add(op.name, (x,), at, first, last, const=const)
         if _Const not in map(type, args):  # no constant operand: the gate itself
-            return self.add(op.name, tuple(args), at, first, last)  # type: ignore[arg-type]
+            return self.add(op.name, tuple(args), at, first, last, const=const)  # type: ignore[arg-type]
+        if op.has_const:  # its one operand is a constant: fold it
+            return self._fold(op, [args[0].value, const], at)  # type: ignore[union-attr]
         nodes = [a for a in args if isinstance(a, int)]
         if not nodes:  # only constants: fold them into one
             return self._fold(op, [a.value for a in args if isinstance(a, _Const)], at)
@@ -296,7 +293,8 @@ class _Program:
             output = self.statement(s, last=s is statements[-1])
         if isinstance(output, _Const) or output is None:
             raise self.fail("the expression has no variables, so there is no gradient to draw", 0)
-        return self.graph(output)
+        # A lone expression is a tree whose root is the output: every node is used by it.
+        return self.graph(output, every_node_used=len(statements) == 1)
 
     def _is_definition(self, s: _Statement) -> bool:
         tokens = self.tokens
@@ -529,10 +527,9 @@ class _Program:
             return len(function.params) if function else FUNCTIONS[_function_name(symbol)].arity
 
         expect_operand = True
-        k = first - 1
-        while True:
-            k += 1
-            token = tokens[k] if k < last else _END
+        positions = iter(range(first, last))
+        for k in positions:
+            token = tokens[k]
             if token == "\n":  # a line break inside brackets continues the statement
                 continue
             if expect_operand:
@@ -547,7 +544,7 @@ class _Program:
                         self.check_call(token, k, defining)
                         pending.append((0, "call", token, k))
                         arg_counts.append(1)
-                        k += 1  # its "("
+                        next(positions)  # its "("
                         continue
                     operands.append(self.name(token, k, builder, scope, in_body, defining))
                     firsts.append(k)
@@ -566,9 +563,6 @@ class _Program:
                     firsts.append(k)
                     lasts.append(k + 1)
                     expect_operand = False
-                elif token is _END:
-                    raise fail("the expression is empty" if k == first
-                               else "the expression ends too early: a value is missing", k)
                 elif token in _PRECEDENCE or token in (")", ","):
                     raise fail(f"expected a number, a variable, a function call or '(' "
                                f"before '{token}'", k)
@@ -610,15 +604,6 @@ class _Program:
                         raise fail(_arity_message(symbol, arity(symbol)), k)
                     lasts[-1] = k  # reduce() counts the ")" in
                     reduce()
-            elif token is _END:
-                while pending:
-                    _, top_kind, symbol, top_token = pending[-1]
-                    if top_kind == "paren":
-                        raise fail("this '(' is never closed", top_token)
-                    if top_kind == "call":
-                        raise fail("this '(' is never closed", top_token + 1)
-                    reduce()
-                return operands[-1]
             elif token == "(":
                 if tokens[k - 1][:1] in _NAME_START:  # a variable seen before, called: y(x)
                     raise self.fail(_unknown_function(tokens[k - 1], self.functions), k - 1,
@@ -632,6 +617,19 @@ class _Program:
                            "write * to multiply, e.g. 2*x", k)
             else:
                 raise fail(_bad_character(token), k)
+
+        # The end of the statement.
+        if expect_operand:
+            raise fail("the expression ends too early: a value is missing" if operands or pending
+                       else "the expression is empty", last)
+        while pending:
+            _, top_kind, symbol, top_token = pending[-1]
+            if top_kind == "paren":
+                raise fail("this '(' is never closed", top_token)
+            if top_kind == "call":
+                raise fail("this '(' is never closed", top_token + 1)
+            reduce()
+        return operands[-1]
 
     def check_call(self, token: str, k: int, defining: str | None) -> None:
         """A name called as a function must be a known function or an earlier user gate."""
@@ -670,17 +668,17 @@ class _Program:
 
     # --- the graph ---------------------------------------------------------------------
 
-    def graph(self, output: int) -> Graph:
+    def graph(self, output: int, every_node_used: bool = False) -> Graph:
         """The graph of what the output depends on; statements it does not use are left out."""
         rows = self.builder.rows
-        alive = [False] * (output + 1)
+        alive = [every_node_used] * (output + 1)
         alive[output] = True
         for i in range(output, -1, -1):
-            if alive[i]:
+            if alive[i] and not every_node_used:
                 for j in rows[i][1]:
                     alive[j] = True
         kept = [i for i in range(output + 1) if alive[i]]
-        for i, (op, _, name, _, _, first, _) in enumerate(rows):
+        for i, (op, _, name, _, _, first, _) in enumerate([] if every_node_used else rows):
             if name is None or (i <= output and alive[i]):
                 continue
             if op != INPUT:

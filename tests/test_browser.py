@@ -353,3 +353,42 @@ def test_live_steps_precision_and_the_address(browser: WebDriver, live_url: str)
     _until(browser, lambda d: d.find_element(By.ID, "counter").text == "complete figure",
            "Esc did not go back to the complete figure")
     assert _figure(browser) != complete  # w0 and the precision changed it
+
+
+def test_live_downloads_the_figure_shown_as_svg_and_png(browser: WebDriver, live_url: str,
+                                                       tmp_path: Path) -> None:
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    browser.execute_cdp_cmd("Browser.setDownloadBehavior",
+                            {"behavior": "allow", "downloadPath": str(downloads)})
+    browser.get(live_url)
+    _until(browser, lambda d: _reds(d), "no figure drawn")
+    browser.find_element(By.ID, "download-svg").click()
+    svg = downloads / "1_1_exp_w0_x0_w1_x1_w2.svg"
+    _until(browser, lambda d: svg.exists(), "no SVG downloaded")
+    t = backviz.trace(SIGMOID, {k: float(v) for k, v in SIGMOID_VALUES.items()})
+    assert svg.read_text(encoding="utf-8") == t.to_svg()  # as the command writes it
+
+    browser.find_element(By.ID, "next").click()  # frame 0: a frame downloads as shown
+    _until(browser, lambda d: d.find_element(By.ID, "counter").text == "frame 0 of 9", "no step")
+    browser.find_element(By.ID, "download-png").click()
+    png = downloads / "1_1_exp_w0_x0_w1_x1_w2-frame-0.png"
+    _until(browser, lambda d: png.exists() and png.stat().st_size > 1000, "no PNG downloaded")
+    assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    from backviz.render import render, to_dot
+    from backviz.teach import frames
+
+    assert png.read_bytes() == render(to_dot(t, frames(t)[0].style), "png")
+
+
+def test_live_a_large_graph_shows_that_it_is_drawing(browser: WebDriver, live_url: str) -> None:
+    browser.get(live_url)
+    _until(browser, lambda d: _reds(d), "no figure drawn")
+    large = "+".join(f"a{i}*b{i}" for i in range(400))  # 799 gates: most of a second to draw
+    browser.execute_script("const box = document.getElementById('expression');"
+                           "box.value = arguments[0];"
+                           "box.dispatchEvent(new Event('input', {bubbles: true}));", large)
+    status = browser.find_element(By.ID, "status")
+    _until(browser, lambda d: status.text == "drawing\u2026", "no sign of drawing")
+    _until(browser, lambda d: status.text.startswith("drawn in "), "the large graph never came")
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#fields input[type=text]")) == 800

@@ -394,6 +394,33 @@ def test_the_command_prints_the_url_first_and_ctrl_c_ends_it_with_status_0() -> 
     assert out == "" and "Traceback" not in err and err.endswith("backviz live: stopped\n")
 
 
+def test_the_command_opens_the_page_in_the_browser_unless_told_not_to(tmp_path: Path) -> None:
+    opened = tmp_path / "opened"
+    browser = tmp_path / "browser.py"  # a stand-in browser: $BROWSER is the user's choice
+    browser.write_text(f"import pathlib, sys\npathlib.Path({str(opened)!r}).write_text(sys.argv[1])\n")
+    env = {**os.environ, "BROWSER": f"{sys.executable} {browser} %s"}
+    for flag in ("--no-browser", None):
+        proc = subprocess.Popen([sys.executable, "-m", "backviz", "live", "x",
+                                 *([flag] if flag else [])], env=env, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+        try:
+            assert _get(url)[0] == HTTPStatus.OK  # listening, and the browser was asked before
+            for _ in range(300):
+                if flag or opened.exists():
+                    break
+                time.sleep(0.1)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.communicate(timeout=30)
+        assert proc.returncode == 0
+        if flag:
+            assert not opened.exists()
+        else:
+            assert opened.read_text() == url
+
+
 def test_the_command_opens_the_lecture_figure_or_a_file(tmp_path: Path) -> None:
     for args, expression, values, precision in [
         ((), "(x+y)*z", {"x": "-2", "y": "5", "z": "-4"}, None),

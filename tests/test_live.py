@@ -133,6 +133,18 @@ def test_a_step_is_the_frame_of_the_build() -> None:
     assert past.body["step"] == 3 and past.body["svg"] == built[3][1]
 
 
+def test_the_themes_are_the_figures_themes() -> None:
+    from backviz.render import THEMES, Style
+
+    assert live.THEMES == ("slides", "colorblind", "dark")
+    t = backviz.trace("x*y", x=1, y=2)
+    for name in live.THEMES:
+        answer = draw({"expression": "x*y", "values": {"x": "1", "y": "2"}, "theme": name})
+        assert answer.body["svg"] == t.to_svg(Style(theme=THEMES[name]))
+    assert draw({"expression": "x", "theme": "dark"}).body["svg"] != \
+        draw({"expression": "x", "theme": "slides"}).body["svg"]
+
+
 def test_precision_and_png() -> None:
     answer = draw({"expression": "x*y", "values": {"x": "1", "y": "2"}, "precision": 3})
     assert answer.body["summary"]["value"] == "2.000"

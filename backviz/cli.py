@@ -67,6 +67,12 @@ Teaching mode:
   backviz expressions/ --steps --check        a build of every file, each one checked
 
 \b
+The live page:
+  backviz live "(x+y)*z" --x -2 --y 5 --z -4
+      a page in the browser where the figure follows every edit of the expression and
+      its values (backviz live --help); the expression live itself: backviz -- live --live 2
+
+\b
 Each variable of the expression is an option: --NAME VALUE (case-sensitive).
 A VALUE is a number, a JSON list, or @PATH to a .npy or .json file. A variable
 whose name is also an option of backviz (e.g. 'name') is given with --set name=VALUE.

@@ -39,7 +39,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib.resources import files
@@ -50,8 +50,10 @@ import numpy as np
 
 from .errors import BackvizError, InvalidValueError, PositionedError, RenderTimeoutError
 from .graph import Graph
+from .page import KEYS
 from .parse import parse
 from .render import MAX_GATES, Numbers, Style, described, render, to_dot
+from .render import THEMES as COLOURS
 from .teach import MAX_STEPS, Frame, frames
 from .tracing import Trace, trace
 
@@ -77,8 +79,8 @@ DRAW_SECONDS = 5.0
 """How long Graphviz may take to draw one figure before it is stopped."""
 LARGE = 200
 """Graphs with more gates than this are drawn one at a time."""
-THEMES = ("slides",)
-"""The themes the page offers (the lecture's colours)."""
+THEMES = tuple(COLOURS)
+"""The themes the page offers: slides (the lecture's colours, the default), colorblind, dark."""
 DEFAULT_VALUE = "1"
 """The value a variable starts with when none is given (a new name typed in the box)."""
 TOKEN_HEADER = "X-Backviz-Token"
@@ -141,7 +143,9 @@ def draw(request: Any, *, seconds: float = DRAW_SECONDS, large: threading.Lock |
             "error": f"the graph has {gates:,} gates; figures of up to {MAX_GATES:,} gates are "
                      "drawn (the command's --format json has no limit)",
             "variables": variables})
-    style = Style() if ask.precision is None else Style(precision=ask.precision, integers=False)
+    style = Style(theme=COLOURS[ask.theme])
+    if ask.precision is not None:
+        style = replace(style, precision=ask.precision, integers=False)
     n_frames = gates + 2 if gates <= MAX_STEPS else 0
     lock = large if large is not None and gates > LARGE else None
     if lock is not None and not lock.acquire(timeout=seconds):
@@ -382,7 +386,10 @@ class _Handler(BaseHTTPRequestHandler):
         config = {"start": {"expression": self.server.start.expression,
                             "values": self.server.start.values,
                             "precision": self.server.start.precision},
-                  "themes": list(THEMES), "maxExpression": MAX_EXPRESSION}
+                  "themes": {name: {"background": theme.background,
+                                    "highlight": theme.highlight_fill}
+                             for name, theme in COLOURS.items()},
+                  "keys": KEYS}
         page = (html.replace("{{nonce}}", nonce).replace("{{css}}", css)
                 .replace("{{config}}", _script_json(config)).replace("{{script}}", script))
         self._send(HTTPStatus.OK, page.encode("utf-8"), "text/html; charset=utf-8", {

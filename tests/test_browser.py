@@ -314,20 +314,24 @@ def test_live_steps_precision_and_the_address(browser: WebDriver, live_url: str)
     assert counter.text == "complete figure"
 
     browser.find_element(By.ID, "next").click()
-    _until(browser, lambda d: counter.text == "frame 0 of 9", "next did not go to frame 0")
+    _until(browser, lambda d: counter.text == "frame 1 of 10", "next did not go to frame 1")
     assert caption.text == "The forward pass: every value in green, the output f = 0.73."
     body = browser.find_element(By.TAG_NAME, "body")
     body.send_keys(Keys.ARROW_RIGHT)
-    _until(browser, lambda d: counter.text == "frame 1 of 9", "the arrow key did not step")
-    body.send_keys(Keys.ARROW_RIGHT)
+    _until(browser, lambda d: counter.text == "frame 2 of 10", "the arrow key did not step")
+    body.send_keys(Keys.PAGE_DOWN)  # a presenter's clicker, as on the stepping page
+    _until(browser, lambda d: counter.text == "frame 3 of 10", "PageDown did not step")
+    body.send_keys(Keys.PAGE_UP)
+    _until(browser, lambda d: counter.text == "frame 2 of 10", "PageUp did not step back")
+    body.send_keys(Keys.SPACE)
     _until(browser, lambda d: caption.text == "1/x gate, 1/(1+exp(-(w0*x0+w1*x1+w2))): "
            "(-1/1.37^2)(1.00) = -0.53", "no caption")
     assert _reds(browser).count("-0.53") == 1  # the gradient 1/x sends back, and no other yet
     body.send_keys(Keys.END)
-    _until(browser, lambda d: counter.text == "frame 9 of 9", "End did not go to the last frame")
+    _until(browser, lambda d: counter.text == "frame 10 of 10", "End did not go to the last frame")
     assert browser.find_element(By.ID, "next").get_attribute("disabled") is not None
     browser.find_element(By.ID, "prev").click()
-    _until(browser, lambda d: counter.text == "frame 8 of 9", "previous did not step back")
+    _until(browser, lambda d: counter.text == "frame 9 of 10", "previous did not step back")
 
     # The address holds the state: a reload shows the same frame of the same figure.
     field = browser.find_element(By.CSS_SELECTOR, 'input[name="w0"]')
@@ -338,18 +342,63 @@ def test_live_steps_precision_and_the_address(browser: WebDriver, live_url: str)
     _until(browser, lambda d: d.find_element(By.ID, "summary").text.startswith(f"f = {f:.3f}\n"),
            "precision 3 and w0 = 2.5 not shown")
     url = browser.current_url
-    assert "step=8" in url and "v.w0=2.5" in url and "precision=3" in url
+    assert "frame=9" in url and "v.w0=2.5" in url and "precision=3" in url
     shown = _figure(browser)
     browser.get("about:blank")
     browser.get(url)
     counter = browser.find_element(By.ID, "counter")
-    _until(browser, lambda d: counter.text == "frame 8 of 9", "the address lost the step")
+    _until(browser, lambda d: counter.text == "frame 9 of 10", "the address lost the step")
     assert _figure(browser) == shown
     assert browser.find_element(By.CSS_SELECTOR, 'input[name="w0"]').get_attribute("value") == "2.5"
     assert browser.find_element(By.ID, "expression").get_attribute("value") == SIGMOID
+
+    # The theme: the colour-blind pair replaces red and green, and the address keeps it.
+    Select(browser.find_element(By.ID, "theme")).select_by_visible_text("colorblind")
+    _until(browser, lambda d: d.find_elements(By.CSS_SELECTOR, '#figure text[fill="#c04000"]'),
+           "the colorblind theme's gradients are not drawn")
+    assert _reds(browser) == [] and "theme=colorblind" in browser.current_url
 
     body = browser.find_element(By.TAG_NAME, "body")
     body.send_keys(Keys.ESCAPE)
     _until(browser, lambda d: d.find_element(By.ID, "counter").text == "complete figure",
            "Esc did not go back to the complete figure")
     assert _figure(browser) != complete  # w0 and the precision changed it
+
+
+def test_live_downloads_the_figure_shown_as_svg_and_png(browser: WebDriver, live_url: str,
+                                                       tmp_path: Path) -> None:
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    browser.execute_cdp_cmd("Browser.setDownloadBehavior",
+                            {"behavior": "allow", "downloadPath": str(downloads)})
+    browser.get(live_url)
+    _until(browser, lambda d: _reds(d), "no figure drawn")
+    browser.find_element(By.ID, "download-svg").click()
+    svg = downloads / "1_1_exp_w0_x0_w1_x1_w2.svg"
+    _until(browser, lambda d: svg.exists(), "no SVG downloaded")
+    t = backviz.trace(SIGMOID, {k: float(v) for k, v in SIGMOID_VALUES.items()})
+    assert svg.read_text(encoding="utf-8") == t.to_svg()  # as the command writes it
+
+    browser.find_element(By.ID, "next").click()  # frame 0: a frame downloads as shown
+    _until(browser, lambda d: d.find_element(By.ID, "counter").text == "frame 1 of 10", "no step")
+    browser.find_element(By.ID, "download-png").click()
+    png = downloads / "1_1_exp_w0_x0_w1_x1_w2-frame-00.png"
+    _until(browser, lambda d: png.exists() and png.stat().st_size > 1000, "no PNG downloaded")
+    assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    from backviz.render import to_bytes
+    from backviz.teach import frames
+
+    assert png.read_bytes() == to_bytes(t, "png", frames(t)[0].style)  # as -f png draws it
+
+
+def test_live_a_large_graph_shows_that_it_is_drawing(browser: WebDriver, live_url: str) -> None:
+    browser.get(live_url)
+    _until(browser, lambda d: _reds(d), "no figure drawn")
+    large = "+".join(f"a{i}*b{i}" for i in range(400))  # 799 gates: most of a second to draw
+    browser.execute_script("const box = document.getElementById('expression');"
+                           "box.value = arguments[0];"
+                           "box.dispatchEvent(new Event('input', {bubbles: true}));", large)
+    status = browser.find_element(By.ID, "status")
+    _until(browser, lambda d: status.text == "drawing\u2026", "no sign of drawing")
+    _until(browser, lambda d: status.text.startswith("drawn in "), "the large graph never came")
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#fields input[type=text]")) == 800

@@ -133,6 +133,18 @@ def test_a_step_is_the_frame_of_the_build() -> None:
     assert past.body["step"] == 3 and past.body["svg"] == built[3][1]
 
 
+def test_the_themes_are_the_figures_themes() -> None:
+    from backviz.render import THEMES, Style
+
+    assert live.THEMES == ("slides", "colorblind", "dark")
+    t = backviz.trace("x*y", x=1, y=2)
+    for name in live.THEMES:
+        answer = draw({"expression": "x*y", "values": {"x": "1", "y": "2"}, "theme": name})
+        assert answer.body["svg"] == t.to_svg(Style(theme=THEMES[name]))
+    assert draw({"expression": "x", "theme": "dark"}).body["svg"] != \
+        draw({"expression": "x", "theme": "slides"}).body["svg"]
+
+
 def test_precision_and_png() -> None:
     answer = draw({"expression": "x*y", "values": {"x": "1", "y": "2"}, "precision": 3})
     assert answer.body["summary"]["value"] == "2.000"
@@ -392,6 +404,33 @@ def test_the_command_prints_the_url_first_and_ctrl_c_ends_it_with_status_0() -> 
         out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert out == "" and "Traceback" not in err and err.endswith("backviz live: stopped\n")
+
+
+def test_the_command_opens_the_page_in_the_browser_unless_told_not_to(tmp_path: Path) -> None:
+    opened = tmp_path / "opened"
+    browser = tmp_path / "browser.py"  # a stand-in browser: $BROWSER is the user's choice
+    browser.write_text(f"import pathlib, sys\npathlib.Path({str(opened)!r}).write_text(sys.argv[1])\n")
+    env = {**os.environ, "BROWSER": f"{sys.executable} {browser} %s"}
+    for flag in ("--no-browser", None):
+        proc = subprocess.Popen([sys.executable, "-m", "backviz", "live", "x",
+                                 *([flag] if flag else [])], env=env, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip()
+        try:
+            assert _get(url)[0] == HTTPStatus.OK  # listening, and the browser was asked before
+            for _ in range(300):
+                if flag or opened.exists():
+                    break
+                time.sleep(0.1)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.communicate(timeout=30)
+        assert proc.returncode == 0
+        if flag:
+            assert not opened.exists()
+        else:
+            assert opened.read_text() == url
 
 
 def test_the_command_opens_the_lecture_figure_or_a_file(tmp_path: Path) -> None:

@@ -5,7 +5,7 @@
   'use strict';
   const config = JSON.parse(document.getElementById('config').textContent);
   const token = new URLSearchParams(location.search).get('token') || '';
-  const themes = config.themes;
+  const themes = Object.keys(config.themes);
   const DEBOUNCE_MS = 30;  // typing: a burst of keys is one drawing
   const BUSY_MS = 150;     // after this long, say that it is drawing
 
@@ -25,7 +25,8 @@
     themeSelect.append(new Option(name, name));
   }
 
-  // --- the state in the address: #expr=...&v.x=-2&precision=3&theme=...&step=2 ---------
+  // --- the state in the address: #expr=...&v.x=-2&precision=3&theme=...&frame=3 --------
+  // (frames are counted from 1 in the address, as on the page; from 0 in the API)
   function readHash() {
     const p = new URLSearchParams(location.hash.slice(1));
     if (!p.has('expr')) { return false; }
@@ -37,8 +38,8 @@
     const precision = parseInt(p.get('precision'), 10);
     state.precision = precision >= 0 && precision <= 12 ? precision : null;
     state.theme = themes.includes(p.get('theme')) ? p.get('theme') : themes[0];
-    const step = parseInt(p.get('step'), 10);
-    state.step = step >= 0 ? step : null;
+    const frame = parseInt(p.get('frame'), 10);
+    state.step = frame >= 1 ? frame - 1 : null;
     return true;
   }
 
@@ -50,7 +51,7 @@
     }
     if (state.precision !== null) { p.set('precision', state.precision); }
     if (state.theme !== themes[0]) { p.set('theme', state.theme); }
-    if (state.step !== null) { p.set('step', state.step); }
+    if (state.step !== null) { p.set('frame', state.step + 1); }
     history.replaceState(null, '', '#' + p.toString());
   }
 
@@ -183,17 +184,18 @@
     }
     lastSvg = data.svg;
     figure.innerHTML = data.svg.slice(data.svg.indexOf('<svg'));
-    // Shrunk to fit, but never below 60% of its size (a phone scrolls it sideways):
-    // smaller, its numbers could not be read.
+    // Shrunk to fit, but never below 80% of its size (a phone scrolls it sideways,
+    // as the stepping page does): smaller, its numbers would be hard to read.
     const svg = figure.querySelector('svg');
-    svg.style.minWidth = Math.round(0.6 * svg.width.baseVal.value) + 'px';
+    svg.style.minWidth = Math.round(0.8 * svg.width.baseVal.value) + 'px';
     // When it scrolls, the gate a frame is at is brought into view.
-    const gate = svg.querySelector('.node [fill="#e8f0fb"]');
+    const gate = svg.querySelector('.node [fill="' + config.themes[state.theme].highlight + '" i]');
     if (gate && figure.scrollWidth > figure.clientWidth) {
       const at = gate.getBoundingClientRect(), view = figure.getBoundingClientRect();
       figure.scrollLeft += at.left + at.width / 2 - (view.left + view.width / 2);
     }
     figure.classList.remove('stale');
+    figure.style.background = config.themes[state.theme].background;  // a dark figure's margins too
     errorBox.hidden = true;
     frames = data.frames;
     if (state.step !== null && data.step !== null) { state.step = data.step; }
@@ -234,7 +236,8 @@
     if (frames === 0) {
       counter.textContent = 'no steps above 100 gates';
     } else {
-      counter.textContent = state.step === null ? 'complete figure' : 'frame ' + state.step + ' of ' + last;
+      counter.textContent = state.step === null ? 'complete figure'
+        : 'frame ' + (state.step + 1) + ' of ' + frames;
     }
     prev.disabled = frames === 0 || state.step === 0;
     next.disabled = frames === 0 || state.step === last;
@@ -251,15 +254,24 @@
   prev.addEventListener('click', () => step(state.step === null ? frames - 1 : state.step - 1));
   next.addEventListener('click', () => step(state.step === null ? 0 : state.step + 1));
   complete.addEventListener('click', () => step(null));
+  // The stepping page's keys (backviz/page.py KEYS: the arrows, a clicker's PageUp and
+  // PageDown, Space, Enter, Home, End), and Esc for the complete figure; not in a field,
+  // and Space or Enter on a button presses the button.
+  const keys = config.keys;
   document.addEventListener('keydown', (e) => {
     if (e.altKey || e.ctrlKey || e.metaKey || e.target.closest('textarea, input, select')) { return; }
+    if ((e.key === ' ' || e.key === 'Enter') && e.target.closest('button, a')) { return; }
+    const name = e.shiftKey && e.key === ' ' ? 'Shift+ ' : e.key;
     const k = state.step;
-    const to = {ArrowRight: k === null ? 0 : k + 1, ArrowLeft: k === null ? frames - 1 : k - 1,
-                Home: 0, End: frames - 1, Escape: null}[e.key];
-    if (to !== undefined) {
-      e.preventDefault();
-      step(to);
-    }
+    let to;
+    if (keys.next.includes(name)) { to = k === null ? 0 : k + 1; }
+    else if (keys.previous.includes(name)) { to = k === null ? frames - 1 : k - 1; }
+    else if (keys.first.includes(name)) { to = 0; }
+    else if (keys.last.includes(name)) { to = frames - 1; }
+    else if (name === 'Escape') { to = null; }
+    else { return; }
+    e.preventDefault();
+    step(to);
   });
 
   // --- the other controls ---------------------------------------------------------------
@@ -285,7 +297,8 @@
   function fileName() {
     const name = state.expression.toLowerCase().replace(/[^a-z0-9]+/g, '_').replace(/^_+|_+$/g, '');
     const cut = (name || 'figure').slice(0, 60).replace(/_+$/, '');
-    return state.step === null ? cut : cut + '-frame-' + state.step;
+    // a frame is named as the --steps build names its file (frame-00 is the first)
+    return state.step === null ? cut : cut + '-frame-' + String(state.step).padStart(2, '0');
   }
 
   function download(blob, suffix) {

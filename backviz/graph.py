@@ -15,7 +15,7 @@ feed several gates anywhere in the graph, not only at the inputs. Calls of a use
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -90,8 +90,9 @@ class Group:
 
     name: str
     """The user gate's name (``sig``)."""
-    nodes: tuple[int, ...]
-    """The ids of the gates the call made, in topological order; the last is its result."""
+    nodes: Sequence[int]
+    """The ids of the gates the call made, in topological order; the last is its result
+    (a range where they were made one after another)."""
     args: tuple[int, ...]
     """The ids of the nodes passed as arguments (constants are folded into the body)."""
     token: int

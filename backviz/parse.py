@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import difflib
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,8 +46,13 @@ from .errors import ExpressionSyntaxError, PositionedError, ShapeError, UnknownF
 from .graph import INPUT, Graph, Group, collector_paused
 from .ops import BINARY, FUNCTIONS, OPS, Op
 
-__all__ = ["parse"]
+__all__ = ["MAX_BODY", "MAX_NODES", "parse"]
 
+MAX_NODES = 1_000_000
+"""A graph is refused above this many nodes: a user gate whose body calls another twice,
+and so on, doubles with each definition, and 30 lines would make a billion."""
+MAX_BODY = 10_000
+"""A user gate's body (its calls of other gates included) has at most this many nodes."""
 _END = ""  # the token after the last one
 _NAME_START = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
 _NUMBER_START = frozenset("0123456789.")
@@ -153,6 +159,11 @@ class _Builder:
                last: int) -> _Operand:
         """A call of a user gate: its body's gates, the arguments in place of its parameters."""
         body = function.body
+        if len(self.rows) + len(body.rows) > MAX_NODES:
+            raise self.error(ExpressionSyntaxError,
+                             f"this call of {function.name} would make the graph larger than "
+                             f"{MAX_NODES:,} nodes: each call copies the gate's body, and "
+                             f"{function.name}'s has {len(body.rows):,}", at)
         start = len(self.rows)
         made: list[_Operand] = []
         for op_name, inputs, name, const, at_j, first_j, last_j in body.rows:
@@ -161,18 +172,25 @@ class _Builder:
                 continue
             made.append(self.apply(OPS[op_name], [made[i] for i in inputs], at_j, first_j,
                                    last_j, const))
-        # The body's own calls of other user gates: boxes inside this one.
+        # The body's own calls of other user gates: boxes inside this one. A call's gates
+        # are made one after another, so a box is a range of ids, unless constants folded
+        # some of them away.
         for inner in body.groups:
-            nodes = tuple(n for n in (made[i] for i in inner.nodes)
-                          if isinstance(n, int) and n >= start)
+            low, high = made[inner.nodes[0]], made[inner.output]
+            if (isinstance(low, int) and isinstance(high, int) and low >= start
+                    and high - low == len(inner.nodes) - 1):
+                nodes: Sequence[int] = range(low, high + 1)
+            else:
+                nodes = tuple(n for n in (made[i] for i in inner.nodes)
+                              if isinstance(n, int) and n >= start)
             if nodes and made[inner.output] == nodes[-1]:
                 self.groups.append(Group(inner.name, nodes, _ids(made[i] for i in inner.args),
                                          at, last))
         result = function.result if isinstance(function.result, _Const) \
             else made[function.result]
         if isinstance(result, int) and result >= start:
-            self.groups.append(Group(function.name, tuple(range(start, len(self.rows))),
-                                     _ids(args), at, last))
+            self.groups.append(Group(function.name, range(start, len(self.rows)), _ids(args),
+                                     at, last))
         return result
 
 
@@ -467,6 +485,10 @@ class _Program:
             if scope[p] not in used:
                 self.warnings.append(f"{self.place(s.first)}: the parameter {p} of {name} is "
                                      "not used by its body")
+        if len(body.rows) > MAX_BODY:
+            raise self.fail(f"the body of {name} makes {len(body.rows):,} nodes, more than the "
+                            f"{MAX_BODY:,} a user gate may have (its calls of other gates are "
+                            "copies of their bodies)", s.first)
         self.functions[name] = _Function(name, tuple(params), body, result, s.first)
 
     # --- expressions -----------------------------------------------------------------

@@ -37,11 +37,18 @@ SEEDS = [
     "sum(relu(W@x + b))",
     "mean(tanh(x)**2) - log(sqrt(abs(y)+1))",
     "min(a, 3-b)/2 + cos(sin(c))^-1",
+    # programs
+    "q = x + y; f = q * z",
+    "x = 3 # example\ny = -4\nsigy = 1.0 / (1 + math.exp(-y))\nf = (x + sigy) / (x + y)**2",
+    "a = -4.0;  b = 2.0\nc = a + b;  d = a * b + b**3\nc += c + 1;  c += 1 + c + (-a)\ng = c - d",
+    "sig(u) = 1/(1+exp(-u))\nsw(u, v) = u*sig(v)\nf = sw(x, y) + sig(sw(y, x))",
+    "W = [[0.5, -1.0], [2.0, 0.25]]\nx = np.array([0.3, -0.7])\nf = l2(W @ x)",
 ]
 
 TOKENS = ["x", "y", "W", "b", "w0", "1", "2.5", "1e-3", ".5", "0", "+", "-", "*", "/", "**", "^", "@",
           "(", ")", ",", " ", "exp", "log", "sqrt", "max", "min", "sum", "mean", "relu", "sigmoid",
-          "l2", "abs", "1e999", "e", "E", ".", "_"]
+          "l2", "abs", "1e999", "e", "E", ".", "_", "=", ";", "\n", "+=", "*=", "#", "q", "q =",
+          "math.exp", "np.", "numpy.tanh", "math.pi", "s(u) = ", "s(", "[", "]", "import math"]
 
 
 def attempt(expression: str, values: dict[str, Any] | None = None) -> None:

@@ -428,3 +428,14 @@ def test_every_gallery_program_draws_cleanly() -> None:
     box = load(root / "sigmoid_gate_collapsed.toml")
     assert box.collapse == ("sig",)
     assert Style().precision == 2 and INPUT == "input"
+
+
+def test_user_gates_that_double_at_each_definition_are_refused_quickly() -> None:
+    lines = ["f0(u) = u*2", *(f"f{k}(u) = f{k - 1}(u) + f{k - 1}(u)" for k in range(1, 40)),
+             "f39(x)"]
+    with pytest.raises(backviz.ExpressionSyntaxError, match="more than the 10,000 a user gate"):
+        backviz.parse("\n".join(lines))
+    # A body of 8,192 nodes is allowed, and so are calls of it up to 1,000,000 nodes.
+    lines = [*lines[:13], "f = " + " + ".join(["f12(x)"] * 130)]
+    with pytest.raises(backviz.ExpressionSyntaxError, match="larger than 1,000,000 nodes"):
+        backviz.parse("\n".join(lines))

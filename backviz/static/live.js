@@ -104,6 +104,7 @@
     const slider = row.querySelector('.slider');
     const scalar = isNumber(value);
     row.classList.toggle('array', !scalar && value.trim().startsWith('['));
+    row.querySelector('input[type="text"]').inputMode = scalar ? 'decimal' : 'text';
     slider.hidden = !scalar;
     if (!scalar) { return; }
     const x = Number(value);
@@ -330,6 +331,7 @@
     state.expression = config.start.expression;
     state.values = noPrototype(config.start.values);
     state.precision = config.start.precision;
+    state.theme = themes.includes(config.start.theme) ? config.start.theme : themes[0];
   }
   showState();
   send();

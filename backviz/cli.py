@@ -651,11 +651,13 @@ Examples:
 @click.option("--no-browser", is_flag=True, help="Do not open the page in a browser.")
 @click.option("-p", "--precision", type=click.IntRange(0, 12), metavar="N",
               help="Decimals the page starts with (it can switch them).")
+@click.option("--theme", type=click.Choice(list(THEMES), case_sensitive=False),
+              help="Colours the page starts with (it can switch them): slides, colorblind, dark.")
 @click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE",
               help="Give a variable's value (for names that clash with options).")
 @click.pass_context
 def live_cli(ctx: click.Context, /, port: int, no_browser: bool, precision: int | None,
-             assignments: tuple[str, ...], **var_options: str | None) -> None:
+             theme: str | None, assignments: tuple[str, ...], **var_options: str | None) -> None:
     """Open a page where the figure follows what you type: the EXPRESSION (or the
     expression file's) in a box, a field and a slider for each value, the backward
     pass step by step.
@@ -678,6 +680,7 @@ def live_cli(ctx: click.Context, /, port: int, no_browser: bool, precision: int 
             figure = load(target)
             expression, values = figure.expression, {**figure.values, **values}
             precision = figure.precision if precision is None else precision
+            theme = theme or figure.theme
         else:
             expression = target
             if not ctx.meta["backviz.given"]:
@@ -685,7 +688,8 @@ def live_cli(ctx: click.Context, /, port: int, no_browser: bool, precision: int 
         parse(expression)
     except BackvizError as err:
         raise UsageError(str(err), ctx) from None
-    start = live.Start(expression, {name: _value_text(v) for name, v in values.items()}, precision)
+    start = live.Start(expression, {name: _value_text(v) for name, v in values.items()}, precision,
+                       (theme or "slides").lower())
 
     def ready(server: live.LiveServer) -> None:
         click.echo(server.url)

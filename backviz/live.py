@@ -91,11 +91,12 @@ _HOST = re.compile(r"(127\.0\.0\.1|localhost)(:(\d+))?", re.IGNORECASE)
 
 @dataclass(frozen=True)
 class Start:
-    """What the page opens with: the expression, its values as texts, the precision."""
+    """What the page opens with: the expression, its values as texts, precision, theme."""
 
     expression: str
     values: dict[str, str] = field(default_factory=dict)
     precision: int | None = None
+    theme: str = "slides"
 
 
 @dataclass(frozen=True)
@@ -385,7 +386,8 @@ class _Handler(BaseHTTPRequestHandler):
         html, css, script = self.server.page
         config = {"start": {"expression": self.server.start.expression,
                             "values": self.server.start.values,
-                            "precision": self.server.start.precision},
+                            "precision": self.server.start.precision,
+                            "theme": self.server.start.theme},
                   "themes": {name: {"background": theme.background,
                                     "highlight": theme.highlight_fill}
                              for name, theme in COLOURS.items()},

@@ -402,3 +402,22 @@ def test_live_a_large_graph_shows_that_it_is_drawing(browser: WebDriver, live_ur
     _until(browser, lambda d: status.text == "drawing\u2026", "no sign of drawing")
     _until(browser, lambda d: status.text.startswith("drawn in "), "the large graph never came")
     assert len(browser.find_elements(By.CSS_SELECTOR, "#fields input[type=text]")) == 800
+
+
+def test_live_any_variable_name_gets_its_field(browser: WebDriver, live_url: str) -> None:
+    """Names that a page script could mistake for its own: each is a variable like x."""
+    browser.get(live_url)
+    _until(browser, lambda d: _reds(d), "no figure drawn")
+    box = browser.find_element(By.ID, "expression")
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys("constructor*__proto__ + toString")
+    names = ["constructor", "__proto__", "toString"]
+    _until(browser, lambda d: d.execute_script(
+        "return [...document.querySelectorAll('#fields input[type=text]')].map((e) => e.name)")
+        == names, "the fields are not the expression's variables")
+    field = browser.find_element(By.CSS_SELECTOR, 'input[name="__proto__"]')
+    field.send_keys(Keys.CONTROL, "a")
+    field.send_keys("3")
+    _until(browser, lambda d: d.find_element(By.ID, "summary").text.split("\n") == [
+        "f = 4", "d/dconstructor = 3", "d/d__proto__ = 1", "d/dtoString = 1"],
+        "the values of these names are not used")

@@ -398,7 +398,7 @@ def test_the_command_prints_the_url_first_and_ctrl_c_ends_it_with_status_0() -> 
         config = json.loads(re.search(r'<script type="application/json" id="config">(.*?)</script>',
                                       page)[1])  # type: ignore[index]
         assert config["start"] == {"expression": "(x+y)*z", "values": {"x": "-2"},
-                                   "precision": None}
+                                   "precision": None, "theme": "slides"}
     finally:
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=30)
@@ -434,10 +434,10 @@ def test_the_command_opens_the_page_in_the_browser_unless_told_not_to(tmp_path: 
 
 
 def test_the_command_opens_the_lecture_figure_or_a_file(tmp_path: Path) -> None:
-    for args, expression, values, precision in [
-        ((), "(x+y)*z", {"x": "-2", "y": "5", "z": "-4"}, None),
-        ((str(ROOT / "expressions" / "sigmoid_neuron.toml"), "--w0", "3", "-p", "3"), SIGMOID,
-         {**SIGMOID_VALUES, "w0": "3"}, 3),
+    for args, expression, values, precision, theme in [
+        ((), "(x+y)*z", {"x": "-2", "y": "5", "z": "-4"}, None, "slides"),
+        ((str(ROOT / "expressions" / "sigmoid_neuron.toml"), "--w0", "3", "-p", "3", "--theme",
+          "dark"), SIGMOID, {**SIGMOID_VALUES, "w0": "3"}, 3, "dark"),
     ]:
         proc, url = _start(*args)
         try:
@@ -447,7 +447,7 @@ def test_the_command_opens_the_lecture_figure_or_a_file(tmp_path: Path) -> None:
             proc.communicate(timeout=30)
         config = json.loads(re.search(r'id="config">(.*?)</script>', page)[1])  # type: ignore[index]
         assert config["start"] == {"expression": expression, "values": values,
-                                   "precision": precision}
+                                   "precision": precision, "theme": theme}
 
 
 def test_the_command_refuses_bad_input_with_one_message() -> None:

@@ -15,7 +15,10 @@
   const prev = $('prev'), next = $('next'), complete = $('complete'), counter = $('counter');
   const caption = $('caption'), summary = $('summary');
 
-  const state = {expression: '', values: {}, precision: null, theme: themes[0], step: null};
+  // Values by variable name: a map without a prototype, so that a variable called
+  // constructor, toString or __proto__ is a name like any other.
+  const noPrototype = (from) => Object.assign(Object.create(null), from);
+  const state = {expression: '', values: noPrototype(), precision: null, theme: themes[0], step: null};
   let variables = [];     // the names of the last expression that parsed, in order
   let frames = 0;         // frames of its build (0: none, too many gates)
   let lastSvg = '';
@@ -31,7 +34,7 @@
     const p = new URLSearchParams(location.hash.slice(1));
     if (!p.has('expr')) { return false; }
     state.expression = p.get('expr');
-    state.values = {};
+    state.values = noPrototype();
     for (const [key, value] of p) {
       if (key.startsWith('v.')) { state.values[key.slice(2)] = value; }
     }
@@ -101,6 +104,7 @@
     const slider = row.querySelector('.slider');
     const scalar = isNumber(value);
     row.classList.toggle('array', !scalar && value.trim().startsWith('['));
+    row.querySelector('input[type="text"]').inputMode = scalar ? 'decimal' : 'text';
     slider.hidden = !scalar;
     if (!scalar) { return; }
     const x = Number(value);
@@ -119,7 +123,7 @@
 
   function showFields(list) {
     variables = list.map((v) => v.name);
-    const rows = {};
+    const rows = noPrototype();
     for (const row of fields.children) { rows[row.dataset.name] = row; }
     for (const v of list) {
       if (!(v.name in state.values)) { state.values[v.name] = v.value; }
@@ -325,8 +329,9 @@
   // --- start: the address's state, else what the command was given -------------------
   if (!readHash()) {
     state.expression = config.start.expression;
-    state.values = Object.assign({}, config.start.values);
+    state.values = noPrototype(config.start.values);
     state.precision = config.start.precision;
+    state.theme = themes.includes(config.start.theme) ? config.start.theme : themes[0];
   }
   showState();
   send();

@@ -337,6 +337,10 @@ class LiveServer(ThreadingHTTPServer):
         self.page = _page_parts()
         super().__init__(("127.0.0.1", port), _Handler)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Quiet: what is left to fail here is a connection the browser closed (a reload,
+        a closed tab); socketserver would print its traceback."""
+
     def server_bind(self) -> None:
         # HTTPServer.server_bind looks up the host's name (socket.getfqdn), which can
         # wait on DNS; the name is known.
@@ -416,8 +420,13 @@ class _Handler(BaseHTTPRequestHandler):
         except (ValueError, RecursionError):
             self._json(HTTPStatus.BAD_REQUEST, {"error": "the body is not JSON"})
             return
-        answer = draw(request, seconds=self.server.seconds, large=self.server.large,
-                      builds=self.server.builds)
+        try:
+            answer = draw(request, seconds=self.server.seconds, large=self.server.large,
+                          builds=self.server.builds)
+        except Exception as err:  # a bug: say so on the page, and keep serving the others
+            answer = Answer(HTTPStatus.INTERNAL_SERVER_ERROR, {
+                "error": f"backviz failed on this input ({type(err).__name__}: {err}); "
+                         "please report it"})
         self._json(answer.status, answer.body)
 
     def _allowed(self) -> bool:

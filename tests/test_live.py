@@ -369,6 +369,33 @@ def test_drawing_is_refused_above_the_gate_limit() -> None:
     assert answer.body["error"].startswith("the graph has 3,001 gates")
 
 
+def test_a_failure_inside_backviz_is_an_answer_and_the_server_goes_on(
+        server: LiveServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: Any) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(live, "trace", broken)
+    status, answer = drawn(server, expression="x", values={"x": "1"})
+    assert status == HTTPStatus.INTERNAL_SERVER_ERROR
+    assert answer["error"] == "backviz failed on this input (RuntimeError: a bug); please report it"
+    monkeypatch.undo()
+    assert drawn(server, expression="x", values={"x": "1"})[0] == HTTPStatus.OK
+
+
+def test_a_browser_that_leaves_mid_request_prints_nothing(capfd: pytest.CaptureFixture[str]) -> None:
+    with running(LiveServer(Start("x"))) as server:
+        body = json.dumps({"expression": "+".join(f"a{i}*b{i}" for i in range(200))}).encode()
+        with socket.create_connection(("127.0.0.1", server.server_port), timeout=30) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")  # reset
+            s.sendall((f"POST /api/draw HTTP/1.1\r\nHost: 127.0.0.1:{server.server_port}\r\n"
+                       f"{live.TOKEN_HEADER}: {server.token}\r\n"
+                       f"Content-Length: {len(body)}\r\n\r\n").encode() + body)
+        assert drawn(server, expression="x", values={"x": "1"})[0] == HTTPStatus.OK
+        time.sleep(1)  # the drawing of the left request ends, and its answer finds no one
+    captured = capfd.readouterr()
+    assert captured.err == "" and captured.out == ""
+
+
 # --- the command --------------------------------------------------------------------------
 
 def _start(*args: str) -> tuple[subprocess.Popen[str], str]:

@@ -301,6 +301,7 @@ def test_live_the_figure_follows_the_expression_box_and_the_sliders(browser: Web
         "  (x+y)*z*\n          ^")
     assert _figure(browser) == before
     assert "stale" in (browser.find_element(By.ID, "figure").get_attribute("class") or "")
+    assert "stale" in (browser.find_element(By.ID, "summary").get_attribute("class") or "")
     box.send_keys(Keys.BACK_SPACE)
     _until(browser, lambda d: not error.is_displayed(), "the error stayed")
 

@@ -182,6 +182,7 @@
     if (status !== 200) {
       showError(data.error || 'the server answered ' + status);
       figure.classList.add('stale');
+      summary.classList.add('stale');  // both are the last good figure's
       statusLine.textContent = '';
       document.dispatchEvent(new CustomEvent('backviz-error', {detail: data}));
       return;
@@ -199,6 +200,7 @@
       figure.scrollLeft += at.left + at.width / 2 - (view.left + view.width / 2);
     }
     figure.classList.remove('stale');
+    summary.classList.remove('stale');
     figure.style.background = config.themes[state.theme].background;  // a dark figure's margins too
     errorBox.hidden = true;
     frames = data.frames;

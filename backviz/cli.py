@@ -12,10 +12,13 @@ keeps the command near the cost of starting Python with numpy and click.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -427,13 +430,11 @@ def _style(precision: int | None, figure: Figure | None, teaching: Teaching) -> 
     return replace(style, precision=precision, integers=False)
 
 
-def _write(ctx: click.Context, job: Job, t: Trace, output: str | None, fmt: str,
-           precision: int | None, teaching: Teaching) -> Path | None:
-    """Render one figure, write it, and print its summary."""
-    caption = job.figure.caption if job.figure else None
-    style = replace(_style(precision, job.figure, teaching), caption=caption)
+def _write(job: Job, t: Trace, output: str | None, fmt: str, style: Style,
+           drawn: Callable[[], bytes]) -> Path | None:
+    """Write one figure, drawn by ``drawn``, and print its summary."""
     try:
-        data = to_bytes(t, fmt, style)
+        data = drawn()
     except BackvizError as err:
         raise Failure(str(err)) from None
     if output == "-":
@@ -482,8 +483,8 @@ def _run_files(ctx: click.Context, target: Path, values: dict[str, Any], output:
                              "output/<file name>.<format>", ctx)
     else:
         files = [target]
-    failed = 0
-    unchecked: list[str] = []
+    teaching = teaching or Teaching()
+    traced: list[tuple[Path, Job, Trace] | BackvizError] = []
     for file in files:
         try:
             figure = load(file)
@@ -495,17 +496,32 @@ def _run_files(ctx: click.Context, target: Path, values: dict[str, Any], output:
                                           if len(files) == 1 or c in called))
             if chosen:
                 t = t.collapse(*chosen)
+            traced.append((file, job, t))
         except BackvizError as err:
             if len(files) == 1:
                 raise UsageError(str(err), ctx) from None
-            click.echo(f"Error: {err}", err=True)
-            failed += 1
-            continue
-        if len(files) > 1:
-            click.echo(f"{file}:")
-        wrong = _make(ctx, job, t, output, fmt, precision, teaching or Teaching())
-        if wrong is not None:
-            unchecked.append(f"{file}: {wrong}")
+            traced.append(err)
+    # Graphviz draws the files at once, one per core (it runs outside Python, so threads
+    # suffice); what is written and printed comes in the files' order, as drawn one by one.
+    failed = 0
+    unchecked: list[str] = []
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        drawings = [None if isinstance(item, BackvizError) else
+                    _drawing(item[1], item[2], output, fmt, precision, teaching)
+                    for item in traced]
+        futures = [pool.submit(draw) if draw else None for draw in drawings]
+        for item, future in zip(traced, futures, strict=True):
+            if isinstance(item, BackvizError):
+                click.echo(f"Error: {item}", err=True)
+                failed += 1
+                continue
+            file, job, t = item
+            if len(files) > 1:
+                click.echo(f"{file}:")
+            wrong = _make(ctx, job, t, output, fmt, precision, teaching,
+                          future.result if future else None)
+            if wrong is not None:
+                unchecked.append(f"{file}: {wrong}")
     if failed:
         raise UsageError(f"{failed} of {len(files)} expression files failed (see above)", ctx)
     if len(unchecked) == 1:
@@ -556,13 +572,33 @@ def _check_teaching(teaching: Teaching, output: str | None, fmt: str) -> None:
                            "and --format svg or png for the frames")
 
 
+def _drawing(job: Job, t: Trace, output: str | None, fmt: str, precision: int | None,
+             teaching: Teaching) -> Callable[[], Any] | None:
+    """What Graphviz is to draw for one expression (its build or its figure), not yet run;
+    None when nothing is drawn."""
+    style = _style(precision, job.figure, teaching)
+    if teaching.steps:
+        from . import teach
+
+        title = job.figure.title if job.figure else job.expression
+        about = job.figure.caption if job.figure else None
+        return partial(teach.build, t, style, title, fmt, about)
+    if output is not None or not (teaching.explain or teaching.check):
+        caption = job.figure.caption if job.figure else None
+        return partial(to_bytes, t, fmt, replace(style, caption=caption))
+    return None
+
+
 def _make(ctx: click.Context, job: Job, t: Trace, output: str | None, fmt: str,
-          precision: int | None, teaching: Teaching) -> str | None:
+          precision: int | None, teaching: Teaching,
+          drawn: Callable[[], Any] | None = None) -> str | None:
     """All that is asked for one expression: its explanation, check, build and figure.
 
-    Returns what the gradient check found wrong, or None.
+    ``drawn`` gives what Graphviz drew for it (see _drawing), when it was drawn
+    beforehand. Returns what the gradient check found wrong, or None.
     """
     style = _style(precision, job.figure, teaching)
+    drawn = drawn or _drawing(job, t, output, fmt, precision, teaching)
     wrong = None
     if teaching.explain or teaching.check:
         from . import teach
@@ -578,25 +614,21 @@ def _make(ctx: click.Context, job: Job, t: Trace, output: str | None, fmt: str,
             worst = max(bad, key=lambda r: r.error)
             wrong = (f"the relative error of d/d{worst.name} is {worst.error:.1e}, above the "
                      f"tolerance {teach.TOLERANCE:g}")
-    if teaching.steps:
-        _write_build(ctx, job, t, output, fmt, style)
-    elif output is not None or not (teaching.explain or teaching.check):
-        _write(ctx, job, t, output, fmt, precision, teaching)
+    if drawn is not None and teaching.steps:
+        _write_build(ctx, job, t, output, style, drawn)
+    elif drawn is not None:
+        _write(job, t, output, fmt, style, drawn)
     return wrong
 
 
-def _write_build(ctx: click.Context, job: Job, t: Trace, output: str | None, fmt: str,
-                 style: Style) -> None:
-    """Write the frames of a build and its page into one folder, and say so."""
+def _write_build(ctx: click.Context, job: Job, t: Trace, output: str | None, style: Style,
+                 drawn: Callable[[], dict[str, bytes]]) -> None:
+    """Write the frames of a build (drawn by ``drawn``) and its page into one folder."""
     folder = Path(output) if output else Path("output") / job.name
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"{folder} is a file; --steps writes a folder of frames", ctx)
-    title = job.figure.title if job.figure else job.expression
-    about = job.figure.caption if job.figure else None
-    from . import teach
-
     try:
-        files = teach.build(t, style, title, fmt, about)
+        files = drawn()
     except (GraphvizNotFoundError, RenderError) as err:
         raise Failure(str(err)) from None
     except BackvizError as err:

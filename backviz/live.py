@@ -54,7 +54,8 @@ from .page import KEYS
 from .parse import parse
 from .render import MAX_GATES, Numbers, Style, described, render, to_dot
 from .render import THEMES as COLOURS
-from .teach import MAX_STEPS, Frame, frames
+from .teach import MAX_STEPS, Frame, laid_out
+from .template import Template
 from .tracing import Trace, trace
 
 __all__ = [
@@ -157,10 +158,13 @@ def draw(request: Any, *, seconds: float = DRAW_SECONDS, large: threading.Lock |
         caption = None
         if ask.step is not None and n_frames:
             step = min(ask.step, n_frames - 1)
-            frame = (builds or _Builds()).frame(ask, t, style, step)
+            frame, svg = (builds or _Builds()).frame(ask, t, style, step)
             style, caption = frame.style, frame.caption
-        figure = render(to_dot(t, style, ask.format), ask.format, gates, timeout=seconds)
-        if ask.format == "svg":  # the same figure as the command's, <desc> included
+        if caption is not None and ask.format == "svg":  # the build's own frame
+            figure = svg.encode("utf-8")
+        else:
+            figure = render(to_dot(t, style, ask.format), ask.format, gates, timeout=seconds)
+        if ask.format == "svg" and caption is None:  # the command's figure, <desc> included
             figure = described(figure.decode("utf-8"), t, style).encode("utf-8")
     except RenderTimeoutError:
         return Answer(HTTPStatus.SERVICE_UNAVAILABLE, {
@@ -302,25 +306,28 @@ def _summary(t: Trace, style: Style) -> dict[str, Any]:
 
 
 class _Builds:
-    """The frames of the last few builds, so that stepping runs Graphviz once per frame."""
+    """The last few builds, so that stepping runs Graphviz once per build: each frame's
+    SVG is drawn from the build's one layout when it is asked for."""
 
     def __init__(self, size: int = 8) -> None:
         self._size = size
         self._lock = threading.Lock()
-        self._frames: OrderedDict[str, list[Frame]] = OrderedDict()
+        self._frames: OrderedDict[str, tuple[list[Frame], Template]] = OrderedDict()
 
-    def frame(self, ask: _Request, t: Trace, style: Style, step: int) -> Frame:
+    def frame(self, ask: _Request, t: Trace, style: Style, step: int) -> tuple[Frame, str]:
+        """The build's frame ``step`` and its SVG."""
         with self._lock:
             known = self._frames.get(ask.key)
             if known is not None:
                 self._frames.move_to_end(ask.key)
-                return known[step]
-        made = frames(t, style)
-        with self._lock:
-            self._frames[ask.key] = made
-            while len(self._frames) > self._size:
-                self._frames.popitem(last=False)
-        return made[step]
+        if known is None:
+            known = laid_out(t, style)
+            with self._lock:
+                self._frames[ask.key] = known
+                while len(self._frames) > self._size:
+                    self._frames.popitem(last=False)
+        made, template = known
+        return made[step], template.svg(made[step].style).decode("utf-8")
 
 
 class LiveServer(ThreadingHTTPServer):

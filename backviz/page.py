@@ -139,10 +139,10 @@ _SCRIPT = """
 """
 
 
-def page(title: str, expression: str, svgs: Sequence[str], captions: Sequence[str],
+def page(title: str, expression: str, svgs: Sequence[str | bytes], captions: Sequence[str],
          files: Sequence[str] | None = None, about: str | None = None,
          theme: Theme = THEME) -> str:
-    """The page for frames given as SVG texts, each with its caption.
+    """The page for frames given as SVG texts (or their UTF-8), each with its caption.
 
     ``files`` are the frames' file names (linked from the page), ``about`` the expression
     file's caption, shown under the title.
@@ -150,7 +150,8 @@ def page(title: str, expression: str, svgs: Sequence[str], captions: Sequence[st
     if len(svgs) != len(captions) or not svgs or (files is not None and len(files) != len(svgs)):
         raise ValueError("a page needs one caption (and file name) per frame, and a frame")
     n = len(svgs)
-    width, height = _size(svgs[0])
+    first = svgs[0]
+    width, height = _size(first.decode("utf-8") if isinstance(first, bytes) else first)
     natural = width * 4 / 3  # CSS pixels: a point is 4/3 of one
     # As large as a wide screen has room for, within twice the natural size; never smaller.
     room = min(_WIDE, natural * _TALL / max(1.0, height * 4 / 3))
@@ -159,7 +160,7 @@ def page(title: str, expression: str, svgs: Sequence[str], captions: Sequence[st
              f"--narrow: {natural * _PHONE:.0f}px;")
     images = []
     for k, (svg, caption) in enumerate(zip(svgs, captions, strict=True)):
-        data = base64.b64encode(svg.encode("utf-8")).decode("ascii")
+        data = base64.b64encode(svg if isinstance(svg, bytes) else svg.encode("utf-8")).decode("ascii")
         shown = ' class="shown"' if k == 0 else ""
         images.append(f'<img id="frame-{k}"{shown} alt="frame {k + 1} of {n}: '
                       f'{html.escape(caption)}" src="data:image/svg+xml;base64,{data}">')

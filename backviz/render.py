@@ -20,8 +20,8 @@ import os
 import re
 import subprocess
 import tempfile
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,9 +45,11 @@ __all__ = [
     "Numbers",
     "Style",
     "Theme",
+    "blank",
     "described",
     "gate_labels",
-    "layout",
+    "gradient_node",
+    "note_spacers",
     "render",
     "save",
     "summary",
@@ -98,6 +100,8 @@ THEMES: dict[str, Theme] = {
 }
 THEME = THEMES["slides"]
 HIDDEN = "transparent"
+HIGHLIGHT_WIDTH = 2.5
+"""The pen width of the outline of the gate a frame of a build is at."""
 NOTE_SIZE = 12
 STUB = (-1, 0)
 """The key of the output's stub in :attr:`Style.gradients`. Other edges: (gate id, input
@@ -138,7 +142,8 @@ class Style:
     note_width: float = 0.0
     """The band of notes is at least this wide (points), so that frames keep one size."""
     layout: Layout | None = None
-    """Where the nodes are (see :func:`layout`), to centre notes under them."""
+    """Where the nodes are (:attr:`backviz.template.Template.layout`), to centre notes
+    under them."""
     annotate: bool = False
     """Write each gate's gradient pattern (distributor, router, switcher) under it."""
     theme: Theme = THEME
@@ -177,11 +182,14 @@ class Note:
 
     node: int
     text: str
+    color: str | None = None
+    """None: the theme's colour for notes."""
 
 
 @dataclass(frozen=True)
 class Layout:
-    """Where Graphviz put the nodes: the drawing's width and each node's centre x (points)."""
+    """Where Graphviz put the nodes: the figure's width and each node's centre x (points),
+    as laid out with its band of notes (see :mod:`backviz.template`)."""
 
     width: float
     x: Mapping[int, float] = field(default_factory=dict)
@@ -294,7 +302,7 @@ def _number_cell(x: Any, numbers: Numbers, color: str) -> str:
     return _cell_table(numbers.rows(a), color)
 
 
-def _blank(text: str) -> str:
+def blank(text: str) -> str:
     """A number's text as spaces that take its room: no digit, no sign is left in it.
 
     Each space has the width (in DejaVu Sans, as Graphviz measures it) of what it stands
@@ -310,7 +318,7 @@ def _hide(html: str, color: str) -> str:
     """The same label drawn invisibly, in spaces of the same widths: it takes the same
     room, so the frames of a build do not move, and gives nothing away."""
     html = html.replace(f'COLOR="{color}"', f'COLOR="{HIDDEN}"')
-    return re.sub(r">([^<]+)<", lambda m: ">" + _blank(m.group(1)) + "<", html)
+    return re.sub(r">([^<]+)<", lambda m: ">" + blank(m.group(1)) + "<", html)
 
 
 def _edge_label(value: Any, grad: Any, numbers: Numbers, theme: Theme, shown: bool = True,
@@ -434,12 +442,14 @@ def note_width(text: str, size: float = NOTE_SIZE) -> float:
     return sum(_ADVANCE.get(c, 0.9) for c in text) * size * 1.04 + 2
 
 
-def _notes(style: Style) -> str:
-    """The graph's label: a band under the figure, each note centred under its node.
+def note_spacers(style: Style) -> tuple[int, list[int]]:
+    """The band of notes' width, and for each note the room left of it (points).
 
     The band is as wide as the drawing (or ``note_width``), so it never moves the
-    figure from one frame of a build to the next; the nodes' x come from a first
-    layout (:func:`layout`).
+    figure from one frame of a build to the next. With ``style.layout`` (the figure's
+    own layout, band included) each note is centred under its node, the lines under one
+    node as a block; without it, notes start at the left. The room is at least 1, so
+    every line has the same cells (see _notes).
     """
     known = style.layout
     drawing = known.width if known else 0.0
@@ -447,24 +457,30 @@ def _notes(style: Style) -> str:
                           *(note_width(n.text) for n in style.notes), 1.0))
     # A band wider than the drawing centres the drawing above it.
     shift = max(0.0, (band + 2 * _LABEL_MARGIN - drawing) / 2)
-    # The lines under one node are centred as a block and aligned on the left.
     block: dict[int, float] = {}
     for note in style.notes:
         block[note.node] = max(block.get(note.node, 0.0), note_width(note.text))
-    rows = []
+    spacers = []
     for note in style.notes:
         width = block[note.node]
         x = known.x.get(note.node) if known else None
         left = 0.0 if x is None else x + shift - _LABEL_MARGIN - width / 2
-        left = min(max(0.0, left), band - width)
+        spacers.append(max(1, round(min(max(0.0, left), band - width))))
+    return band, spacers
+
+
+def _notes(style: Style) -> str:
+    """The graph's label: a band under the figure, each note under its node."""
+    band, spacers = note_spacers(style)
+    rows = []
+    for note, spacer in zip(style.notes, spacers, strict=True):
         # Each line is a table as wide as the band (Graphviz centres a narrower one in
         # its cell): a spacer of fixed width, then the text, on the left of the rest.
-        spacer = (f'<TD WIDTH="{round(left)}" HEIGHT="1" FIXEDSIZE="TRUE"></TD>'
-                  if left >= 1 else "")
         rows.append(f'<TR><TD HEIGHT="18"><TABLE WIDTH="{band}" BORDER="0" CELLBORDER="0" '
-                    f'CELLSPACING="0" CELLPADDING="0"><TR>{spacer}<TD ALIGN="LEFT">'
-                    f'<FONT POINT-SIZE="{NOTE_SIZE}" COLOR="{style.theme.note}">{_escape(note.text)}</FONT>'
-                    '</TD></TR></TABLE></TD></TR>')
+                    f'CELLSPACING="0" CELLPADDING="0"><TR>'
+                    f'<TD WIDTH="{spacer}" HEIGHT="1" FIXEDSIZE="TRUE"></TD><TD ALIGN="LEFT">'
+                    f'<FONT POINT-SIZE="{NOTE_SIZE}" COLOR="{note.color or style.theme.note}">'
+                    f'{_escape(note.text)}</FONT></TD></TR></TABLE></TD></TR>')
     rows += ['<TR><TD HEIGHT="18"></TD></TR>'] * (style.note_rows - len(style.notes))
     return (f'  graph [labelloc=b, labeljust=l, label=<<TABLE BORDER="0" CELLBORDER="0" '
             f'CELLSPACING="0" CELLPADDING="0" WIDTH="{band}">{"".join(rows)}</TABLE>>];')
@@ -535,6 +551,13 @@ def _caption(trace: Evaluation, node_id: int) -> str:
                        "(" + ", ".join(map(str, shape)) + ")")
 
 
+def gradient_node(edge: tuple[int, int]) -> str:
+    """The DOT name of the helper node that carries a gradient (a key of
+    :attr:`Style.gradients`); frames of a build find the gradient's texts by it."""
+    node, k = edge
+    return "out" if edge == STUB else f"s{node}" if k == TOTAL else f"e{node}_{k}"
+
+
 def to_dot(trace: Evaluation, style: Style | None = None, format: str | None = None) -> str:
     """The figure as DOT source: deterministic, ids from the topological order.
 
@@ -568,7 +591,7 @@ def to_dot(trace: Evaluation, style: Style | None = None, format: str | None = N
     ]
     index_inputs = trace.index_inputs
     labels = gate_labels(trace)
-    highlight = (f', color="{theme.highlight}", penwidth=2.5, style=filled, '
+    highlight = (f', color="{theme.highlight}", penwidth={HIGHLIGHT_WIDTH}, style=filled, '
                  f'fillcolor="{theme.highlight_fill}"')
     uses = graph.uses
     shared = any(n > 1 for n in uses)
@@ -611,7 +634,7 @@ def to_dot(trace: Evaluation, style: Style | None = None, format: str | None = N
             label = _edge_label(trace.values[node.id], trace.grads[node.id], numbers, theme,
                                 visible((node.id, TOTAL)), _caption(trace, node.id),
                                 named(node.id))
-            emit(where, f"  s{node.id} [{helper_node}, label={label}];")
+            emit(where, f"  {gradient_node((node.id, TOTAL))} [{helper_node}, label={label}];")
             emit(where, f'  f{node.id} [shape=point, width=0.03, height=0.03, color="{ink}"];')
             emit(None, f"  n{node.id} -> s{node.id}:p:w [arrowhead=none];")
             emit(None, f"  s{node.id}:p:e -> f{node.id} [arrowhead=none];")
@@ -619,7 +642,7 @@ def to_dot(trace: Evaluation, style: Style | None = None, format: str | None = N
         op = OPS.get(node.op)
         index_from = op.index_from if op is not None else None
         for k, (src, grad) in enumerate(zip(node.inputs, trace.edge_grads[node.id], strict=True)):
-            helper = f"e{node.id}_{k}"
+            helper = gradient_node((node.id, k))
             fanned = uses[src] > 1  # its value, name and caption are on its stub
             is_index = index_from is not None and k >= index_from
             label = _edge_label(trace.values[src], None if is_index else grad, numbers, theme,
@@ -633,8 +656,9 @@ def to_dot(trace: Evaluation, style: Style | None = None, format: str | None = N
     out = graph.output
     label = _edge_label(trace.values[out.id], trace.grads[out.id], numbers, theme,
                         visible(STUB), _caption(trace, out.id), named(out.id))
-    emit(None, f"  out [{helper_node}, label={label}];")
-    emit(None, f"  n{out.id} -> out:p:w [arrowhead=none];")
+    stub = gradient_node(STUB)
+    emit(None, f"  {stub} [{helper_node}, label={label}];")
+    emit(None, f"  n{out.id} -> {stub}:p:w [arrowhead=none];")
     lines += box.nest(body)
     if style.annotate:
         lines += _patterns(trace, theme)
@@ -713,17 +737,19 @@ def _short(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
-def render(dot: str, format: str, n_gates: int = 0, timeout: float | None = None) -> bytes:
+def render(dot: str, format: str, n_gates: int = 0, timeout: float | None = None,
+           also: Sequence[str] = ()) -> bytes:
     """Run Graphviz's ``dot`` on DOT source; the output format is svg, png or pdf.
 
     With ``timeout`` (seconds), a ``dot`` still running then is killed and
-    :class:`RenderTimeoutError` raised.
+    :class:`RenderTimeoutError` raised. ``also`` asks the same run (one layout) for more
+    formats, written one after the other.
     """
     if n_gates > MAX_GATES:
         raise RenderError(
             f"the graph has {n_gates} gates, more than the {MAX_GATES} that can be drawn in "
             "reasonable time; use --format json (or --format dot) for graphs this large")
-    args = ["dot", f"-T{format}"]
+    args = ["dot", f"-T{format}", *(f"-T{f}" for f in also)]
     try:
         done = subprocess.run(args, input=dot.encode("utf-8"), capture_output=True, check=False,
                               timeout=timeout)
@@ -740,19 +766,6 @@ def render(dot: str, format: str, n_gates: int = 0, timeout: float | None = None
         detail = done.stderr.decode("utf-8", "replace").strip()
         raise RenderError(f"Graphviz failed to draw the figure: {detail}")
     return done.stdout
-
-
-def layout(trace: Evaluation, style: Style | None = None) -> Layout:
-    """Where Graphviz puts the nodes of the figure (without notes): runs ``dot -Tjson``."""
-    bare = replace(style or Style(), notes=(), note_rows=0)
-    data = json.loads(render(to_dot(trace, bare), "json", len(trace.graph.gates)))
-    x0, _, x1, _ = (float(v) for v in data["bb"].split(","))
-    xs = {}
-    for obj in data.get("objects", []):
-        name, pos = obj.get("name", ""), obj.get("pos")
-        if pos and name[:1] == "n" and name[1:].isdigit():
-            xs[int(name[1:])] = float(pos.split(",")[0]) - x0
-    return Layout(x1 - x0, xs)
 
 
 def to_svg(trace: Evaluation, style: Style | None = None) -> str:

@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import html
 import math
+import os
 import re
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
@@ -39,7 +41,8 @@ from .errors import BackvizError
 from .graph import CALL, INPUT, Node
 from .ops import OPS, UPSTREAM
 from .page import page
-from .render import STUB, TOTAL, Note, Numbers, Style, layout, note_width, render, to_dot, to_svg
+from .render import STUB, TOTAL, Note, Numbers, Style, note_width, render, to_dot
+from .template import Template
 
 if TYPE_CHECKING:
     from .evaluate import Evaluation
@@ -62,6 +65,7 @@ __all__ = [
     "explain",
     "frame_svgs",
     "frames",
+    "laid_out",
     "steps",
 ]
 
@@ -71,7 +75,7 @@ TOLERANCE = 1e-6
 """--check fails when an input's largest relative error is above this."""
 STEP = 1e-5
 """The central-difference step, relative to the element's magnitude (at least 1)."""
-MAX_STEPS = 100
+MAX_STEPS = 300
 """A build has one frame per gate; above this many gates it is refused."""
 _INLINE = 4  # arrays with more elements are written by their shape in the products
 
@@ -332,9 +336,32 @@ def frames(trace: Evaluation, style: Style | None = None) -> list[Frame]:
     Every frame has the same layout: a gradient not known yet is drawn invisibly, and
     the band of notes under the figure has room for the most lines any frame writes,
     so the figure does not move from one frame to the next. Runs Graphviz once, to
-    find where the gates are.
+    lay the figure out (the styles carry where the gates are, to place the notes).
     """
-    style = style or Style()
+    return laid_out(trace, style)[0]
+
+
+def frame_svgs(trace: Evaluation, style: Style | None = None) -> list[tuple[Frame, str]]:
+    """Every frame of the build with its SVG, all drawn from one layout (one Graphviz run)."""
+    return [(frame, svg.decode("utf-8")) for frame, svg in _drawn(trace, style or Style())]
+
+
+def laid_out(trace: Evaluation, style: Style | None = None) -> tuple[list[Frame], Template]:
+    """The frames of the build and the template that draws each one
+    (``template.svg(frame.style)``); runs Graphviz once."""
+    base, planned = _plan(trace, style or Style())
+    template = Template(trace, base)
+    return [replace(f, style=replace(f.style, layout=template.layout)) for f in planned], template
+
+
+def _drawn(trace: Evaluation, style: Style) -> list[tuple[Frame, bytes]]:
+    """Every frame of the build with its SVG as UTF-8, from one layout."""
+    made, template = laid_out(trace, style)
+    return [(frame, template.svg(frame.style)) for frame in made]
+
+
+def _plan(trace: Evaluation, style: Style) -> tuple[Style, list[Frame]]:
+    """The build's style (room for its notes) and its frames, not yet laid out."""
     all_steps = steps(trace, style)
     if len(all_steps) > MAX_STEPS:
         raise BackvizError(
@@ -347,7 +374,7 @@ def frames(trace: Evaluation, style: Style | None = None) -> list[Frame]:
                       for s in step.sums])
              for step in all_steps]
     texts = [start] + [note.text for step_notes in notes for note in step_notes]
-    style = replace(style, layout=layout(trace, style), note_rows=max([1, *map(len, notes)]),
+    style = replace(style, note_rows=max([1, *map(len, notes)]),
                     note_width=max(map(note_width, texts)))
     shown = {STUB}
     result = [
@@ -369,12 +396,7 @@ def frames(trace: Evaluation, style: Style | None = None) -> list[Frame]:
         result.append(Frame(
             replace(style, gradients=frozenset(shown), highlight=step.gate.id, notes=step_notes),
             f"{_heading(step)}: {step.sentence}"))
-    return result
-
-
-def frame_svgs(trace: Evaluation, style: Style | None = None) -> list[tuple[Frame, str]]:
-    """Every frame of the build with its SVG (runs Graphviz once per frame)."""
-    return [(frame, to_svg(trace, frame.style)) for frame in frames(trace, style)]
+    return style, result
 
 
 BUILD_FORMATS = ("svg", "png")
@@ -389,13 +411,19 @@ def build(trace: Evaluation, style: Style | None = None, title: str | None = Non
     """
     if format not in BUILD_FORMATS:
         raise BackvizError(f"a build's frames are {' or '.join(BUILD_FORMATS)}, not {format}")
-    made = frame_svgs(trace, style)
+    made = _drawn(trace, style or Style())
     digits = max(2, len(str(len(made) - 1)))
-    files: dict[str, bytes] = {}
-    for k, (frame, svg) in enumerate(made):
-        data = svg.encode("utf-8") if format == "svg" else render(
-            to_dot(trace, frame.style, format), format, len(trace.graph.gates))
-        files[f"frame-{k:0{digits}d}.{format}"] = data
+    names = [f"frame-{k:0{digits}d}.{format}" for k in range(len(made))]
+    if format == "svg":
+        files = {name: svg for name, (_, svg) in zip(names, made, strict=True)}
+    else:
+        # Graphviz draws each PNG from the frame's own DOT: rasterising is nearly all of
+        # the time, laying out is little, and the frames are the SVG frames (see the
+        # README, "One layout for every frame"). One frame per core at a time.
+        def png(frame: Frame) -> bytes:
+            return render(to_dot(trace, frame.style, format), format, len(trace.graph.gates))
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            files = dict(zip(names, pool.map(png, [frame for frame, _ in made]), strict=True))
     text = page(title or trace.expression, trace.expression, [svg for _, svg in made],
                 [frame.caption for frame, _ in made], files=list(files), about=about,
                 theme=(style or Style()).theme)

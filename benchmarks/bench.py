@@ -45,6 +45,7 @@ from functools import partial
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -53,7 +54,8 @@ if str(ROOT) not in sys.path:
 import numpy as np  # noqa: E402
 
 import backviz  # noqa: E402
-from backviz.render import Numbers, Style, render, to_dot  # noqa: E402
+from backviz.render import PNG_SCALE, Numbers, Style, render, to_dot  # noqa: E402
+from backviz.teach import frame_svgs  # noqa: E402
 
 
 @dataclass
@@ -559,6 +561,111 @@ def bench_live(config: Config) -> Result:
     return result
 
 
+def command_args(expression: str, values: Mapping[str, float]) -> list[str]:
+    """The command line that draws an expression with its values."""
+    return [expression, *(a for name, v in values.items() for a in (f"--{name}", repr(v)))]
+
+
+def bench_build(config: Config) -> Result:
+    """A --steps build against drawing its figure once, both end to end."""
+    result = Result()
+    name = "81-frame build / its figure once"
+    if shutil.which("dot") is None:
+        message = "Graphviz's dot is not installed: apt-get install graphviz"
+        result.notes.append(message)
+        result.targets.append(Target(name, None, 2.0, message))
+        return result
+    expression, values = sum_of_products(40)  # 79 gates: 81 frames
+    args = command_args(expression, values)
+    def tool(command: list[str], data: bytes) -> None:
+        subprocess.run(command, input=data, stdout=subprocess.DEVNULL, check=True)
+
+    with tempfile.TemporaryDirectory(prefix="backviz-bench-") as tmp:
+        def run(*extra: str) -> None:
+            subprocess.run([sys.executable, "-m", "backviz", *args, *extra], cwd=tmp,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+
+        run("--steps", "-o", "build")
+        frames = len(list(Path(tmp, "build").glob("frame-*.svg")))
+        assert frames == 81, frames
+        rows = time_interleaved({
+            "backviz EXPR --steps (81 SVG frames and the page)": partial(run, "--steps", "-o", "build"),
+            "backviz EXPR (the figure once)": partial(run),
+        }, config.repeats)
+        build, once = rows.values()
+        result.rows += rows.values()
+        result.targets.append(Target(name, build.best / once.best, 2.0,
+                                     "a 79-gate sum of products, end to end"))
+
+        # How PNG frames could be drawn (the README says which and why): time per frame,
+        # a middle frame of this build and of the sigmoid neuron's, at the default scale.
+        from backviz.gallery import load
+
+        neuron = load(ROOT / "expressions" / "sigmoid_neuron.toml")
+        ways: dict[str, Callable[[], object]] = {}
+        for what, tr in (("sigmoid neuron", backviz.trace(neuron.expression, neuron.values)),
+                         ("79-gate sum", backviz.trace(expression, values))):
+            made = frame_svgs(tr)
+            frame, svg = made[len(made) // 2]
+            dot = to_dot(tr, frame.style, "png")  # its dpi gives the default pixels per point
+            laid_out = render(dot, "dot", len(tr.graph.gates))
+            ways[f"a PNG frame of the {what}: dot -Tpng on the frame's DOT"] = partial(
+                render, dot, "png", len(tr.graph.gates))
+            ways[f"a PNG frame of the {what}: neato -n2 -Tpng on it laid out"] = partial(
+                tool, ["neato", "-n2", "-Tpng"], laid_out)
+            if shutil.which("rsvg-convert"):
+                dpi = f"{72 * PNG_SCALE:g}"
+                ways[f"a PNG frame of the {what}: rsvg-convert of the SVG frame"] = partial(
+                    tool, ["rsvg-convert", "--dpi-x", dpi, "--dpi-y", dpi], svg.encode("utf-8"))
+        if not shutil.which("rsvg-convert"):
+            result.notes.append("rsvg-convert (librsvg2-bin) is not installed: not timed")
+        result.rows += time_interleaved(ways, 1 if config.quick else 2).values()
+    return result
+
+
+def bench_gallery(config: Config) -> Result:
+    """The gallery folder, drawn in parallel, against its files one after another."""
+    result = Result()
+    name = "gallery folder / its files one by one"
+    if shutil.which("dot") is None:
+        message = "Graphviz's dot is not installed: apt-get install graphviz"
+        result.notes.append(message)
+        result.targets.append(Target(name, None, 0.75, message))
+        return result
+    from click.testing import CliRunner
+
+    from backviz.cli import cli
+    from backviz.gallery import find
+
+    files = [str(p) for p in find(ROOT / "expressions")]
+    with tempfile.TemporaryDirectory(prefix="backviz-bench-") as tmp:
+        here = os.getcwd()
+        os.chdir(tmp)  # the command writes output/ under the current folder
+        try:
+            def invoke(args: list[str]) -> None:
+                done = CliRunner().invoke(cli, args)
+                assert done.exit_code == 0, done.output
+
+            def one_by_one() -> None:
+                # The same command drawing one file at a time (what it did before).
+                with mock.patch.object(os, "cpu_count", lambda: 1):
+                    invoke(folder)
+
+            folder = [str(ROOT / "expressions")]
+            rows = time_interleaved({
+                f"backviz expressions/ ({len(files)} files, {os.cpu_count()} cores)":
+                    partial(invoke, folder),
+                "the same, drawing one file after another": one_by_one,
+            }, config.repeats)
+        finally:
+            os.chdir(here)
+    folder, serial = rows.values()
+    result.rows += rows.values()
+    result.targets.append(Target(name, folder.best / serial.best, 0.75,
+                                 "in one process: the folder's drawings run at once"))
+    return result
+
+
 SECTIONS: list[Section] = [
     Section("linear", "Linear growth: backviz.trace of x0*y0 + x1*y1 + ...", bench_linear),
     Section("micrograd", "Against micrograd 0.1.0: a 1,500-product sum", bench_micrograd),
@@ -568,6 +675,8 @@ SECTIONS: list[Section] = [
     Section("render", "Render times: to_dot and dot -Tsvg, 100 to 3,000 gates", bench_render),
     Section("live", "backviz live: an edit of the sigmoid neuron, to the new figure painted",
             bench_live),
+    Section("build", "A --steps build: 81 frames from one layout, and PNG frames", bench_build),
+    Section("gallery", "The gallery folder: drawn in parallel", bench_gallery),
 ]
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 import subprocess
+import threading
+import time
 import warnings
 from dataclasses import replace
 from pathlib import Path
@@ -211,3 +213,46 @@ def test_other_graphviz_versions_compare_structure_and_say_so() -> None:
             compare_svg(fresh, tampered, "sigmoid_neuron")
     finally:
         globals()["graphviz_version"] = real
+
+
+def test_a_folder_is_drawn_in_parallel_and_written_in_order(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The files of a folder are drawn at once (one per core) and its output is, byte for
+    byte and line for line, that of drawing them one after another."""
+    folder = tmp_path / "expressions"
+    folder.mkdir()
+    for path in FILES[:4]:
+        (folder / path.name).write_text(path.read_text())
+    (folder / "b_broken.toml").write_text(BROKEN["missing.toml"][0])
+    monkeypatch.chdir(tmp_path)
+    serial = []
+    for path in sorted(folder.glob("*.toml")):
+        result = CliRunner().invoke(cli, [str(path.relative_to(tmp_path))])
+        serial.append(result.output if result.exit_code == 0 else
+                       f"Error: {result.output.splitlines()[0].removeprefix('Error: ')}\n")
+    files = {p.name: p.read_bytes() for p in (tmp_path / "output").iterdir()}
+    (tmp_path / "output").rename(tmp_path / "serial")
+
+    at_once, most = 0, 0
+    lock = threading.Lock()
+    draw = backviz.cli.to_bytes
+
+    def slow_draw(*args, **kwargs):  # type: ignore[no-untyped-def]
+        nonlocal at_once, most
+        with lock:
+            at_once += 1
+            most = max(most, at_once)
+        time.sleep(0.2)
+        with lock:
+            at_once -= 1
+        return draw(*args, **kwargs)
+
+    monkeypatch.setattr(backviz.cli, "to_bytes", slow_draw)
+    monkeypatch.setattr(backviz.cli.os, "cpu_count", lambda: 3)
+    result = CliRunner().invoke(cli, ["expressions"])
+    assert result.exit_code == 2
+    heads = [f"expressions/{p.name}:\n" for p in sorted(folder.glob("*.toml"))]
+    expected = "".join(("" if text.startswith("Error") else head) + text
+                       for head, text in zip(heads, serial, strict=True))
+    assert result.output == expected + "Error: 1 of 5 expression files failed (see above)\n"
+    assert {p.name: p.read_bytes() for p in (tmp_path / "output").iterdir()} == files
+    assert most == 3

@@ -22,7 +22,7 @@ import backviz
 from backviz.cli import cli
 from backviz.gallery import find, load
 from backviz.ops import OPS, UPSTREAM
-from backviz.render import Style, to_dot, to_svg
+from backviz.render import THEMES, Style, render, to_dot, to_svg
 from backviz.teach import MAX_STEPS, TOLERANCE, build, check, explain, frame_svgs, frames, steps
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -201,9 +201,12 @@ def test_frames_keep_the_slide_rules_and_hide_no_answer() -> None:
         for _, svg in frame_svgs(backviz.trace(expression, values)):
             assert svggeom.problems(svggeom.read(svg)) == []
             # A gradient not reached yet is drawn invisibly, in spaces: no digit, no sign.
-            for _, fill, text, _ in texts(svg):
-                if fill == "transparent":
-                    assert text.strip("\u2003\u2007\u2008[] ") == "", repr(text)
+            # (Graphviz writes a transparent text's colour as #fffffe or transparent.)
+            hidden = [text for _, fill, text, _ in texts(svg)
+                      if fill not in ("#008000", "#ff0000", NOTE, "black", "#000000")]
+            for text in hidden:
+                assert text.strip("\u2003\u2007\u2008[] ") == "", repr(text)
+            assert len(hidden) + len(reds(svg)) > 0
 
 
 def test_the_highlighted_gate_and_its_note_are_one_above_the_other() -> None:
@@ -236,6 +239,79 @@ def test_a_branch_shows_the_sum_when_the_second_share_arrives() -> None:
     square = steps(backviz.trace("x*x", x=3))[0]
     assert square.sentence == ("(3)(1) = 3 to both inputs: the mul gate switches; "
                                "gradients add at branches: x gets 3 + 3 = 6")
+
+
+def _elements(svg: str) -> list[tuple[str, dict[str, str], str]]:
+    """Every element of an SVG in document order: tag, attributes, text."""
+    return [(e.tag, dict(e.attrib), (e.text or "").strip()) for e in ET.fromstring(svg).iter()]
+
+
+def _numbers(text: str) -> list[float]:
+    return [float(v) for v in re.findall(r"-?\d+(?:\.\d+)?", text)]
+
+
+def _same_drawing(ours: str, theirs: str) -> list[str]:
+    """Where two SVGs differ: every element, attribute and text must be the same, except
+    that coordinates (x, y, points, paths, sizes) may differ by less than a pixel."""
+    found = []
+    a, b = _elements(ours), _elements(theirs)
+    if [e[0] for e in a] != [e[0] for e in b]:
+        return [f"different elements: {len(a)} against {len(b)}"]
+    for (tag, attrs, text), (_, their_attrs, their_text) in zip(a, b, strict=True):
+        where = f"{tag.removeprefix(SVG)} {text!r}"
+        if text != their_text:
+            found.append(f"{where}: text, not {their_text!r}")
+        if attrs.keys() != their_attrs.keys():
+            found.append(f"{where}: attributes {sorted(attrs)}, not {sorted(their_attrs)}")
+            continue
+        for key, value in attrs.items():
+            other = their_attrs[key]
+            if key in ("x", "y", "cx", "cy", "rx", "ry", "points", "d", "viewBox", "width",
+                       "height", "transform"):
+                x, y = _numbers(value), _numbers(other)
+                if len(x) != len(y) or any(abs(p - q) >= 1 for p, q in zip(x, y, strict=True)):
+                    found.append(f"{where}: {key}={value!r}, not {other!r}")
+            elif value != other:
+                found.append(f"{where}: {key}={value!r}, not {other!r}")
+    return found
+
+
+GALLERY = find(ROOT / "expressions")
+
+
+@pytest.mark.parametrize(("path", "theme"), [(p, None) for p in GALLERY]
+                         + [(GALLERY[0], "dark"), (GALLERY[0], "colorblind")],
+                         ids=lambda x: getattr(x, "stem", x))
+def test_frames_from_one_layout_are_graphviz_frames(path: Path, theme: str | None) -> None:
+    """Every frame, drawn from the one layout of the build, is what Graphviz draws from
+    the frame's own DOT: the same nodes, texts, colours and sides of the line, every
+    coordinate within a pixel (the notes' x may differ by Graphviz's rounding)."""
+    figure = load(path)
+    t = backviz.trace(figure.expression, figure.values)
+    style = Style(annotate=path.stem == "gate_patterns",
+                  theme=THEMES[theme or figure.theme or "slides"])
+    if figure.precision is not None:
+        style = replace(style, precision=figure.precision, integers=False)
+    made = frame_svgs(t, style)
+    assert len(made) == len(t.graph.gates) + 2
+    for k, (frame, svg) in enumerate(made):
+        theirs = render(to_dot(t, frame.style, "svg"), "svg").decode("utf-8")
+        assert _same_drawing(svg, theirs) == [], f"frame {k}"
+        if style.theme == THEMES["slides"]:  # svggeom and notes() know the slides' colours
+            assert svggeom.side_problems(svggeom.read(svg)) == []
+            assert notes(svg) == notes(theirs) == [note.text for note in frame.style.notes]
+
+
+def test_the_comparison_of_drawings_sees_a_difference() -> None:
+    _, svg = frame_svgs(backviz.trace(*FIG1))[-1]
+    assert _same_drawing(svg, svg) == []
+    hidden = svg.replace('fill="#ff0000"', 'fill="#fffffe"', 1)
+    assert any("#fffffe" in problem for problem in _same_drawing(hidden, svg))
+    moved = svg.replace('cx="', 'cx="1', 1)
+    assert any("cx=" in problem for problem in _same_drawing(moved, svg))
+    assert _same_drawing(svg.replace('cx="', 'cx="0', 1), svg) == []  # a leading zero is no move
+    assert _same_drawing(svg.replace(">&#45;4<", ">&#45;5<", 1), svg) != []
+    assert _same_drawing(svg.replace("</text>", "</text><text>x</text>", 1), svg) != []
 
 
 def test_frames_are_deterministic() -> None:

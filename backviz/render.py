@@ -487,12 +487,16 @@ def _notes(style: Style) -> str:
 
 
 def _figure_caption(style: Style) -> str:
-    """The graph's label: the caption under the figure, in lines of at most 270 points
-    (so that a caption does not make a small figure much wider)."""
-    words = style.caption.split() if style.caption else []
+    """The graph's label: the caption under the figure, in two lines where it can.
+
+    Lines are half the caption's width, from 270 to 560 points: a short caption does not
+    make a small figure much wider, and a long one does not become a narrow column.
+    """
+    caption = " ".join(style.caption.split()) if style.caption else ""
+    limit = min(560.0, max(270.0, note_width(caption) / 2 + 20))
     lines: list[str] = []
-    for word in words:
-        if lines and note_width(f"{lines[-1]} {word}") <= 270:
+    for word in caption.split():
+        if lines and note_width(f"{lines[-1]} {word}") <= limit:
             lines[-1] += " " + word
         else:
             lines.append(word)

@@ -108,3 +108,14 @@ def test_max_elements_on_the_command_line(tmp_path: Path) -> None:
     assert ">19.50<" in out.read_text() and "d/dx = [1.00, 1.00" in result.output
     result = CliRunner().invoke(cli, ["sum(x)", "--x", x, "-o", str(out)])
     assert "20 in [0.50, 19.50]" in out.read_text() and "d/dx = 20 in [1.00, 1.00]" in result.output
+
+
+def test_scale_applies_to_the_frames_of_a_build(tmp_path: Path) -> None:
+    runner = CliRunner()
+    for scale, width in ((None, 808), ("2", 404)):
+        folder = tmp_path / f"build-{scale}"
+        args = [*FIG1, "--steps", "-f", "png", "-o", str(folder)]
+        result = runner.invoke(cli, args + (["--scale", scale] if scale else []))
+        assert result.exit_code == 0, result.output
+        sizes = {_png_size(p.read_bytes())[0] for p in folder.glob("frame-*.png")}
+        assert sizes == {width}

@@ -11,8 +11,11 @@ A program is statements separated by line breaks or ``;``; ``#`` starts a commen
     expr       := expr ("+" | "-") term | term
     term       := term ("*" | "/" | "@") unary | unary
     unary      := ("-" | "+") unary | power
-    power      := atom ("**" | "^") unary | atom          (right-associative)
-    atom       := NUMBER | NAME | NAME "(" expr ("," expr)* ")" | "(" expr ")"
+    power      := postfix ("**" | "^") unary | postfix    (right-associative)
+    postfix    := atom (".T" | "[" index ("," index)* "]")*
+    atom       := NUMBER | NAME | NAME "(" expr ("," expr)* ("," NAME "=" INTEGER)? ")"
+                | "(" expr ")"
+    index      := INTEGER | [INTEGER] ":" [INTEGER] [":" [INTEGER]] | NAME | "arange(" INTEGER ")"
 
 A lone expression is a one-statement program. The output is the value of the last
 statement. A name assigned an expression without variables (``x = 3``, ``W = [[1, 2], [3,
@@ -35,16 +38,23 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from . import tokens as _tokens
-from .errors import ExpressionSyntaxError, PositionedError, ShapeError, UnknownFunctionError
+from .errors import (
+    ExpressionSyntaxError,
+    InvalidIndexError,
+    PositionedError,
+    ShapeError,
+    UnknownFunctionError,
+)
 from .graph import INPUT, Graph, Group, collector_paused
-from .ops import BINARY, FUNCTIONS, OPS, Op
+from .ops import BINARY, FUNCTIONS, OPS, OVERLOADS, Op
 
 __all__ = ["MAX_BODY", "MAX_NODES", "parse"]
 
@@ -70,6 +80,8 @@ _CLOSING = frozenset(")]")
 _PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "@": 2, "**": 4, "^": 4}
 _UNARY = 3
 _RIGHT_ASSOCIATIVE = {"**", "^"}
+_INTEGER = re.compile(r"[0-9]+")
+_ARANGE = "arange"  # only inside an index: the row numbers of S[arange(N), y]
 
 
 @dataclass(slots=True)
@@ -124,7 +136,19 @@ class _Builder:
 
     def apply(self, op: Op, args: list[_Operand], at: int, first: int, last: int,
               const: Any = None) -> _Operand:
-        """The gate ``op`` on ``args``, or a constant when every argument is one."""
+        """The gate ``op`` on ``args``, or a constant when every argument is one.
+
+        ``const`` is the constant or the parameter of a gate that carries one (``+1``, an
+        axis, an index); an index gate's ``args`` are the array, then its index inputs.
+        """
+        if op.index_from is not None:
+            x, *indices = args
+            if indices:
+                const, indices = self._index_inputs(const, indices, at)
+            if isinstance(x, _Const):
+                raise self.error(InvalidIndexError, "a number cannot be indexed", at)
+            return self.add(op.name, (x, *indices), at, first, last,  # type: ignore[arg-type]
+                            const=const)
         if _Const not in map(type, args):  # no constant operand: the gate itself
             return self.add(op.name, tuple(args), at, first, last, const=const)  # type: ignore[arg-type]
         if op.has_const:  # its one operand is a constant: fold it
@@ -154,6 +178,30 @@ class _Builder:
                              f"'{_symbol(op)}' needs a vector or matrix on both sides, "
                              "and both sides are numbers", at) from None
         return _Const(float(result), at)
+
+    def _index_inputs(self, spec: Any, indices: list[_Operand], at: int
+                      ) -> tuple[Any, list[_Operand]]:
+        """An index whose inputs are known: in a user gate's call (pick(s, 2) or pick(s, k)
+        for pick(v, i) = v[i]) a number goes into the index itself, and a variable is named
+        as the caller wrote it ([k], not [i])."""
+        given = iter(indices)
+        items: list[Any] = []
+        kept: list[_Operand] = []
+        for item in spec:
+            if isinstance(item, tuple) and item[0] == "input":
+                value = next(given)
+                if isinstance(value, _Const):
+                    if not float(value.value).is_integer():
+                        raise self.error(InvalidIndexError,
+                                         f"the index {_show(value.value)} is not a whole number",
+                                         at)
+                    item = int(value.value)
+                else:
+                    _, _, name, _, _, first, last = self.rows[value]
+                    item = ("input", name or "".join(self.tokens[first:last]))
+                    kept.append(value)
+            items.append(item)
+        return tuple(items), kept
 
     def inline(self, function: _Function, args: list[_Operand], at: int, first: int,
                last: int) -> _Operand:
@@ -218,7 +266,8 @@ def _bad_character(char: str) -> str:
     if char in "'\"":
         return "unexpected quote: the expression language has no strings"
     if char == ".":
-        return "unexpected '.': there is no attribute access; numbers are written 0.5 or .5"
+        return ("unexpected '.': the only attribute is .T (the transpose, W.T); numbers are "
+                "written 0.5 or .5")
     if char == "=":
         return ("unexpected '=': an assignment is a statement of its own (q = x + y), "
                 "on its own line or after ';'")
@@ -511,6 +560,8 @@ class _Program:
         lasts: list[int] = []
         pending: list[tuple[int, str, str, int]] = []
         arg_counts: list[int] = []  # for each open call, the arguments seen so far
+        # and its keyword argument, if any: (name, value, token), e.g. ("axis", 1, k)
+        keywords: list[tuple[str, int, int] | None] = []
 
         def fail(message: str, token: int) -> PositionedError:
             return self.fail(message, token)
@@ -531,6 +582,7 @@ class _Program:
                 firsts[-1] = token
             else:  # a call whose ")" has arrived
                 n = arg_counts.pop()
+                keyword = keywords.pop()
                 args = operands[len(operands) - n:]
                 end = lasts[-1] + 1  # its ")"
                 del operands[len(operands) - n:], firsts[len(firsts) - n:], lasts[len(lasts) - n:]
@@ -538,15 +590,34 @@ class _Program:
                 if function is not None:
                     value = builder.inline(function, args, token, token, end)
                 else:
-                    value = builder.apply(FUNCTIONS[_function_name(symbol)], args, token, token,
-                                          end)
+                    # max(a, b) or max(X): the overload with this many arguments
+                    op = next(op for op in OVERLOADS[_function_name(symbol)] if op.arity == n)
+                    param = None
+                    if keyword is not None:
+                        name, param, at = keyword
+                        if op.keyword != name:
+                            raise fail(f"{symbol}() with {n} argument{'s' if n > 1 else ''} "
+                                       f"takes no keyword {name}=", at)
+                    value = builder.apply(op, args, token, token, end, param)
                 operands.append(value)
                 firsts.append(token)
                 lasts.append(end)
 
-        def arity(symbol: str) -> int:
+        def arities(symbol: str) -> tuple[int, ...]:
+            """How many arguments a call may have: max(a, b) and max(X)."""
             function = self.functions.get(symbol)
-            return len(function.params) if function else FUNCTIONS[_function_name(symbol)].arity
+            if function:
+                return (len(function.params),)
+            return tuple(sorted(op.arity for op in OVERLOADS[_function_name(symbol)]))
+
+        def index_input(token: str, j: int) -> int:
+            """The node of a name used as an index (y in s[y]), made if it is new."""
+            node = scope.get(token)
+            if node is not None:
+                return node
+            made = self.name(token, j, builder, scope, in_body, defining)
+            assert isinstance(made, int)
+            return made
 
         expect_operand = True
         positions = iter(range(first, last))
@@ -566,6 +637,7 @@ class _Program:
                         self.check_call(token, k, defining)
                         pending.append((0, "call", token, k))
                         arg_counts.append(1)
+                        keywords.append(None)
                         next(positions)  # its "("
                         continue
                     operands.append(self.name(token, k, builder, scope, in_body, defining))
@@ -614,18 +686,38 @@ class _Program:
                 if token == ",":
                     if top_kind != "call":
                         raise fail("',' outside a function call", k)
-                    if arg_counts[-1] >= arity(symbol):
-                        raise fail(_arity_message(symbol, arity(symbol)), k)
+                    if keywords[-1] is not None:
+                        raise fail(f"{keywords[-1][0]}= comes last in a call", k)
+                    if tokens[k + 1][:1] in _NAME_START and tokens[k + 2] == "=" \
+                            and symbol not in self.functions:
+                        keywords[-1], value_at = self.keyword(k + 1, _function_name(symbol))
+                        for _ in range(value_at - k):
+                            next(positions)  # the name, "=" and the value: its ")" comes next
+                        continue
+                    if arg_counts[-1] >= arities(symbol)[-1]:
+                        raise fail(_arity_message(symbol, arities(symbol)), k)
                     arg_counts[-1] += 1
                     expect_operand = True
                 elif top_kind == "paren":
                     pending.pop()
                     firsts[-1], lasts[-1] = open_token, k + 1  # (x+y) is written with its brackets
                 else:
-                    if arg_counts[-1] != arity(symbol):
-                        raise fail(_arity_message(symbol, arity(symbol)), k)
+                    if arg_counts[-1] not in arities(symbol):
+                        raise fail(_arity_message(symbol, arities(symbol)), k)
                     lasts[-1] = k  # reduce() counts the ")" in
                     reduce()
+            elif token == "." and tokens[k + 1] == "T":  # W.T: the transpose, binding tightest
+                operands[-1] = builder.apply(OPS["transpose"], [operands[-1]], k, firsts[-1],
+                                             k + 2)
+                lasts[-1] = k + 2
+                next(positions)  # its T
+            elif token == "[":  # an index after a value: s[y], X[:, 0], S[arange(4), y]
+                spec, index_inputs, end = self.index(k, index_input)
+                operands[-1] = builder.apply(OPS["index"], [operands[-1], *index_inputs], k,
+                                             firsts[-1], end + 1, spec)
+                lasts[-1] = end + 1
+                for _ in range(end - k):
+                    next(positions)  # up to its "]"
             elif token == "(":
                 if tokens[k - 1][:1] in _NAME_START:  # a variable seen before, called: y(x)
                     raise self.fail(_unknown_function(tokens[k - 1], self.functions), k - 1,
@@ -653,8 +745,76 @@ class _Program:
             reduce()
         return operands[-1]
 
+    def keyword(self, k: int, function: str) -> tuple[tuple[str, int, int], int]:
+        """``axis=1`` at token k of a call: (name, value, token of the name), and the token
+        of the value."""
+        tokens = self.tokens
+        name = tokens[k]
+        if all(op.keyword != name for op in OVERLOADS[function]):
+            takes = [op.keyword for op in OVERLOADS[function] if op.keyword]
+            raise self.fail(f"{function}() takes no keyword {name}="
+                            + (f" (it takes {takes[0]}=)" if takes else ""), k)
+        value, after = _integer(tokens, k + 2)
+        if value is None:
+            raise self.fail(f"{name}= takes a whole number, such as {name}=0 or {name}=-1", k + 2)
+        if tokens[after] != ")":
+            raise self.fail(f"{name}= comes last in a call: expected ')'" if tokens[after]
+                            else "the call is never closed: expected ')'", after)
+        return (name, value, k), after - 1
+
+    def index(self, k: int, index_input: Callable[[str, int], int]
+              ) -> tuple[tuple[Any, ...], list[int], int]:
+        """The index that opens at token k ("["): its spec, its index inputs' nodes, and the
+        token of its "]"."""
+        tokens = self.tokens
+        items: list[Any] = []
+        index_inputs: list[int] = []
+        j = k + 1
+        while True:
+            token = tokens[j]
+            value, after = _integer(tokens, j)
+            if tokens[after] == ":" or (value is None and token == ":"):  # a slice
+                bounds: list[int | None] = [value]
+                j = after
+                while tokens[j] == ":" and len(bounds) < 3:
+                    bound, j = _integer(tokens, j + 1)
+                    bounds.append(bound)
+                items.append(("slice", *bounds, *[None] * (3 - len(bounds))))
+            elif value is not None:
+                items.append(value)
+                j = after
+            elif token == _ARANGE and tokens[j + 1] == "(":
+                n, after = _integer(tokens, j + 2)
+                if n is None or n <= 0 or tokens[after] != ")":
+                    raise self.fail("arange(n) takes one positive whole number, the number of "
+                                    "rows", j)
+                items.append(("arange", n))
+                j = after + 1
+            elif (token[:1] in _NAME_START and "." not in token and tokens[j + 1] != "("
+                  and token not in FUNCTIONS and token not in self.functions):
+                items.append(("input", token))
+                index_inputs.append(index_input(token, j))
+                j += 1
+            elif token[:1] in _NUMBER_START and token != ".":
+                raise self.fail(f"the index {token[:20]} is not a whole number", k,
+                                InvalidIndexError)
+            elif not token:
+                raise self.fail("this '[' is never closed", k)
+            else:
+                raise self.fail(f"unexpected {token!r} in an index: {_INDEX_FORMS}", j)
+            if tokens[j] == "]":
+                return tuple(items), index_inputs, j
+            if tokens[j] != ",":
+                raise self.fail(f"expected ',' or ']' in the index ({_INDEX_FORMS})"
+                                if tokens[j] else "this '[' is never closed",
+                                j if tokens[j] else k)
+            j += 1
+
     def check_call(self, token: str, k: int, defining: str | None) -> None:
         """A name called as a function must be a known function or an earlier user gate."""
+        if token == _ARANGE and token not in self.functions:
+            raise self.fail("arange(n) is only for indexing: it gives the row numbers of "
+                            "S[arange(N), y]", k)
         if token == defining:
             raise self.fail(f"the gate {token} calls itself: a user gate's body may call "
                             "only functions and gates defined before it", k)
@@ -726,8 +886,20 @@ class _Program:
                      tuple(groups), bindings, tuple(self.warnings))
 
 
-def _arity_message(function: str, n: int) -> str:
-    return f"{function}() takes {n} argument{'s' if n > 1 else ''}"
+def _arity_message(function: str, arities: tuple[int, ...]) -> str:
+    n = " or ".join(map(str, arities))
+    return f"{function}() takes {n} argument{'s' if arities[-1] > 1 else ''}"
+
+
+def _integer(tokens: list[str], k: int) -> tuple[int | None, int]:
+    """An integer written at token k (``2``, ``-1``), and the token after it; None if none."""
+    sign, j = (-1, k + 1) if tokens[k] == "-" else (1, k)
+    if _INTEGER.fullmatch(tokens[j]):
+        return sign * int(tokens[j]), j + 1
+    return None, k
+
+
+_INDEX_FORMS = "an index is a whole number (2, -1), a slice (1:3, :), a variable or arange(n)"
 
 
 def _unknown_function(name: str, functions: dict[str, _Function]) -> str:

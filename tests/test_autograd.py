@@ -76,7 +76,28 @@ UNARY: dict[str, tuple[Callable[[Any], Any], Callable[[Any], bool]]] = {
     "softmax": (lambda x: _softmax(x, -1), lambda x: np.ndim(x) > 0),
     "log_softmax": (lambda x: anp.log(_softmax(x, -1)), lambda x: np.ndim(x) > 0),
     "logsumexp": (lambda x: _lse(x, -1), lambda x: np.ndim(x) > 0),
+    # the forms written with axis=, .T or an index (see WRITTEN)
+    "sum0": (lambda x: anp.sum(x, axis=0), lambda x: np.ndim(x) > 0),
+    "mean_last": (lambda x: anp.mean(x, axis=-1), lambda x: np.ndim(x) > 0),
+    "max_all": (anp.max, lambda x: np.ndim(x) > 0 and _clear_winner(x, None)),
+    "min1": (lambda x: anp.min(x, axis=1), lambda x: np.ndim(x) == 2 and _clear_winner(-x, 1)),
+    "lse0": (lambda x: _lse(x, 0), lambda x: np.ndim(x) == 2),
+    ".T": (anp.transpose, lambda x: True),
+    "[0]": (lambda x: x[0], lambda x: np.ndim(x) > 0),
+    "[:, -1]": (lambda x: x[:, -1], lambda x: np.ndim(x) == 2),
+    "[1:]": (lambda x: x[1:], lambda x: np.ndim(x) > 0),
+    "[-1, 0]": (lambda x: x[-1, 0], lambda x: np.ndim(x) == 2),
 }
+WRITTEN = {"sum0": "sum({}, axis=0)", "mean_last": "mean({}, axis=-1)", "max_all": "max({})",
+           "min1": "min({}, axis=1)", "lse0": "logsumexp({}, axis=0)"}
+POSTFIX = {".T", "[0]", "[:, -1]", "[1:]", "[-1, 0]"}
+
+
+def _clear_winner(x: Any, axis: int | None) -> bool:
+    """The largest element leads the next one by MARGIN (a tie would split the gradient)."""
+    top = np.sort(np.asarray(x), axis=axis)
+    top = top.reshape(-1) if axis is None else top
+    return bool(np.all(top[..., -1] - top[..., -2] > MARGIN)) if np.shape(top)[-1] > 1 else True
 
 # symbol or function -> (autograd function, when its inputs are allowed)
 BINARY: dict[str, tuple[Callable[[Any, Any], Any], Callable[[Any, Any], bool]]] = {
@@ -104,7 +125,12 @@ def leaf(name: str, env: Env) -> Expr:
 
 def unary(name: str, x: Expr) -> Expr:
     f, _ = UNARY[name]
-    text = f"-{x.wrapped}" if name == "-" else f"{name}({x.text})"
+    if name == "-":
+        text = f"-{x.wrapped}"
+    elif name in POSTFIX:
+        text = f"{x.wrapped}{name}"
+    else:
+        text = WRITTEN.get(name, "{}").format(x.text) if name in WRITTEN else f"{name}({x.text})"
     return Expr(text, lambda e: f(x.fn(e)), f(x.value))
 
 
@@ -137,21 +163,23 @@ def points(draw: st.DrawFn) -> Env:
     return env
 
 
-def build(draw: st.DrawFn, env: Env, depth: int) -> Expr:
+def build(draw: st.DrawFn, env: Env, depth: int, only: frozenset[str] | None = None) -> Expr:
+    """A random tree; ``only`` limits the one-input gates to those names."""
     kind = draw(st.sampled_from(["leaf", "unary", "binary", "const"])) if depth > 0 else "leaf"
     if kind == "leaf":
         return leaf(draw(st.sampled_from(sorted(SHAPES))), env)
     if kind == "unary":
-        x = build(draw, env, depth - 1)
-        names = [n for n, (f, ok) in UNARY.items() if ok(x.value) and bounded(f(x.value))]
+        x = build(draw, env, depth - 1, only)
+        names = [n for n, (f, ok) in UNARY.items()
+                 if (only is None or n in only) and ok(x.value) and bounded(f(x.value))]
         return unary(draw(st.sampled_from(names)), x) if names else x
     if kind == "binary":
-        x = build(draw, env, depth - 1)
-        y = build(draw, env, depth - 1)
+        x = build(draw, env, depth - 1, only)
+        y = build(draw, env, depth - 1, only)
         ops = [op for op, (f, ok) in BINARY.items()
                if ok(x.value, y.value) and bounded(f(x.value, y.value))]
         return binary(draw(st.sampled_from(ops)), x, y) if ops else x
-    x = build(draw, env, depth - 1)
+    x = build(draw, env, depth - 1, only)
     c = draw(st.sampled_from(CONSTANTS))
     left = draw(st.booleans())
     choices = []
@@ -165,9 +193,9 @@ def build(draw: st.DrawFn, env: Env, depth: int) -> Expr:
 
 
 @st.composite
-def expressions(draw: st.DrawFn) -> tuple[Expr, Env]:
+def expressions(draw: st.DrawFn, only: frozenset[str] | None = None) -> tuple[Expr, Env]:
     env = draw(points())
-    expr = build(draw, env, draw(st.integers(1, 5)))
+    expr = build(draw, env, draw(st.integers(1, 5)), only)
     if np.ndim(expr.value) != 0:
         expr = unary(draw(st.sampled_from(["sum", "mean", "l2"])), expr)
     return expr, env
@@ -225,6 +253,18 @@ def test_random_expressions(case: tuple[Expr, Env]) -> None:
     check(*case)
 
 
+# hypothesis draws the first choices of a list more often: the tensor gates get their own run.
+TENSOR_FORMS = frozenset({"transpose", "softmax", "log_softmax", "logsumexp", *WRITTEN, *POSTFIX,
+                          "exp", "tanh", "-"})
+
+
+@settings(max_examples=150, deadline=timedelta(seconds=5),
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(expressions(TENSOR_FORMS))
+def test_random_tensor_expressions(case: tuple[Expr, Env]) -> None:
+    check(*case)
+
+
 # Fixed cases through the same two checks: the slides, broadcasting, branches.
 FIXED = [
     "(a+b)*c",
@@ -243,6 +283,12 @@ FIXED = [
     "sum(softmax(M) * M) + logsumexp(u) - log_softmax(v) @ u",
     "sum(transpose(M) @ u * v) + u @ transpose(M) @ v",
     "mean(log_softmax(M @ u + v) * softmax(a * u))",
+    # the matrix product's four cases, with transposes written .T
+    "sum(M.T @ u * v)", "u @ M.T @ v", "sum(M.T @ M * M)", "sum(M @ M.T - M.T)", "u.T @ v",
+    "sum(transpose(M) @ M.T)",
+    "sum(max(M, axis=1) * mean(M, axis=0)) + min(M) - logsumexp(M, axis=0)[1]",
+    "sum(softmax(M, axis=0)[:, 0] * u) + M[2, 1] * M[1][2] + sum(M[1:] * M[:2])",
+    "sum(log_softmax(M * u)[::2, -1]) + max(u) - min(v)",
 ]
 
 
@@ -257,9 +303,12 @@ def test_fixed_expressions(text: str) -> None:
     scope = {"exp": anp.exp, "log": anp.log, "sqrt": anp.sqrt, "abs": anp.abs, "sin": anp.sin,
              "cos": anp.cos, "tanh": anp.tanh, "sigmoid": sigmoid, "sum": anp.sum, "mean": anp.mean,
              "relu": lambda x: anp.where(x > 0, x, 0.0), "l2": lambda x: anp.sum(x**2),
-             "max": anp.maximum, "min": anp.minimum, "transpose": anp.transpose,
-             "softmax": UNARY["softmax"][0], "log_softmax": UNARY["log_softmax"][0],
-             "logsumexp": UNARY["logsumexp"][0]}
+             "max": lambda *a, axis=None: anp.maximum(*a) if len(a) == 2 else anp.max(*a, axis=axis),
+             "min": lambda *a, axis=None: anp.minimum(*a) if len(a) == 2 else anp.min(*a, axis=axis),
+             "transpose": anp.transpose,
+             "softmax": lambda x, axis=-1: _softmax(x, axis),
+             "log_softmax": lambda x, axis=-1: anp.log(_softmax(x, axis)),
+             "logsumexp": lambda x, axis=-1: _lse(x, axis)}
     code = compile(text.replace("^", "**"), "<expression>", "eval")
     fn = lambda e: eval(code, {"__builtins__": {}}, {**scope, **e})
     check(Expr(text, fn, fn(used(graph, env))), env)

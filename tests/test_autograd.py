@@ -119,6 +119,15 @@ def bounded(value: Any) -> bool:
     return bool(np.all(np.isfinite(value)) and np.max(np.abs(value)) < BOUND)
 
 
+def op_fits(x: Any, y: Any) -> bool:
+    """The two shapes broadcast together."""
+    try:
+        np.broadcast_shapes(np.shape(x), np.shape(y))
+    except ValueError:
+        return False
+    return True
+
+
 def leaf(name: str, env: Env) -> Expr:
     return Expr(name, lambda e: e[name], env[name], leaf=True)
 
@@ -176,8 +185,10 @@ def build(draw: st.DrawFn, env: Env, depth: int, only: frozenset[str] | None = N
     if kind == "binary":
         x = build(draw, env, depth - 1, only)
         y = build(draw, env, depth - 1, only)
+        # a slice makes other lengths (M[1:] is 2x3): only shapes that broadcast, or @ them
+        fit = op_fits(x.value, y.value)
         ops = [op for op, (f, ok) in BINARY.items()
-               if ok(x.value, y.value) and bounded(f(x.value, y.value))]
+               if (fit or op == "@") and ok(x.value, y.value) and bounded(f(x.value, y.value))]
         return binary(draw(st.sampled_from(ops)), x, y) if ops else x
     x = build(draw, env, depth - 1, only)
     c = draw(st.sampled_from(CONSTANTS))

@@ -572,8 +572,11 @@ class _Program:
             if kind == "binary":
                 right, end = operands.pop(), lasts.pop()
                 firsts.pop()
-                operands[-1] = builder.apply(BINARY[symbol], [operands[-1], right], token,
-                                             firsts[-1], end)
+                left, op = operands[-1], BINARY[symbol]
+                if type(left) is int and type(right) is int:  # two gates: nothing to fold
+                    operands[-1] = builder.add(op.name, (left, right), token, firsts[-1], end)
+                else:
+                    operands[-1] = builder.apply(op, [left, right], token, firsts[-1], end)
                 lasts[-1] = end
             elif kind == "unary":
                 if symbol == "-":  # -u is the slides' gate *-1
@@ -623,8 +626,6 @@ class _Program:
         positions = iter(range(first, last))
         for k in positions:
             token = tokens[k]
-            if token == "\n":  # a line break inside brackets continues the statement
-                continue
             if expect_operand:
                 node_id = scope.get(token)  # the most frequent token: a name seen before
                 if node_id is not None and tokens[k + 1] != "(":
@@ -660,7 +661,7 @@ class _Program:
                 elif token in _PRECEDENCE or token in (")", ","):
                     raise fail(f"expected a number, a variable, a function call or '(' "
                                f"before '{token}'", k)
-                else:
+                elif token != "\n":  # a line break inside brackets continues the statement
                     raise fail(_bad_character(token), k)
                 continue
 
@@ -729,7 +730,7 @@ class _Program:
             elif token[:1] in _NAME_START or (token[:1] in _NUMBER_START and token != "."):
                 raise fail(f"expected an operator before '{token[:20]}': "
                            "write * to multiply, e.g. 2*x", k)
-            else:
+            elif token != "\n":  # a line break inside brackets continues the statement
                 raise fail(_bad_character(token), k)
 
         # The end of the statement.
@@ -855,11 +856,12 @@ class _Program:
         rows = self.builder.rows
         alive = [every_node_used] * (output + 1)
         alive[output] = True
-        for i in range(output, -1, -1):
-            if alive[i] and not every_node_used:
+        for i in range(output, -1, -1) if not every_node_used else ():
+            if alive[i]:
                 for j in rows[i][1]:
                     alive[j] = True
-        kept = [i for i in range(output + 1) if alive[i]]
+        kept = range(output + 1) if every_node_used else [i for i in range(output + 1)
+                                                           if alive[i]]
         for i, (op, _, name, _, _, first, _) in enumerate([] if every_node_used else rows):
             if name is None or (i <= output and alive[i]):
                 continue

@@ -41,7 +41,7 @@ from .errors import BackvizError
 from .graph import CALL, INPUT, Node
 from .ops import OPS, UPSTREAM
 from .page import page
-from .render import STUB, TOTAL, Note, Numbers, Style, note_width, render, to_dot
+from .render import STUB, TOTAL, Note, Numbers, Style, gate_labels, note_width, render, to_dot
 from .template import Template
 
 if TYPE_CHECKING:
@@ -436,7 +436,9 @@ def explain(trace: Evaluation, style: Style | None = None) -> list[str]:
     numbers = Numbers(trace, style or Style())
     all_steps = steps(trace, style)
     # Three columns: the gate, what it computes (its name, or what was written), the step.
-    labels = [s.gate.label for s in all_steps]
+    # as the figure draws them: beside an elementwise *, the matrix product is @
+    drawn = gate_labels(trace)
+    labels = [drawn.get(s.gate.id, s.gate.label) for s in all_steps]
     wheres = ["" if s.where == s.gate.label else s.where for s in all_steps]
     width = max([len(label) for label in labels] + [len("start")])
     room = min(max([0, *map(len, wheres)]), 32)

@@ -248,3 +248,14 @@ def test_transposes_and_axes_in_a_program() -> None:
     Xc = X - X.mean(axis=0)
     assert t.value == pytest.approx(np.sum(Xc.T @ Xc))
     assert [n.label for n in t.graph.gates] == ["mean axis=0", "-", "T", "*", "sum"]
+
+
+def test_explain_names_the_matrix_product_as_the_figure_draws_it() -> None:
+    from backviz.teach import explain
+
+    W, x = np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([1.0, -1.0])
+    gates_written = [line.split()[0] for line in explain(backviz.trace("sum((W@x) * (W@x))",
+                                                                       W=W, x=x))[2:-1]]
+    assert gates_written == ["sum", "*", "@", "@"]
+    alone = [line.split()[0] for line in explain(backviz.trace("l2(W@x)", W=W, x=x))[2:-1]]
+    assert alone == ["L2", "*"]  # figure 5: the slides' *

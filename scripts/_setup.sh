@@ -51,6 +51,9 @@ STAMP="$VENV/.backviz-installed${BACKVIZ_EXTRAS:+-$BACKVIZ_EXTRAS}"
 if [ ! -f "$STAMP" ] || [ "$ROOT/pyproject.toml" -nt "$STAMP" ]; then
     echo "backviz setup: installing the package into .venv" >&2
     "$VENV/bin/python" -m pip install -q --upgrade pip >&2
-    "$VENV/bin/python" -m pip install -q -e "$ROOT${BACKVIZ_EXTRAS:+[$BACKVIZ_EXTRAS]}" >&2
+    # setuptools warns on every editable install that a folder named like the package
+    # may shadow it (here it is the package): ten lines of noise, and nothing to act on.
+    PYTHONWARNINGS="ignore:Editable installation" \
+        "$VENV/bin/python" -m pip install -q -e "$ROOT${BACKVIZ_EXTRAS:+[$BACKVIZ_EXTRAS]}" >&2
     touch "$STAMP" "$VENV/.backviz-installed"
 fi

@@ -1,5 +1,5 @@
 """``python -m backviz``: the same as the ``backviz`` command."""
 
-from .cli import main
+from .start import main
 
 main()

@@ -25,7 +25,13 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from . import __version__
-from .errors import BackvizError, GalleryFileError, GraphvizNotFoundError, RenderError
+from .errors import (
+    BackvizError,
+    GalleryFileError,
+    GraphvizNotFoundError,
+    RenderError,
+    TooLargeError,
+)
 from .graph import Graph
 from .ops import FUNCTIONS
 from .parse import parse
@@ -435,6 +441,8 @@ def _write(job: Job, t: Trace, output: str | None, fmt: str, style: Style,
     """Write one figure, drawn by ``drawn``, and print its summary."""
     try:
         data = drawn()
+    except TooLargeError as err:  # the input's size: like every bad input, status 2
+        raise UsageError(str(err)) from None
     except BackvizError as err:
         raise Failure(str(err)) from None
     if output == "-":
@@ -629,6 +637,8 @@ def _write_build(ctx: click.Context, job: Job, t: Trace, output: str | None, sty
         raise UsageError(f"{folder} is a file; --steps writes a folder of frames", ctx)
     try:
         files = drawn()
+    except TooLargeError as err:  # the input's size: like every bad input, status 2
+        raise UsageError(str(err), ctx) from None
     except (GraphvizNotFoundError, RenderError) as err:
         raise Failure(str(err)) from None
     except BackvizError as err:

@@ -17,6 +17,7 @@ __all__ = [
     "RenderError",
     "RenderTimeoutError",
     "ShapeError",
+    "TooLargeError",
     "UnknownFunctionError",
 ]
 
@@ -126,6 +127,10 @@ class RenderError(BackvizError):
 
 class RenderTimeoutError(RenderError):
     """Graphviz did not finish drawing within the time it was given."""
+
+
+class TooLargeError(RenderError):
+    """The input is too large for what is asked of it (drawing, a build, memory)."""
 
 
 class GalleryFileError(BackvizError):

@@ -18,6 +18,8 @@ import json
 import math
 import os
 import re
+import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -27,7 +29,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import BackvizError, GraphvizNotFoundError, RenderError, RenderTimeoutError
+from .errors import (
+    BackvizError,
+    GraphvizNotFoundError,
+    RenderError,
+    RenderTimeoutError,
+    TooLargeError,
+)
 from .graph import INPUT, Graph
 from .ops import OPS
 
@@ -55,6 +63,7 @@ __all__ = [
     "summary",
     "to_dict",
     "to_dot",
+    "to_graphviz",
     "to_json",
     "to_svg",
 ]
@@ -741,35 +750,112 @@ def _short(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
+DOT_TIMEOUT = 120.0
+"""Seconds a ``dot`` run may take (the environment variable BACKVIZ_DOT_TIMEOUT sets it)."""
+# What each format's output starts with: dot may exit 0 having written nothing or garbage.
+_SIGNATURES = {"svg": (b"<?xml", b"<svg"), "png": (b"\x89PNG\r\n\x1a\n",), "pdf": (b"%PDF-",),
+               "json": (b"{",)}
+_QUOTED_LINES = 3  # of Graphviz's stderr, in an error message
+_QUOTED_WIDTH = 200
+
+
+def dot_timeout() -> float:
+    """The timeout of a ``dot`` run, from BACKVIZ_DOT_TIMEOUT (seconds) or the default."""
+    text = os.environ.get("BACKVIZ_DOT_TIMEOUT", "").strip()
+    if not text:
+        return DOT_TIMEOUT
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise RenderError(f"BACKVIZ_DOT_TIMEOUT={text[:40]!r}: give a number of seconds "
+                          "above 0, e.g. 300")
+    return seconds
+
+
 def render(dot: str, format: str, n_gates: int = 0, timeout: float | None = None,
            also: Sequence[str] = ()) -> bytes:
-    """Run Graphviz's ``dot`` on DOT source; the output format is svg, png or pdf.
+    """Run Graphviz's ``dot`` on DOT source; the output format is svg, png, pdf or json.
 
-    With ``timeout`` (seconds), a ``dot`` still running then is killed and
-    :class:`RenderTimeoutError` raised. ``also`` asks the same run (one layout) for more
-    formats, written one after the other.
+    The run is bounded by ``timeout`` seconds (default :func:`dot_timeout`; then it is a
+    :class:`RenderTimeoutError`), and its output is checked: a failure or output that is
+    not the format asked for is a :class:`RenderError`
+    quoting at most three lines of Graphviz's stderr. If anything stops the run (a
+    signal: see :mod:`backviz.start`), ``dot`` is killed before the exception goes on.
+    ``also`` asks the same run (one layout) for more formats, written one after the other
+    (only the first one's signature is checked).
+
+    This is a subprocess run of its own rather than ``graphviz.pipe``: the package has
+    no timeout (a ``dot`` that never exits hangs ``pipe`` for ever) and lets the
+    OSError of a ``dot`` that cannot be run through as it is.
     """
     if n_gates > MAX_GATES:
-        raise RenderError(
+        raise TooLargeError(
             f"the graph has {n_gates} gates, more than the {MAX_GATES} that can be drawn in "
             "reasonable time; use --format json (or --format dot) for graphs this large")
+    if timeout is None:
+        timeout = dot_timeout()
     args = ["dot", f"-T{format}", *(f"-T{f}" for f in also)]
     try:
-        done = subprocess.run(args, input=dot.encode("utf-8"), capture_output=True, check=False,
-                              timeout=timeout)
-    except subprocess.TimeoutExpired:  # run() has killed dot and waited for it
-        raise RenderTimeoutError(f"Graphviz took more than {timeout:g} s to draw the figure, "
-                                 "and was stopped") from None
+        # subprocess.run kills dot on any exception (the timeout, a signal) before raising.
+        done = subprocess.run(args, input=dot.encode("utf-8"), capture_output=True,
+                              check=False, timeout=timeout)
     except FileNotFoundError:
         raise GraphvizNotFoundError(
             "Graphviz's 'dot' program is not installed, and it is needed for "
             f"{format.upper()} output. Install it with 'apt-get install graphviz' (Debian/Ubuntu) "
             "or 'brew install graphviz' (macOS). --format dot and --format json work without it."
         ) from None
+    except subprocess.TimeoutExpired:
+        raise RenderTimeoutError(
+            f"Graphviz took more than {timeout:g} s to draw the figure of {n_gates} gates and "
+            "was stopped; BACKVIZ_DOT_TIMEOUT=SECONDS allows more time, and --format json "
+            "(or --format dot) needs no drawing") from None
+    except OSError as err:
+        where = shutil.which("dot") or "dot"
+        raise RenderError(f"Graphviz's 'dot' ({where}) cannot be run: "
+                          f"{err.strerror or err}") from None
     if done.returncode != 0:
-        detail = done.stderr.decode("utf-8", "replace").strip()
-        raise RenderError(f"Graphviz failed to draw the figure: {detail}")
+        if done.returncode < 0:
+            reason = f"dot was killed by {_signal_name(-done.returncode)}"
+        else:
+            reason = f"dot exited with status {done.returncode}"
+        raise RenderError(f"Graphviz failed to draw the figure ({reason})"
+                          + _quoted(done.stderr))
+    if not done.stdout.lstrip().startswith(_SIGNATURES.get(format, (b"",))) \
+            or (format == "svg" and not _is_utf8(done.stdout)):
+        what = "nothing" if not done.stdout else f"output that is not {format.upper()}"
+        raise RenderError(f"Graphviz's dot exited without error but wrote {what}"
+                          + _quoted(done.stderr))
     return done.stdout
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _quoted(stderr: bytes) -> str:
+    """At most a few lines of Graphviz's stderr, on one line, for an error message."""
+    lines = [line.strip() for line in stderr.decode("utf-8", "replace").splitlines()]
+    lines = [line for line in lines if line]
+    if not lines:
+        return ""
+    shown = [line if len(line) <= _QUOTED_WIDTH else line[:_QUOTED_WIDTH] + "..."
+             for line in lines[:_QUOTED_LINES]]
+    more = len(lines) - len(shown)
+    return ": " + " | ".join(shown) + (f" (and {more} more lines)" if more else "")
 
 
 def to_svg(trace: Evaluation, style: Style | None = None) -> str:
@@ -837,6 +923,18 @@ def _fixed_pdf(pdf: bytes) -> bytes:
         return m.group(1) + out.encode("ascii")
 
     return re.sub(rb"(/(?:CreationDate|ModDate) *\(D:)([0-9Z+'\-]*)", fixed, pdf)
+
+
+def to_graphviz(trace: Evaluation, style: Style | None = None) -> Any:
+    """The figure as a ``graphviz.Digraph`` (the graphviz package's), to render, save or
+    change as with torchviz's ``make_dot``: its ``source`` is :func:`to_dot`'s text.
+
+    Its ``pipe`` and ``render`` have no timeout; :func:`to_svg` and :func:`save` do.
+    """
+    import graphviz  # imported here: the command itself never needs it
+
+    body = to_dot(trace, style).splitlines(keepends=True)
+    return graphviz.Digraph("backviz", body=body[1:-1], format="svg")
 
 
 def _json_value(x: Any) -> Any:

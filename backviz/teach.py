@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import BackvizError
+from .errors import BackvizError, TooLargeError
 from .graph import CALL, INPUT, Node
 from .ops import OPS, UPSTREAM
 from .page import page
@@ -364,7 +364,7 @@ def _plan(trace: Evaluation, style: Style) -> tuple[Style, list[Frame]]:
     """The build's style (room for its notes) and its frames, not yet laid out."""
     all_steps = steps(trace, style)
     if len(all_steps) > MAX_STEPS:
-        raise BackvizError(
+        raise TooLargeError(
             f"the expression has {len(all_steps)} gates; a build has one frame per gate and "
             f"is made for up to {MAX_STEPS} of them")
     numbers = Numbers(trace, style)

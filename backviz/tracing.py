@@ -18,7 +18,7 @@ from .errors import InvalidValueError
 from .evaluate import Evaluation, backward, describe, forward
 from .graph import Graph, collector_paused
 from .parse import parse
-from .render import Style, save, summary, to_dict, to_dot, to_json, to_svg
+from .render import Style, save, summary, to_dict, to_dot, to_graphviz, to_json, to_svg
 
 if TYPE_CHECKING:
     from .notebook import Figure
@@ -38,6 +38,10 @@ class Trace(Evaluation):
     def to_svg(self, style: Style | None = None) -> str:
         """The figure as SVG text (runs Graphviz's ``dot``)."""
         return to_svg(self, style)
+
+    def to_graphviz(self, style: Style | None = None) -> Any:
+        """The figure as a ``graphviz.Digraph``, to render, save or change (see the README)."""
+        return to_graphviz(self, style)
 
     def to_json(self) -> str:
         """The trace as JSON text, as ``--format json`` writes it (see the README)."""

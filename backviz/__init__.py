@@ -52,7 +52,7 @@ _WHERE = {
     **dict.fromkeys(["OPS", "Op"], "ops"),
     "parse": "parse",
 }
-_MODULES = {"cli", "errors", "evaluate", "gallery", "graph", "ops", "page", "parse", "render",
+_MODULES = {"cli", "errors", "evaluate", "gallery", "graph", "live", "ops", "page", "parse", "render",
             "start", "teach"}
 
 __all__ = [

@@ -30,6 +30,7 @@ from .errors import (
     GalleryFileError,
     GraphvizNotFoundError,
     RenderError,
+    Stopped,
     TooLargeError,
 )
 from .graph import Graph
@@ -745,7 +746,7 @@ def live_cli(ctx: click.Context, /, port: int, no_browser: bool, precision: int 
         live.serve(start, port, ready)
     except OSError as err:
         raise Failure(f"cannot listen on 127.0.0.1:{port}: {err.strerror or err}") from None
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Stopped):  # Ctrl-C, SIGTERM, SIGHUP: see backviz.start
         click.echo("backviz live: stopped", err=True)
 
 

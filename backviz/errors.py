@@ -17,6 +17,7 @@ __all__ = [
     "RenderError",
     "RenderTimeoutError",
     "ShapeError",
+    "Stopped",
     "TooLargeError",
     "UnknownFunctionError",
 ]
@@ -135,3 +136,12 @@ class TooLargeError(RenderError):
 
 class GalleryFileError(BackvizError):
     """An expression file (TOML) is malformed; the message names the file and field."""
+
+
+class Stopped(BaseException):
+    """A signal stopped the command (see :mod:`backviz.start`): not bad input, and a
+    BaseException, like KeyboardInterrupt, so that no ``except Exception`` swallows it."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum

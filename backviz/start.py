@@ -14,19 +14,12 @@ import sys
 from types import FrameType
 from typing import NoReturn
 
-__all__ = ["Stopped", "main"]
+from .errors import Stopped
+
+__all__ = ["main"]
 
 _SIGNALS = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated",
             signal.SIGHUP: "hung up"}
-
-
-class Stopped(BaseException):
-    """A signal stopped the command (a BaseException, like KeyboardInterrupt, so that no
-    ``except Exception`` on the way swallows it)."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
 
 
 def _stop(signum: int, frame: FrameType | None) -> None:

@@ -591,7 +591,7 @@ def to_dot(trace: Evaluation, style: Style | None = None, format: str | None = N
     background = "transparent" if style.transparent else theme.background
     ink = theme.text
     # The graph's name is the SVG's first <title>: what a screen reader and a browser tab say.
-    name = _quote(_short(" ".join(graph.expression.split()), 200))
+    name = _quote(_title(trace))
     lines = [
         f"digraph {name} {{",
         f'  graph [rankdir=LR, nodesep=0.15, ranksep=0.12, fontname="{FONT}", '
@@ -744,6 +744,11 @@ class _Boxes:
             out += body.get(g, [])
             stack += [(child, False) for child in reversed(children.get(g, []))]
         return out
+
+
+def _title(trace: Trace) -> str:
+    """The graph's name: the expression on one line, cut at 200 characters."""
+    return _short(" ".join(trace.graph.expression.split()), 200)
 
 
 def _short(text: str, limit: int) -> str:
@@ -933,8 +938,9 @@ def to_graphviz(trace: Evaluation, style: Style | None = None) -> Any:
     """
     import graphviz  # imported here: the command itself never needs it
 
+    # The package writes the head line itself (quoting the name its own way) and the "}".
     body = to_dot(trace, style).splitlines(keepends=True)
-    return graphviz.Digraph("backviz", body=body[1:-1], format="svg")
+    return graphviz.Digraph(_title(trace), body=body[1:-1], format="svg")
 
 
 def _json_value(x: Any) -> Any:

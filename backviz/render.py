@@ -746,7 +746,7 @@ class _Boxes:
         return out
 
 
-def _title(trace: Trace) -> str:
+def _title(trace: Evaluation) -> str:
     """The graph's name: the expression on one line, cut at 200 characters."""
     return _short(" ".join(trace.graph.expression.split()), 200)
 

@@ -15,6 +15,7 @@ import json
 import os
 import re
 import sys
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -96,7 +97,8 @@ NAME = 3 gives an input an example value; the last statement is the output.
 
 _VALUE_OPTIONS = {"-o", "--output", "-f", "--format", "-n", "--name", "-p", "--precision",
                   "--set", "--theme", "--background", "--scale", "--max-elements", "--collapse"}
-_FLAG_OPTIONS = frozenset({"--help", "-h", "--version", "--steps", "--explain", "--check", "--annotate"})
+_FLAG_OPTIONS = frozenset({"--help", "-h", "--version", "--steps", "--explain", "--check",
+                           "--check-all", "--annotate"})
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
@@ -352,8 +354,11 @@ def _check_name(name: str) -> str:
 # The tolerance is written out (teach.TOLERANCE; tests/test_teach.py keeps them equal) so
 # that starting the command does not import the teaching mode.
 @click.option("--check", "check_grads", is_flag=True,
-              help="Compare every gradient with central differences; exit status 1 when a "
-                   "relative error is above 1e-06.")
+              help="Compare the gradients with central differences (a seeded sample of 1,000 "
+                   "elements above that many); exit status 1 when a relative error is above "
+                   "1e-06.")
+@click.option("--check-all", "check_all", is_flag=True,
+              help="--check on every element, however many.")
 @click.option("--annotate", is_flag=True,
               help="Write the gate patterns (distributor, router, switcher) under the gates.")
 @click.version_option(__version__, "--version", prog_name="backviz", message="%(prog)s %(version)s")
@@ -361,7 +366,8 @@ def _check_name(name: str) -> str:
 def cli(ctx: click.Context, /, output: str | None, fmt: str | None, name: str | None,
         precision: int | None, assignments: tuple[str, ...], theme: str, background: str,
         scale: float | None, max_elements: int | None, collapse: tuple[str, ...], steps: bool,
-        explain: bool, check_grads: bool, annotate: bool, **var_options: str | None) -> None:
+        explain: bool, check_grads: bool, check_all: bool, annotate: bool,
+        **var_options: str | None) -> None:
     """Draw backpropagation on the computational graph of an EXPRESSION or a program.
 
     Every edge shows its forward value in green above the line and its gradient
@@ -374,7 +380,7 @@ def cli(ctx: click.Context, /, output: str | None, fmt: str | None, name: str | 
     theme_given = ctx.get_parameter_source("theme") is not click.core.ParameterSource.DEFAULT
     look = Look(THEMES[theme.lower()], theme_given, background.lower() == "none", scale,
                 max_elements or Style.max_elements)
-    teaching = Teaching(steps, explain, check_grads, annotate, look)
+    teaching = Teaching(steps, explain, check_grads or check_all, annotate, look, check_all)
     try:
         values = _given_values(variables, var_options, assignments)
         if name is not None:
@@ -552,6 +558,33 @@ class Look:
     max_elements: int = Style.max_elements
 
 
+class _Progress:
+    """Progress of a long step on stderr: nothing for the first second, then a line that
+    is rewritten in place on a terminal (elsewhere, a line every 10 s)."""
+
+    def __init__(self, what: str, unit: str) -> None:
+        self.what, self.unit = what, unit
+        self.start = self.shown = time.monotonic()
+        self.tty = sys.stderr.isatty()
+        self.written = False
+
+    def __enter__(self) -> _Progress:
+        return self
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - self.start < 1 or now - self.shown < (1 if self.tty else 10):
+            return
+        self.shown = now
+        text = f"{self.what}: {done:,} of {total:,} {self.unit} ({now - self.start:.0f} s)"
+        click.echo(("\r" + text) if self.tty else text, err=True, nl=not self.tty)
+        self.written = True
+
+    def __exit__(self, *exc: object) -> None:
+        if self.written and self.tty:
+            click.echo(err=True)
+
+
 @dataclass(frozen=True)
 class Teaching:
     """What the teaching options ask for: a build, the backward pass in words, a check."""
@@ -561,6 +594,7 @@ class Teaching:
     check: bool = False
     annotate: bool = False
     look: Look = Look()
+    check_all: bool = False
 
 
 def _check_teaching(teaching: Teaching, output: str | None, fmt: str) -> None:
@@ -611,13 +645,17 @@ def _make(ctx: click.Context, job: Job, t: Trace, output: str | None, fmt: str,
     wrong = None
     if teaching.explain or teaching.check:
         from . import teach
+    # With -o -, stdout is the figure: the words go to stderr, as the summary does.
+    text_err = output == "-"
     if teaching.explain:
         for line in teach.explain(t, style):
-            click.echo(line)
+            click.echo(line, err=text_err)
     if teaching.check:
-        results = teach.check(t)
+        limit = None if teaching.check_all else teach.SAMPLE
+        with _Progress("checking gradients", "elements") as progress:
+            results = teach.check(t, limit=limit, progress=progress)
         for line in teach.check_lines(t, results):
-            click.echo(line)
+            click.echo(line, err=text_err)
         bad = [r for r in results if not r.ok]
         if bad:
             worst = max(bad, key=lambda r: r.error)

@@ -69,11 +69,14 @@ class Trace(Evaluation):
 
         return "\n".join(explain(self, style))
 
-    def check(self) -> CheckReport:
-        """Every gradient against central differences (``--check``): ``.ok``, ``.errors``."""
-        from .teach import CheckReport
+    def check(self, all_elements: bool = False) -> CheckReport:
+        """Every gradient against central differences (``--check``): ``.ok``, ``.errors``.
 
-        return CheckReport.of(self)
+        Above 1,000 elements in all, a seeded sample of 1,000 is compared, unless
+        ``all_elements`` (``--check-all``)."""
+        from .teach import SAMPLE, CheckReport
+
+        return CheckReport.of(self, None if all_elements else SAMPLE)
 
     def summary(self, style: Style | None = None, limit: int | None = None) -> str:
         """The command's summary: the value and the gradients (at most ``limit`` of them)."""

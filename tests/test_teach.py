@@ -571,7 +571,7 @@ def test_flags_before_the_expression(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert code == 0
     assert ("  *      (x+y)*z  (-4)(1) = -4 to x+y, (3)(1) = 3 to z: the mul gate switches"
             in out)
-    assert "gradient check of (x+y)*z: central differences, step 1e-05, tolerance 1e-06" in out
+    assert "gradient check of (x+y)*z: central differences, step 1e-05 max(1, |x|), tolerance 1e-06" in out
 
 
 def test_annotate_and_o_write_the_figure(tmp_path: Path) -> None:

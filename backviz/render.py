@@ -12,6 +12,7 @@ figure with plain ``dot -Tsvg``.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import errno
 import json
@@ -20,8 +21,10 @@ import os
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import tempfile
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -257,7 +260,10 @@ class Numbers:
     def summary(self, x: Any) -> str:
         a = np.asarray(x)
         shape = "×".join(str(n) for n in a.shape)
-        return f"{shape} in [{self.scalar(np.nanmin(a))}, {self.scalar(np.nanmax(a))}]"
+        with warnings.catch_warnings():  # all nan: numpy warns, and the range is nan
+            warnings.simplefilter("ignore", RuntimeWarning)
+            low, high = np.nanmin(a), np.nanmax(a)
+        return f"{shape} in [{self.scalar(low)}, {self.scalar(high)}]"
 
     def plain(self, x: Any) -> str:
         """A value on one line: 3.00, [0.22, 0.26] or [[...], [...]]."""
@@ -779,6 +785,13 @@ def dot_timeout() -> float:
     return seconds
 
 
+def _drawable(n_gates: int) -> None:
+    if n_gates > MAX_GATES:
+        raise TooLargeError(
+            f"the graph has {n_gates} gates, more than the {MAX_GATES} that can be drawn in "
+            "reasonable time; use --format json (or --format dot) for graphs this large")
+
+
 def render(dot: str, format: str, n_gates: int = 0, timeout: float | None = None,
            also: Sequence[str] = ()) -> bytes:
     """Run Graphviz's ``dot`` on DOT source; the output format is svg, png, pdf or json.
@@ -795,10 +808,7 @@ def render(dot: str, format: str, n_gates: int = 0, timeout: float | None = None
     no timeout (a ``dot`` that never exits hangs ``pipe`` for ever) and lets the
     OSError of a ``dot`` that cannot be run through as it is.
     """
-    if n_gates > MAX_GATES:
-        raise TooLargeError(
-            f"the graph has {n_gates} gates, more than the {MAX_GATES} that can be drawn in "
-            "reasonable time; use --format json (or --format dot) for graphs this large")
+    _drawable(n_gates)
     if timeout is None:
         timeout = dot_timeout()
     args = ["dot", f"-T{format}", *(f"-T{f}" for f in also)]
@@ -1011,6 +1021,8 @@ def to_bytes(trace: Evaluation, format: str, style: Style | None = None) -> byte
     """The figure in one of FORMATS, as bytes."""
     if format == "json":
         return to_json(trace).encode("utf-8")
+    if format in ("svg", "png", "pdf"):  # refused before the DOT of 100,000 gates is written
+        _drawable(len(trace.graph.gates))
     if format == "svg":
         return to_svg(trace, style).encode("utf-8")
     dot = to_dot(trace, style, format)
@@ -1021,8 +1033,87 @@ def to_bytes(trace: Evaluation, format: str, style: Style | None = None) -> byte
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write through a temporary file and rename, so no partial file is ever left."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write through a temporary file and rename, so no partial file is ever left.
+
+    The file gets the mode a plain ``open`` would give it (0666 less the umask), or keeps
+    the mode of the file it replaces. Folders made for it are removed again if the write
+    fails. An OSError names ``path``, never the temporary file.
+    """
+    made = _make_parents(path.parent)
+    try:
+        _write_file(path, data)
+    except BaseException:
+        for folder in reversed(made):  # only the folders made here, and only if empty
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
+
+
+def write_folder_atomic(folder: Path, files: Mapping[str, bytes],
+                        replaces: str = r".*") -> None:
+    """Write a folder's files beside it, then rename the whole into place.
+
+    A reader sees the old folder or the new one, never a mix, even when two writers race
+    (each renames its own complete folder in; the last one stays). Files of the old folder
+    whose names do not match ``replaces`` (a regular expression) are carried over.
+    """
+    made = _make_parents(folder.parent)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
+    try:
+        mask = _umask()
+        for name, data in files.items():
+            (tmp / name).write_bytes(data)
+            os.chmod(tmp / name, 0o666 & ~mask)
+        if folder.is_dir():
+            for old in folder.iterdir():
+                if old.is_file() and old.name not in files and not re.fullmatch(replaces, old.name):
+                    shutil.copy2(old, tmp / old.name)
+        os.chmod(tmp, 0o777 & ~mask)
+        while True:
+            try:
+                os.rename(tmp, folder)  # only onto a missing (or empty) folder
+                return
+            except OSError as err:
+                if err.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise
+            old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".old",
+                                        dir=folder.parent))
+            try:
+                os.rename(folder, old / "build")
+            except FileNotFoundError:  # another writer moved it first: try again
+                pass
+            finally:
+                shutil.rmtree(old, ignore_errors=True)
+    except OSError as err:
+        raise OSError(err.errno, err.strerror, str(folder)) from None
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+            for parent in reversed(made):
+                with contextlib.suppress(OSError):
+                    parent.rmdir()
+
+
+def _make_parents(folder: Path) -> list[Path]:
+    """Create a folder and its missing parents; return those created, outermost first."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    made = []
+    try:
+        for folder in reversed(missing):
+            folder.mkdir(exist_ok=True)
+            made.append(folder)
+    except BaseException:
+        for folder in reversed(made):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
+    return made
+
+
+def _write_file(path: Path, data: bytes) -> None:
     if path.is_dir():
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
     if path.exists() and not path.is_file():
@@ -1030,15 +1121,29 @@ def write_atomic(path: Path, data: bytes) -> None:
         with open(path, "wb") as f:
             f.write(data)
         return
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        mode = 0o666 & ~_umask()
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        raise OSError(err.errno, err.strerror, str(path)) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    """The process's umask (reading it means setting it: it is put back at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def save(trace: Evaluation, path: str | Path, format: str | None = None,
@@ -1047,6 +1152,8 @@ def save(trace: Evaluation, path: str | Path, format: str | None = None,
     if not isinstance(path, (str, os.PathLike)):
         raise BackvizError(f"the path to save to must be a string or a Path, "
                            f"not {type(path).__name__}")
+    if not str(path).strip():
+        raise BackvizError("the path to save to is empty: give a file name, e.g. figure.svg")
     path = Path(path)
     write_atomic(path, to_bytes(trace, format_for(path, format), style))
     return path

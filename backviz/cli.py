@@ -11,7 +11,11 @@ keeps the command near the cost of starting Python with numpy and click.
 
 from __future__ import annotations
 
+import contextlib
+import difflib
+import itertools
 import json
+import math
 import os
 import re
 import sys
@@ -30,6 +34,7 @@ from .errors import (
     BackvizError,
     GalleryFileError,
     GraphvizNotFoundError,
+    MissingValueError,
     RenderError,
     Stopped,
     TooLargeError,
@@ -37,7 +42,16 @@ from .errors import (
 from .graph import Graph
 from .ops import FUNCTIONS
 from .parse import parse
-from .render import FORMATS, THEMES, Style, format_for, summary, to_bytes, write_atomic
+from .render import (
+    FORMATS,
+    THEMES,
+    Style,
+    format_for,
+    summary,
+    to_bytes,
+    write_atomic,
+    write_folder_atomic,
+)
 from .tracing import Trace, trace
 
 if TYPE_CHECKING:
@@ -99,6 +113,7 @@ _VALUE_OPTIONS = {"-o", "--output", "-f", "--format", "-n", "--name", "-p", "--p
                   "--set", "--theme", "--background", "--scale", "--max-elements", "--collapse"}
 _FLAG_OPTIONS = frozenset({"--help", "-h", "--version", "--steps", "--explain", "--check",
                            "--check-all", "--annotate"})
+_SHORT = frozenset({"-o", "-f", "-n", "-p", "-h"})
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
@@ -145,8 +160,16 @@ class _Command(click.Command):
         ctx.meta["backviz.given"] = target is not None
         target = target if target is not None else self.default_target
         if target is None:
+            builtin = {opt for p in self.params for opt in getattr(p, "opts", [])}
+            # An unknown --NAME with a value may be a variable; alone, it is no option at all.
+            unknown = [a for a, after in zip(args, [*args[1:], "--"], strict=False)
+                       if a.startswith("--") and "=" not in a and a not in builtin | self.flags
+                       and after.startswith("--")]
+            if unknown:
+                raise UsageError(_no_such_option(unknown[0], builtin), ctx)
+            usage = " ".join(["backviz", *self.collect_usage_pieces(ctx)])
             raise UsageError("give an expression (e.g. \"(x+y)*z\"), an expression file or a "
-                             "folder of them", ctx)
+                             f"folder of them; usage: {usage} (backviz --help for more)", ctx)
         self.params = [p for p in self.params if not (p.name or "").startswith("var_")]
         builtin = {opt for p in self.params for opt in getattr(p, "opts", [])}
         ctx.meta["backviz.target"] = target
@@ -159,13 +182,26 @@ class _Command(click.Command):
                 self.params.append(click.Option([f"--{name}", f"var_{i}"], metavar="VALUE",
                                                 help=f"value of {name}", expose_value=True))
         seen: set[str] = set()
+        extra: list[str] = []
+        ctx.meta["backviz.extra"] = extra
         for arg in rest:
             if arg.startswith("--") and len(arg) > 2:
                 opt = arg.split("=", 1)[0]
                 if opt in builtin:
                     continue
                 if opt[2:] not in variables:
-                    raise UsageError(_no_such_variable(opt, variables), ctx)
+                    close = difflib.get_close_matches(opt, sorted(builtin), n=1, cutoff=0.75)
+                    case = [v for v in variables if v.lower() == opt[2:].lower()]
+                    if case:  # --X for x: names are case-sensitive, and this is a slip
+                        raise UsageError(f"{opt} is not a variable of the expression (did you "
+                                         f"mean --{case[0]}? names are case-sensitive)", ctx)
+                    if close or self.default_target is not None or not _NAME.fullmatch(opt[2:]):
+                        raise UsageError(_no_such_variable(opt, variables, close), ctx)
+                    # A value for a name the expression does not have: ignored with a
+                    # warning, as --set name=VALUE is (README, "Unused values").
+                    extra.append(opt[2:])
+                    self.params.append(click.Option([opt, f"var_{len(variables) + len(extra) - 1}"],
+                                                    metavar="VALUE", expose_value=True))
                 if opt in seen:  # click would quietly keep the last one
                     raise UsageError(f"{opt} is given twice: give each variable one value", ctx)
                 seen.add(opt)
@@ -175,9 +211,22 @@ class _Command(click.Command):
             raise UsageError(err.format_message(), ctx) from None
 
 
-def _no_such_variable(opt: str, variables: Sequence[str]) -> str:
-    known = ", ".join(variables) if variables else "none"
-    return f"{opt} is neither an option nor a variable of the expression (its variables: {known})"
+def _no_such_variable(opt: str, variables: Sequence[str], close: Sequence[str] = ()) -> str:
+    if close:
+        return f"no such option: {opt} (did you mean {close[0]}?)"
+    return (f"{opt} is neither an option nor a variable of the expression "
+            f"(its variables: {_listed(variables) or 'none'})")
+
+
+def _no_such_option(opt: str, builtin: set[str]) -> str:
+    close = difflib.get_close_matches(opt, sorted(builtin), n=1, cutoff=0.75)
+    return f"no such option: {opt}" + (f" (did you mean {close[0]}?)" if close else "")
+
+
+def _listed(names: Sequence[str], limit: int = 10) -> str:
+    """Names in a message: at most ``limit`` of them, then how many more."""
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit:,} more" if len(names) > limit else "")
 
 
 def _split_target(args: list[str], flags: frozenset[str] = _FLAG_OPTIONS) -> tuple[str | None, list[str]]:
@@ -189,6 +238,10 @@ def _split_target(args: list[str], flags: frozenset[str] = _FLAG_OPTIONS) -> tup
             if i + 1 < len(args):
                 return args[i + 1], args[:i] + args[i + 2:]
             return None, args[:i]
+        # A single dash that is not one of the short options starts an expression, as a
+        # cross-entropy does: -x*x, -log(p).
+        if arg.startswith("-") and not arg.startswith("--") and arg[:2] not in _SHORT:
+            return arg, args[:i] + args[i + 1:]
         if arg.startswith("-") and len(arg) > 1 and not _NUMBER.match(arg):
             if arg in flags or "=" in arg:
                 i += 1
@@ -249,10 +302,27 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _NONFINITE = re.compile(r"(?<![\w.\"])([+-]?)(nan|inf(?:inity)?)(?![\w.\"])", re.IGNORECASE)
 
 
-def _json_values(text: str) -> Any:
+_MAX_DEPTH = 32  # values are at most matrices: deeper nesting is refused before parsing
+_LITERAL = re.compile(r"\b(true|false|null)\b")
+
+
+def _json_values(text: str, option: str) -> Any:
     """JSON, except that nan and inf may be written as --x nan may (Python's json module
-    reads NaN and Infinity, which JSON itself does not have)."""
-    return json.loads(_NONFINITE.sub(_json_constant, text))
+    reads NaN and Infinity, which JSON itself does not have).
+
+    Every number is read as a float (an integer of 5,000 digits is a number too), true,
+    false and null are refused as they are in the expression, and so is nesting deeper
+    than any value can be (json recurses once per level).
+    """
+    brackets = re.sub(r"[^\[\]]", "", text)
+    depth = max(itertools.accumulate(1 if c == "[" else -1 for c in brackets), default=0)
+    if depth > _MAX_DEPTH:
+        raise BackvizError(f"{option}: the list is nested {depth} deep; a value is a number, "
+                           "a vector [1, 2] or a matrix [[1, 2], [3, 4]]")
+    literal = _LITERAL.search(text)
+    if literal:
+        raise BackvizError(f"{option}: {literal[0]} is not a number; values hold numbers only")
+    return json.loads(_NONFINITE.sub(_json_constant, text), parse_int=float)
 
 
 def _json_constant(match: re.Match[str]) -> str:
@@ -272,12 +342,11 @@ def parse_value(name: str, text: str, option: str | None = None) -> Any:
         if not text[1:].strip():
             raise BackvizError(f"{option}: '@' needs a file after it, e.g. @W.npy")
         return _load_value_file(option, Path(text[1:]))
-    try:
+    # Numbers as the expression writes them (float() would also take 1_000 and " 1 ").
+    if _NUMBER.match(text) or _NONFINITE.fullmatch(text):
         return float(text)
-    except ValueError:
-        pass
     try:
-        return _json_values(text)
+        return _json_values(text, option)
     except json.JSONDecodeError:
         raise BackvizError(
             f"{option}: {text[:40]!r} is not a number, a JSON list like [1, 2] or "
@@ -285,18 +354,59 @@ def parse_value(name: str, text: str, option: str | None = None) -> Any:
 
 
 def _load_value_file(option: str, path: Path) -> Any:
-    if path.suffix not in (".npy", ".json"):
+    suffix = path.suffix.lower()
+    if suffix not in (".npy", ".json"):
         raise BackvizError(f"{option}: {path} must be a .npy or .json file")
     try:
-        if path.suffix == ".npy":
-            import numpy as np
-
-            return np.load(path, allow_pickle=False)
-        return _json_values(path.read_text(encoding="utf-8"))
+        if suffix == ".npy":
+            return _load_npy(option, path)
+        return _json_values(path.read_text(encoding="utf-8"), option)
+    except BackvizError:
+        raise
     except FileNotFoundError:
         raise BackvizError(f"{option}: no such file: {path}") from None
-    except (OSError, ValueError) as err:
+    except IsADirectoryError:
+        raise BackvizError(f"{option}: {path} is a folder, not a file") from None
+    except UnicodeDecodeError:
+        raise BackvizError(f"{option}: {path} is not UTF-8 text") from None
+    except OSError as err:
+        raise BackvizError(f"{option}: cannot read {path}: {err.strerror or err}") from None
+    except ValueError as err:  # json: the message says where
         raise BackvizError(f"{option}: cannot read {path}: {err}") from None
+
+
+def _load_npy(option: str, path: Path) -> Any:
+    """A .npy file, its header checked before anything is allocated: a header can claim
+    any shape, and numpy would try to allocate it (MemoryError) or fail on a short file."""
+    import numpy as np
+
+    with open(path, "rb") as f:
+        start = f.read(6)
+        f.seek(0)
+        if start[:2] == b"PK":
+            raise BackvizError(f"{option}: {path} is a .npz archive (several arrays), not a "
+                               ".npy file; save one array with numpy.save")
+        if start != b"\x93NUMPY":
+            raise BackvizError(f"{option}: {path} is not a .npy file (it does not start "
+                               "with numpy's signature)")
+        try:
+            version = np.lib.format.read_magic(f)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            shape, _, dtype = read_header(f)
+        except (ValueError, TypeError, SyntaxError, EOFError):
+            raise BackvizError(f"{option}: {path} has a .npy header that cannot be read "
+                               "(it is damaged, or not one numpy wrote)") from None
+        need = math.prod(shape) * dtype.itemsize
+        have = path.stat().st_size - f.tell()
+        if need > have:
+            raise BackvizError(f"{option}: {path} says it holds an array of shape {shape} "
+                               f"({need:,} bytes), but it has {have:,} bytes of data")
+        f.seek(0)
+        try:
+            return np.load(f, allow_pickle=False)
+        except (ValueError, EOFError) as err:
+            raise BackvizError(f"{option}: cannot read {path}: {err}") from None
 
 
 def figure_name(expression: str) -> str:
@@ -376,7 +486,7 @@ def cli(ctx: click.Context, /, output: str | None, fmt: str | None, name: str | 
     asks for it (with --steps, -o names the folder of the frames).
     """
     target: str = ctx.meta["backviz.target"]
-    variables: tuple[str, ...] = ctx.meta["backviz.variables"]
+    variables: tuple[str, ...] = (*ctx.meta["backviz.variables"], *ctx.meta["backviz.extra"])
     theme_given = ctx.get_parameter_source("theme") is not click.core.ParameterSource.DEFAULT
     look = Look(THEMES[theme.lower()], theme_given, background.lower() == "none", scale,
                 max_elements or Style.max_elements)
@@ -389,6 +499,11 @@ def cli(ctx: click.Context, /, output: str | None, fmt: str | None, name: str | 
         if output == "":
             raise BackvizError("-o needs a file name (or - for stdout)")
         if output is not None and output != "-" and not steps:
+            named = Path(output).suffix.lower().lstrip(".")
+            if fmt and named in FORMATS and named != fmt:
+                raise BackvizError(f"-o {output} is {named.upper()} and --format asks for "
+                                   f"{fmt.upper()}: give one of them (or -o "
+                                   f"{Path(output).with_suffix('.' + fmt)})")
             fmt = format_for(output, fmt)
         fmt = fmt or "svg"
         _check_teaching(teaching, output, fmt)
@@ -403,11 +518,21 @@ def cli(ctx: click.Context, /, output: str | None, fmt: str | None, name: str | 
         t = trace(job.expression, job.values)
         if collapse:
             t = t.collapse(*collapse)
+    except MissingValueError as err:
+        raise UsageError(_missing(err.names, ctx.meta["backviz.builtin"]), ctx) from None
     except BackvizError as err:
         raise UsageError(str(err), ctx) from None
     failed = _make(ctx, job, t, output, fmt, precision, teaching)
     if failed is not None:
         raise Failure(f"gradient check failed: {failed}")
+
+
+def _missing(names: Sequence[str], builtin: set[str]) -> str:
+    """No value for these variables: the message, with options that give them."""
+    hints = [f"--set {n}=VALUE" if f"--{n}" in builtin else f"--{n} VALUE" for n in names[:3]]
+    s = "" if len(names) == 1 else "s"
+    return (f"no value{s} for {_listed(names)} (give {'it' if not s else 'them'}, "
+            f"e.g. {' '.join(hints)}{' ...' if len(names) > 3 else ''})")
 
 
 def _given_values(variables: Sequence[str], var_options: dict[str, str | None],
@@ -453,9 +578,14 @@ def _write(job: Job, t: Trace, output: str | None, fmt: str, style: Style,
     except BackvizError as err:
         raise Failure(str(err)) from None
     if output == "-":
-        stream = sys.stdout.buffer
-        stream.write(data)
-        stream.flush()
+        try:
+            stream = sys.stdout.buffer
+            stream.write(data)
+            stream.flush()
+        except BrokenPipeError:  # the reader has gone (| head): nothing to say
+            raise
+        except OSError as err:
+            raise Failure(f"cannot write to stdout: {err.strerror or err}") from None
         _summary(t, style, None, err=True)
         return None
     path = Path(output) if output else Path("output") / f"{job.name}.{fmt}"
@@ -469,8 +599,9 @@ def _write(job: Job, t: Trace, output: str | None, fmt: str, style: Style,
 
 def _summary(t: Trace, style: Style, path: Path | None, err: bool) -> None:
     click.echo(summary(t, style), err=err)
-    for warning in t.warnings:
-        click.echo(f"warning: {warning}", err=True)
+    file = click.get_current_context().meta.get("backviz.file")
+    for warning in t.warnings:  # in a folder, each names its file
+        click.echo(f"warning: {f'{file}: ' if file else ''}{warning}", err=True)
     if path is not None:
         click.echo(f"wrote {path}", err=err)
 
@@ -493,9 +624,10 @@ def _run_files(ctx: click.Context, target: Path, values: dict[str, Any], output:
                        else f"--{bare} VALUE")
                 hint = f"; for the expression {bare}, give its value: {how}"
             raise UsageError(f"{target}: no expression files (*.toml) in this folder{hint}", ctx)
-        if output is not None or name is not None:
-            raise UsageError("-o and --name name one figure; a folder renders each file to "
-                             "output/<file name>.<format>", ctx)
+        if name is not None or (output is not None and (
+                output == "-" or Path(output).suffix.lower().lstrip(".") in FORMATS)):
+            raise UsageError("-o FILE and --name name one figure; a folder renders each file "
+                             "to output/<file name>.<format>, or -o FOLDER/ to that folder", ctx)
     else:
         files = [target]
     teaching = teaching or Teaching()
@@ -520,9 +652,15 @@ def _run_files(ctx: click.Context, target: Path, values: dict[str, Any], output:
     # suffice); what is written and printed comes in the files' order, as drawn one by one.
     failed = 0
     unchecked: list[str] = []
+
+    def into(job: Job) -> str | None:  # -o FOLDER: one figure (or build) per file in it
+        if output is None or len(files) == 1:
+            return output
+        return str(Path(output) / (job.name if teaching.steps else f"{job.name}.{fmt}"))
+
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         drawings = [None if isinstance(item, BackvizError) else
-                    _drawing(item[1], item[2], output, fmt, precision, teaching)
+                    _drawing(item[1], item[2], into(item[1]), fmt, precision, teaching)
                     for item in traced]
         futures = [pool.submit(draw) if draw else None for draw in drawings]
         for item, future in zip(traced, futures, strict=True):
@@ -533,7 +671,8 @@ def _run_files(ctx: click.Context, target: Path, values: dict[str, Any], output:
             file, job, t = item
             if len(files) > 1:
                 click.echo(f"{file}:")
-            wrong = _make(ctx, job, t, output, fmt, precision, teaching,
+                ctx.meta["backviz.file"] = file
+            wrong = _make(ctx, job, t, into(job), fmt, precision, teaching,
                           future.result if future else None)
             if wrong is not None:
                 unchecked.append(f"{file}: {wrong}")
@@ -683,12 +822,9 @@ def _write_build(ctx: click.Context, job: Job, t: Trace, output: str | None, sty
     except BackvizError as err:
         raise UsageError(str(err), ctx) from None
     try:
-        for file_name, data in files.items():
-            write_atomic(folder / file_name, data)
-        # Frames of an earlier, longer build would step past the end of this one.
-        for old in folder.glob("frame-*"):
-            if re.fullmatch(r"frame-\d+\.(svg|png)", old.name) and old.name not in files:
-                old.unlink()
+        # Every file of the build, or none: an earlier build is replaced whole (its frames
+        # would step past the end of a shorter one); other files in the folder are kept.
+        write_folder_atomic(folder, files, replaces=r"frame-\d+\.(svg|png)|index\.html")
     except OSError as err:
         raise Failure(f"cannot write {folder}: {err.strerror or err}") from None
     _summary(t, style, None, err=False)
@@ -807,7 +943,32 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     variable ``live`` is drawn with ``backviz -- live --live 2``.
     """
     args = list(argv) if argv is not None else sys.argv[1:]
-    if args[:1] == ["live"]:
-        live_cli.main(args=args[1:], prog_name="backviz live")
-    cli.main(args=args, prog_name="backviz")
-    sys.exit(0)  # click's main exits itself; this keeps the type checker honest
+    command, prog = (live_cli, "backviz live") if args[:1] == ["live"] else (cli, "backviz")
+    if command is live_cli:
+        args = args[1:]
+    try:
+        status = command.main(args=args, prog_name=prog, standalone_mode=False)
+        sys.stdout.flush()
+    except click.ClickException as err:
+        with contextlib.suppress(OSError):  # 2>/dev/full: the status still says what failed
+            err.show()
+        _exit(err.exit_code)
+    except click.Abort:  # Ctrl-C when not started by backviz.start, or EOF on stdin
+        with contextlib.suppress(OSError):
+            click.echo("backviz: interrupted", err=True)
+        _exit(130)
+    except BrokenPipeError:  # stdout's reader has gone: quietly, as cat does
+        _exit(1)
+    except OSError as err:  # stdout cannot be written (/dev/full, a closed stream)
+        with contextlib.suppress(OSError):
+            click.echo(f"Error: cannot write to stdout: {err.strerror or err}", err=True)
+        _exit(1)
+    _exit(status if isinstance(status, int) else 0)
+
+
+def _exit(status: int) -> NoReturn:
+    """Exit; stdout is pointed at /dev/null first, so that Python's last flush of an
+    unwritable stdout adds no traceback of its own."""
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    sys.exit(status)

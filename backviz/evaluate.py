@@ -24,6 +24,7 @@ from .errors import (
     MissingValueError,
     NonScalarOutputError,
     ShapeError,
+    TooLargeError,
 )
 from .graph import CALL, INPUT, Graph, Group, Node
 from .ops import OPS, GateError
@@ -39,7 +40,8 @@ def as_value(name: str, value: object) -> Array:
     """Check and convert one variable's value: a number, a nested list, or an array."""
     if type(value) is float:  # the common case first: a 100,000-term sum has 200,000 of them
         return np.float64(value)
-    if isinstance(value, (bool, np.bool_)) or value is None or isinstance(value, (str, bytes)):
+    if isinstance(value, (bool, np.bool_)) or value is None \
+            or isinstance(value, (str, bytes, bytearray, memoryview)):
         raise InvalidValueError(
             f"the value of {name} must be a number, a list of numbers or a numpy array, "
             f"not {describe(value)}")
@@ -48,6 +50,10 @@ def as_value(name: str, value: object) -> Array:
             return np.float64(value)
         except OverflowError:  # an int past 1.8e308
             raise InvalidValueError(f"the value of {name} is too large for a float64") from None
+    if isinstance(value, np.ma.MaskedArray):  # np.asarray would drop the mask silently
+        raise InvalidValueError(
+            f"the value of {name} is a masked array; pass value.filled(np.nan) (or another "
+            "fill value) to say what its masked elements are")
     try:
         array = np.asarray(value)
         if array.dtype.kind not in "iuf":
@@ -156,7 +162,21 @@ def _forward(graph: Graph, inputs: Mapping[str, object]) -> list[Array]:
                     append(forward_of[op_name](*[values[j] for j in args], const))
             except (ValueError, TypeError) as err:  # numpy: TypeError for scalar @ scalar
                 raise _shape_error(graph, graph.nodes[len(values)], values, err) from None
+            except MemoryError:  # numpy refuses at once an array that cannot fit
+                raise _memory_error(graph, graph.nodes[len(values)], values) from None
     return values
+
+
+def _memory_error(graph: Graph, node: Node, values: list[Array]) -> TooLargeError:
+    shapes = [np.shape(values[i]) for i in node.inputs]
+    try:
+        result = np.broadcast_shapes(*shapes)
+        size = f"a {'x'.join(map(str, result))} array ({math.prod(result) * 8:,} bytes)"
+    except ValueError:
+        size = "an array"
+    return TooLargeError(f"the gate '{node.label}' (column {node.column + 1}) would make "
+                         f"{size} from shapes {' and '.join(map(str, shapes))}: more than "
+                         "the memory holds")
 
 
 def _missing_message(missing: list[str], graph: Graph, given: Mapping[str, object]) -> str:

@@ -15,6 +15,7 @@ A file looks like this (``values`` may hold numbers or nested lists)::
 
 from __future__ import annotations
 
+import difflib
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,12 +64,22 @@ def load(path: str | Path) -> Figure:
         raise fail("the file is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as err:
         raise fail(f"not valid TOML: {err}") from None
-    unknown = sorted(set(data) - _FIELDS)
-    if unknown:
-        raise fail(f"unknown field {unknown[0]!r} (the fields are: {', '.join(sorted(_FIELDS))})")
-    for key in ("title", "expression"):
-        if key not in data:
-            raise fail(f"the field {key!r} is missing")
+    except RecursionError:  # tomllib recurses once per level of nested arrays
+        raise fail("not valid here: a value is nested too deeply (a value is a number, a "
+                   "vector or a matrix)") from None
+    except ValueError:  # Python's limit of 4,300 digits for an integer
+        raise fail("a number has more than 4,300 digits; write a value as a float "
+                   "(1e400 is inf)") from None
+    # Every problem with the fields at once: a typo in one must not hide the others.
+    problems = []
+    for key in sorted(set(data) - _FIELDS):
+        close = difflib.get_close_matches(key, sorted(_FIELDS), n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"the fields are: {', '.join(sorted(_FIELDS))}"
+        problems.append(f"unknown field {key!r} ({hint})")
+    problems += [f"the field {key!r} is missing" for key in ("title", "expression")
+                 if key not in data]
+    if problems:
+        raise fail("; ".join(problems))
     for key in ("title", "expression", "caption", "theme"):
         if key in data and not isinstance(data[key], str):
             raise fail(f"the field {key!r} must be a string")

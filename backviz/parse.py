@@ -39,6 +39,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -271,7 +272,18 @@ def _bad_character(char: str) -> str:
     if char == "=":
         return ("unexpected '=': an assignment is a statement of its own (q = x + y), "
                 "on its own line or after ';'")
+    if char in _LOOKALIKES:
+        return f"unexpected character {char!r}: write {_LOOKALIKES[char]}"
+    if char.isalpha():
+        return (f"unexpected character {char!r}: names are ASCII letters, digits and _ "
+                f"(e.g. {unicodedata.name(char, 'x').split()[-1].lower()})")
     return f"unexpected character {char!r}"
+
+
+# Characters from typeset formulas, and what the expression language writes for them.
+_LOOKALIKES = {"×": "*", "·": "*", "⋅": "*", "∗": "*", "−": "- (an ASCII hyphen)", "–": "-",
+               "÷": "/", "²": "**2", "³": "**3", "√": "sqrt(...)", "σ": "sigmoid(...)",
+               "Σ": "sum(...)", "∑": "sum(...)"}
 
 
 def parse(expression: str) -> Graph:

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import InvalidValueError
+from .errors import InvalidValueError, TooLargeError
 from .evaluate import Evaluation, backward, describe, forward
 from .graph import Graph, collector_paused
 from .parse import parse
@@ -128,7 +128,11 @@ def _trace(expression: str | Graph, values: Mapping[str, object] | None,
             f"keywords (x=1.0), not {describe(values)}")
     given: Mapping[str, object] = {**values, **named} if values and named else values or named
     vals = forward(graph, given)
-    grads = backward(graph, vals)
+    try:
+        grads = backward(graph, vals)
+    except MemoryError:  # the forward pass fitted, but not its gradients as well
+        raise TooLargeError("the gradients of these values do not fit in memory beside the "
+                            "values themselves") from None
     # Every variable has a value (forward checked), so only a longer mapping has extras.
     unused: tuple[str, ...] = ()
     if len(given) > len(graph.variables):

@@ -180,8 +180,8 @@ def test_missing_values_are_all_named(run) -> None:  # type: ignore[no-untyped-d
 def test_an_unknown_variable_option_names_the_real_ones(run) -> None:  # type: ignore[no-untyped-def]
     result = run(*FIG1, "--X", "1")
     assert result.exit_code == 2
-    assert result.stderr == ("Error: --X is neither an option nor a variable of the expression "
-                             "(its variables: x, y, z)\n")
+    assert result.stderr == ("Error: --X is not a variable of the expression (did you mean --x? "
+                             "names are case-sensitive)\n")
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -202,7 +202,8 @@ def test_no_expression(run) -> None:  # type: ignore[no-untyped-def]
         result = run(*args)
         assert result.exit_code == 2, args
         assert result.stderr == ('Error: give an expression (e.g. "(x+y)*z"), an expression '
-                                 "file or a folder of them\n")
+                                 "file or a folder of them; usage: backviz EXPRESSION|FILE.toml|"
+                                 "FOLDER [--NAME VALUE]... [OPTIONS] (backviz --help for more)\n")
 
 
 def test_an_empty_expression_is_not_the_current_folder(run) -> None:  # type: ignore[no-untyped-def]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner, Result
 
@@ -39,3 +40,188 @@ def test_every_size_refusal_is_bad_input_with_status_2(run) -> None:  # type: ig
     assert not Path("output").exists()
     result = run(big, "--x", "1", "-o", "-", "-f", "json")
     assert result.exit_code == 0 and json.loads(result.stdout)["value"] == sum(range(1, 1600))
+
+
+# --- values: numbers, lists and files ----------------------------------------------------
+
+def test_an_expression_starting_with_minus_needs_no_double_dash(run) -> None:  # type: ignore[no-untyped-def]
+    result = run("-x*x", "--x", "3", "-o", "-", "-f", "json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["value"] == -9.0
+    result = run("--x", "0.5", "-log(x)", "-o", "-", "-f", "json")
+    assert json.loads(result.stdout)["gradients"] == {"x": -2.0}
+
+
+def test_numbers_are_written_as_in_the_expression(run) -> None:  # type: ignore[no-untyped-def]
+    assert "'1_000' is not a number" in _one_error(run("x", "--x", "1_000"))
+    assert "true is not a number" in _one_error(run("sum(x)", "--x", "[true, 2, 3]"))
+    assert "null is not a number" in _one_error(run("sum(x)", "--x", "[null, 2]"))
+
+
+def test_an_integer_of_5000_digits_is_a_number_not_a_traceback(run) -> None:  # type: ignore[no-untyped-def]
+    result = run("sum(x)", "--x", "[" + "1" * 5000 + ", 2]", "-o", "-", "-f", "json")
+    assert result.exit_code == 0 and "Traceback" not in result.stderr
+    assert "the value of x is inf" in result.stderr
+    Path("big.toml").write_text(f'title = "t"\nexpression = "x"\n[values]\nx = {"1" * 5000}\n')
+    assert "more than 4,300 digits" in _one_error(run("big.toml"))
+
+
+def test_values_nested_1000_deep_are_refused_and_a_folder_goes_on(run) -> None:  # type: ignore[no-untyped-def]
+    deep = "[" * 1000 + "1" + "]" * 1000
+    assert "nested 1000 deep" in _one_error(run("sum(x)", "--x", deep))
+    Path("deep.json").write_text(deep)
+    assert "nested 1000 deep" in _one_error(run("sum(x)", "--x", "@deep.json"))
+    Path("gallery").mkdir()
+    Path("gallery/a_deep.toml").write_text(f'title = "t"\nexpression = "sum(x)"\n[values]\nx = {deep}\n')
+    Path("gallery/b_fine.toml").write_text('title = "t"\nexpression = "x*2"\n[values]\nx = 1\n')
+    result = run("gallery", "-f", "dot")
+    assert result.exit_code == 2
+    assert "gallery/a_deep.toml: not valid here: a value is nested too deeply" in result.stderr
+    assert Path("output/b_fine.dot").is_file() and not Path("output/a_deep.dot").exists()
+
+
+def _npy(path: str, header: bytes, data: bytes = b"\0" * 16) -> None:
+    header = header + b" " * (118 - len(header)) + b"\n"
+    Path(path).write_bytes(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header + data)
+
+
+def test_npy_files_that_lie_or_are_not_npy_get_one_message(run) -> None:  # type: ignore[no-untyped-def]
+    Path("empty.npy").write_bytes(b"")
+    assert "empty.npy is not a .npy file" in _one_error(run("sum(x)", "--x", "@empty.npy"))
+    _npy("huge.npy", b"{'descr': '<f8', 'fortran_order': False, 'shape': (1000000000000,), }")
+    message = _one_error(run("sum(x)", "--x", "@huge.npy"))
+    assert "shape (1000000000000,) (8,000,000,000,000 bytes), but it has 16 bytes" in message
+    _npy("code.npy", b"{'descr': '<f8', 'fortran_order': False, 'shape': (print(1),), }")
+    message = _one_error(run("sum(x)", "--x", "@code.npy"))
+    assert "header that cannot be read" in message and "ast" not in message
+    np.savez("arrays.npz", x=np.ones(3))
+    Path("arrays.npz").rename("arrays.npy")
+    assert "is a .npz archive" in _one_error(run("sum(x)", "--x", "@arrays.npy"))
+    np.save("upper.npy", np.ones(3))
+    Path("upper.npy").rename("UPPER.NPY")
+    result = run("sum(x)", "--x", "@UPPER.NPY", "-o", "-", "-f", "json")
+    assert result.exit_code == 0 and json.loads(result.stdout)["value"] == 3.0
+
+
+def test_a_broadcast_too_large_for_memory_is_refused(run) -> None:  # type: ignore[no-untyped-def]
+    import backviz
+
+    with pytest.raises(backviz.BackvizError, match="would make a 200000x200000 array"):
+        backviz.trace("sum(a+b)", a=np.zeros((200000, 1)), b=np.zeros(200000))
+    np.save("a.npy", np.zeros((200000, 1)))
+    np.save("b.npy", np.zeros(200000))
+    assert "more than the memory holds" in _one_error(run("sum(a+b)", "--a", "@a.npy",
+                                                          "--b", "@b.npy"))
+
+
+def test_the_api_refuses_bytes_and_masked_arrays() -> None:
+    import backviz
+
+    for value in (bytearray(b"\x01\x02"), memoryview(b"\x01\x02")):
+        with pytest.raises(backviz.InvalidValueError, match="must be a number"):
+            backviz.trace("sum(x)", x=value)
+    masked = np.ma.masked_array([1.0, 2.0], mask=[False, True])
+    with pytest.raises(backviz.InvalidValueError, match=r"masked array; pass value\.filled"):
+        backviz.trace("sum(x)", x=masked)
+
+
+def test_an_all_nan_array_prints_no_numpy_warning(run) -> None:  # type: ignore[no-untyped-def]
+    result = run("sum(x)", "--x", str([float("nan")] * 20).replace("nan", "NaN"), "-f", "dot")
+    assert result.exit_code == 0
+    assert "RuntimeWarning" not in result.stderr and "All-NaN" not in result.stderr
+
+
+# --- options, hints and messages -----------------------------------------------------------
+
+def test_a_value_for_a_name_not_in_the_expression_is_a_warning_either_way(run) -> None:  # type: ignore[no-untyped-def]
+    for given in (["--w", "3"], ["--set", "w=3"]):
+        result = run("x*2", "--x", "1", *given, "-o", "-", "-f", "json")
+        assert result.exit_code == 0, result.output
+        assert "warning: w is given a value but is not in the expression" in result.stderr
+
+
+def test_a_typo_of_an_option_says_did_you_mean(run) -> None:  # type: ignore[no-untyped-def]
+    assert "no such option: --formt (did you mean --format?)" in _one_error(
+        run("x*2", "--x", "1", "--formt", "svg"))
+    assert _one_error(run("--foo")) == "Error: no such option: --foo\n"
+
+
+def test_a_bare_command_shows_its_usage(run) -> None:  # type: ignore[no-untyped-def]
+    message = _one_error(run())
+    assert "usage: backviz EXPRESSION|FILE.toml|FOLDER [--NAME VALUE]... [OPTIONS]" in message
+    assert message.count("\n") == 1
+
+
+def test_messages_stay_short_for_5000_variables(run) -> None:  # type: ignore[no-untyped-def]
+    expression = "+".join(f"v{i}" for i in range(5000))
+    message = _one_error(run(expression))
+    assert len(message) < 300, message
+    assert message.startswith("Error: no values for v0, v1, v2,") and "and 4,990 more" in message
+    message = _one_error(run(expression, "--zz", "1", "--v1", "2"))  # zz: unused, a warning
+    assert len(message) < 300 and "no values for v0, v2," in message and "4,989 more" in message
+    message = _one_error(run(expression, "--1x", "1"))
+    assert len(message) < 300, message
+    assert message.startswith("Error: --1x is neither an option nor a variable")
+    assert "and 4,990 more" in message
+
+
+def test_a_variable_named_like_an_option_gets_the_set_hint(run) -> None:  # type: ignore[no-untyped-def]
+    message = _one_error(run("name*x", "--x", "2"))
+    assert "--set name=VALUE" in message and "--name VALUE" not in message
+
+
+def test_the_suffix_and_the_format_must_agree(run) -> None:  # type: ignore[no-untyped-def]
+    message = _one_error(run(*FIG1, "-o", "f.svg", "-f", "png"))
+    assert "-o f.svg is SVG and --format asks for PNG" in message and "-o f.png" in message
+    assert not Path("f.svg").exists()
+
+
+@pytest.mark.parametrize(("typed", "hint"), [("θ*x", "(e.g. theta)"), ("x×y", "write *"),
+                                             ("x−y", "write - (an ASCII hyphen)"),
+                                             ("x²", "write **2")])
+def test_typeset_characters_get_a_hint(run, typed: str, hint: str) -> None:  # type: ignore[no-untyped-def]
+    assert hint in _one_error(run(typed, "--x", "1", "--y", "2"))
+
+
+def test_an_expression_file_lists_all_its_problems_with_did_you_mean(run) -> None:  # type: ignore[no-untyped-def]
+    Path("typo.toml").write_text('expresion = "x"\n[values]\nx = 1\n')
+    assert _one_error(run("typo.toml")) == (
+        "Error: typo.toml: unknown field 'expresion' (did you mean 'expression'?); "
+        "the field 'title' is missing; the field 'expression' is missing\n")
+
+
+def test_a_folder_renders_into_a_chosen_folder_and_names_its_warnings(run) -> None:  # type: ignore[no-untyped-def]
+    Path("gallery").mkdir()
+    Path("gallery/one.toml").write_text('title = "t"\nexpression = "log(x)"\n[values]\nx = -1\n')
+    Path("gallery/two.toml").write_text('title = "t"\nexpression = "x*2"\n[values]\nx = 1\n')
+    result = run("gallery", "-o", "figures", "-f", "dot")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in Path("figures").iterdir()) == ["one.dot", "two.dot"]
+    assert "warning: gallery/one.toml: the gate 'log'" in result.stderr
+    assert "-o FILE and --name name one figure" in _one_error(run("gallery", "-o", "f.svg"))
+
+
+# --- streams -------------------------------------------------------------------------------
+
+def _command(*args: str, stdout=None, stderr=None):  # type: ignore[no-untyped-def]
+    import subprocess
+    import sys
+
+    backviz = Path(sys.executable).parent / "backviz"
+    return subprocess.run([str(backviz), *args], stdout=stdout or subprocess.PIPE,
+                          stderr=stderr or subprocess.PIPE, timeout=120, check=False)
+
+
+def test_stdout_on_dev_full_is_one_line_and_status_1(tmp_path: Path) -> None:
+    for args in (["-o", "-", "-f", "json"], ["-f", "dot", "-o", str(tmp_path / "f.dot")]):
+        with open("/dev/full", "wb") as full:
+            done = _command(*FIG1, *args, stdout=full)
+        assert done.returncode == 1, done.stderr
+        assert done.stderr.decode().endswith(
+            "Error: cannot write to stdout: No space left on device\n")
+        assert b"Traceback" not in done.stderr
+
+
+def test_bad_input_with_stderr_on_dev_full_still_exits_2() -> None:
+    with open("/dev/full", "wb") as full:
+        assert _command("(x+y", "--x", "1", stderr=full).returncode == 2

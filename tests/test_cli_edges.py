@@ -35,7 +35,7 @@ def test_every_size_refusal_is_bad_input_with_status_2(run) -> None:  # type: ig
     big = "+".join(f"x*{k}" for k in range(1, 1600))  # 3,197 gates
     message = _one_error(run(big, "--x", "1"))
     assert "3197 gates" in message and "--format json" in message
-    steps = "+".join(f"x*{k}" for k in range(1, 60))  # 117 gates
+    steps = "+".join(f"x*{k}" for k in range(1, 160))  # 317 gates
     assert "a build has one frame per gate" in _one_error(run(steps, "--x", "1", "--steps"))
     assert not Path("output").exists()
     result = run(big, "--x", "1", "-o", "-", "-f", "json")

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         NonScalarOutputError,
         RenderError,
         ShapeError,
+        TooLargeError,
         UnknownFunctionError,
     )
     from .evaluate import backward, edge_gradients, forward
@@ -43,7 +44,7 @@ __version__ = "0.1.0"
 _WHERE = {
     **dict.fromkeys(["BackvizError", "ExpressionSyntaxError", "GalleryFileError",
                      "GraphvizNotFoundError", "InvalidIndexError", "InvalidValueError", "MissingValueError",
-                     "NonScalarOutputError", "RenderError", "ShapeError",
+                     "NonScalarOutputError", "RenderError", "ShapeError", "TooLargeError",
                      "UnknownFunctionError"], "errors"),
     **dict.fromkeys(["backward", "edge_gradients", "forward"], "evaluate"),
     **dict.fromkeys(["Trace", "trace"], "tracing"),
@@ -52,8 +53,9 @@ _WHERE = {
     **dict.fromkeys(["OPS", "Op"], "ops"),
     "parse": "parse",
 }
-_MODULES = {"cli", "errors", "evaluate", "gallery", "graph", "live", "ops", "page", "parse", "render",
-            "start", "teach"}
+_MODULES = {"cli", "errors", "evaluate", "gallery", "gate", "graph", "live", "notebook", "ops",
+            "page", "parse", "render", "signals", "start", "teach", "template", "tokens",
+            "tracing"}
 
 __all__ = [
     "OPS",
@@ -72,6 +74,7 @@ __all__ = [
     "Op",
     "RenderError",
     "ShapeError",
+    "TooLargeError",
     "Trace",
     "UnknownFunctionError",
     "__version__",

@@ -47,6 +47,7 @@ from .render import (
     THEMES,
     Style,
     format_for,
+    stop_drawing,
     summary,
     to_bytes,
     write_atomic,
@@ -658,7 +659,8 @@ def _run_files(ctx: click.Context, target: Path, values: dict[str, Any], output:
             return output
         return str(Path(output) / (job.name if teaching.steps else f"{job.name}.{fmt}"))
 
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+    pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1)
+    try:
         drawings = [None if isinstance(item, BackvizError) else
                     _drawing(item[1], item[2], into(item[1]), fmt, precision, teaching)
                     for item in traced]
@@ -676,6 +678,13 @@ def _run_files(ctx: click.Context, target: Path, values: dict[str, Any], output:
                           future.result if future else None)
             if wrong is not None:
                 unchecked.append(f"{file}: {wrong}")
+    except BaseException:
+        # Stopped (a signal) or a failure: draw nothing more, and end the dot runs under
+        # way in the other threads, or they would finish every file first.
+        pool.shutdown(wait=False, cancel_futures=True)
+        stop_drawing()
+        raise
+    pool.shutdown()
     if failed:
         raise UsageError(f"{failed} of {len(files)} expression files failed (see above)", ctx)
     if len(unchecked) == 1:

@@ -24,6 +24,7 @@ import signal
 import stat
 import subprocess
 import tempfile
+import threading
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ from .errors import (
 )
 from .graph import INPUT, Graph
 from .ops import OPS
+from .signals import deferred
 
 if TYPE_CHECKING:
     from .evaluate import Evaluation
@@ -813,9 +815,7 @@ def render(dot: str, format: str, n_gates: int = 0, timeout: float | None = None
         timeout = dot_timeout()
     args = ["dot", f"-T{format}", *(f"-T{f}" for f in also)]
     try:
-        # subprocess.run kills dot on any exception (the timeout, a signal) before raising.
-        done = subprocess.run(args, input=dot.encode("utf-8"), capture_output=True,
-                              check=False, timeout=timeout)
+        done = _run_dot(args, dot.encode("utf-8"), timeout)
     except FileNotFoundError:
         raise GraphvizNotFoundError(
             "Graphviz's 'dot' program is not installed, and it is needed for "
@@ -844,6 +844,42 @@ def render(dot: str, format: str, n_gates: int = 0, timeout: float | None = None
         raise RenderError(f"Graphviz's dot exited without error but wrote {what}"
                           + _quoted(done.stderr))
     return done.stdout
+
+
+_RUNNING: set[subprocess.Popen[bytes]] = set()
+"""The dot runs under way, in any thread (see :func:`stop_drawing`)."""
+_RUNNING_LOCK = threading.Lock()
+
+
+def _run_dot(args: list[str], data: bytes, timeout: float) -> subprocess.CompletedProcess[bytes]:
+    """subprocess.run, with the child known to :func:`stop_drawing` while it runs."""
+    proc: subprocess.Popen[bytes] | None = None
+    try:
+        # A signal while dot starts is raised once its process is known, here in the try.
+        with deferred():
+            proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE)
+            with _RUNNING_LOCK:
+                _RUNNING.add(proc)
+        out, err = proc.communicate(data, timeout=timeout)
+    except BaseException:  # the timeout, a signal: dot is ended before anything goes on
+        if proc is not None:
+            proc.kill()
+            proc.communicate()
+        raise
+    finally:
+        if proc is not None:
+            with _RUNNING_LOCK:
+                _RUNNING.discard(proc)
+    return subprocess.CompletedProcess(args, proc.returncode, out, err)
+
+
+def stop_drawing() -> None:
+    """End every dot run under way: the command is stopping (a signal), and drawings in
+    other threads must not outlive it."""
+    with _RUNNING_LOCK:
+        for proc in _RUNNING:
+            proc.kill()
 
 
 def _signal_name(signum: int) -> str:

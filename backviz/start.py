@@ -11,37 +11,27 @@ from __future__ import annotations
 
 import signal
 import sys
-from types import FrameType
 from typing import NoReturn
 
 from .errors import Stopped
+from .signals import SIGNALS, stop
 
 __all__ = ["main"]
-
-_SIGNALS = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated",
-            signal.SIGHUP: "hung up"}
-
-
-def _stop(signum: int, frame: FrameType | None) -> None:
-    # A second signal must not interrupt the clean-up of the first.
-    for other in _SIGNALS:
-        signal.signal(other, signal.SIG_IGN)
-    raise Stopped(signum)
 
 
 def main() -> NoReturn:
     """Run the command; a signal ends it with one line and status 128 + its number."""
-    for signum in _SIGNALS:
-        signal.signal(signum, _stop)
+    for signum in SIGNALS:
+        signal.signal(signum, stop)
     try:
         from .cli import main as run
 
         run()
-    except Stopped as stop:
-        reason = _SIGNALS[signal.Signals(stop.signum)]
+    except Stopped as stopped:
+        reason = SIGNALS[signal.Signals(stopped.signum)]
         try:
             sys.stderr.write(f"backviz: {reason}\n")
             sys.stderr.flush()
         except OSError:
             pass
-        sys.exit(128 + stop.signum)
+        sys.exit(128 + stopped.signum)

@@ -104,3 +104,38 @@ def test_sigterm_during_a_write_leaves_no_temporary_file(tmp_path: Path) -> None
                           cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
     assert (done.returncode, done.stderr) == (143, "backviz: terminated\n")
     assert list(tmp_path.iterdir()) == []  # nor the folder made for the file
+
+
+def test_a_signal_while_a_folder_is_drawn_in_parallel_ends_every_dot(tmp_path: Path) -> None:
+    env, pidfile = _hanging_dot(tmp_path)
+    gallery = tmp_path / "gallery"
+    gallery.mkdir()
+    for k in range(4):
+        (gallery / f"f{k}.toml").write_text(f'title = "t"\nexpression = "x*{k + 2}"\n'
+                                            "[values]\nx = 1\n")
+    proc = subprocess.Popen([str(BACKVIZ), "gallery"], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for(pidfile.exists, "dot to start")
+    start = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert (proc.returncode, err) == (143, "backviz: terminated\n")
+    assert time.monotonic() - start < 10  # not after every file's dot has run its course
+    dots = [p for p in Path("/proc").iterdir() if p.name.isdigit()
+            and _cmdline(p).startswith("sleep 600") and _in(p, tmp_path)]
+    assert dots == []
+    assert not (tmp_path / "output").exists() or not any((tmp_path / "output").iterdir())
+
+
+def _cmdline(proc: Path) -> str:
+    try:
+        return (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def _in(proc: Path, folder: Path) -> bool:
+    try:
+        return Path(os.readlink(proc / "cwd")) == folder
+    except OSError:
+        return False

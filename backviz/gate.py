@@ -82,13 +82,25 @@ class _TableGate(Gate):
     def _forward(self, inputs: tuple[Array, ...]) -> Array:
         try:
             return self.op.forward(*inputs, *self.extra)
-        except (ValueError, TypeError):
+        except BackvizError:
+            raise
+        # A constant the table's rules cannot use (an axis given as a tuple, an index of
+        # 2**40) fails inside them in any of these ways: one message at the API's edge.
+        except (ValueError, TypeError, IndexError, AssertionError, StopIteration):
             shapes = " and ".join(str(np.shape(x)) for x in inputs)
-            raise BackvizError(f"the gate {self.name!r} cannot combine shapes {shapes}") from None
+            extra = f" with the constant {self.extra[0]!r}" if self.extra else ""
+            raise BackvizError(f"the gate {self.name!r} cannot combine shapes "
+                               f"{shapes}{extra}") from None
 
     def _backward(self, dz: Array) -> tuple[Array, ...]:
         assert self.inputs is not None
-        return tuple(self.op.vjp(dz, self.output, *self.inputs, *self.extra))
+        try:
+            return tuple(self.op.vjp(dz, self.output, *self.inputs, *self.extra))
+        except BackvizError:
+            raise
+        except (ValueError, TypeError, IndexError, AssertionError, StopIteration):
+            raise BackvizError(f"the gate {self.name!r} cannot send back a gradient of shape "
+                               f"{np.shape(dz)}") from None
 
 
 class _UserGate(Gate):
@@ -135,7 +147,10 @@ def gate(spec: str, const: Param = None) -> Gate:
         raise BackvizError(f"the gate {op.name!r} carries a constant: gate({spec!r}, const=...)")
     if not op.has_const and const is not None:
         raise BackvizError(f"the gate {op.name!r} carries no constant; leave const out")
-    return _TableGate(op, const)
+    try:
+        return _TableGate(op, const)
+    except (ValueError, TypeError, IndexError, AssertionError, StopIteration):
+        raise BackvizError(f"the gate {op.name!r} cannot take the constant {const!r}") from None
 
 
 def _user_gate(definition: str) -> Gate:

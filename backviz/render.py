@@ -849,6 +849,7 @@ def render(dot: str, format: str, n_gates: int = 0, timeout: float | None = None
 _RUNNING: set[subprocess.Popen[bytes]] = set()
 """The dot runs under way, in any thread (see :func:`stop_drawing`)."""
 _RUNNING_LOCK = threading.Lock()
+_STOPPING = threading.Event()  # set by stop_drawing: a dot that starts after is ended at once
 
 
 def _run_dot(args: list[str], data: bytes, timeout: float) -> subprocess.CompletedProcess[bytes]:
@@ -861,6 +862,8 @@ def _run_dot(args: list[str], data: bytes, timeout: float) -> subprocess.Complet
                                     stderr=subprocess.PIPE)
             with _RUNNING_LOCK:
                 _RUNNING.add(proc)
+                if _STOPPING.is_set():  # stop_drawing ran while this one started
+                    proc.kill()
         out, err = proc.communicate(data, timeout=timeout)
     except BaseException:  # the timeout, a signal: dot is ended before anything goes on
         if proc is not None:
@@ -878,6 +881,7 @@ def stop_drawing() -> None:
     """End every dot run under way: the command is stopping (a signal), and drawings in
     other threads must not outlive it."""
     with _RUNNING_LOCK:
+        _STOPPING.set()
         for proc in _RUNNING:
             proc.kill()
 

@@ -225,3 +225,27 @@ def test_stdout_on_dev_full_is_one_line_and_status_1(tmp_path: Path) -> None:
 def test_bad_input_with_stderr_on_dev_full_still_exits_2() -> None:
     with open("/dev/full", "wb") as full:
         assert _command("(x+y", "--x", "1", stderr=full).returncode == 2
+
+
+def test_json_writes_each_array_on_one_line_and_reads_back_as_to_dict() -> None:
+    import backviz
+
+    t = backviz.trace("sum(W@x)", W=np.arange(6.0).reshape(2, 3), x=[1.0, float("nan"), 2.0])
+    text = t.to_json()
+    assert json.loads(text) == json.loads(json.dumps(t.to_dict()))
+    assert '"value": [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]],' in text
+    assert '"value": [1.0, null, 2.0],' in text
+
+
+def test_a_graph_too_large_to_draw_is_refused_before_its_dot_is_written(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import backviz
+    from backviz import render
+
+    def never(*args: object, **kwargs: object) -> str:
+        raise AssertionError("to_dot ran for a graph that cannot be drawn")
+
+    t = backviz.trace("+".join(f"x*{k}" for k in range(1, 1600)), x=1.0)
+    monkeypatch.setattr(render, "to_dot", never)
+    for fmt in ("svg", "png", "pdf"):
+        with pytest.raises(backviz.TooLargeError):
+            render.to_bytes(t, fmt)

@@ -169,7 +169,8 @@ def draw(request: Any, *, seconds: float = DRAW_SECONDS, large: threading.Lock |
     except RenderTimeoutError:
         return Answer(HTTPStatus.SERVICE_UNAVAILABLE, {
             "error": f"drawing this graph of {gates:,} gates took more than {seconds:g} s, and "
-                     "was stopped; the command draws it without a time limit",
+                     "was stopped; the command allows longer (BACKVIZ_DOT_TIMEOUT, 120 s "
+                     "by default)",
             "variables": variables})
     except BackvizError as err:
         return _bad_input(err, variables)

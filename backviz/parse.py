@@ -4,7 +4,7 @@ A program is statements separated by line breaks or ``;``; ``#`` starts a commen
 
     program    := statement ((NEWLINE | ";") statement)*
     statement  := NAME "=" expr                     an intermediate, or an input's example value
-                | NAME ("+=" | "-=" | "*=" | "/=" | "**=") expr
+                | NAME ("+=" | "-=" | "*=" | "/=" | "**=" | "@=") expr
                 | NAME "(" NAME ("," NAME)* ")" "=" expr        a user gate
                 | "import" ... | "from" ... "import" ...        math and numpy only, ignored
                 | expr
@@ -71,10 +71,9 @@ _PREFIXES = ("math.", "np.", "numpy.")
 _CONSTANTS = {"pi": math.pi, "e": math.e}  # math.pi, np.e...: only with a prefix
 _ARRAY = {"np.array", "numpy.array"}
 _SEPARATORS = ("\n", ";")
-_AUGMENTED = {"+=": "+", "-=": "-", "*=": "*", "/=": "/", "**=": "**"}
+_AUGMENTED = {"+=": "+", "-=": "-", "*=": "*", "/=": "/", "**=": "**", "@=": "@"}
 _OPENING = frozenset("([")
-_CONTINUES = frozenset(["+", "-", "*", "/", "@", "**", "^", ",", "=", "+=", "-=", "*=", "/=",
-                        "**="])
+_CONTINUES = frozenset(["+", "-", "*", "/", "@", "**", "^", ",", "=", *_AUGMENTED])
 _CLOSING = frozenset(")]")
 
 # Binding power of the binary operators and of prefix minus/plus.

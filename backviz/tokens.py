@@ -17,23 +17,29 @@ __all__ = ["offsets", "split"]
 # The most frequent tokens come first.
 _TOKEN = re.compile(
     r"(?:(?:math|numpy|np)\.)?[A-Za-z_][A-Za-z0-9_]*"
-    r"|\*\*=?|[-+*/@]=|[-+*/^@(),=\[\];\n]"
+    r"|\*\*=?|[-+*/@]=|[-+*/^@(),=\[\];\n]|\r(?!\n)|\u2028"
     r"|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
     r"|#[^\n]*|\\\r?\n"
     r"|\S"
 )
 
 
+_LINE_BREAKS = {"\r": "\n", "\u2028": "\n"}  # a lone carriage return, a Unicode line separator
+
+
 def _kept(token: str) -> bool:
-    """Comments and line continuations are read past, like spaces."""
-    return token[:1] not in ("#", "\\") or token == "\\"
+    """Comments, line continuations and a byte-order mark are read past, like spaces."""
+    return (token[:1] not in ("#", "\\") or token == "\\") and token != "\ufeff"
 
 
 def split(text: str) -> list[str]:
-    """The tokens of ``text``, comments and line continuations left out."""
+    """The tokens of ``text``, comments and line continuations left out; every line break
+    is written ``\\n``."""
     tokens = _TOKEN.findall(text)
-    if "#" in text or "\\" in text:
+    if "#" in text or "\\" in text or "\ufeff" in text:
         tokens = [t for t in tokens if _kept(t)]
+    if "\r" in text or "\u2028" in text:
+        tokens = [_LINE_BREAKS.get(t, t) for t in tokens]
     return tokens
 
 

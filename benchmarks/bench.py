@@ -386,7 +386,8 @@ def label_check(trace: backviz.Trace, svg: str) -> tuple[int, list[str]]:
     """How many labels the SVG shows, and what is wrong with them, in linear time.
 
     Every edge's helper node has its value in green above its rule and its gradient in
-    red below it, each the number the trace holds (tests/svggeom.py's problems() checks
+    red below it, each the number the trace holds (and so has the stub of a value used more
+    than once, with its total gradient) (tests/svggeom.py's problems() checks
     more, in quadratic time: too slow for thousands of labels).
     """
     if str(ROOT / "tests") not in sys.path:
@@ -398,6 +399,9 @@ def label_check(trace: backviz.Trace, svg: str) -> tuple[int, list[str]]:
                 for node in trace.graph.nodes
                 for k, (src, grad) in enumerate(zip(node.inputs, trace.edge_grads[node.id], strict=True))}
     expected["out"] = (numbers.scalar(trace.values[-1]), numbers.scalar(trace.grads[-1]))
+    # A value used more than once: its stub shows the value and the total gradient.
+    expected |= {f"s{i}": (numbers.scalar(trace.values[i]), numbers.scalar(trace.grads[i]))
+                 for i, uses in enumerate(trace.graph.uses) if uses > 1}
     figure = svggeom.read(svg)
     found: dict[str, dict[str, list[str]]] = {}
     wrong = svggeom.side_problems(figure)

@@ -439,3 +439,19 @@ def test_user_gates_that_double_at_each_definition_are_refused_quickly() -> None
     lines = [*lines[:13], "f = " + " + ".join(["f12(x)"] * 130)]
     with pytest.raises(backviz.ExpressionSyntaxError, match="larger than 1,000,000 nodes"):
         backviz.parse("\n".join(lines))
+
+
+@pytest.mark.parametrize("program", [
+    "\ufeffa = x\nb = a*2",        # a byte-order mark, as some editors save
+    "a = x\rb = a*2",               # old Mac line breaks
+    "a = x\r\nb = a*2\r\n",         # Windows line breaks
+    "a = x\u2028b = a*2",           # a Unicode line separator
+])
+def test_line_breaks_of_every_kind_separate_statements(program: str) -> None:
+    t = backviz.trace(program, x=1.5)
+    assert (t.value, t.gradients) == (3.0, {"x": 2.0})
+
+
+def test_every_augmented_assignment_of_python() -> None:
+    t = backviz.trace("W = [[1.0, 2.0], [3.0, 4.0]]\nW @= W\nW **= 2\nf = sum(W)")
+    assert t.value == float(np.sum((np.array([[1.0, 2.0], [3.0, 4.0]]) @ [[1.0, 2.0], [3.0, 4.0]]) ** 2))

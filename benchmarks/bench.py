@@ -40,7 +40,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from importlib.util import find_spec
 from pathlib import Path
@@ -429,13 +429,20 @@ SHAPES: dict[str, Callable[[int], tuple[str, dict[str, float]]]] = {
 }
 
 
+def _has_dot(result: Result, targets: list[Target]) -> bool:
+    """Whether Graphviz's dot is there; if not, these targets are reported as not measured."""
+    if shutil.which("dot") is not None:
+        return True
+    message = "Graphviz's dot is not installed: apt-get install graphviz"
+    result.notes.append(message)
+    result.targets += [replace(t, note=message) for t in targets]
+    return False
+
+
 def bench_render(config: Config) -> Result:
     result = Result()
-    if shutil.which("dot") is None:
-        message = "Graphviz's dot is not installed: apt-get install graphviz"
-        result.notes.append(message)
-        result.targets += [Target(f"{shape}, ~1,000 gates: to_dot + dot -Tsvg", None, 5.0, message, " s")
-                           for shape in SHAPES]
+    if not _has_dot(result, [Target(f"{shape}, ~1,000 gates: to_dot + dot -Tsvg", None, 5.0,
+                                    unit=" s") for shape in SHAPES]):
         return result
     # 3,000 gates (MAX_GATES) take dot tens of seconds, the bushy DAG's 1,000 a few: the
     # quick run draws the sum's 1,000 gates only, the full run every shape and size.
@@ -574,10 +581,7 @@ def bench_build(config: Config) -> Result:
     """A --steps build against drawing its figure once, both end to end."""
     result = Result()
     name = "81-frame build / its figure once"
-    if shutil.which("dot") is None:
-        message = "Graphviz's dot is not installed: apt-get install graphviz"
-        result.notes.append(message)
-        result.targets.append(Target(name, None, 2.0, message))
+    if not _has_dot(result, [Target(name, None, 2.0)]):
         return result
     expression, values = sum_of_products(40)  # 79 gates: 81 frames
     args = command_args(expression, values)
@@ -631,10 +635,7 @@ def bench_gallery(config: Config) -> Result:
     """The gallery folder, drawn in parallel, against its files one after another."""
     result = Result()
     name = "gallery folder / its files one by one"
-    if shutil.which("dot") is None:
-        message = "Graphviz's dot is not installed: apt-get install graphviz"
-        result.notes.append(message)
-        result.targets.append(Target(name, None, 0.75, message))
+    if not _has_dot(result, [Target(name, None, 0.75)]):
         return result
     from click.testing import CliRunner
 

@@ -8,23 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner, Result
 
 from backviz import __version__
-from backviz.cli import cli, figure_name
+from backviz.cli import figure_name
 
 FIG1 = ["(x+y)*z", "--x", "-2", "--y", "5", "--z", "-4"]
-
-
-@pytest.fixture
-def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    """Run the command in an empty folder, like a user in a fresh directory."""
-    monkeypatch.chdir(tmp_path)
-
-    def invoke(*args: str, input: str | None = None) -> Result:
-        return CliRunner().invoke(cli, list(args), input=input, prog_name="backviz")
-
-    return invoke
 
 
 def files(folder: Path | str = ".") -> list[str]:

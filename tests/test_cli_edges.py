@@ -8,21 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner, Result
-
-from backviz.cli import cli
+from click.testing import Result
 
 FIG1 = ["(x+y)*z", "--x", "-2", "--y", "5", "--z", "-4"]
-
-
-@pytest.fixture
-def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    monkeypatch.chdir(tmp_path)
-
-    def invoke(*args: str, input: str | None = None) -> Result:
-        return CliRunner().invoke(cli, list(args), input=input, prog_name="backviz")
-
-    return invoke
 
 
 def _one_error(result: Result, status: int = 2) -> str:

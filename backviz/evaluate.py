@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -150,6 +151,9 @@ def _forward(graph: Graph, inputs: Mapping[str, object]) -> list[Array]:
                 # A float needs no checks (a 100,000-term sum has 200,000 of them).
                 append(np.float64(given) if type(given) is float else as_value(name, given))  # type: ignore[arg-type]
                 continue
+            if len(args) == 2 and type(values[args[0]]) is np.ndarray \
+                    and type(values[args[1]]) is np.ndarray:  # two arrays may broadcast
+                _check_room(values[args[0]], values[args[1]], graph, len(values), values)
             try:
                 if len(args) == 1:
                     if const is None:  # a gate that carries no constant
@@ -165,6 +169,30 @@ def _forward(graph: Graph, inputs: Mapping[str, object]) -> list[Array]:
             except MemoryError:  # numpy refuses at once an array that cannot fit
                 raise _memory_error(graph, graph.nodes[len(values)], values) from None
     return values
+
+
+def _physical_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not a POSIX system: assume 8 GiB
+        return 8 << 30
+
+
+MAX_ARRAY_BYTES = _physical_memory() // 4
+"""A gate whose result would be larger than this is refused before it is computed: the
+backward pass keeps several arrays of that size, and numpy does not always refuse one
+that cannot fit (Linux promises memory it does not have, then ends the process)."""
+
+
+def _check_room(x: np.ndarray, y: np.ndarray, graph: Graph, node_id: int,
+                values: list[Array]) -> None:
+    """Refuse a broadcast (an outer product, say) whose result would not fit."""
+    try:
+        shape = np.broadcast_shapes(x.shape, y.shape)
+    except ValueError:  # shapes that do not fit: the gate itself says so
+        return
+    if math.prod(shape) * 8 > MAX_ARRAY_BYTES:
+        raise _memory_error(graph, graph.nodes[node_id], values)
 
 
 def _memory_error(graph: Graph, node: Node, values: list[Array]) -> TooLargeError:

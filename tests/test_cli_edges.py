@@ -237,3 +237,23 @@ def test_a_graph_too_large_to_draw_is_refused_before_its_dot_is_written(monkeypa
     for fmt in ("svg", "png", "pdf"):
         with pytest.raises(backviz.TooLargeError):
             render.to_bytes(t, fmt)
+
+
+def test_a_broadcast_is_estimated_before_it_is_computed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Linux lets numpy allocate more than the memory holds, then ends the process: so a
+    broadcast's size is worked out first, and the gate never runs."""
+    from dataclasses import replace
+
+    import backviz
+    from backviz import evaluate
+    from backviz.ops import OPS
+
+    calls: list[object] = []
+    add = OPS["add"]
+    monkeypatch.setitem(OPS, "add", replace(add, forward=lambda x, y: calls.append(1) or x + y))
+    monkeypatch.setattr(evaluate, "MAX_ARRAY_BYTES", 1_000_000)
+    with pytest.raises(backviz.TooLargeError, match=r"would make a 1000x1000 array \(8,000,000 bytes"):
+        backviz.trace("sum(a+b)", a=np.zeros((1000, 1)), b=np.zeros(1000))
+    assert calls == []
+    assert backviz.trace("sum(a+b)", a=np.zeros((100, 1)), b=np.zeros(100)).value == 0.0
+    assert calls == [1]

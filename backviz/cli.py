@@ -20,7 +20,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import partial
@@ -47,6 +47,7 @@ from .render import (
     THEMES,
     Style,
     format_for,
+    json_chunks,
     stop_drawing,
     summary,
     to_bytes,
@@ -570,7 +571,7 @@ def _style(precision: int | None, figure: Figure | None, teaching: Teaching) -> 
 
 
 def _write(job: Job, t: Trace, output: str | None, fmt: str, style: Style,
-           drawn: Callable[[], bytes]) -> Path | None:
+           drawn: Callable[[], bytes | Iterable[bytes]]) -> Path | None:
     """Write one figure, drawn by ``drawn``, and print its summary."""
     try:
         data = drawn()
@@ -581,7 +582,7 @@ def _write(job: Job, t: Trace, output: str | None, fmt: str, style: Style,
     if output == "-":
         try:
             stream = sys.stdout.buffer
-            stream.write(data)
+            stream.writelines([data] if isinstance(data, bytes) else data)
             stream.flush()
         except BrokenPipeError:  # the reader has gone (| head): nothing to say
             raise
@@ -775,6 +776,8 @@ def _drawing(job: Job, t: Trace, output: str | None, fmt: str, precision: int | 
         about = job.figure.caption if job.figure else None
         return partial(teach.build, t, style, title, fmt, about)
     if output is not None or not (teaching.explain or teaching.check):
+        if fmt == "json":  # written piece by piece: a large array need not be held twice
+            return partial(json_chunks, t)
         caption = job.figure.caption if job.figure else None
         return partial(to_bytes, t, fmt, replace(style, caption=caption))
     return None

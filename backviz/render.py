@@ -26,7 +26,7 @@ import subprocess
 import tempfile
 import threading
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -1041,24 +1041,35 @@ def to_dict(trace: Evaluation, write: Callable[[Any], Any] = _json_value) -> dic
 
 
 def to_json(trace: Evaluation) -> str:
-    """The trace as JSON text (see :func:`to_dict`), as ``--format json`` writes it.
+    """The trace as JSON text (see :func:`to_dict`), as ``--format json`` writes it."""
+    return b"".join(json_chunks(trace)).decode("utf-8")
+
+
+def json_chunks(trace: Evaluation) -> Iterator[bytes]:
+    """The JSON text in pieces, each array encoded only when its turn comes.
 
     Arrays are written on one line each: json indents with its pure-Python encoder, which
-    took 24 s (and 1.9 GB) for a 2000x2000 matrix; an array alone goes through the C one. Each
-    array is encoded as soon as it is read, so that only one array's list is held at a time
-    (1.4 GB down to 1.1 GB at the peak, for that matrix).
+    took 24 s (and 1.9 GB) for a 2000x2000 matrix; an array alone goes through the C one.
+    The text around them is made first, with a marker in each array's place, so that one
+    array at a time is turned into a list and text (a writer that takes the pieces as they
+    come holds about one array's worth: 0.4 GB at the peak for that matrix, not 1.4 GB).
     """
-    arrays: list[str] = []
+    arrays: list[Any] = []
 
-    def held(x: Any) -> Any:  # an array: encoded at once, and a marker until the end
-        value = _json_value(x)
-        if not isinstance(value, list):
-            return value
-        arrays.append(json.dumps(value))
+    def held(x: Any) -> Any:  # an array: a marker now, encoded when written
+        if np.ndim(x) == 0:
+            return _json_value(x)
+        arrays.append(x)
         return f"\0{len(arrays) - 1}\0"
 
-    text = json.dumps(to_dict(trace, held), indent=2)
-    return re.sub(r'"\\u0000(\d+)\\u0000"', lambda m: arrays[int(m[1])], text) + "\n"
+    text = json.dumps(to_dict(trace, held), indent=2) + "\n"
+    # The markers come out of json.dumps as "\u0000<k>\u0000"; split keeps each k.
+    pieces = re.split(r'"\\u0000(\d+)\\u0000"', text)
+    for k, piece in enumerate(pieces):
+        if k % 2:
+            yield json.dumps(_json_value(arrays[int(piece)])).encode("ascii")
+        else:
+            yield piece.encode("utf-8")
 
 
 def format_for(path: str | Path, format: str | None = None) -> str:
@@ -1078,7 +1089,7 @@ def format_for(path: str | Path, format: str | None = None) -> str:
 def to_bytes(trace: Evaluation, format: str, style: Style | None = None) -> bytes:
     """The figure in one of FORMATS, as bytes."""
     if format == "json":
-        return to_json(trace).encode("utf-8")
+        return b"".join(json_chunks(trace))
     if format in ("svg", "png", "pdf"):  # refused before the DOT of 100,000 gates is written
         _drawable(len(trace.graph.gates))
     if format == "svg":
@@ -1090,8 +1101,10 @@ def to_bytes(trace: Evaluation, format: str, style: Style | None = None) -> byte
     return _fixed_pdf(data) if format == "pdf" else data
 
 
-def write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes | Iterable[bytes]) -> None:
     """Write through a temporary file and rename, so no partial file is ever left.
+
+    ``data`` is bytes, or pieces of them written as they come (:func:`json_chunks`).
 
     The file gets the mode a plain ``open`` would give it (0666 less the umask), or keeps
     the mode of the file it replaces. Folders made for it are removed again if the write
@@ -1171,13 +1184,14 @@ def _make_parents(folder: Path) -> list[Path]:
     return made
 
 
-def _write_file(path: Path, data: bytes) -> None:
+def _write_file(path: Path, data: bytes | Iterable[bytes]) -> None:
+    pieces = [data] if isinstance(data, bytes) else data
     if path.is_dir():
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
     if path.exists() and not path.is_file():
         # a device or a pipe (/dev/null, /dev/stdout, a FIFO): write into it, never replace it
         with open(path, "wb") as f:
-            f.write(data)
+            f.writelines(pieces)
         return
     try:
         mode = stat.S_IMODE(path.stat().st_mode)
@@ -1186,7 +1200,7 @@ def _write_file(path: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            f.writelines(pieces)
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except OSError as err:

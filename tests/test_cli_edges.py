@@ -257,3 +257,34 @@ def test_a_broadcast_is_estimated_before_it_is_computed(monkeypatch: pytest.Monk
     assert calls == []
     assert backviz.trace("sum(a+b)", a=np.zeros((100, 1)), b=np.zeros(100)).value == 0.0
     assert calls == [1]
+
+
+def test_json_is_written_in_pieces_with_the_same_bytes(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Each array is encoded only when its turn comes, so a large one is not held twice."""
+    import json
+
+    import backviz
+    from backviz.render import json_chunks, to_dict, to_json
+
+    t = backviz.trace("l2(W@x) + sum(b)", W=np.arange(6.0).reshape(2, 3), x=[1.0, 2.0, 3.0],
+                      b=[np.nan, 1.0])
+    pieces = list(json_chunks(t))
+    assert len(pieces) > 10 and all(isinstance(p, bytes) for p in pieces)
+    assert b"".join(pieces).decode() == to_json(t)
+    assert json.loads(to_json(t)) == json.loads(json.dumps(to_dict(t)))
+    result = run("l2(W@x) + sum(b)", "--W", "[[0,1,2],[3,4,5]]", "--x", "[1,2,3]",
+                 "--b", "[nan, 1]", "-o", "t.json")
+    assert result.exit_code == 0, result.output
+    assert Path("t.json").read_text() == to_json(t)
+
+
+def test_a_write_that_fails_midway_leaves_no_file(tmp_path: Path) -> None:
+    from backviz.render import write_atomic
+
+    def pieces():  # type: ignore[no-untyped-def]
+        yield b'{"value": '
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left"):
+        write_atomic(tmp_path / "t.json", pieces())
+    assert list(tmp_path.iterdir()) == []

@@ -242,74 +242,26 @@ def _shape_error(graph: Graph, node: Node, values: list[Array],
     return kind(f"{written(graph, node.id)}: {reason}", graph.expression, node.column)
 
 
-_TOKEN_AT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|\*\*|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|\S")
-_NUMBER_BEFORE = re.compile(r"(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\s*$")
-_NUMBER_AFTER = re.compile(r"\s*\(?\s*-?\s*(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\s*\)?")
 _CALLED = re.compile(r"[A-Za-z0-9_\])]\s*\($")  # f( or x[ ... a call's or an index's bracket
-_CLOSING = {"(": ")", "[": "]"}
 _WRITTEN_MAX = 40
 
 
 def written(graph: Graph, node_id: int) -> str:
-    """What the user wrote for a node: a variable's name, or the text of the subexpression.
+    """What the user wrote for a node: a variable's name, or the text of the subexpression
+    (the parser keeps where each node is written, folded constants included: ``2*x``).
 
-    The text runs from the first to the last token of the node's subtree, widened to
-    the brackets it opens or closes and to a constant folded into the gate (the 2 of
-    ``2*x``). Only messages use it, so it may walk the subtree.
+    Brackets typed around the whole of it belong to it: ``(W1 @ x + b)``, not ``W1 @ x + b``.
     """
     name = graph.names[node_id]
     if name is not None:
         return name
-    text, columns = graph.expression, graph.columns
-    start, end = len(text), 0
-    stack = [node_id]
-    while stack:
-        i = stack.pop()
-        match = _TOKEN_AT.match(text, columns[i])
-        start = min(start, columns[i])
-        end = max(end, match.end() if match else columns[i] + 1)
-        stack.extend(graph.inputs[i])
-    # A constant folded into the gate has no node: take in the 2 of 2*x, the 1 of y - 1.
-    if text[start] in "*/^@" and (number := _NUMBER_BEFORE.search(text, 0, start)):
-        start = number.start()
-    if text[end - 1] in "+-*/^@" and (number := _NUMBER_AFTER.match(text, end)):
-        end = number.end()
-    start, end = _balanced(text, start, end)
-    # Brackets typed around the whole of it belong to it: (W1 @ x + b), not W1 @ x + b.
+    text = graph.expression
+    start, end = graph.span(node_id)
     before, after = text[:start].rstrip(), text[end:].lstrip()
     if before.endswith("(") and after.startswith(")") and not _CALLED.search(before):
         start, end = len(before) - 1, len(text) - len(after) + 1
     piece = " ".join(text[start:end].split())
     return piece if len(piece) <= _WRITTEN_MAX else piece[:_WRITTEN_MAX - 3] + "..."
-
-
-def _balanced(text: str, start: int, end: int) -> tuple[int, int]:
-    """Widen text[start:end] until its brackets match."""
-    opened: list[str] = []
-    unmatched_closes: list[str] = []
-    for char in text[start:end]:
-        if char in _CLOSING:
-            opened.append(char)
-        elif char in (")", "]"):
-            if opened and _CLOSING[opened[-1]] == char:
-                opened.pop()
-            else:
-                unmatched_closes.append(char)
-    while opened and end < len(text):  # e.g. "exp(x": run on to its ")"
-        char = text[end]
-        end += 1
-        if char in _CLOSING:
-            opened.append(char)
-        elif opened and char == _CLOSING[opened[-1]]:
-            opened.pop()
-    depth = len(unmatched_closes)
-    while depth and start > 0:  # e.g. "x+y)*z": back to its "("
-        start -= 1
-        if text[start] in (")", "]"):
-            depth += 1
-        elif text[start] in _CLOSING:
-            depth -= 1
-    return start, end
 
 
 def index_inputs(graph: Graph) -> frozenset[int]:

@@ -185,11 +185,7 @@ class Graph:
     @cached_property
     def uses(self) -> tuple[int, ...]:
         """How many edges leave each node (a value used k times has k edges)."""
-        counts = [0] * len(self.ops)
-        for args in self.inputs:
-            for i in args:
-                counts[i] += 1
-        return tuple(counts)
+        return tuple(map(len, self.consumers))
 
     @cached_property
     def consumers(self) -> tuple[tuple[int, ...], ...]:

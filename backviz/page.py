@@ -149,26 +149,6 @@ def page(title: str, expression: str, svgs: Sequence[str | bytes], captions: Seq
     """
     if len(svgs) != len(captions) or not svgs or (files is not None and len(files) != len(svgs)):
         raise ValueError("a page needs one caption (and file name) per frame, and a frame")
-    n = len(svgs)
-    first = svgs[0]
-    width, height = _size(first.decode("utf-8") if isinstance(first, bytes) else first)
-    natural = width * 4 / 3  # CSS pixels: a point is 4/3 of one
-    # As large as a wide screen has room for, within twice the natural size; never smaller.
-    room = min(_WIDE, natural * _TALL / max(1.0, height * 4 / 3))
-    wide = min(2 * natural, max(natural, room))
-    sizes = (f"--natural: {natural:.0f}px; --wide: {wide:.0f}px; "
-             f"--narrow: {natural * _PHONE:.0f}px;")
-    images = []
-    for k, (svg, caption) in enumerate(zip(svgs, captions, strict=True)):
-        data = base64.b64encode(svg if isinstance(svg, bytes) else svg.encode("utf-8")).decode("ascii")
-        shown = ' class="shown"' if k == 0 else ""
-        images.append(f'<img id="frame-{k}"{shown} alt="frame {k + 1} of {n}: '
-                      f'{html.escape(caption)}" src="data:image/svg+xml;base64,{data}">')
-    # JSON inside <script> must not close the element: escape "<" (json.dumps keeps it).
-    frame_data = json.dumps({"captions": list(captions), "files": list(files or []), "keys": KEYS},
-                            ensure_ascii=False).replace("<", "\\u003c")
-    link = (f' <a id="file" href="{html.escape(files[0])}">{html.escape(files[0])}</a>'
-            if files else "")
     colours = {"value": theme.value, "gradient": theme.gradient, "text": theme.text,
                "background": theme.background, "highlight": theme.highlight, "note": theme.note}
     return "\n".join([
@@ -186,24 +166,61 @@ def page(title: str, expression: str, svgs: Sequence[str | bytes], captions: Seq
         f"<h1>{html.escape(title)}</h1>",
         f'<p class="expression">{html.escape(expression)}</p>' if expression != title else "",
         f'<p class="about">{html.escape(about)}</p>' if about else "",
-        f'<div class="frames" style="{sizes}" title="click for the next frame">',
-        *images,
+        f'<div class="frames" style="{_sizes(svgs[0])}" title="click for the next frame">',
+        *_images(svgs, captions),
         "</div>",
         '<p id="wider" hidden>&larr; the figure is wider than the window: scroll it sideways '
         "&rarr;</p>",
         f'<p id="caption">{html.escape(captions[0])}</p>',
-        '<nav><button id="prev" type="button">&larr; previous</button>'
-        f'<span id="counter">frame 1 of {n}</span>'
-        '<button id="next" type="button">next &rarr;</button>'
-        f"{link}</nav>",
+        _navigation(len(svgs), files),
         '<p class="help">Next: &rarr;, PageDown, Space, Enter, a click on the figure or a swipe. '
         "Previous: &larr;, PageUp. Home and End go to the first and the last frame.</p>",
-        f'<script type="application/json" id="frame-data">{frame_data}</script>',
+        f'<script type="application/json" id="frame-data">{_frame_data(captions, files)}</script>',
         f"<script>{_SCRIPT}</script>",
         "</body>",
         "</html>",
         "",
     ])
+
+
+def _sizes(first: str | bytes) -> str:
+    """The CSS sizes of the figure, from the first frame's size in points."""
+    width, height = _size(first.decode("utf-8") if isinstance(first, bytes) else first)
+    natural = width * 4 / 3  # CSS pixels: a point is 4/3 of one
+    # As large as a wide screen has room for, within twice the natural size; never smaller.
+    room = min(_WIDE, natural * _TALL / max(1.0, height * 4 / 3))
+    wide = min(2 * natural, max(natural, room))
+    return (f"--natural: {natural:.0f}px; --wide: {wide:.0f}px; "
+            f"--narrow: {natural * _PHONE:.0f}px;")
+
+
+def _images(svgs: Sequence[str | bytes], captions: Sequence[str]) -> list[str]:
+    """One ``<img>`` per frame, its SVG inlined as a data URI; the first one shown."""
+    n = len(svgs)
+    images = []
+    for k, (svg, caption) in enumerate(zip(svgs, captions, strict=True)):
+        data = base64.b64encode(svg if isinstance(svg, bytes) else svg.encode("utf-8")).decode("ascii")
+        shown = ' class="shown"' if k == 0 else ""
+        images.append(f'<img id="frame-{k}"{shown} alt="frame {k + 1} of {n}: '
+                      f'{html.escape(caption)}" src="data:image/svg+xml;base64,{data}">')
+    return images
+
+
+def _navigation(n: int, files: Sequence[str] | None) -> str:
+    """The buttons, the frame counter and (for a build on disk) the first frame's file."""
+    link = (f' <a id="file" href="{html.escape(files[0])}">{html.escape(files[0])}</a>'
+            if files else "")
+    return ('<nav><button id="prev" type="button">&larr; previous</button>'
+            f'<span id="counter">frame 1 of {n}</span>'
+            '<button id="next" type="button">next &rarr;</button>'
+            f"{link}</nav>")
+
+
+def _frame_data(captions: Sequence[str], files: Sequence[str] | None) -> str:
+    """What the script reads: the captions, the file names and the keys."""
+    # JSON inside <script> must not close the element: escape "<" (json.dumps keeps it).
+    return json.dumps({"captions": list(captions), "files": list(files or []), "keys": KEYS},
+                      ensure_ascii=False).replace("<", "\\u003c")
 
 
 def _size(svg: str) -> tuple[float, float]:

@@ -174,3 +174,46 @@ def test_transcripts_are_what_the_command_prints(transcript: str, workdir: Path)
 def test_the_pages_have_transcripts() -> None:
     assert len(TRANSCRIPTS) >= 3
     assert transcripts(README)
+
+
+def anchor(heading: str) -> str:
+    """The id GitHub gives a heading: lower case, punctuation dropped, spaces made hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def prose(text: str) -> str:
+    """The text without its code blocks, in which `#` starts a comment, not a heading."""
+    return re.sub(r"^```.*?^```", "", text, flags=re.DOTALL | re.MULTILINE)
+
+
+def anchors(text: str) -> set[str]:
+    return {anchor(h) for h in re.findall(r"^#{1,6} (.+)$", prose(text), flags=re.MULTILINE)}
+
+
+def links(page: str) -> list[str]:
+    """The relative links and images of a page (not those inside code)."""
+    found = re.findall(r"\]\(([^)\s]+)\)", re.sub(r"`[^`\n]*`", "", prose(PAGES[page])))
+    return [target for target in found if not re.match(r"[a-z]+:", target)]
+
+
+def linked_file(page: str, target: str) -> Path:
+    path = target.partition("#")[0]
+    return (ROOT / page).parent.joinpath(path).resolve() if path else (ROOT / page).resolve()
+
+
+def test_the_readme_links_to_every_page() -> None:
+    linked = {linked_file("README.md", target) for target in links("README.md")}
+    assert {(ROOT / page).resolve() for page in PAGES if page != "README.md"} <= linked
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_relative_links_resolve(page: str) -> None:
+    """Each relative link leads to a file of the repository, and to a heading if it names one."""
+    broken = []
+    for target in links(page):
+        file, fragment = linked_file(page, target), target.partition("#")[2]
+        if not (file.is_relative_to(ROOT) and file.exists()):
+            broken.append(f"{target}: no such file")
+        elif fragment and fragment not in anchors(file.read_text(encoding="utf-8")):
+            broken.append(f"{target}: no heading #{fragment}")
+    assert not broken, f"{page}: " + "; ".join(broken)

@@ -8,11 +8,13 @@ which is the command running these tests (CI runs it); `source .venv/bin/activat
 changes the reader's shell and is not a program (the file must exist); and the full
 benchmark, which runs here with --quick: a smoke run that must complete, whose timings are
 not judged (timing targets live in the script, not in tests). A ```text block that starts
-with "$ command" is what that command prints, exactly.
+with "$ command" is what that command prints, exactly, and the ```pycon blocks of a page are
+one Python session whose answers are checked as doctest checks them.
 """
 
 from __future__ import annotations
 
+import doctest
 import os
 import re
 import shlex
@@ -128,9 +130,27 @@ def test_the_readme_runs_python() -> None:
 
 def test_python_comments_are_the_real_results() -> None:
     t = backviz.trace("(x+y)*z", x=-2, y=5, z=-4)
-    for page in ("README.md", "docs/python.md"):
-        assert "print(t.value)        # -12.0" in PAGES[page] and t.value == -12.0
-        assert f"print(t.gradients)    # {t.gradients}" in PAGES[page]
+    assert "print(t.value)        # -12.0" in README and t.value == -12.0
+    assert f"print(t.gradients)    # {t.gradients}" in README
+
+
+SESSIONS = {page: "".join(blocks("pycon", text)) for page, text in PAGES.items()
+            if blocks("pycon", text)}
+
+
+@pytest.mark.parametrize("page", SESSIONS)
+def test_python_sessions_answer_as_shown(page: str, workdir: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(workdir)
+    session = doctest.DocTestParser().get_doctest(SESSIONS[page], {}, page, page, 0)
+    runner = doctest.DocTestRunner()
+    report: list[str] = []
+    runner.run(session, out=report.append)
+    assert runner.failures == 0, "".join(report)
+
+
+def test_the_python_page_has_a_session() -> None:
+    assert "docs/python.md" in SESSIONS
 
 
 # The constant each one-input gate is shown with in the language page's table of gates.

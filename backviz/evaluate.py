@@ -7,6 +7,7 @@ write its output. Both passes are one loop; nothing recurses.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import re
@@ -320,16 +321,19 @@ def backward(graph: Graph, values: list[Array], upstream: Array = None) -> list[
     """
     grads: list[Array] = [None] * len(graph)
     grads[-1] = _output_gradient(graph, values) if upstream is None else upstream
-    share = shares  # bound once: this loop is hot
+    # With scalars alone (a long sum of products, say) nothing was broadcast: the shares
+    # are what vjp gives, and summing each back to its shape would double the loop's time.
+    rule = vjp if all(map(isinstance, values, itertools.repeat(float))) else shares
+    value_of = values.__getitem__  # bound once: this loop is hot
     with np.errstate(all="ignore"):
         for i, op_name, args, const in zip(range(len(graph) - 1, -1, -1), reversed(graph.ops),
                                            reversed(graph.inputs), reversed(graph.consts),
                                            strict=True):
             if op_name == INPUT:
                 continue
-            sent = share(OPS[op_name], grads[i], values[i], [values[j] for j in args], const)
-            for j, s in zip(args, sent, strict=True):  # gradients add at branches
-                grads[j] = s if grads[j] is None else grads[j] + s
+            sent = rule(OPS[op_name], grads[i], values[i], [*map(value_of, args)], const)
+            for j, share in zip(args, sent, strict=True):  # gradients add at branches
+                grads[j] = share if grads[j] is None else grads[j] + share
     return grads
 
 

@@ -67,7 +67,7 @@ class Node(NamedTuple):
     op: str
     inputs: tuple[int, ...] = ()
     name: str | None = None
-    const: Param = None  # a constant (+1), an axis, an index (see ops.Param)
+    const: Param = None  # a constant (+1), an axis, an index (see ops.Param), a collapsed call
     column: int = 0  # where the node is written in the source, for messages
 
     @property

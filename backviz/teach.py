@@ -229,12 +229,6 @@ def steps(trace: Evaluation, style: Style | None = None) -> list[Step]:
     return out
 
 
-def local_gradients(trace: Evaluation, gate: Node, write: Callable[[Array], str]) -> tuple[str, ...]:
-    """A gate's local gradient as text, one per input, with the numbers substituted."""
-    return local_texts(OPS[gate.op], write, trace.values[gate.id],
-                       [trace.values[i] for i in gate.inputs], gate.const)
-
-
 def _sum_text(numbers: Numbers, terms: list[Array]) -> str:
     """``a + b = total``, written so that it adds up as shown.
 

@@ -3,6 +3,13 @@
 Like an interpreter of the graph (JAX's ``eval_jaxpr``): walk the nodes in
 topological order reading inputs from a table of values, apply the gate's rule,
 write its output. Both passes are one loop; nothing recurses.
+
+A gate's rules are called in one way each: :func:`shares` is the chain rule at one gate
+(:func:`vjp`, then each share summed back to its input's shape), which the backward pass,
+the figures' edge gradients, the teaching steps and the gate API all use; and
+:func:`local_texts` writes the local gradient. A collapsed view (:func:`collapse`) draws
+each call of a user gate as the table's ``call`` gate, whose parameter, a
+:class:`UserCall`, carries the body that its rules run.
 """
 
 from __future__ import annotations
@@ -389,7 +396,7 @@ class Evaluation:
     shares: list[tuple[Array, ...]] | None = field(default=None, repr=False)
     """The edges' gradients when known beforehand (a collapsed view's); else worked out."""
     uncollapsed: Evaluation | None = field(default=None, repr=False)
-    """In a collapsed view: the trace it was made from, whose graph the engine can run."""
+    """In a collapsed view: the trace it was made from, with every gate of the bodies."""
 
     @cached_property
     def edge_grads(self) -> list[tuple[Array, ...]]:

@@ -3,6 +3,13 @@
 Like an interpreter of the graph (JAX's ``eval_jaxpr``): walk the nodes in
 topological order reading inputs from a table of values, apply the gate's rule,
 write its output. Both passes are one loop; nothing recurses.
+
+A gate's rules are called in one way each: :func:`shares` is the chain rule at one gate
+(:func:`vjp`, then each share summed back to its input's shape), which the backward pass,
+the figures' edge gradients, the teaching steps and the gate API all use; and
+:func:`local_texts` writes the local gradient. A collapsed view (:func:`collapse`) draws
+each call of a user gate as the table's ``call`` gate, whose parameter, a
+:class:`UserCall`, carries the body that its rules run.
 """
 
 from __future__ import annotations
@@ -11,10 +18,10 @@ import itertools
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import Any, Self, TypeVar
+from typing import Any, NamedTuple, Self, TypeVar
 
 import numpy as np
 
@@ -27,11 +34,12 @@ from .errors import (
     ShapeError,
     TooLargeError,
 )
-from .graph import CALL, INPUT, Graph, Group, Node
-from .ops import OPS, GateError
+from .graph import INPUT, Graph, Group, Node
+from .ops import OPS, GateError, Op, Param
 
-__all__ = ["Evaluation", "as_value", "backward", "collapse", "describe", "edge_gradients",
-           "finite", "forward", "index_inputs", "public", "unbroadcast", "written"]
+__all__ = ["Evaluation", "UserCall", "as_value", "backward", "collapse", "describe",
+           "edge_gradients", "finite", "forward", "index_inputs", "local_texts", "public",
+           "shares", "unbroadcast", "vjp", "written"]
 
 Array = Any  # np.float64 or np.ndarray
 E = TypeVar("E", bound="Evaluation")  # a collapsed view is of the same class as its trace
@@ -271,10 +279,42 @@ def index_inputs(graph: Graph) -> frozenset[int]:
     for op_name, args in zip(graph.ops, graph.inputs, strict=True):
         if op_name == INPUT:
             continue
-        start = OPS[op_name].index_from if op_name in OPS else None
+        start = OPS[op_name].index_from
         for k, j in enumerate(args):
             (as_index if start is not None and k >= start else as_value).add(j)
     return frozenset(j for j in as_index - as_value if graph.ops[j] == INPUT)
+
+
+# --- the chain rule at one gate ------------------------------------------------------------
+
+def vjp(op: Op, g: Array, out: Array, inputs: Sequence[Array], const: Param) -> tuple[Array, ...]:
+    """What a gate sends back to each input, before it is summed to the input's shape.
+
+    The operator table's convention, in the one place that calls it: ``op.vjp(g, out,
+    *inputs)``, and the constant last for a gate that carries one.
+    """
+    if op.has_const:
+        return op.vjp(g, out, *inputs, const)
+    return op.vjp(g, out, *inputs)
+
+
+def shares(op: Op, g: Array, out: Array, inputs: Sequence[Array],
+           const: Param) -> tuple[Array, ...]:
+    """The chain rule at one gate: each input's share of ``g``, the gradient of its output.
+
+    The share is the local gradient times ``g`` (:func:`vjp`), summed back to the input's
+    shape (:func:`unbroadcast`).
+    """
+    return tuple(map(unbroadcast, vjp(op, g, out, inputs, const), map(_shape, inputs)))
+
+
+def local_texts(op: Op, write: Callable[[Array], str], out: Array, inputs: Sequence[Array],
+                const: Param) -> tuple[str, ...]:
+    """A gate's local gradient as text, one per input (``Op.local``), numbers written by ``write``."""
+    assert op.local is not None, f"the operator table has no local gradient for {op.name}"
+    if op.has_const:
+        return op.local(write, out, *inputs, const)
+    return op.local(write, out, *inputs)
 
 
 def backward(graph: Graph, values: list[Array], upstream: Array = None) -> list[Array]:
@@ -282,57 +322,38 @@ def backward(graph: Graph, values: list[Array], upstream: Array = None) -> list[
 
     It starts from the output's gradient, 1 (the output must then be a scalar), or
     ``upstream`` when given (a gate's ``backward(dz)``). Each gate sends every input a
-    share of its gradient (:func:`edge_gradients`), and a node's gradient is the sum of
-    the shares on its outgoing edges. The shares themselves are not kept: most traces
-    never draw them, and keeping them was a seventh of the memory a trace of a long sum
-    takes.
+    share of its gradient (:func:`shares`), and a node's gradient is the sum of the shares
+    on its outgoing edges. The shares themselves are not kept: most traces never draw
+    them, and keeping them was a seventh of the memory a trace of a long sum takes.
     """
-    n = len(graph)
-    if upstream is None and np.ndim(values[-1]) != 0:
+    grads: list[Array] = [None] * len(graph)
+    grads[-1] = _output_gradient(graph, values) if upstream is None else upstream
+    # With scalars alone (a long sum of products, say) nothing was broadcast: the shares
+    # are what vjp gives, and summing each back to its shape would double the loop's time.
+    rule = vjp if all(map(isinstance, values, itertools.repeat(float))) else shares
+    value_of = values.__getitem__  # bound once: this loop is hot
+    with np.errstate(all="ignore"):
+        for i, op_name, args, const in zip(range(len(graph) - 1, -1, -1), reversed(graph.ops),
+                                           reversed(graph.inputs), reversed(graph.consts),
+                                           strict=True):
+            if op_name == INPUT:
+                continue
+            sent = rule(OPS[op_name], grads[i], values[i], [*map(value_of, args)], const)
+            for j, share in zip(args, sent, strict=True):  # gradients add at branches
+                grads[j] = share if grads[j] is None else grads[j] + share
+    return grads
+
+
+def _output_gradient(graph: Graph, values: list[Array]) -> Array:
+    """Where backprop starts: d output / d output, 1, for a scalar output only."""
+    if np.ndim(values[-1]) != 0:
         short = " ".join(graph.expression.split())
         raise NonScalarOutputError(
             f"the output has shape {np.shape(values[-1])}, and backprop starts from a "
             "scalar: wrap the expression in sum(...) or mean(...), e.g. "
             + (f"sum({short})" if len(short) <= 60 and "\n" not in graph.expression
                else "sum(...)"))
-    grads: list[Array] = [None] * n
-    grads[-1] = np.float64(1.0) if upstream is None else upstream
-    # Only a vector or a matrix can have been broadcast. With scalars alone (a long sum of
-    # products, say) there is nothing to sum back, and checking every edge's shape would
-    # cost a third of the loop.
-    scalars_only = all(map(isinstance, values, itertools.repeat(float)))
-    vjp_of = {name: op.vjp for name, op in OPS.items()}
-    # The chain rule: each input's gradient is the local gradient times g, the gradient
-    # of the gate's output; gradients add at branches. As in the forward pass, the one
-    # or two inputs are unpacked by hand.
-    with np.errstate(all="ignore"):
-        for i, op_name, args, const in zip(range(n - 1, -1, -1), reversed(graph.ops),
-                                           reversed(graph.inputs), reversed(graph.consts),
-                                           strict=True):
-            if op_name == INPUT:
-                continue
-            if len(args) == 2 and const is None:
-                a, b = args
-                da, db = vjp_of[op_name](grads[i], values[i], values[a], values[b])
-                if not scalars_only:
-                    da, db = unbroadcast(da, _shape(values[a])), unbroadcast(db, _shape(values[b]))
-                grads[a] = da if grads[a] is None else grads[a] + da
-                grads[b] = db if grads[b] is None else grads[b] + db
-            elif len(args) == 1:
-                a, = args
-                if const is None:
-                    da, = vjp_of[op_name](grads[i], values[i], values[a])
-                else:
-                    da, = vjp_of[op_name](grads[i], values[i], values[a], const)
-                if not scalars_only:
-                    da = unbroadcast(da, _shape(values[a]))
-                grads[a] = da if grads[a] is None else grads[a] + da
-            else:  # an index gate with its index inputs, which get zeros
-                shares = vjp_of[op_name](grads[i], values[i], *[values[j] for j in args], const)
-                for j, share in zip(args, shares, strict=True):
-                    share = unbroadcast(share, _shape(values[j]))
-                    grads[j] = share if grads[j] is None else grads[j] + share
-    return grads
+    return np.float64(1.0)
 
 
 def edge_gradients(graph: Graph, values: list[Array],
@@ -340,21 +361,16 @@ def edge_gradients(graph: Graph, values: list[Array],
     """For every node, the gradient each of its input edges carries, by node id.
 
     That is the share of the gradient for that one use of the input, which the figure
-    writes in red under the edge: the same chain-rule products as :func:`backward`
-    (which sums them at once), worked out again for the gates of a figure.
+    writes in red under the edge: the same :func:`shares` as :func:`backward` (which sums
+    them at once), worked out again for the gates of a figure.
     """
-    shares: list[tuple[Array, ...]] = []
+    out: list[tuple[Array, ...]] = []
     with np.errstate(all="ignore"):
-        for node in graph.nodes:
-            if node.op == INPUT:
-                shares.append(())
-                continue
-            op = OPS[node.op]
-            args = [values[j] for j in node.inputs] + ([node.const] if op.has_const else [])
-            local = op.vjp(grads[node.id], values[node.id], *args)
-            shares.append(tuple(unbroadcast(share, _shape(values[j]))
-                                for share, j in zip(local, node.inputs, strict=True)))
-    return shares
+        for i, op_name, args, const in zip(range(len(graph)), graph.ops, graph.inputs,
+                                           graph.consts, strict=True):
+            out.append(() if op_name == INPUT else
+                       shares(OPS[op_name], grads[i], values[i], [values[j] for j in args], const))
+    return out
 
 
 def public(x: Array) -> float | np.ndarray:
@@ -379,11 +395,8 @@ class Evaluation:
     """The names given a value that the expression does not have (they are ignored)."""
     shares: list[tuple[Array, ...]] | None = field(default=None, repr=False)
     """The edges' gradients when known beforehand (a collapsed view's); else worked out."""
-    calls: Mapping[int, Evaluation] = field(default_factory=dict, repr=False)
-    """In a collapsed view: for each collapsed call, its user gate's body traced on its own
-    (the arguments' values in, an upstream gradient of 1 out), for its local gradient."""
     uncollapsed: Evaluation | None = field(default=None, repr=False)
-    """In a collapsed view: the trace it was made from, whose graph the engine can run."""
+    """In a collapsed view: the trace it was made from, with every gate of the bodies."""
 
     @cached_property
     def edge_grads(self) -> list[tuple[Array, ...]]:
@@ -502,9 +515,60 @@ def _nonfinite_kind(x: Array) -> str:
 
 # --- a collapsed view: each call of a user gate as one gate ------------------------------
 
+CALL = "call"
+"""The operator table's entry for a collapsed call (its parameter a :class:`UserCall`)."""
+
+
+class UserCall(NamedTuple):
+    """The parameter of a collapsed call's gate: the user gate's name and its body.
+
+    ``body`` is a graph of its own whose first nodes, the inputs ``arg0``, ``arg1``...,
+    are the call's arguments; the gate's rules run it (the rule is its body's).
+    """
+
+    name: str
+    body: Graph
+
+    def __repr__(self) -> str:  # for messages and test ids: the body is the figure's
+        return f"UserCall({self.name!r})"
+
+    def forward(self, *args: Array) -> Array:
+        return self._values(args)[-1]
+
+    def vjp(self, g: Array, out: Array, *args: Array) -> tuple[Array, ...]:
+        grads = backward(self.body, self._values(args), upstream=g)
+        # An argument the body does not use gets a zero gradient.
+        return tuple(np.zeros(np.shape(x)) if grad is None else grad
+                     for grad, x in zip(grads[:len(args)], args, strict=True))
+
+    def local(self, write: Callable[[Array], str], out: Array, *args: Array) -> tuple[str, ...]:
+        """d result / d each argument, as text (see :func:`_call_locals`)."""
+        values = self._values(args)
+        grads = backward(self.body, values, upstream=np.ones_like(values[-1]))
+        return _call_locals(Evaluation(self.body, values, grads), write)
+
+    def _values(self, args: tuple[Array, ...]) -> list[Array]:
+        return forward(self.body, {f"arg{k}": x for k, x in enumerate(args)})
+
+
 def collapse(trace: E, names: tuple[str, ...] | list[str]) -> E:
-    """See :meth:`Trace.collapse`."""
+    """See :meth:`Trace.collapse`: the numbers are the trace's, none is computed again."""
     graph = trace.graph
+    calls = {g.output: g for g in _outermost(graph, names)}
+    if not calls:
+        return trace
+    inside = {i for g in calls.values() for i in g.nodes}
+    kept = [i for i in range(len(graph)) if i not in inside or i in calls]
+    view = _view(graph, kept, calls, inside)
+    shares = [tuple(_share_into(trace, calls[i], a) for a in calls[i].args) if i in calls
+              else trace.edge_grads[i] for i in kept]
+    return replace(trace, graph=view, values=[trace.values[i] for i in kept],
+                   grads=[trace.grads[i] for i in kept], shares=shares,
+                   uncollapsed=trace.uncollapsed or trace)
+
+
+def _outermost(graph: Graph, names: tuple[str, ...] | list[str]) -> list[Group]:
+    """The calls of the named user gates that no other chosen call holds."""
     known = sorted({g.name for g in graph.groups})
     for name in names:
         if name not in known:
@@ -518,80 +582,105 @@ def collapse(trace: E, names: tuple[str, ...] | list[str]) -> E:
         if group.output not in inside:
             chosen.append(group)
             inside.update(group.nodes)
-    if not chosen:
-        return trace
-    call_of = {g.output: g for g in chosen}
-    new: dict[int, int] = {}
-    ops: list[str] = []
-    inputs: list[tuple[int, ...]] = []
-    names_: list[str | None] = []
-    consts: list[Any] = []
-    tokens: list[int] = []
-    firsts: list[int] = []
-    lasts: list[int] = []
-    values, grads, shares = [], [], []
-    calls: dict[int, Evaluation] = {}
-    for node in graph.nodes:
-        i = node.id
-        if i in inside and i not in call_of:
-            continue
-        new[i] = len(ops)
-        call = call_of.get(i)
+    return chosen
+
+
+def _view(graph: Graph, kept: list[int], calls: Mapping[int, Group], inside: set[int]) -> Graph:
+    """The graph of the nodes kept, each chosen call's result now its one gate."""
+    new = {i: k for k, i in enumerate(kept)}
+    rows = []
+    for i in kept:
+        call = calls.get(i)
         if call is None:
-            ops.append(node.op)
-            inputs.append(tuple(new[j] for j in node.inputs))
-            consts.append(node.const)
-            tokens.append(graph.tokens[i])
-            firsts.append(graph.firsts[i])
-            lasts.append(graph.lasts[i])
-            shares.append(trace.edge_grads[i])
+            rows.append((graph.ops[i], tuple(new[j] for j in graph.inputs[i]), graph.consts[i],
+                         graph.tokens[i], graph.firsts[i], graph.lasts[i]))
         else:
-            ops.append(CALL)
-            inputs.append(tuple(new[a] for a in call.args))
-            consts.append(call.name)
-            tokens.append(call.token)
-            firsts.append(call.token)
-            lasts.append(call.last)
-            shares.append(tuple(_share_into(trace, call, a) for a in call.args))
-            calls[new[i]] = _body_trace(trace, call)
-        names_.append(node.name)
-        values.append(trace.values[i])
-        grads.append(trace.grads[i])
+            rows.append((CALL, tuple(new[a] for a in call.args),
+                         UserCall(call.name, _body(graph, call)), call.token, call.token,
+                         call.last))
+    ops, inputs, consts, tokens, firsts, lasts = map(tuple, zip(*rows, strict=True))
     groups = tuple(Group(g.name, tuple(new[i] for i in g.nodes if i in new),
                          tuple(new[a] for a in g.args), g.token, g.last)
                    for g in graph.groups if not set(g.nodes) & inside)
-    view = Graph(graph.expression, tuple(ops), tuple(inputs), tuple(names_), tuple(consts),
-                 tuple(tokens), tuple(firsts), tuple(lasts), graph.defaults, groups,
+    return Graph(graph.expression, ops, inputs, tuple(graph.names[i] for i in kept), consts,
+                 tokens, firsts, lasts, graph.defaults, groups,
                  {n: new[i] for n, i in graph.bindings.items() if i in new}, graph.warnings)
-    return replace(trace, graph=view, values=values, grads=grads, shares=shares, calls=calls,
-                   uncollapsed=trace.uncollapsed or trace)
 
 
 def _share_into(trace: Evaluation, group: Group, arg: int) -> Array:
     """What a call sends back to one argument: the shares of the body's edges from it."""
-    members = set(group.nodes)
     total: Array = None
     for gate in group.nodes:
         for j, share in zip(trace.graph.inputs[gate], trace.edge_grads[gate], strict=True):
-            if j == arg and gate in members:
+            if j == arg:
                 total = share if total is None else total + share
     return total
 
 
-def _body_trace(trace: Evaluation, group: Group) -> Evaluation:
-    """A call's body on its own: the arguments as inputs, an upstream gradient of ones."""
-    graph = trace.graph
+def _body(graph: Graph, group: Group) -> Graph:
+    """A call's body as a graph of its own: the arguments as inputs, then its gates."""
     index = {a: k for k, a in enumerate(group.args)}
     index.update({g: len(group.args) + k for k, g in enumerate(group.nodes)})
     order = [*group.args, *group.nodes]
-    body = Graph(graph.source_of(group.output), tuple(INPUT if k < len(group.args) else graph.ops[i]
-                                                      for k, i in enumerate(order)),
-                 tuple(() if k < len(group.args) else tuple(index[j] for j in graph.inputs[i])
+    n_args = len(group.args)
+    zeros = tuple(0 for _ in order)
+    return Graph(graph.source_of(group.output),
+                 tuple(INPUT if k < n_args else graph.ops[i] for k, i in enumerate(order)),
+                 tuple(() if k < n_args else tuple(index[j] for j in graph.inputs[i])
                        for k, i in enumerate(order)),
-                 tuple(f"arg{k}" if k < len(group.args) else None for k in range(len(order))),
-                 tuple(graph.consts[i] for i in order), tuple(0 for _ in order),
-                 tuple(0 for _ in order), tuple(0 for _ in order))
-    values = [trace.values[i] for i in order]
+                 tuple(f"arg{k}" if k < n_args else None for k in range(len(order))),
+                 tuple(graph.consts[i] for i in order), zeros, zeros, zeros)
+
+
+def _call_locals(body: Evaluation, write: Callable[[Array], str]) -> tuple[str, ...]:
+    """The local gradient of a collapsed user gate: d its result / d each argument.
+
+    A body that computes a function of the operator table is written with that function's
+    rule, as the slides write the sigmoid gate ``1/(1+exp(-u))``: ``(1 - 0.73)(0.73)``.
+    One argument through a chain of one-input gates is the product of their local
+    gradients, the chain rule inside the box. Otherwise, the number.
+    """
+    graph = body.graph
+    n_args = len(graph.variables)
+    if n_args == 1:
+        same = _same_function(body)
+        if same is not None:
+            return local_texts(same, write, body.values[-1], body.values[:1], None)
+        path = _chain_of(graph)
+        if path is not None:
+            texts = [local_texts(OPS[graph.ops[i]], write, body.values[i],
+                                 [body.values[j] for j in graph.inputs[i]], graph.consts[i])[0]
+                     for i in path]
+            return ("".join(f"({t})" for t in texts),)
+    return tuple(write(body.grads[k]) for k in range(n_args))
+
+
+def _same_function(body: Evaluation) -> Op | None:
+    """The one-input function of the operator table that the body computes, if any."""
+    samples = np.array([-2.5, -0.7, 0.3, 1.1, 2.9])
+    (name,) = body.graph.variables
     with np.errstate(all="ignore"):
-        grads = backward(body, values, upstream=np.ones_like(values[-1]))
-    return Evaluation(body, values, grads)
+        try:
+            computed = np.array([body.output_with({name: np.float64(v)}) for v in samples])
+        except BackvizError:
+            return None
+        for op in OPS.values():
+            if op.function is None or op.arity != 1 or op.has_const:
+                continue
+            expected = op.forward(samples)
+            if np.shape(expected) == np.shape(computed) and np.allclose(
+                    computed, expected, rtol=1e-12, atol=1e-12, equal_nan=True):
+                return op
+    return None
+
+
+def _chain_of(graph: Graph) -> list[int] | None:
+    """The body's gates from its result back to its argument, if each has one input."""
+    path = []
+    i = len(graph) - 1
+    while graph.ops[i] != INPUT:
+        if len(graph.inputs[i]) != 1:
+            return None
+        path.append(i)
+        (i,) = graph.inputs[i]
+    return path if len(path) == len(graph) - 1 else None

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .errors import BackvizError
-from .evaluate import Array, as_value, backward, forward, public, unbroadcast
+from .evaluate import Array, UserCall, as_value, backward, forward, public, shares
 from .graph import INPUT, Graph
 from .ops import BINARY, FUNCTIONS, OPS, Op, Param
 from .parse import parse
@@ -59,14 +59,13 @@ class Gate:
             raise BackvizError(f"the upstream gradient has shape {np.shape(dz)}, and the "
                                f"gate's output {np.shape(self.output)}: they must be the same")
         with np.errstate(all="ignore"):
-            grads = self._backward(dz)
-        return [public(unbroadcast(g, np.shape(x))) for g, x in zip(grads, self.inputs,
-                                                                      strict=True)]
+            return [public(g) for g in self._backward(dz)]
 
     def _forward(self, inputs: tuple[Array, ...]) -> Array:
         raise NotImplementedError
 
     def _backward(self, dz: Array) -> tuple[Array, ...]:
+        """Each input's gradient, in the input's shape."""
         raise NotImplementedError
 
 
@@ -75,8 +74,11 @@ class _TableGate(Gate):
 
     def __init__(self, op: Op, const: Param) -> None:
         label = op.label(const)
-        super().__init__(label, op.arity)
+        # A collapsed call (the table's call gate) has one input per argument of its gate.
+        arity = len(const.body.variables) if isinstance(const, UserCall) else op.arity
+        super().__init__(label, arity)
         self.op = op
+        self.const = const
         self.extra: tuple[Any, ...] = (const,) if op.has_const else ()
 
     def _forward(self, inputs: tuple[Array, ...]) -> Array:
@@ -95,7 +97,7 @@ class _TableGate(Gate):
     def _backward(self, dz: Array) -> tuple[Array, ...]:
         assert self.inputs is not None
         try:
-            return tuple(self.op.vjp(dz, self.output, *self.inputs, *self.extra))
+            return shares(self.op, dz, self.output, self.inputs, self.const)
         except BackvizError:
             raise
         except (ValueError, TypeError, IndexError, AssertionError, StopIteration):

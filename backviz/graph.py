@@ -26,7 +26,6 @@ from .errors import line_and_column
 from .ops import OPS, Param
 
 __all__ = [
-    "CALL",
     "INPUT",
     "Graph",
     "Group",
@@ -36,9 +35,6 @@ __all__ = [
 
 INPUT = "input"
 """The ``op`` of a node that reads a variable's value."""
-CALL = "call"
-"""The ``op`` of a collapsed call of a user gate, in a collapsed view (its ``const`` is the
-gate's name). The engine never meets one: a view's numbers come from the full graph."""
 
 
 @contextmanager
@@ -71,7 +67,7 @@ class Node(NamedTuple):
     op: str
     inputs: tuple[int, ...] = ()
     name: str | None = None
-    const: Param = None  # a constant (+1), an axis, an index (see ops.Param)
+    const: Param = None  # a constant (+1), an axis, an index (see ops.Param), a collapsed call
     column: int = 0  # where the node is written in the source, for messages
 
     @property
@@ -79,8 +75,6 @@ class Node(NamedTuple):
         """What the figure shows: the variable's name, or the gate's slide label."""
         if self.op == INPUT:
             return self.name or ""
-        if self.op == CALL:
-            return str(self.const)
         return OPS[self.op].label(self.const)
 
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -563,6 +564,13 @@ _ENTRIES = [
     Op("l2", _fixed("L2"), 1, lambda x: np.sum(x * x),
        lambda g, out, x: (2 * g * x,), function="l2",
        local=lambda f, out, x: (_scaled("2", f(x)),)),
+    # A call of a user gate drawn as one gate (``--collapse sig``), labelled with the
+    # gate's name. Its parameter is the call, an ``evaluate.UserCall`` (the name and the
+    # body as a graph of its own), which the engine runs: every rule is the body's. Like
+    # an index gate, it has one graph input more for each argument after the first.
+    Op("call", attrgetter("name"), 1, lambda *rest: rest[-1].forward(*rest[:-1]),
+       lambda g, out, *rest: rest[-1].vjp(g, out, *rest[:-1]), has_const=True,
+       local=lambda f, out, *rest: rest[-1].local(f, out, *rest[:-1])),
 ]
 
 OPS: dict[str, Op] = {op.name: op for op in _ENTRIES}

@@ -38,7 +38,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .errors import BackvizError, TooLargeError
-from .graph import CALL, INPUT, Node
+from .evaluate import local_texts, vjp
+from .graph import INPUT, Node
 from .ops import OPS, UPSTREAM
 from .page import page
 from .render import STUB, TOTAL, Note, Numbers, Style, gate_labels, note_width, render, to_dot
@@ -131,8 +132,7 @@ class Step:
     def sentence(self) -> str:
         """The step in words, with the gate's pattern and the sums at branches named."""
         text = ", ".join(self.lines)
-        op = OPS.get(self.gate.op)
-        pattern = op.pattern if op else None
+        pattern = OPS[self.gate.op].pattern
         if pattern:
             verb = _VERBS.get(pattern, f"is a {pattern}")
             text += f": the {self.gate.op} gate {verb}"
@@ -205,15 +205,15 @@ def steps(trace: Evaluation, style: Style | None = None) -> list[Step]:
     for gate in reversed(nodes):
         if gate.op == INPUT:
             continue
-        op = OPS.get(gate.op)  # None for a collapsed user gate
+        op = OPS[gate.op]
+        inputs = [trace.values[i] for i in gate.inputs]
         with np.errstate(all="ignore"):
-            locals_ = local_gradients(trace, gate, write)
+            locals_ = local_texts(op, write, trace.values[gate.id], inputs, gate.const)
             # What the gate sends back before it is summed to each input's shape.
-            raw = trace.edge_grads[gate.id] if op is None else op.vjp(
-                trace.grads[gate.id], trace.values[gate.id], *_arguments(trace, gate))
+            raw = vjp(op, trace.grads[gate.id], trace.values[gate.id], inputs, gate.const)
         upstream = write(trace.grads[gate.id])
         # An index input gets no gradient: the index gate sends nothing back to it.
-        carries = gate.inputs[:op.index_from] if op is not None else gate.inputs
+        carries = gate.inputs[:op.index_from]
         shares = trace.edge_grads[gate.id]
         products = tuple(
             Product(nodes[i], chain(local, upstream, _result(numbers, share),
@@ -227,76 +227,6 @@ def steps(trace: Evaluation, style: Style | None = None) -> list[Step]:
                 sums.append(BranchSum(nodes[i], _sum_text(numbers, terms), words[i]))
         out.append(Step(gate, products, tuple(sums), words[gate.id]))
     return out
-
-
-def local_gradients(trace: Evaluation, gate: Node, write: Callable[[Array], str]) -> tuple[str, ...]:
-    """A gate's local gradient as text, one per input, with the numbers substituted."""
-    if gate.op == CALL:
-        return _call_locals(trace.calls[gate.id], write)
-    op = OPS[gate.op]
-    assert op.local is not None, f"the operator table has no local gradient for {gate.op}"
-    return op.local(write, trace.values[gate.id], *_arguments(trace, gate))
-
-
-def _arguments(trace: Evaluation, gate: Node) -> list[Array]:
-    """A gate's inputs' values, then its constant if it carries one: what its rules take."""
-    args = [trace.values[i] for i in gate.inputs]
-    if OPS[gate.op].has_const:
-        args.append(gate.const)
-    return args
-
-
-def _call_locals(body: Evaluation, write: Callable[[Array], str]) -> tuple[str, ...]:
-    """The local gradient of a collapsed user gate: d its result / d each argument.
-
-    A body that computes a function of the operator table is written with that function's
-    rule, as the slides write the sigmoid gate ``1/(1+exp(-u))``: ``(1 - 0.73)(0.73)``.
-    One argument through a chain of one-input gates is the product of their local
-    gradients, the chain rule inside the box. Otherwise, the number.
-    """
-    graph = body.graph
-    n_args = len(graph.variables)
-    if n_args == 1:
-        same = _same_function(body)
-        if same is not None and same.local is not None:
-            return tuple(same.local(write, body.values[-1], body.values[0]))
-        path = _chain_of(body)
-        if path is not None:
-            texts = [local_gradients(body, graph.nodes[i], write)[0] for i in path]
-            return ("".join(f"({t})" for t in texts),)
-    return tuple(write(body.grads[k]) for k in range(n_args))
-
-
-def _same_function(body: Evaluation) -> Any:
-    """The one-input function of the operator table that the body computes, if any."""
-    samples = np.array([-2.5, -0.7, 0.3, 1.1, 2.9])
-    (name,) = body.graph.variables
-    with np.errstate(all="ignore"):
-        try:
-            computed = np.array([body.output_with({name: np.float64(v)}) for v in samples])
-        except BackvizError:
-            return None
-        for op in OPS.values():
-            if op.function is None or op.arity != 1 or op.has_const:
-                continue
-            expected = op.forward(samples)
-            if np.shape(expected) == np.shape(computed) and np.allclose(
-                    computed, expected, rtol=1e-12, atol=1e-12, equal_nan=True):
-                return op
-    return None
-
-
-def _chain_of(body: Evaluation) -> list[int] | None:
-    """The body's gates from its result back to its argument, if each has one input."""
-    graph = body.graph
-    path = []
-    i = len(graph) - 1
-    while graph.ops[i] != INPUT:
-        if len(graph.inputs[i]) != 1:
-            return None
-        path.append(i)
-        (i,) = graph.inputs[i]
-    return path if len(path) == len(graph) - 1 else None
 
 
 def _sum_text(numbers: Numbers, terms: list[Array]) -> str:

@@ -61,6 +61,9 @@ PARAMETERS: dict[str, list[tuple[tuple[int, ...], Param, tuple[Any, ...]]]] = {
     name: [(shape, axis, ()) for shape, axis in AXES]
     for name in ("sum", "mean", "amax", "amin", "logsumexp", "softmax", "log_softmax")}
 PARAMETERS["index"] = INDEXES
+# A collapsed call's parameter is the call of a user gate, as a collapsed view makes it.
+SIG_CALL = backviz.trace("sig(u) = 1/(1+exp(-u))\nf = sig(x)", x=0.5).collapse("sig").graph.consts[-1]
+PARAMETERS["call"] = [(shape, SIG_CALL, ()) for shape in UNARY_SHAPES]
 
 H = 1e-6
 

@@ -14,7 +14,8 @@ from micrograd.engine import Value
 
 import backviz
 from backviz.cli import cli
-from backviz.graph import CALL, INPUT
+from backviz.evaluate import CALL
+from backviz.graph import INPUT
 from backviz.ops import OPS
 from backviz.render import TOTAL, Style, to_dict, to_dot
 from backviz.teach import check, explain, frames, steps

@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_ops import SIG_CALL
 
 import backviz
 from backviz.ops import OPS
@@ -158,7 +159,8 @@ README_CONSTANTS = {"add_c": 1, "sub_c": 3, "rsub_c": 3, "mul_c": 2, "div_c": 2,
                     "pow_c": 2, "rpow_c": 2, "max_c": 0, "min_c": 6,
                     # parameters: an axis, or an index (README_PARAMETERS lists more)
                     "sum": 0, "mean": 1, "amax": None, "amin": 1, "logsumexp": None,
-                    "softmax": None, "log_softmax": None, "index": (("input", "y"),)}
+                    "softmax": None, "log_softmax": None, "index": (("input", "y"),),
+                    "call": SIG_CALL}
 README_PARAMETERS = {"sum": [None], "mean": [None], "amax": [None], "amin": [None],
                      "index": [(2,), (("slice", None, None, None), 0),
                                (("arange", 4), ("input", "y"))]}

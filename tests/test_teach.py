@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import svggeom
 from click.testing import CliRunner
+from test_ops import SIG_CALL
 
 import backviz
 from backviz.cli import cli
@@ -77,6 +78,7 @@ SAMPLES: dict[str, list[object]] = {
        for name in ("sum", "mean", "amax", "amin", "logsumexp", "softmax", "log_softmax")},
     "index": [np.array([[0.5, 1.5], [1.25, 0.75]]), np.array([1.0, 0.0]),
               (("arange", 2), ("input", "y"))],
+    "call": [np.float64(1.5), SIG_CALL],
 }
 
 

@@ -37,11 +37,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .backend import render
+from .dot import gate_labels, to_dot
 from .errors import BackvizError, TooLargeError
 from .graph import CALL, INPUT, Node
+from .metrics import note_width
+from .numbers import Numbers
 from .ops import OPS, UPSTREAM
 from .page import page
-from .render import STUB, TOTAL, Note, Numbers, Style, gate_labels, note_width, render, to_dot
+from .style import STUB, TOTAL, Note, Style
 from .template import Template
 
 if TYPE_CHECKING:

@@ -29,21 +29,12 @@ import re
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from .backend import render
+from .dot import gradient_node, to_dot
 from .graph import INPUT
-from .render import (
-    HIDDEN,
-    HIGHLIGHT_WIDTH,
-    STUB,
-    TOTAL,
-    Layout,
-    Note,
-    Style,
-    blank,
-    gradient_node,
-    note_spacers,
-    render,
-    to_dot,
-)
+from .notes import note_spacers
+from .numbers import blank
+from .style import HIDDEN, HIGHLIGHT_WIDTH, STUB, TOTAL, Layout, Note, Style
 
 if TYPE_CHECKING:
     from .evaluate import Evaluation

@@ -16,7 +16,8 @@ import backviz
 from backviz.cli import cli
 from backviz.graph import CALL, INPUT
 from backviz.ops import OPS
-from backviz.render import TOTAL, Style, to_dict, to_dot
+from backviz.render import Style, to_dict, to_dot
+from backviz.style import TOTAL
 from backviz.teach import check, explain, frames, steps
 
 # The course notes' forward pass, exactly as the notes write it (optimization-2, "Staged

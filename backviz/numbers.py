@@ -1,4 +1,8 @@
-"""How the numbers of a figure are written: :class:`Numbers`, and :func:`blank` for hidden ones."""
+"""How the numbers of a figure are written: :class:`Numbers`, and :func:`blank` for hidden ones.
+
+Deciding how numbers are written reads the trace's values and gradients and never runs
+the backward pass again (see :func:`all_integral`).
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ from .style import Style
 if TYPE_CHECKING:
     from .evaluate import Evaluation
 
-__all__ = ["Numbers", "blank"]
+__all__ = ["Numbers", "all_integral", "blank"]
 
 
 class Numbers:
@@ -33,11 +37,7 @@ class Numbers:
         self.precision = style.precision
         self.max_elements = style.max_elements
         integral = style.integers
-        if integral is None:
-            # the shares on the edges too: max(x, x) sends 0.5 twice to a gradient of 1
-            shares = (share for edge in trace.edge_grads for share in edge)
-            integral = all(_integral(v) for v in (*trace.values, *trace.grads, *shares))
-        self.integral = integral
+        self.integral = all_integral(trace) if integral is None else integral
 
     def scalar(self, x: Any) -> str:
         x = float(x)
@@ -87,7 +87,29 @@ class Numbers:
             return "[" + ", ".join(self.scalar(v) for v in a) + "]"
         return "[" + ", ".join("[" + ", ".join(self.scalar(v) for v in r) + "]" for r in a) + "]"
 
+def all_integral(trace: Evaluation) -> bool:
+    """Whether every number a figure of the trace writes is whole: values, gradients and
+    the shares on the edges.
+
+    A value used once has one share, its gradient. Only a value used more than once can
+    have shares that are not whole while its gradient is (max(x, x) sends 0.5 twice to a
+    gradient of 1), so the shares are read only for a trace whose values and gradients are
+    all whole and that uses a value twice: then they are needed, and a figure of the trace
+    reads the same (cached) shares. A trace of a long sum with fractions never has its
+    shares worked out just to decide how its numbers are written.
+    """
+    if not (all(map(_integral, trace.values)) and all(map(_integral, trace.grads))):
+        return False
+    uses = trace.graph.uses
+    if all(n < 2 for n in uses):
+        return True
+    return all(_integral(share) for node, edge in zip(trace.graph.nodes, trace.edge_grads, strict=True)
+               for src, share in zip(node.inputs, edge, strict=True) if uses[src] > 1)
+
+
 def _integral(x: Any) -> bool:
+    if isinstance(x, float):  # a scalar (numpy's float64 too): 50 times faster than numpy's all
+        return x.is_integer()
     a = np.asarray(x)
     return bool(np.all(np.isfinite(a)) and np.all(a == np.round(a)))
 

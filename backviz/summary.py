@@ -25,8 +25,9 @@ def summary(trace: Evaluation, style: Style | None = None, limit: int | None = N
     """
     numbers = Numbers(trace, style or Style())
     one_line = "\n" not in trace.expression
-    head = trace.graph.output.name or (short(" ".join(trace.expression.split()), 60) if one_line
-                                       else "f")
+    # The output's name from the graph's columns: graph.output would make every node's record.
+    head = trace.graph.names[-1] or (short(" ".join(trace.expression.split()), 60) if one_line
+                                     else "f")
     lines = [f"{head} = {numbers.plain(trace.values[-1])}"]
     return "\n".join([*lines, *_gradients(trace, numbers, limit), *_named(trace, numbers, limit)])
 
@@ -47,8 +48,8 @@ def _gradients(trace: Evaluation, numbers: Numbers, limit: int | None) -> list[s
 def _named(trace: Evaluation, numbers: Numbers, limit: int | None) -> list[str]:
     """The values a program names (not its inputs, nor its output), with their gradients."""
     graph = trace.graph
-    named = [(name, i) for name, i in graph.bindings.items()
-             if graph.ops[i] != INPUT and i != graph.output.id]
+    output = len(graph) - 1
+    named = [(name, i) for name, i in graph.bindings.items() if graph.ops[i] != INPUT and i != output]
     if not named:
         return []
     lines = ["named values (value, gradient):"]

@@ -114,10 +114,12 @@ class _Body:
         """A helper node's line: the value of node ``value_of`` and the gradient ``grad``
         (None: an index edge), with its name and caption where ``named``."""
         shown = self.style.gradients is None or key in self.style.gradients
+        caption, name = "", None
+        if named:  # an intermediate's name, where its value starts (an input's is its node)
+            caption = _caption(self.trace, value_of)
+            name = self.graph.names[value_of] if self.graph.ops[value_of] != INPUT else None
         label = edge_label(self.trace.values[value_of], grad, self.numbers, self.style.theme,
-                           shown, _caption(self.trace, value_of) if named else "",
-                           self.graph.names[value_of] if named and self.graph.ops[value_of] != INPUT
-                           else None)
+                           shown, caption, name)
         return f"  {gradient_node(key)} [{_HELPER}, label={label}];"
 
     def node(self, node: Node) -> None:

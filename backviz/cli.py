@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from . import __version__
+from .backend import stop_drawing
 from .errors import (
     BackvizError,
     GalleryFileError,
@@ -39,26 +40,18 @@ from .errors import (
     Stopped,
     TooLargeError,
 )
+from .export import FORMATS, format_for, json_chunks, write_atomic, write_folder_atomic
 from .graph import Graph
 from .ops import FUNCTIONS
 from .parse import parse
-from .render import (
-    FORMATS,
-    THEMES,
-    Style,
-    format_for,
-    json_chunks,
-    stop_drawing,
-    summary,
-    to_bytes,
-    write_atomic,
-    write_folder_atomic,
-)
+from .render import to_bytes
+from .style import THEMES, Style
+from .summary import summary
 from .tracing import Trace, trace
 
 if TYPE_CHECKING:
     from .gallery import Figure
-    from .render import Theme
+    from .style import Theme
 
 __all__ = ["cli", "live_cli", "main"]
 

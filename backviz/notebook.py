@@ -14,8 +14,11 @@ import re
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from .backend import MAX_GATES
 from .errors import GraphvizNotFoundError
-from .render import MAX_GATES, Style, summary, to_bytes, to_svg
+from .render import to_bytes, to_svg
+from .style import Style
+from .summary import summary
 
 if TYPE_CHECKING:
     from .evaluate import Evaluation

@@ -23,7 +23,7 @@ import json
 import re
 from collections.abc import Sequence
 
-from .render import THEME, Theme
+from .style import THEME, Theme
 
 __all__ = ["KEYS", "page"]
 

@@ -37,12 +37,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .backend import render
+from .dot import gate_labels, to_dot
 from .errors import BackvizError, TooLargeError
 from .evaluate import local_texts, vjp
 from .graph import INPUT, Node
+from .metrics import note_width
+from .numbers import Numbers
 from .ops import OPS, UPSTREAM
 from .page import page
-from .render import STUB, TOTAL, Note, Numbers, Style, gate_labels, note_width, render, to_dot
+from .style import STUB, TOTAL, Note, Style
 from .template import Template
 
 if TYPE_CHECKING:

@@ -29,21 +29,12 @@ import re
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from .backend import render
+from .dot import gradient_node, to_dot
 from .graph import INPUT
-from .render import (
-    HIDDEN,
-    HIGHLIGHT_WIDTH,
-    STUB,
-    TOTAL,
-    Layout,
-    Note,
-    Style,
-    blank,
-    gradient_node,
-    note_spacers,
-    render,
-    to_dot,
-)
+from .notes import note_spacers
+from .numbers import blank
+from .style import HIDDEN, HIGHLIGHT_WIDTH, STUB, TOTAL, Layout, Note, Style
 
 if TYPE_CHECKING:
     from .evaluate import Evaluation
@@ -67,8 +58,6 @@ def _svg_text(text: str) -> str:
     return html.escape(text).replace("-", "&#45;")
 
 
-
-
 class Template:
     """A build's figure laid out once, drawn again for each frame's :class:`Style`.
 
@@ -79,16 +68,24 @@ class Template:
     def __init__(self, trace: Evaluation, style: Style) -> None:
         if style.note_rows < 1:
             raise ValueError("a template needs room for at least one row of notes")
-        placeholders = tuple(Note(-1, "0", HIDDEN) for _ in range(style.note_rows))
-        master = replace(style, gradients=None, highlight=None, notes=placeholders, layout=None)
-        n_gates = len(trace.graph.gates)
-        svg, end, data = render(to_dot(trace, master, "svg"), "svg", n_gates, also=["json0"]) \
-            .decode("utf-8").partition("</svg>\n")
-        svg += end
-        self.layout = _read_layout(json.loads(data))
+        svg, self.layout = _master(trace, style)
         """Where the nodes are, for :attr:`Style.layout` (a frame's own DOT needs it)."""
+        self._cut(svg, style.note_rows)
+        self._note_fill = style.theme.note.lower()
+        # The pieces as UTF-8; for each edge where its group is and how it looks hidden,
+        # for each gate where it is and how it looks highlighted.
+        self._bytes = [piece.encode("utf-8") for piece in self._pieces]
+        self._hidden = self._hidden_edges(trace, style)
+        look = (f'fill="{style.theme.highlight_fill.lower()}" '
+                f'stroke="{style.theme.highlight.lower()}" stroke-width="{HIGHLIGHT_WIDTH:g}"')
+        self._highlighted: dict[int, tuple[int, bytes]] = {}
+        for node in trace.graph.nodes:
+            if node.op != INPUT:
+                at = self._group[f"n{node.id}"]
+                self._highlighted[node.id] = (at, _highlight(self._pieces[at], look).encode())
 
-        # The master cut into pieces: the text between the groups that change, and them.
+    def _cut(self, svg: str, note_rows: int) -> None:
+        """The master cut into pieces: the text between the groups that change, and them."""
         self._pieces: list[str] = []
         self._group: dict[str, int] = {}
         notes: list[int] = []
@@ -99,34 +96,25 @@ class Template:
             self._pieces.append(match[0])
             at = match.end()
         self._cut_notes(svg[at:], notes)
-        if len(notes) != style.note_rows:
+        if len(notes) != note_rows:
             raise AssertionError(f"the master has {len(notes)} rows of notes, "
-                                 f"not {style.note_rows}")
+                                 f"not {note_rows}")
         self._notes = notes
         self._rows = [_ATTRS.findall(self._pieces[i]) for i in notes]
-        hidden_fill = dict(self._rows[0])["fill"]
 
-        nodes = trace.graph.nodes
+    def _hidden_edges(self, trace: Evaluation, style: Style) -> dict[tuple[int, int], tuple[int, bytes]]:
+        """For each edge the figure draws, where its group is and how it looks hidden."""
+        hidden_fill = dict(self._rows[0])["fill"]
+        gradient = style.theme.gradient.lower()
         # Every key a gradient may have: the output's stub, each edge, each shared value's
         # total; those that the figure draws have a group.
-        keys = [STUB] + [(n.id, k) for n in nodes for k in [*range(len(n.inputs)), TOTAL]]
-        edges = [key for key in keys if gradient_node(key) in self._group]
-        gradient = style.theme.gradient.lower()
-        look = (f'fill="{style.theme.highlight_fill.lower()}" '
-                f'stroke="{style.theme.highlight.lower()}" stroke-width="{HIGHLIGHT_WIDTH:g}"')
-        self._note_fill = style.theme.note.lower()
-        # The pieces as UTF-8; for each edge where its group is and how it looks hidden,
-        # for each gate where it is and how it looks highlighted.
-        self._bytes = [piece.encode("utf-8") for piece in self._pieces]
-        self._hidden: dict[tuple[int, int], tuple[int, bytes]] = {}
-        for edge in edges:
-            at = self._group[gradient_node(edge)]
-            self._hidden[edge] = (at, _hide(self._pieces[at], gradient, hidden_fill).encode())
-        self._highlighted: dict[int, tuple[int, bytes]] = {}
-        for node in nodes:
-            if node.op != INPUT:
-                at = self._group[f"n{node.id}"]
-                self._highlighted[node.id] = (at, _highlight(self._pieces[at], look).encode())
+        keys = [STUB] + [(n.id, k) for n in trace.graph.nodes for k in [*range(len(n.inputs)), TOTAL]]
+        hidden = {}
+        for edge in keys:
+            at = self._group.get(gradient_node(edge))
+            if at is not None:
+                hidden[edge] = (at, _hide(self._pieces[at], gradient, hidden_fill).encode())
+        return hidden
 
     def _cut_notes(self, text: str, notes: list[int]) -> None:
         """Add text between groups to the pieces, each graph-level text a piece of its own
@@ -164,6 +152,17 @@ class Template:
                 fill = note.color.lower() if note.color else self._note_fill
                 pieces[at] = _note(self._rows[row], fill, note.text, spacers[row]).encode()
         return b"".join(pieces)
+
+
+def _master(trace: Evaluation, style: Style) -> tuple[str, Layout]:
+    """The master's SVG (every gradient shown, no gate highlighted, a placeholder in each
+    row of notes) and its layout, from one run of Graphviz."""
+    placeholders = tuple(Note(-1, "0", HIDDEN) for _ in range(style.note_rows))
+    master = replace(style, gradients=None, highlight=None, notes=placeholders, layout=None)
+    n_gates = len(trace.graph.gates)
+    svg, end, data = render(to_dot(trace, master, "svg"), "svg", n_gates, also=["json0"]) \
+        .decode("utf-8").partition("</svg>\n")
+    return svg + end, _read_layout(json.loads(data))
 
 
 def _read_layout(data: dict[str, object]) -> Layout:

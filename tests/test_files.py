@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 import backviz
-from backviz import render
+from backviz import export as render
 from backviz.cli import cli
 
 FIG1 = ["(x+y)*z", "--x", "-2", "--y", "5", "--z", "-4"]

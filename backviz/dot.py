@@ -1,0 +1,257 @@
+"""The DOT writer: a trace and its :class:`~backviz.style.Style` as Graphviz DOT source.
+
+A figure is a header (the graph's, nodes' and edges' defaults), a node's lines for each
+node (its gate or input, and for a value used more than once the stub with its total
+gradient and the fork where its edges part), an edge's lines for each input of a gate
+(the helper node with its value and gradient, and the two edges through it), the
+output's stub, and a footer (the --annotate words, the band of notes or the caption).
+The labels live in the DOT itself: a saved .dot renders the same figure with plain
+``dot -Tsvg``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .boxes import Boxes
+from .graph import INPUT, Node
+from .labels import edge_label, font, gate_label
+from .metrics import GATE, GATE_FONT
+from .notes import caption_label, notes_label
+from .numbers import Numbers
+from .ops import OPS
+from .style import HIGHLIGHT_WIDTH, STUB, TOTAL, Style
+from .text import escape, quote, short
+
+if TYPE_CHECKING:
+    from .evaluate import Evaluation
+
+__all__ = ["FONT", "PNG_SCALE", "gate_labels", "gradient_node", "title", "to_dot"]
+
+# fonts-dejavu-core is on every stock Debian/Ubuntu, so nothing is downloaded; the rest of
+# the list is for SVGs viewed elsewhere (Verdana has DejaVu's proportions; then whatever
+# sans-serif the viewer has, never its default serif).
+FONT = "DejaVu Sans,Verdana,Arial,sans-serif"
+PNG_SCALE = 4
+"""A PNG has this many pixels per point unless a scale is given: the first figure is 808 px
+wide, sharp on a projector."""
+_LARGE = 300  # from this many gates on, lay out for speed (see _large_graph_settings)
+_HELPER = "shape=plaintext, width=0, height=0, margin=0"  # a node that is only its label
+
+
+def to_dot(trace: Evaluation, style: Style | None = None, format: str | None = None) -> str:
+    """The figure as DOT source: deterministic, ids from the topological order.
+
+    ``format`` is the format it will be drawn in, for its size: a PNG has
+    :data:`PNG_SCALE` pixels per point unless the style gives a scale.
+
+    An edge is drawn through a helper (``e{gate}_{k}``) carrying its value and gradient.
+    A value used more than once first goes through a stub (``s{id}``) with its total
+    gradient, to a fork (``f{id}``) where its edges part, each with its own share.
+    """
+    style = style or Style()
+    body = _Body(trace, style)
+    for node in trace.graph.nodes:
+        body.node(node)
+    for node in trace.graph.gates:
+        body.edges(node)
+    body.output_stub()
+    lines = [*_header(trace, style, format), *body.boxes.nest(body.lines), *_footer(trace, style)]
+    return "\n".join(lines) + "\n"
+
+
+def _header(trace: Evaluation, style: Style, format: str | None) -> list[str]:
+    """The graph's head line and the defaults of the graph, its nodes and its edges."""
+    n_gates = sum(1 for n in trace.graph.nodes if n.op != INPUT)
+    scale = style.scale or (PNG_SCALE if format == "png" else None)
+    size = f", dpi={72 * scale:g}" if scale else ""
+    background = "transparent" if style.transparent else style.theme.background
+    ink = style.theme.text
+    # The graph's name is the SVG's first <title>: what a screen reader and a browser tab say.
+    return [
+        f"digraph {quote(title(trace))} {{",
+        f'  graph [rankdir=LR, nodesep=0.15, ranksep=0.12, fontname="{FONT}", '
+        f'bgcolor="{background}", fontcolor="{ink}", margin=0{size}'
+        + _large_graph_settings(n_gates) + "];",
+        f'  node [fontname="{FONT}", fontsize={GATE_FONT}, shape=circle, width={GATE}, '
+        f'height={GATE}, margin=0.05, penwidth=1, color="{ink}", '
+        f'fontcolor="{ink}"];',
+        f'  edge [arrowsize=0.5, penwidth=1, color="{ink}"];',
+    ]
+
+
+def _footer(trace: Evaluation, style: Style) -> list[str]:
+    """What comes after the nodes and edges: --annotate's words, the band under the figure."""
+    lines = _patterns(trace, style) if style.annotate else []
+    if style.notes or style.note_rows:
+        lines.append(notes_label(style))
+    elif style.caption:
+        lines.append(caption_label(style))
+    return [*lines, "}"]
+
+
+class _Body:
+    """The lines of the nodes and edges, by the box (a user gate's call) they are drawn in."""
+
+    def __init__(self, trace: Evaluation, style: Style) -> None:
+        self.trace = trace
+        self.graph = trace.graph
+        self.style = style
+        self.numbers = Numbers(trace, style)
+        self.labels = gate_labels(trace)
+        self.index_inputs = trace.index_inputs
+        self.uses = self.graph.uses
+        self.shared = any(n > 1 for n in self.uses)
+        self.boxes = Boxes(self.graph, style.theme)
+        self.lines: dict[int | None, list[str]] = {None: []}  # by group index; None: no box
+
+    def emit(self, where: int | None, line: str) -> None:
+        self.lines.setdefault(where, []).append(line)
+
+    def helper(self, key: tuple[int, int], value_of: int, grad: object, named: bool) -> str:
+        """A helper node's line: the value of node ``value_of`` and the gradient ``grad``
+        (None: an index edge), with its name and caption where ``named``."""
+        shown = self.style.gradients is None or key in self.style.gradients
+        caption, name = "", None
+        if named:  # an intermediate's name, where its value starts (an input's is its node)
+            caption = _caption(self.trace, value_of)
+            name = self.graph.names[value_of] if self.graph.ops[value_of] != INPUT else None
+        label = edge_label(self.trace.values[value_of], grad, self.numbers, self.style.theme,
+                           shown, caption, name)
+        return f"  {gradient_node(key)} [{_HELPER}, label={label}];"
+
+    def node(self, node: Node) -> None:
+        """A node's lines: the node, and the stub and fork of a value used more than once."""
+        self.emit(self.boxes.node(node.id), self._node_line(node))
+        if self.uses[node.id] > 1:  # the stub with the total gradient, then the fork
+            where = self.boxes.common(node.id, *self.graph.consumers[node.id])
+            self.emit(where, self.helper((node.id, TOTAL), node.id, self.trace.grads[node.id], True))
+            self.emit(where, f'  f{node.id} [shape=point, width=0.03, height=0.03, '
+                             f'color="{self.style.theme.text}"];')
+            self.emit(None, f"  n{node.id} -> s{node.id}:p:w [arrowhead=none];")
+            self.emit(None, f"  s{node.id}:p:e -> f{node.id} [arrowhead=none];")
+
+    def _node_line(self, node: Node) -> str:
+        """An input's name, an index input's name and the word index, or a gate's circle."""
+        if node.id in self.index_inputs:  # integers that pick elements: no gradient
+            return (f"  n{node.id} [shape=plaintext, width=0, height=0, margin=0.02, "
+                    f"label=<{escape(node.label)}<BR/><FONT POINT-SIZE=\"10\" "
+                    f"COLOR=\"{self.style.theme.pattern}\">index</FONT>>];")
+        if node.op == INPUT:
+            return (f"  n{node.id} [shape=plaintext, width=0, height=0, margin=0.02, "
+                    f"label={quote(node.label)}];")
+        theme = self.style.theme
+        mark = (f', color="{theme.highlight}", penwidth={HIGHLIGHT_WIDTH}, style=filled, '
+                f'fillcolor="{theme.highlight_fill}"') if node.id == self.style.highlight else ""
+        op = OPS[node.op]
+        # Inputs are drawn in the order written (u - v reads u above v, and the slides'
+        # w0*x0 has w0 above x0), except at commutative gates in a graph where values are
+        # shared: there the order is left to Graphviz, so that the edges of the shared
+        # values need not cross (the staged example's do if the order is kept).
+        if len(node.inputs) > 1 and not (op.commutative and self.shared):
+            mark += ", ordering=in"
+        return f"  n{node.id} [label={gate_label(self.labels[node.id])}{mark}];"
+
+    def edges(self, node: Node) -> None:
+        """An edge's lines for each input of the gate: its helper, and the edges through it."""
+        index_from = OPS[node.op].index_from
+        shares = self.trace.edge_grads[node.id]
+        for k, (src, grad) in enumerate(zip(node.inputs, shares, strict=True)):
+            fanned = self.uses[src] > 1  # its value, name and caption are on its stub
+            is_index = index_from is not None and k >= index_from
+            helper = gradient_node((node.id, k))
+            dashed = ", style=dashed" if is_index else ""
+            self.emit(self.boxes.common(src, node.id),
+                      self.helper((node.id, k), src, None if is_index else grad, not fanned))
+            self.emit(None, f"  {'f' if fanned else 'n'}{src} -> {helper}:p:w "
+                            f"[arrowhead=none{dashed}];")
+            self.emit(None, f"  {helper}:p:e -> n{node.id}{' [style=dashed]' if is_index else ''};")
+
+    def output_stub(self) -> None:
+        """The output's stub: its value and its gradient, 1, after the last gate."""
+        out = self.graph.output
+        self.emit(None, self.helper(STUB, out.id, self.trace.grads[out.id], True))
+        self.emit(None, f"  n{out.id} -> {gradient_node(STUB)}:p:w [arrowhead=none];")
+
+
+def gradient_node(edge: tuple[int, int]) -> str:
+    """The DOT name of the helper node that carries a gradient (a key of
+    :attr:`Style.gradients`); frames of a build find the gradient's texts by it."""
+    node, k = edge
+    return "out" if edge == STUB else f"s{node}" if k == TOTAL else f"e{node}_{k}"
+
+
+def gate_labels(trace: Evaluation) -> dict[int, str]:
+    """Each gate's label in this figure, by node id.
+
+    A gate whose label another kind of gate in the figure also has is drawn with its
+    ``distinct_label``: beside an elementwise ``*``, the matrix product is ``@`` (alone,
+    it is the slides' ``*``).
+    """
+    graph = trace.graph
+    labels = {node.id: node.label for node in graph.gates}
+    kinds: dict[str, set[str]] = {}
+    for node in graph.gates:
+        kinds.setdefault(labels[node.id], set()).add(node.op)
+    for node in graph.gates:
+        distinct = OPS[node.op].distinct_label
+        if distinct is not None and len(kinds[labels[node.id]]) > 1:
+            labels[node.id] = distinct
+    return labels
+
+
+def title(trace: Evaluation) -> str:
+    """The graph's name: the expression on one line, cut at 200 characters."""
+    return short(" ".join(trace.graph.expression.split()), 200)
+
+
+def _caption(trace: Evaluation, node_id: int) -> str:
+    """The shape of a value made along an axis (``mean(X, axis=0)``), which the axis decides."""
+    if trace.graph.ops[node_id] == INPUT:
+        return ""
+    op = OPS[trace.graph.ops[node_id]]
+    if op.keyword != "axis" or trace.graph.consts[node_id] is None:
+        return ""
+    shape = np.shape(trace.values[node_id])
+    return "shape " + ("()" if not shape else f"({shape[0]},)" if len(shape) == 1 else
+                       "(" + ", ".join(map(str, shape)) + ")")
+
+
+def _patterns(trace: Evaluation, style: Style) -> list[str]:
+    """DOT for --annotate: each gate's pattern in a plain node below the gate, in its
+    rank, so that Graphviz keeps it clear of every other label.
+
+    Gate and word share a borderless cluster, which Graphviz keeps together: in the rank
+    alone, other nodes came between them on larger graphs and words drifted up to 100 pt
+    from their gate. The invisible edge, from the word to the gate, puts the word under it.
+    """
+    out = []
+    for node in trace.graph.gates:
+        pattern = OPS[node.op].pattern
+        if not pattern:
+            continue
+        out.append(f"  c{node.id} [shape=plaintext, width=0, height=0, margin=0, fontsize=12, "
+                   f"label=<<I>{font(pattern, style.theme.pattern)}</I>>];")
+        out.append(f"  subgraph cluster_c{node.id} {{peripheries=0; margin=0; "
+                   f"{{rank=same; n{node.id}; c{node.id};}}}}")
+        out.append(f"  c{node.id} -> n{node.id} [style=invis];")
+    return out
+
+
+def _large_graph_settings(n_gates: int) -> str:
+    """Graph attributes that keep dot's layout time down on large graphs.
+
+    Measured with Graphviz 2.43: on a 1,500-gate sum of products dot's default ranking
+    took 10.8 s and newrank=true 3.2 s (the default balances ranks in time that grows
+    with nodes x ranks); the positioning network simplex is capped at about 60 / gates
+    of the node count; on a 3,000-gate random DAG crossing minimisation took 37 of 40 s
+    and mclimit=0.1 brings the whole layout to 6.7 s. Labels stay right (they do not
+    depend on how good the layout is); only the number of edge crossings may grow.
+    """
+    if n_gates < _LARGE:
+        return ""
+    limit = f"{min(0.2, 60 / n_gates):.3g}"
+    return f", newrank=true, nslimit={limit}, nslimit1={limit}, mclimit=0.1"
+

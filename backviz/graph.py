@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 from . import tokens as _tokens
 from .errors import line_and_column
 from .ops import OPS, Param
+from .text import short
 
 __all__ = [
     "INPUT",
@@ -209,10 +210,10 @@ class Graph:
                 owner.setdefault(i, group)
         texts = []
         for i, name in enumerate(self.names):
-            text = name or _short(self.source_of(i))
+            text = name or short(self.source_of(i), 40)
             if i in owner and name is None:
                 group = owner[i]
-                text = f"{text} in {group.name}({_short(self._call_args(group), 24)})"
+                text = f"{text} in {group.name}({short(self._call_args(group), 24)})"
             texts.append(text)
         seen: dict[str, int] = {}
         for text in texts:
@@ -235,7 +236,3 @@ class Graph:
 
     def __len__(self) -> int:
         return len(self.ops)
-
-
-def _short(text: str, limit: int = 40) -> str:
-    return text if len(text) <= limit else text[:limit - 3] + "..."

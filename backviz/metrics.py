@@ -7,8 +7,9 @@ band of notes and fit each gate's label into its circle before Graphviz runs.
 from __future__ import annotations
 
 import math
+import re
 
-__all__ = ["GATE", "GATE_FONT", "NOTE_SIZE", "gate_font_size", "note_width"]
+__all__ = ["GATE", "GATE_FONT", "NOTE_SIZE", "gate_font_size", "note_width", "svg_resized", "svg_size"]
 
 # DejaVu Sans advance widths (em) of the characters notes use most; others count as wide.
 _ADVANCE = {**dict.fromkeys("0123456789", 0.636), **dict.fromkeys(" .,:", 0.318),
@@ -46,3 +47,19 @@ def gate_font_size(lines: list[str]) -> float:
             break
         size -= 0.5
     return size
+
+
+# The size Graphviz writes in an SVG's first tag, in points.
+_SVG_SIZE = re.compile(r'<svg width="([\d.]+)pt" height="([\d.]+)pt"')
+
+
+def svg_size(svg: str) -> tuple[float, float] | None:
+    """A Graphviz SVG's width and height in points, or None when it does not say."""
+    match = _SVG_SIZE.search(svg)
+    return (float(match[1]), float(match[2])) if match else None
+
+
+def svg_resized(svg: str, width: float, height: float) -> str:
+    """The SVG shown at another size in CSS pixels (its viewBox, the drawing's
+    coordinates, unchanged)."""
+    return _SVG_SIZE.sub(f'<svg width="{round(width)}px" height="{round(height)}px"', svg, count=1)

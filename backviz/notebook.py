@@ -10,12 +10,12 @@ figure.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from .backend import MAX_GATES
 from .errors import GraphvizNotFoundError
+from .metrics import svg_resized, svg_size
 from .render import to_bytes, to_svg
 from .style import Style
 from .summary import summary
@@ -57,10 +57,13 @@ def mimebundle(trace: Evaluation, scale: float | None = None,
             raise _NoFigure(f"the graph has {len(trace.graph.gates):,} gates, more than the "
                             f"{MAX_GATES:,} that are drawn")
         svg = to_svg(trace, style)
-        width, height = _size(svg)
+        points = svg_size(svg)
+        if points is None:
+            raise ValueError("the SVG has no size in points")
+        width, height = points
         shown = width * _PX * scale if scale else max(min(width * _PX, AREA), width * _PX * LEGIBLE)
         factor = shown / (width * _PX)
-        svg = _resized(svg, shown, height * _PX * factor)
+        svg = svg_resized(svg, shown, height * _PX * factor)
         png = to_bytes(trace, "png", replace(style, scale=_SHARP * _PX * factor))
     except GraphvizNotFoundError:
         reason = "Graphviz's dot program is not installed (apt-get install graphviz)"
@@ -81,17 +84,3 @@ def mimebundle(trace: Evaluation, scale: float | None = None,
 
 class _NoFigure(Exception):
     """Why a figure is not drawn."""
-
-
-def _size(svg: str) -> tuple[float, float]:
-    """The SVG's width and height in points."""
-    match = re.search(r'<svg width="([\d.]+)pt" height="([\d.]+)pt"', svg)
-    if not match:
-        raise ValueError("the SVG has no size in points")
-    return float(match[1]), float(match[2])
-
-
-def _resized(svg: str, width: float, height: float) -> str:
-    """The SVG drawn at another size (its viewBox, the drawing's coordinates, unchanged)."""
-    return re.sub(r'<svg width="[\d.]+pt" height="[\d.]+pt"',
-                  f'<svg width="{round(width)}px" height="{round(height)}px"', svg, count=1)

@@ -20,9 +20,9 @@ from __future__ import annotations
 import base64
 import html
 import json
-import re
 from collections.abc import Sequence
 
+from .metrics import svg_size
 from .style import THEME, Theme
 
 __all__ = ["KEYS", "page"]
@@ -185,7 +185,8 @@ def page(title: str, expression: str, svgs: Sequence[str | bytes], captions: Seq
 
 def _sizes(first: str | bytes) -> str:
     """The CSS sizes of the figure, from the first frame's size in points."""
-    width, height = _size(first.decode("utf-8") if isinstance(first, bytes) else first)
+    size = svg_size(first.decode("utf-8") if isinstance(first, bytes) else first)
+    width, height = size or (72.0, 36.0)  # a point and a half of room when it does not say
     natural = width * 4 / 3  # CSS pixels: a point is 4/3 of one
     # As large as a wide screen has room for, within twice the natural size; never smaller.
     room = min(_WIDE, natural * _TALL / max(1.0, height * 4 / 3))
@@ -221,9 +222,3 @@ def _frame_data(captions: Sequence[str], files: Sequence[str] | None) -> str:
     # JSON inside <script> must not close the element: escape "<" (json.dumps keeps it).
     return json.dumps({"captions": list(captions), "files": list(files or []), "keys": KEYS},
                       ensure_ascii=False).replace("<", "\\u003c")
-
-
-def _size(svg: str) -> tuple[float, float]:
-    """An SVG's width and height in points (72 and 36 when it does not say)."""
-    match = re.search(r'<svg width="([\d.]+)pt" height="([\d.]+)pt"', svg)
-    return (float(match[1]), float(match[2])) if match else (72.0, 36.0)

@@ -28,7 +28,6 @@ from __future__ import annotations
 import html
 import math
 import os
-import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -42,12 +41,13 @@ from .dot import gate_labels, to_dot
 from .errors import BackvizError, TooLargeError
 from .evaluate import local_texts, vjp
 from .graph import INPUT, Node
-from .metrics import note_width
+from .metrics import note_width, svg_size
 from .numbers import Numbers
 from .ops import OPS, UPSTREAM
 from .page import page
 from .style import STUB, TOTAL, Note, Style
 from .template import Template
+from .text import short
 
 if TYPE_CHECKING:
     from .evaluate import Evaluation
@@ -396,18 +396,13 @@ def subject(trace: Evaluation) -> str:
     if "\n" in graph.expression or ";" in graph.expression:
         name = graph.output.name
         return f"the program's {name}" if name else "the program"
-    return _short(graph.expression)
+    return short(" ".join(graph.expression.split()), 60)  # a program on one line
 
 
 def _heading(step: Step) -> str:
     """The gate and what it computes: ``1/x gate, sigy``, ``* gate, w0*x0``."""
     label = step.gate.label
     return f"{label} gate" if step.where in ("", label) else f"{label} gate, {step.where}"
-
-
-def _short(expression: str) -> str:
-    expression = " ".join(expression.split())  # a program on one line
-    return expression if len(expression) <= 60 else expression[:57] + "..."
 
 
 # --- the gradient check -----------------------------------------------------------------
@@ -645,8 +640,8 @@ class Build:
         # The page is a whole document with its script: in an iframe it keeps its keys
         # and styles to itself. The frame is as tall as the figure (at its natural size)
         # plus the title, the caption and the buttons.
-        size = re.search(r'<svg width="[\d.]+pt" height="([\d.]+)pt"', self.svgs[0])
-        figure = float(size[1]) * 4 / 3 if size else 400.0
+        size = svg_size(self.svgs[0])
+        figure = size[1] * 4 / 3 if size else 400.0
         height = round(min(1000.0, max(420.0, figure + 330)))
         return (f'<iframe srcdoc="{html.escape(self.html)}" style="width: 100%; '
                 f'height: {height}px; border: 0" title="the frames of the build"></iframe>')

@@ -464,8 +464,8 @@ class Evaluation:
         Not for an input used only as an index (``y`` in ``s[y]``): an integer has none.
         """
         skip = self.index_inputs
-        return {n.name: public(self.grads[n.id]) for n in self.graph.nodes
-                if n.op == INPUT and n.name is not None and n.id not in skip}
+        return {name: public(self.grads[i]) for name, i in self.graph.input_ids.items()
+                if i not in skip}
 
     @cached_property
     def index_inputs(self) -> frozenset[int]:
@@ -475,8 +475,7 @@ class Evaluation:
     @property
     def inputs(self) -> dict[str, float | np.ndarray]:
         """The variables' values as used."""
-        return {n.name: public(self.values[n.id]) for n in self.graph.nodes
-                if n.op == INPUT and n.name is not None}
+        return {name: public(self.values[i]) for name, i in self.graph.input_ids.items()}
 
     def output_with(self, inputs: Mapping[str, object]) -> float:
         """The output of the same graph for other input values (for the gradient check)."""

@@ -20,7 +20,7 @@ import numpy as np
 
 from .errors import BackvizError
 from .evaluate import Array, UserCall, as_value, backward, forward, public, shares
-from .graph import INPUT, Graph
+from .graph import Graph
 from .ops import BINARY, FUNCTIONS, OPS, Op, Param
 from .parse import parse
 
@@ -122,7 +122,7 @@ class _UserGate(Gate):
     def _backward(self, dz: Array) -> tuple[Array, ...]:
         assert self.inputs is not None
         grads = backward(self.graph, self.values, upstream=dz)
-        node = {n.name: n.id for n in self.graph.nodes if n.op == INPUT}
+        node = self.graph.input_ids
         # A parameter the body does not use gets a zero gradient.
         return tuple(grads[node[p]] if p in node else np.zeros_like(x)
                      for p, x in zip(self.params, self.inputs, strict=True))

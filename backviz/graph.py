@@ -173,6 +173,13 @@ class Graph:
         return tuple(name for op, name in zip(self.ops, self.names, strict=True)
                      if op == INPUT and name is not None)
 
+    @cached_property
+    def input_ids(self) -> dict[str, int]:
+        """Each variable's input node, by name (without making the :attr:`nodes` records,
+        whose columns cost a pass over the text)."""
+        return {name: i for i, (op, name) in enumerate(zip(self.ops, self.names, strict=True))
+                if op == INPUT and name is not None}
+
     @property
     def gates(self) -> tuple[Node, ...]:
         return tuple(n for n in self.nodes if n.op != INPUT)

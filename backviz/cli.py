@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from . import __version__
-from .backend import stop_drawing
 from .errors import (
     BackvizError,
     GalleryFileError,
@@ -40,18 +39,19 @@ from .errors import (
     Stopped,
     TooLargeError,
 )
-from .export import FORMATS, format_for, json_chunks, write_atomic, write_folder_atomic
 from .graph import Graph
 from .ops import FUNCTIONS
 from .parse import parse
 from .render import to_bytes
-from .style import THEMES, Style
-from .summary import summary
+from .render.backend import stop_drawing
+from .render.export import FORMATS, format_for, json_chunks, write_atomic, write_folder_atomic
+from .render.style import THEMES, Style
+from .render.summary import summary
 from .tracing import Trace, trace
 
 if TYPE_CHECKING:
     from .gallery import Figure
-    from .style import Theme
+    from .render.style import Theme
 
 __all__ = ["cli", "live_cli", "main"]
 

@@ -48,16 +48,16 @@ from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 
-from .backend import MAX_GATES, render
-from .dot import to_dot
 from .errors import BackvizError, InvalidValueError, PositionedError, RenderTimeoutError
 from .graph import Graph
-from .numbers import Numbers
 from .page import KEYS
 from .parse import parse
 from .render import described
-from .style import THEMES as COLOURS
-from .style import Style
+from .render.backend import MAX_GATES, render
+from .render.dot import to_dot
+from .render.numbers import Numbers
+from .render.style import THEMES as COLOURS
+from .render.style import Style
 from .teach import MAX_STEPS, Frame, laid_out
 from .template import Template
 from .tracing import Trace, trace

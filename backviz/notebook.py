@@ -13,12 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from .backend import MAX_GATES
 from .errors import GraphvizNotFoundError
-from .metrics import svg_resized, svg_size
 from .render import to_bytes, to_svg
-from .style import Style
-from .summary import summary
+from .render.backend import MAX_GATES
+from .render.metrics import svg_resized, svg_size
+from .render.style import Style
+from .render.summary import summary
 
 if TYPE_CHECKING:
     from .evaluate import Evaluation

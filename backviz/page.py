@@ -22,8 +22,8 @@ import html
 import json
 from collections.abc import Sequence
 
-from .metrics import svg_size
-from .style import THEME, Theme
+from .render.metrics import svg_size
+from .render.style import THEME, Theme
 
 __all__ = ["KEYS", "page"]
 

@@ -36,16 +36,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .backend import render
-from .dot import gate_labels, to_dot
 from .errors import BackvizError, TooLargeError
 from .evaluate import local_texts, vjp
 from .graph import INPUT, Node
-from .metrics import note_width, svg_size
-from .numbers import Numbers
 from .ops import OPS, UPSTREAM
 from .page import page
-from .style import STUB, TOTAL, Note, Style
+from .render.backend import render
+from .render.dot import gate_labels, to_dot
+from .render.metrics import note_width, svg_size
+from .render.numbers import Numbers
+from .render.style import STUB, TOTAL, Note, Style
 from .template import Template
 from .text import short
 

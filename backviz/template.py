@@ -29,12 +29,12 @@ import re
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from .backend import render
-from .dot import gradient_node, to_dot
 from .graph import INPUT
-from .notes import note_spacers
-from .numbers import blank
-from .style import HIDDEN, HIGHLIGHT_WIDTH, STUB, TOTAL, Layout, Note, Style
+from .render.backend import render
+from .render.dot import gradient_node, to_dot
+from .render.notes import note_spacers
+from .render.numbers import blank
+from .render.style import HIDDEN, HIGHLIGHT_WIDTH, STUB, TOTAL, Layout, Note, Style
 
 if TYPE_CHECKING:
     from .evaluate import Evaluation

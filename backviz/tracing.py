@@ -14,15 +14,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .dot import to_dot
 from .errors import InvalidValueError, TooLargeError
 from .evaluate import Evaluation, backward, describe, forward
-from .export import to_dict, to_json
 from .graph import Graph, collector_paused
 from .parse import parse
 from .render import save, to_graphviz, to_svg
-from .style import Style
-from .summary import summary
+from .render.dot import to_dot
+from .render.export import to_dict, to_json
+from .render.style import Style
+from .render.summary import summary
 
 if TYPE_CHECKING:
     from .notebook import Figure

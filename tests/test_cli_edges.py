@@ -264,7 +264,7 @@ def test_json_is_written_in_pieces_with_the_same_bytes(run, tmp_path: Path) -> N
     import json
 
     import backviz
-    from backviz.export import json_chunks, to_dict, to_json
+    from backviz.render.export import json_chunks, to_dict, to_json
 
     t = backviz.trace("l2(W@x) + sum(b)", W=np.arange(6.0).reshape(2, 3), x=[1.0, 2.0, 3.0],
                       b=[np.nan, 1.0])
@@ -279,7 +279,7 @@ def test_json_is_written_in_pieces_with_the_same_bytes(run, tmp_path: Path) -> N
 
 
 def test_a_write_that_fails_midway_leaves_no_file(tmp_path: Path) -> None:
-    from backviz.export import write_atomic
+    from backviz.render.export import write_atomic
 
     def pieces():  # type: ignore[no-untyped-def]
         yield b'{"value": '

@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 import backviz
-from backviz import export as render
 from backviz.cli import cli
+from backviz.render import export as render
 
 FIG1 = ["(x+y)*z", "--x", "-2", "--y", "5", "--z", "-4"]
 

@@ -18,7 +18,7 @@ from backviz.evaluate import CALL
 from backviz.graph import INPUT
 from backviz.ops import OPS
 from backviz.render import Style, to_dict, to_dot
-from backviz.style import TOTAL
+from backviz.render.style import TOTAL
 from backviz.teach import check, explain, frames, steps
 
 # The course notes' forward pass, exactly as the notes write it (optimization-2, "Staged

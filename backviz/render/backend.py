@@ -17,8 +17,8 @@ import subprocess
 import threading
 from collections.abc import Sequence
 
-from .errors import GraphvizNotFoundError, RenderError, RenderTimeoutError, TooLargeError
-from .signals import deferred
+from ..errors import GraphvizNotFoundError, RenderError, RenderTimeoutError, TooLargeError
+from ..signals import deferred
 
 __all__ = ["DOT_TIMEOUT", "MAX_GATES", "dot_timeout", "drawable", "fixed_pdf", "render",
            "stop_drawing"]

@@ -1,4 +1,4 @@
-"""The DOT writer: a trace and its :class:`~backviz.style.Style` as Graphviz DOT source.
+"""The DOT writer: a trace and its :class:`~backviz.render.style.Style` as Graphviz DOT source.
 
 A figure is a header (the graph's, nodes' and edges' defaults), a node's lines for each
 node (its gate or input, and for a value used more than once the stub with its total
@@ -15,18 +15,18 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..graph import INPUT, Node
+from ..ops import OPS
+from ..text import escape, quote, short
 from .boxes import Boxes
-from .graph import INPUT, Node
 from .labels import edge_label, font, gate_label
 from .metrics import GATE, GATE_FONT
 from .notes import caption_label, notes_label
 from .numbers import Numbers
-from .ops import OPS
 from .style import HIGHLIGHT_WIDTH, STUB, TOTAL, Style
-from .text import escape, quote, short
 
 if TYPE_CHECKING:
-    from .evaluate import Evaluation
+    from ..evaluate import Evaluation
 
 __all__ = ["FONT", "PNG_SCALE", "gate_labels", "gradient_node", "title", "to_dot"]
 

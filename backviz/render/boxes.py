@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from .graph import Graph
+from ..graph import Graph
+from ..text import quote
 from .style import Theme
-from .text import quote
 
 __all__ = ["Boxes"]
 

@@ -17,7 +17,7 @@ import numpy as np
 from .style import Style
 
 if TYPE_CHECKING:
-    from .evaluate import Evaluation
+    from ..evaluate import Evaluation
 
 __all__ = ["Numbers", "all_integral", "blank"]
 

@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from ..text import escape, quote
 from .metrics import GATE_FONT, gate_font_size
 from .numbers import Numbers, blank
 from .style import HIDDEN, Theme
-from .text import escape, quote
 
 __all__ = ["edge_label", "font", "gate_label"]
 

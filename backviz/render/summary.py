@@ -1,17 +1,17 @@
 """The command's summary of a trace: ``expression = value``, then the gradients and the
-values a program names, in the figure's number forms (:class:`~backviz.numbers.Numbers`)."""
+values a program names, in the figure's number forms (:class:`~backviz.render.numbers.Numbers`)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .graph import INPUT
+from ..graph import INPUT
+from ..text import short
 from .numbers import Numbers
 from .style import Style
-from .text import short
 
 if TYPE_CHECKING:
-    from .evaluate import Evaluation
+    from ..evaluate import Evaluation
 
 __all__ = ["summary"]
 

@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import BackvizError
-from .graph import INPUT, Node
+from ..errors import BackvizError
+from ..graph import INPUT, Node
 
 if TYPE_CHECKING:
-    from .evaluate import Evaluation
+    from ..evaluate import Evaluation
 
 __all__ = ["FORMATS", "format_for", "json_chunks", "to_dict", "to_json", "write_atomic",
            "write_folder_atomic"]

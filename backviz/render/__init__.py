@@ -1,13 +1,22 @@
-"""The figure API: a trace drawn as SVG, PNG, PDF, DOT or JSON, saved, or as a graphviz.Digraph.
+"""The renderer: a trace drawn as SVG, PNG, PDF, DOT or JSON, saved, or as a graphviz.Digraph.
 
-The renderer's parts each live in a module of their own: :mod:`backviz.style` (themes
-and :class:`Style`), :mod:`backviz.numbers` (how numbers are written), :mod:`backviz.dot`
-(the DOT writer, with :mod:`backviz.labels`, :mod:`backviz.notes`, :mod:`backviz.boxes`
-and :mod:`backviz.metrics`), :mod:`backviz.backend` (running dot), :mod:`backviz.export`
-(JSON and atomic writes) and :mod:`backviz.summary`. The names this module re-exports
-from them (``backviz.render.Style``, ``backviz.render.THEMES``, ...) are kept for
-compatibility with code written against the single module it was; within the package,
-each name is imported from the module that owns it.
+This module is the figure API (:func:`to_svg`, :func:`to_bytes`, :func:`save`,
+:func:`to_graphviz`); each part of the drawing is a module of this package, in the order
+a figure is made:
+
+- :mod:`~backviz.render.style`: themes and :class:`Style`, what a figure shows;
+- :mod:`~backviz.render.numbers`: how numbers are written;
+- :mod:`~backviz.render.dot`: the DOT writer, with :mod:`~backviz.render.labels` (the
+  labels of edges and gates), :mod:`~backviz.render.notes` (the band of notes),
+  :mod:`~backviz.render.boxes` (boxes around user gates) and
+  :mod:`~backviz.render.metrics` (how wide text is drawn);
+- :mod:`~backviz.render.backend`: running Graphviz's dot;
+- :mod:`~backviz.render.export`: JSON, and files and folders written atomically;
+- :mod:`~backviz.render.summary`: the command's text summary.
+
+The names re-exported here (``backviz.render.Style``, ``backviz.render.THEMES``, ...) are
+kept for code written against the single module this once was; within the package, each
+name is imported from the module that owns it.
 """
 
 from __future__ import annotations
@@ -16,18 +25,18 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..errors import BackvizError
+from ..text import escape
 from .backend import MAX_GATES, drawable, fixed_pdf, render
 from .dot import PNG_SCALE, gate_labels, gradient_node, title, to_dot
-from .errors import BackvizError
 from .export import FORMATS, format_for, json_chunks, to_dict, to_json, write_atomic
 from .notes import note_spacers
 from .numbers import Numbers, blank
 from .style import STUB, THEMES, Layout, Note, Style, Theme
 from .summary import summary
-from .text import escape
 
 if TYPE_CHECKING:
-    from .evaluate import Evaluation
+    from ..evaluate import Evaluation
 
 __all__ = [
     "FORMATS",

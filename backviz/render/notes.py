@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import math
 
+from ..text import escape
 from .metrics import NOTE_SIZE, note_width
 from .style import Style
-from .text import escape
 
 __all__ = ["caption_label", "note_spacers", "notes_label"]
 

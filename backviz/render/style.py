@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from .errors import BackvizError
+from ..errors import BackvizError
 
 __all__ = [
     "HIDDEN",
@@ -118,7 +118,7 @@ class Style:
     """No background: the slide or page shows through."""
     scale: float | None = None
     """Size: K times the natural size (SVG, PDF); a PNG has K pixels per point.
-    None: 1, and :data:`backviz.dot.PNG_SCALE` for PNG."""
+    None: 1, and :data:`backviz.render.dot.PNG_SCALE` for PNG."""
     max_elements: int = MAX_ELEMENTS
     """Arrays of more elements are written as their shape and range."""
     caption: str | None = None

@@ -111,12 +111,14 @@ class Builder:
     def graph(self, defaults: Mapping[str, Any], bindings: Mapping[str, int],
               warnings: Iterable[str]) -> Graph:
         """The nodes made, as a graph; ``defaults`` keeps only the inputs' example values."""
-        inputs = {name for op, name in zip(self.ops, self.names, strict=True) if op == INPUT}
+        if defaults:
+            inputs = {name for op, name in zip(self.ops, self.names, strict=True) if op == INPUT}
+            defaults = {name: value for name, value in defaults.items() if name in inputs}
         return Graph(expression=self.source.text, ops=tuple(self.ops),
                      inputs=tuple(self.inputs), names=tuple(self.names),
                      consts=tuple(self.consts), tokens=tuple(self.tokens),
                      firsts=tuple(self.firsts), lasts=tuple(self.lasts),
-                     defaults={name: value for name, value in defaults.items() if name in inputs},
+                     defaults=defaults,
                      groups=tuple(self.groups), bindings=bindings, warnings=tuple(warnings))
 
     def rows(self) -> Iterator[_Row]:

@@ -24,7 +24,7 @@ from .errors import PositionedError, UnknownFunctionError
 from .graph import INPUT
 from .ops import BINARY, FUNCTIONS, OPS, OVERLOADS
 from .statements import AUGMENTED
-from .tokens import PREFIXES, Source, function_name, integer, is_name, is_number
+from .tokens import NAME_START, PREFIXES, Source, function_name, integer, is_name, is_number
 
 __all__ = ["Expression", "Names"]
 
@@ -122,9 +122,15 @@ class Expression:
 
     def parse(self, first: int, last: int) -> Value:
         """Tokens ``first`` .. ``last - 1`` as one expression: a node, or a constant."""
+        tokens, operand, binary, operator = self.tokens, self.operand, self.binary, self.operator
         k = first
         while k < last:
-            k = self.operand(k) if self.expect_operand else self.operator(k)
+            if self.expect_operand:
+                k = operand(k)
+            elif tokens[k] in _PRECEDENCE:  # after an operand, the most frequent token
+                k = binary(k)
+            else:
+                k = operator(k)
         return self.end(last)
 
     def fail(self, message: str, token: int) -> PositionedError:
@@ -133,13 +139,16 @@ class Expression:
     # --- where an operand is expected ---------------------------------------------------
 
     def operand(self, k: int) -> int:
+        """A name (a value, or a call), or else :meth:`not_a_name`."""
         token = self.tokens[k]
+        if token[:1] not in NAME_START:
+            return self.not_a_name(k)
+        if self.tokens[k + 1] == "(":
+            return self.call(k)
         node = self.scope.get(token)  # the most frequent token: a name seen before
-        if node is not None and self.tokens[k + 1] != "(":
-            return self.push(node, k)
-        if is_name(token):
-            return self.call(k) if self.tokens[k + 1] == "(" else self.push(self.name(k), k)
-        return self.not_a_name(k)
+        self.operands.append(_Operand(self.name(k) if node is None else node, k, k + 1))
+        self.expect_operand = False
+        return k + 1
 
     def not_a_name(self, k: int) -> int:
         """An operand that is not a name: a number, or what opens one: ``(``, a sign."""
@@ -209,30 +218,28 @@ class Expression:
                                     UnknownFunctionError)
         if token in FUNCTIONS or token in self.names.gates:
             raise self.fail(f"'{token}' is a function: call it as {token}(...)", k)
-        self.check_new_input(token, k)
+        if self.defining is not None or token in self.names.assigned_at:
+            raise self.not_an_input(token, k)
         node = self.scope[token] = self.builder.add(INPUT, (), k, k, k + 1, name=token)
         return node
 
-    def check_new_input(self, token: str, k: int) -> None:
-        """A name used before it is given a value is an input, unless it may not be one."""
+    def not_an_input(self, token: str, k: int) -> PositionedError:
+        """A name used before it is given a value is an input, but not in a user gate's
+        body, nor before the name is assigned: the error to raise."""
         builder = self.builder
         if self.defining is not None:
             params = ", ".join(name or "" for op, name in zip(builder.ops, builder.names,
                                                               strict=True) if op == INPUT)
-            raise self.fail(f"the body of {self.defining} uses {token}, which is not one of "
-                            f"its parameters ({params})", k)
-        assigned_at = self.names.assigned_at
-        if token in assigned_at:
-            raise self.fail(f"{token} is used before it is assigned (it is assigned at "
-                            f"{self.source.place(assigned_at[token])})", k)
+            return self.fail(f"the body of {self.defining} uses {token}, which is not one of "
+                             f"its parameters ({params})", k)
+        return self.fail(f"{token} is used before it is assigned (it is assigned at "
+                         f"{self.source.place(self.names.assigned_at[token])})", k)
 
     # --- where an operator is expected --------------------------------------------------
 
     def operator(self, k: int) -> int:
+        """What follows an operand, other than a binary operator."""
         token = self.tokens[k]
-        precedence = _PRECEDENCE.get(token)
-        if precedence is not None:
-            return self.binary(k, precedence)
         if token == ")":
             return self.close(k)
         if token == ",":
@@ -244,9 +251,10 @@ class Expression:
         self.refuse_after_operand(k)
         return k + 1
 
-    def binary(self, k: int, precedence: int) -> int:
+    def binary(self, k: int) -> int:
         """Apply the operators before it that bind at least as tightly, then wait."""
         symbol = self.tokens[k]
+        precedence = _PRECEDENCE[symbol]
         # A right-associative operator does not apply its own kind: 2**3**2 is 2**(3**2).
         floor = precedence + 1 if symbol in _RIGHT_ASSOCIATIVE else precedence
         pending = self.pending
@@ -364,13 +372,10 @@ class Expression:
     def reduce(self) -> None:
         """Apply the operator on top of the stack (never a bracket: they are closed by hand)."""
         top = self.pending.pop()
-        if isinstance(top, _Binary):
-            self.apply_binary(top)
-        else:
+        if not isinstance(top, _Binary):
             assert isinstance(top, _Prefix)
             self.apply_prefix(top)
-
-    def apply_binary(self, top: _Binary) -> None:
+            return
         right = self.operands.pop()
         left = self.operands[-1]
         if type(left.value) is int and type(right.value) is int:  # two gates: nothing to fold

@@ -1,0 +1,475 @@
+"""One expression's tokens -> nodes: a shunting-yard loop with two typed stacks.
+
+The loop reads one token at a time, alternating between two places: where an operand is
+expected (a number, a name, a call, ``(``, a prefix sign) and where an operator is (a
+binary operator, ``)``, ``,``, ``.T``, an index). Each kind of token has its method, which
+returns where the next token is. Operands wait on one stack, operators and open brackets on
+another, each entry a record; an operator is applied when one of lower binding power
+arrives, a call when its ``)`` does. Nothing recurses, so a 100,000-term sum or 5,000
+nested brackets cost memory, never Python's recursion limit.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from . import indexes
+from .builder import Builder, Const, UserGate, Value
+from .errors import PositionedError, UnknownFunctionError
+from .graph import INPUT
+from .ops import BINARY, FUNCTIONS, OPS, OVERLOADS
+from .statements import AUGMENTED
+from .tokens import NAME_START, PREFIXES, Source, function_name, integer, is_name, is_number
+
+__all__ = ["Expression", "Names"]
+
+# Binding power of the binary operators and of prefix minus/plus; a bracket's is 0, so
+# that no operator arriving after it applies what is before it.
+_PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "@": 2, "**": 4, "^": 4}
+_PREFIX = 3
+_RIGHT_ASSOCIATIVE = frozenset(["**", "^"])
+_CONSTANTS = {"pi": math.pi, "e": math.e}  # math.pi, np.e...: only with a prefix
+
+
+@dataclass(slots=True)
+class _Operand:
+    """A value on the operand stack, and the tokens it is written as, first .. last - 1."""
+
+    value: Value
+    first: int
+    last: int
+
+
+# Not frozen, nor a NamedTuple: one is made per operator of a 100,000-term sum, and a
+# plain slots dataclass is the cheapest record to make.
+@dataclass(slots=True)
+class _Binary:
+    """A binary operator waiting for its right operand."""
+
+    precedence: int
+    symbol: str
+    token: int
+
+
+class _Prefix(NamedTuple):
+    """``-`` or ``+`` before an operand."""
+
+    symbol: str
+    token: int
+    precedence: int = _PREFIX
+
+
+class _Paren(NamedTuple):
+    """An open ``(`` around an operand."""
+
+    token: int
+    precedence: int = 0
+
+
+class _Keyword(NamedTuple):
+    """A call's keyword argument, ``axis=1``, and the token of its name."""
+
+    name: str
+    value: int
+    token: int
+
+
+@dataclass(slots=True)
+class _Call:
+    """An open call: the function's name (as written), its arguments so far, its keyword."""
+
+    name: str
+    token: int
+    args: int = 1
+    keyword: _Keyword | None = None
+    precedence: int = 0
+
+
+_Pending = _Binary | _Prefix | _Paren | _Call
+
+
+@dataclass(frozen=True)
+class Names:
+    """What the program around an expression has named: its user gates, and where each
+    name is first assigned and each gate defined (token indexes), for the messages."""
+
+    gates: Mapping[str, UserGate]
+    assigned_at: Mapping[str, int]
+    defined_at: Mapping[str, int]
+
+
+class Expression:
+    """The parser of one expression, adding its nodes to ``builder``.
+
+    ``scope`` maps each name to the node it names, and gains the new inputs. In a user
+    gate's body (``defining`` its name), ``scope`` holds only the parameters.
+    """
+
+    def __init__(self, source: Source, names: Names, builder: Builder, scope: dict[str, int],
+                 defining: str | None = None) -> None:
+        self.source = source
+        self.tokens = source.tokens
+        self.names = names
+        self.builder = builder
+        self.scope = scope
+        self.defining = defining
+        self.operands: list[_Operand] = []
+        self.pending: list[_Pending] = []
+        self.expect_operand = True
+
+    def parse(self, first: int, last: int) -> Value:
+        """Tokens ``first`` .. ``last - 1`` as one expression: a node, or a constant."""
+        tokens, operand, binary, operator = self.tokens, self.operand, self.binary, self.operator
+        k = first
+        while k < last:
+            if self.expect_operand:
+                k = operand(k)
+            elif tokens[k] in _PRECEDENCE:  # after an operand, the most frequent token
+                k = binary(k)
+            else:
+                k = operator(k)
+        return self.end(last)
+
+    def fail(self, message: str, token: int) -> PositionedError:
+        return self.source.error(message, token)
+
+    # --- where an operand is expected ---------------------------------------------------
+
+    def operand(self, k: int) -> int:
+        """A name (a value, or a call), or else :meth:`not_a_name`."""
+        token = self.tokens[k]
+        if token[:1] not in NAME_START:
+            return self.not_a_name(k)
+        if self.tokens[k + 1] == "(":
+            return self.call(k)
+        node = self.scope.get(token)  # the most frequent token: a name seen before
+        self.operands.append(_Operand(self.name(k) if node is None else node, k, k + 1))
+        self.expect_operand = False
+        return k + 1
+
+    def not_a_name(self, k: int) -> int:
+        """An operand that is not a name: a number, or what opens one: ``(``, a sign."""
+        token = self.tokens[k]
+        if token == "(":
+            self.pending.append(_Paren(k))
+        elif token == "-" or token == "+":
+            self.pending.append(_Prefix(token, k))
+        elif is_number(token):
+            return self.number(k)
+        elif token in _PRECEDENCE or token in (")", ","):
+            raise self.fail(f"expected a number, a variable, a function call or '(' "
+                            f"before '{token}'", k)
+        elif token != "\n":  # a line break inside brackets continues the statement
+            raise self.fail(_bad_character(token), k)
+        return k + 1
+
+    def push(self, value: Value, k: int) -> int:
+        """An operand written as the one token k."""
+        self.operands.append(_Operand(value, k, k + 1))
+        self.expect_operand = False
+        return k + 1
+
+    def number(self, k: int) -> int:
+        token = self.tokens[k]
+        value = float(token)
+        if not math.isfinite(value):
+            raise self.fail(f"the number {token[:20]}{'...' if len(token) > 20 else ''} "
+                            "is too large for a float64", k)
+        return self.push(Const(value, k), k)
+
+    def call(self, k: int) -> int:
+        """A function's name at k, its ``(`` after it."""
+        self.check_call(k)
+        self.pending.append(_Call(self.tokens[k], k))
+        return k + 2
+
+    def check_call(self, k: int) -> None:
+        """A name called as a function must be a known function or an earlier user gate."""
+        token, gates = self.tokens[k], self.names.gates
+        if token == indexes.ARANGE and token not in gates:
+            raise self.fail("arange(n) is only for indexing: it gives the row numbers of "
+                            "S[arange(N), y]", k)
+        if token == self.defining:
+            raise self.fail(f"the gate {token} calls itself: a user gate's body may call "
+                            "only functions and gates defined before it", k)
+        if token in gates or function_name(token) in FUNCTIONS:
+            return
+        defined_at = self.names.defined_at
+        if defined_at.get(token, -1) > k:
+            raise self.source.error(f"the gate {token} is used before it is defined (at "
+                                    f"{self.source.place(defined_at[token])})", k,
+                                    UnknownFunctionError)
+        raise self.source.error(_unknown_function(token, gates), k, UnknownFunctionError)
+
+    def name(self, k: int) -> Value:
+        """A name at k that does not name a value yet: a constant, or a new input."""
+        token = self.tokens[k]
+        if token.startswith(PREFIXES):
+            constant = _CONSTANTS.get(function_name(token))
+            if constant is not None:
+                return Const(constant, k)
+            if function_name(token) in FUNCTIONS:
+                raise self.fail(f"'{token}' is a function: call it as {token}(...)", k)
+            raise self.source.error(f"unknown name '{token[:40]}': of math and numpy, backviz "
+                                    "knows the functions it lists and pi and e", k,
+                                    UnknownFunctionError)
+        if token in FUNCTIONS or token in self.names.gates:
+            raise self.fail(f"'{token}' is a function: call it as {token}(...)", k)
+        if self.defining is not None or token in self.names.assigned_at:
+            raise self.not_an_input(token, k)
+        node = self.scope[token] = self.builder.add(INPUT, (), k, k, k + 1, name=token)
+        return node
+
+    def not_an_input(self, token: str, k: int) -> PositionedError:
+        """A name used before it is given a value is an input, but not in a user gate's
+        body, nor before the name is assigned: the error to raise."""
+        builder = self.builder
+        if self.defining is not None:
+            params = ", ".join(name or "" for op, name in zip(builder.ops, builder.names,
+                                                              strict=True) if op == INPUT)
+            return self.fail(f"the body of {self.defining} uses {token}, which is not one of "
+                             f"its parameters ({params})", k)
+        return self.fail(f"{token} is used before it is assigned (it is assigned at "
+                         f"{self.source.place(self.names.assigned_at[token])})", k)
+
+    # --- where an operator is expected --------------------------------------------------
+
+    def operator(self, k: int) -> int:
+        """What follows an operand, other than a binary operator."""
+        token = self.tokens[k]
+        if token == ")":
+            return self.close(k)
+        if token == ",":
+            return self.comma(k)
+        if token == "." and self.tokens[k + 1] == "T":
+            return self.transpose(k)
+        if token == "[":
+            return self.index(k)
+        self.refuse_after_operand(k)
+        return k + 1
+
+    def binary(self, k: int) -> int:
+        """Apply the operators before it that bind at least as tightly, then wait."""
+        symbol = self.tokens[k]
+        precedence = _PRECEDENCE[symbol]
+        # A right-associative operator does not apply its own kind: 2**3**2 is 2**(3**2).
+        floor = precedence + 1 if symbol in _RIGHT_ASSOCIATIVE else precedence
+        pending = self.pending
+        while pending and pending[-1].precedence >= floor:
+            self.reduce()
+        pending.append(_Binary(precedence, symbol, k))
+        self.expect_operand = True
+        return k + 1
+
+    def close(self, k: int) -> int:
+        """``)``: the end of a bracket or of a call."""
+        top = self.finish_argument(k, "unmatched ')'")
+        if isinstance(top, _Paren):
+            self.pending.pop()
+            operand = self.operands[-1]
+            operand.first, operand.last = top.token, k + 1  # (x+y) is written with its brackets
+        else:
+            arities = self.arities(top.name)
+            if top.args not in arities:
+                raise self.fail(_arity_message(top.name, arities), k)
+            self.pending.pop()
+            self.apply_call(top, k + 1)
+        return k + 1
+
+    def comma(self, k: int) -> int:
+        """``,`` between a call's arguments, or before its keyword argument."""
+        top = self.finish_argument(k, "',' outside a function call")
+        if not isinstance(top, _Call):
+            raise self.fail("',' outside a function call", k)
+        if top.keyword is not None:
+            raise self.fail(f"{top.keyword.name}= comes last in a call", k)
+        tokens = self.tokens
+        if is_name(tokens[k + 1]) and tokens[k + 2] == "=" and top.name not in self.names.gates:
+            top.keyword, after = self.keyword(k + 1, function_name(top.name))
+            return after  # its ")"
+        if top.args >= self.arities(top.name)[-1]:
+            raise self.fail(_arity_message(top.name, self.arities(top.name)), k)
+        top.args += 1
+        self.expect_operand = True
+        return k + 1
+
+    def finish_argument(self, k: int, unmatched: str) -> _Paren | _Call:
+        """Apply the operators since the innermost open bracket, which it returns."""
+        pending = self.pending
+        while pending and pending[-1].precedence > 0:
+            self.reduce()
+        if not pending:
+            raise self.fail(unmatched, k)
+        top = pending[-1]
+        assert isinstance(top, _Paren | _Call)
+        return top
+
+    def keyword(self, k: int, function: str) -> tuple[_Keyword, int]:
+        """``axis=1`` at token k of a call of ``function``, and the token after it, which
+        must be the call's ``)``."""
+        tokens = self.tokens
+        name = tokens[k]
+        if all(op.keyword != name for op in OVERLOADS[function]):
+            takes = [op.keyword for op in OVERLOADS[function] if op.keyword]
+            raise self.fail(f"{function}() takes no keyword {name}="
+                            + (f" (it takes {takes[0]}=)" if takes else ""), k)
+        value, after = integer(tokens, k + 2)
+        if value is None:
+            raise self.fail(f"{name}= takes a whole number, such as {name}=0 or {name}=-1", k + 2)
+        if tokens[after] != ")":
+            raise self.fail(f"{name}= comes last in a call: expected ')'" if tokens[after]
+                            else "the call is never closed: expected ')'", after)
+        return _Keyword(name, value, k), after
+
+    def transpose(self, k: int) -> int:
+        """``W.T``: the transpose, binding tightest."""
+        operand = self.operands[-1]
+        operand.value = self.builder.apply(OPS["transpose"], [operand.value], k, operand.first,
+                                           k + 2)
+        operand.last = k + 2
+        return k + 2
+
+    def index(self, k: int) -> int:
+        """An index after a value: ``s[y]``, ``X[:, 0]``, ``S[arange(4), y]``."""
+        index = indexes.read(self.source, k, self.names.gates, self.variable)
+        operand = self.operands[-1]
+        operand.value = self.builder.apply(OPS["index"], [operand.value, *index.inputs], k,
+                                           operand.first, index.end + 1, index.spec)
+        operand.last = index.end + 1
+        return index.end + 1
+
+    def variable(self, token: str, k: int) -> int:
+        """The node of a name used in an index (y in s[y]), made if it is new."""
+        node = self.scope.get(token)
+        if node is not None:
+            return node
+        made = self.name(k)
+        assert isinstance(made, int)
+        return made
+
+    def refuse_after_operand(self, k: int) -> None:
+        """What may not follow an operand; a line break inside brackets is passed over."""
+        token = self.tokens[k]
+        if token == "(":
+            if is_name(self.tokens[k - 1]):  # a variable seen before, called: y(x)
+                raise self.source.error(_unknown_function(self.tokens[k - 1], self.names.gates),
+                                        k - 1, UnknownFunctionError)
+            raise self.fail("expected an operator before '(': write * to multiply, e.g. 2*(x+y)",
+                            k)
+        if token == "=" or token in AUGMENTED:
+            raise self.fail(_bad_character("="), k)
+        if is_name(token) or is_number(token):
+            raise self.fail(f"expected an operator before '{token[:20]}': "
+                            "write * to multiply, e.g. 2*x", k)
+        if token != "\n":
+            raise self.fail(_bad_character(token), k)
+
+    # --- applying what waits ------------------------------------------------------------
+
+    def reduce(self) -> None:
+        """Apply the operator on top of the stack (never a bracket: they are closed by hand)."""
+        top = self.pending.pop()
+        if not isinstance(top, _Binary):
+            assert isinstance(top, _Prefix)
+            self.apply_prefix(top)
+            return
+        right = self.operands.pop()
+        left = self.operands[-1]
+        if type(left.value) is int and type(right.value) is int:  # two gates: nothing to fold
+            left.value = self.builder.add(BINARY[top.symbol].name, (left.value, right.value),
+                                          top.token, left.first, right.last)
+        else:
+            left.value = self.builder.apply(BINARY[top.symbol], [left.value, right.value],
+                                            top.token, left.first, right.last)
+        left.last = right.last
+
+    def apply_prefix(self, top: _Prefix) -> None:
+        operand = self.operands[-1]
+        if top.symbol == "-":  # -u is the slides' gate *-1
+            operand.value = self.builder.apply(OPS["mul"], [Const(-1.0, top.token), operand.value],
+                                               top.token, top.token, operand.last)
+        operand.first = top.token
+
+    def apply_call(self, call: _Call, end: int) -> None:
+        """A call whose ``)`` is at ``end - 1``: its gate, or the body of its user gate."""
+        n = call.args
+        args = [operand.value for operand in self.operands[-n:]]
+        del self.operands[-n:]
+        gate = self.names.gates.get(call.name)
+        if gate is not None:
+            value = self.builder.inline(gate, args, call.token, end)
+        else:
+            # max(a, b) or max(X): the overload with this many arguments
+            op = next(op for op in OVERLOADS[function_name(call.name)] if op.arity == n)
+            param = None
+            if call.keyword is not None:
+                name, param, at = call.keyword
+                if op.keyword != name:
+                    raise self.fail(f"{call.name}() with {n} argument{'s' if n > 1 else ''} "
+                                    f"takes no keyword {name}=", at)
+            value = self.builder.apply(op, args, call.token, call.token, end, param)
+        self.operands.append(_Operand(value, call.token, end))
+
+    def arities(self, name: str) -> tuple[int, ...]:
+        """How many arguments a call may have: max(a, b) and max(X)."""
+        gate = self.names.gates.get(name)
+        if gate:
+            return (len(gate.params),)
+        return tuple(sorted(op.arity for op in OVERLOADS[function_name(name)]))
+
+    def end(self, last: int) -> Value:
+        """The end of the expression, at token ``last``: apply what still waits."""
+        if self.expect_operand:
+            raise self.fail("the expression ends too early: a value is missing"
+                            if self.operands or self.pending else "the expression is empty", last)
+        while self.pending:
+            top = self.pending[-1]
+            if isinstance(top, _Paren):
+                raise self.fail("this '(' is never closed", top.token)
+            if isinstance(top, _Call):
+                raise self.fail("this '(' is never closed", top.token + 1)
+            self.reduce()
+        return self.operands[-1].value
+
+
+def _arity_message(function: str, arities: tuple[int, ...]) -> str:
+    n = " or ".join(map(str, arities))
+    return f"{function}() takes {n} argument{'s' if arities[-1] > 1 else ''}"
+
+
+def _unknown_function(name: str, gates: Mapping[str, UserGate]) -> str:
+    known = sorted({*FUNCTIONS, *gates})
+    close = difflib.get_close_matches(function_name(name).lower(), known, n=1, cutoff=0.5)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    return f"unknown function '{name[:40]}'{hint} (known: {', '.join(known)})"
+
+
+def _bad_character(char: str) -> str:
+    if char in "[]{}":
+        return (f"unexpected '{char}': vectors and matrices are given as values "
+                "(e.g. --W '[[1,2],[3,4]]'), not written in the expression")
+    if char in "'\"":
+        return "unexpected quote: the expression language has no strings"
+    if char == ".":
+        return ("unexpected '.': the only attribute is .T (the transpose, W.T); numbers are "
+                "written 0.5 or .5")
+    if char == "=":
+        return ("unexpected '=': an assignment is a statement of its own (q = x + y), "
+                "on its own line or after ';'")
+    if char in _LOOKALIKES:
+        return f"unexpected character {char!r}: write {_LOOKALIKES[char]}"
+    if char.isalpha():
+        return (f"unexpected character {char!r}: names are ASCII letters, digits and _ "
+                f"(e.g. {unicodedata.name(char, 'x').split()[-1].lower()})")
+    return f"unexpected character {char!r}"
+
+
+# Characters from typeset formulas, and what the expression language writes for them.
+_LOOKALIKES = {"×": "*", "·": "*", "⋅": "*", "∗": "*", "−": "- (an ASCII hyphen)", "–": "-",
+               "÷": "/", "²": "**2", "³": "**3", "√": "sqrt(...)", "σ": "sigmoid(...)",
+               "Σ": "sum(...)", "∑": "sum(...)"}

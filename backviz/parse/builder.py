@@ -13,10 +13,10 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from .errors import ExpressionSyntaxError, InvalidIndexError, ShapeError
-from .graph import INPUT, Graph, Group
-from .ops import BINARY, OPS, Op, Param
-from .tokens import Source
+from ..errors import ExpressionSyntaxError, InvalidIndexError, ShapeError
+from ..graph import INPUT, Graph, Group
+from ..ops import BINARY, OPS, Op, Param
+from ..tokens import Source
 
 __all__ = ["MAX_NODES", "Builder", "Const", "UserGate", "Value"]
 

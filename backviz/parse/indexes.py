@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Container
 from typing import Any, NamedTuple
 
-from .errors import InvalidIndexError
-from .ops import FUNCTIONS
-from .tokens import Source, integer, is_name, is_number
+from ..errors import InvalidIndexError
+from ..ops import FUNCTIONS
+from ..tokens import Source, integer, is_name, is_number
 
 __all__ = ["ARANGE", "Index", "read"]
 

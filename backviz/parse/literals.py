@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from ..tokens import NUMBER_START, Source, is_number
 from .statements import ARRAY
-from .tokens import NUMBER_START, Source, is_number
 
 __all__ = ["array"]
 

@@ -18,13 +18,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from ..errors import PositionedError, UnknownFunctionError
+from ..graph import INPUT
+from ..ops import BINARY, FUNCTIONS, OPS, OVERLOADS
+from ..tokens import NAME_START, PREFIXES, Source, function_name, integer, is_name, is_number
 from . import indexes
 from .builder import Builder, Const, UserGate, Value
-from .errors import PositionedError, UnknownFunctionError
-from .graph import INPUT
-from .ops import BINARY, FUNCTIONS, OPS, OVERLOADS
 from .statements import AUGMENTED
-from .tokens import NAME_START, PREFIXES, Source, function_name, integer, is_name, is_number
 
 __all__ = ["Expression", "Names"]
 

@@ -24,10 +24,10 @@ every later use of the name is the same node. Line breaks inside parentheses con
 statement, as in Python, and ``math.exp``, ``np.exp`` and ``numpy.exp`` spell ``exp``: a
 forward pass written in Python with these operations pastes as it is. Nothing is executed.
 
-Each statement is read into a record (:mod:`backviz.statements`), then run here. Expressions
+Each statement is read into a record (:mod:`backviz.parse.statements`), then run here. Expressions
 are parsed with a shunting-yard loop over the tokens and explicit stacks
-(:mod:`backviz.expression`), so a 100,000-term sum or 5,000 nested parentheses cost memory,
-never Python's recursion limit. Nodes are made by a :class:`~backviz.builder.Builder`.
+(:mod:`backviz.parse.expression`), so a 100,000-term sum or 5,000 nested parentheses cost memory,
+never Python's recursion limit. Nodes are made by a :class:`~backviz.parse.builder.Builder`.
 The graph mirrors what was typed: no reordering, no algebra. The only rewriting is
 constant folding: a sub-expression without variables becomes a number, and a binary
 operator with one constant operand becomes the unary gate that carries it, as on the
@@ -42,12 +42,13 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import ExpressionSyntaxError, PositionedError
+from ..graph import INPUT, Graph, collector_paused
+from ..ops import BINARY, FUNCTIONS
+from ..tokens import Source, function_name, is_name
 from . import literals
 from .builder import MAX_NODES, Builder, Const, UserGate, Value
-from .errors import ExpressionSyntaxError, PositionedError
 from .expression import Expression, Names
-from .graph import INPUT, Graph, collector_paused
-from .ops import BINARY, FUNCTIONS
 from .statements import (
     AUGMENTED,
     Assignment,
@@ -61,7 +62,6 @@ from .statements import (
     is_definition,
     read,
 )
-from .tokens import Source, function_name, is_name
 
 __all__ = ["MAX_BODY", "MAX_NODES", "parse"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from .tokens import END, is_name
+from ..tokens import END, is_name
 
 __all__ = ["AUGMENTED", "Assignment", "Augmented", "Bare", "Definition", "Example", "Import",
            "Statement", "assigns", "is_definition", "read"]

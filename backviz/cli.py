@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-import itertools
-import json
-import math
 import os
 import re
 import sys
@@ -55,6 +52,7 @@ from .render import (
     write_folder_atomic,
 )
 from .tracing import Trace, trace
+from .values import as_text, from_option
 
 if TYPE_CHECKING:
     from .gallery import Figure
@@ -301,116 +299,6 @@ def _is_path(target: str, rest: Sequence[str], builtin: set[str]) -> bool:
 
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_NONFINITE = re.compile(r"(?<![\w.\"])([+-]?)(nan|inf(?:inity)?)(?![\w.\"])", re.IGNORECASE)
-
-
-_MAX_DEPTH = 32  # values are at most matrices: deeper nesting is refused before parsing
-_LITERAL = re.compile(r"\b(true|false|null)\b")
-
-
-def _json_values(text: str, option: str) -> Any:
-    """JSON, except that nan and inf may be written as --x nan may (Python's json module
-    reads NaN and Infinity, which JSON itself does not have).
-
-    Every number is read as a float (an integer of 5,000 digits is a number too), true,
-    false and null are refused as they are in the expression, and so is nesting deeper
-    than any value can be (json recurses once per level).
-    """
-    brackets = re.sub(r"[^\[\]]", "", text)
-    depth = max(itertools.accumulate(1 if c == "[" else -1 for c in brackets), default=0)
-    if depth > _MAX_DEPTH:
-        raise BackvizError(f"{option}: the list is nested {depth} deep; a value is a number, "
-                           "a vector [1, 2] or a matrix [[1, 2], [3, 4]]")
-    literal = _LITERAL.search(text)
-    if literal:
-        raise BackvizError(f"{option}: {literal[0]} is not a number; values hold numbers only")
-    return json.loads(_NONFINITE.sub(_json_constant, text), parse_int=float)
-
-
-def _json_constant(match: re.Match[str]) -> str:
-    if match[2].lower() == "nan":
-        return "NaN"
-    return "-Infinity" if match[1] == "-" else "Infinity"
-
-
-def parse_value(name: str, text: str, option: str | None = None) -> Any:
-    """A command-line value: a number, a JSON list, or @PATH to a .npy or .json file.
-
-    ``option`` is how the value was given, for messages (default ``--NAME``).
-    """
-    option = option or f"--{name}"
-    text = text.strip()
-    if text.startswith("@"):
-        if not text[1:].strip():
-            raise BackvizError(f"{option}: '@' needs a file after it, e.g. @W.npy")
-        return _load_value_file(option, Path(text[1:]))
-    # Numbers as the expression writes them (float() would also take 1_000 and " 1 ").
-    if _NUMBER.match(text) or _NONFINITE.fullmatch(text):
-        return float(text)
-    try:
-        return _json_values(text, option)
-    except json.JSONDecodeError:
-        raise BackvizError(
-            f"{option}: {text[:40]!r} is not a number, a JSON list like [1, 2] or "
-            "[[1, 2], [3, 4]], or @PATH to a .npy or .json file") from None
-
-
-def _load_value_file(option: str, path: Path) -> Any:
-    suffix = path.suffix.lower()
-    if suffix not in (".npy", ".json"):
-        raise BackvizError(f"{option}: {path} must be a .npy or .json file")
-    try:
-        if suffix == ".npy":
-            return _load_npy(option, path)
-        return _json_values(path.read_text(encoding="utf-8"), option)
-    except BackvizError:
-        raise
-    except FileNotFoundError:
-        raise BackvizError(f"{option}: no such file: {path}") from None
-    except IsADirectoryError:
-        raise BackvizError(f"{option}: {path} is a folder, not a file") from None
-    except UnicodeDecodeError:
-        raise BackvizError(f"{option}: {path} is not UTF-8 text") from None
-    except OSError as err:
-        raise BackvizError(f"{option}: cannot read {path}: {err.strerror or err}") from None
-    except ValueError as err:  # json: the message says where
-        raise BackvizError(f"{option}: cannot read {path}: {err}") from None
-
-
-def _load_npy(option: str, path: Path) -> Any:
-    """A .npy file, its header checked before anything is allocated: a header can claim
-    any shape, and numpy would try to allocate it (MemoryError) or fail on a short file."""
-    import numpy as np
-
-    with open(path, "rb") as f:
-        start = f.read(6)
-        f.seek(0)
-        if start[:2] == b"PK":
-            raise BackvizError(f"{option}: {path} is a .npz archive (several arrays), not a "
-                               ".npy file; save one array with numpy.save")
-        if start != b"\x93NUMPY":
-            raise BackvizError(f"{option}: {path} is not a .npy file (it does not start "
-                               "with numpy's signature)")
-        try:
-            version = np.lib.format.read_magic(f)
-            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                           else np.lib.format.read_array_header_2_0)
-            shape, _, dtype = read_header(f)
-        except (ValueError, TypeError, SyntaxError, EOFError):
-            raise BackvizError(f"{option}: {path} has a .npy header that cannot be read "
-                               "(it is damaged, or not one numpy wrote)") from None
-        need = math.prod(shape) * dtype.itemsize
-        have = path.stat().st_size - f.tell()
-        if need > have:
-            raise BackvizError(f"{option}: {path} says it holds an array of shape {shape} "
-                               f"({need:,} bytes), but it has {have:,} bytes of data")
-        f.seek(0)
-        try:
-            return np.load(f, allow_pickle=False)
-        except (ValueError, EOFError) as err:
-            raise BackvizError(f"{option}: cannot read {path}: {err}") from None
-
-
 def figure_name(expression: str) -> str:
     """A safe file name from an expression: only a-z, 0-9 and _ (plus a hash if cut)."""
     name = re.sub(r"[^a-z0-9]+", "_", expression.lower()).strip("_") or "figure"
@@ -543,7 +431,7 @@ def _given_values(variables: Sequence[str], var_options: dict[str, str | None],
     for key, text in var_options.items():
         if text is not None:
             var = variables[int(key.removeprefix("var_"))]
-            values[var] = parse_value(var, text)
+            values[var] = from_option(text, f"--{var}")
     for item in assignments:
         var, sep, text = item.partition("=")
         if not sep or not var:
@@ -551,7 +439,7 @@ def _given_values(variables: Sequence[str], var_options: dict[str, str | None],
         var = var.strip()
         if var in values:
             raise BackvizError(f"--set {var}: {var} is given a value twice; give it one")
-        values[var] = parse_value(var, text, f"--set {var}")
+        values[var] = from_option(text, f"--set {var}")
     return values
 
 
@@ -917,7 +805,7 @@ def live_cli(ctx: click.Context, /, port: int, no_browser: bool, precision: int 
         parse(expression)
     except BackvizError as err:
         raise UsageError(str(err), ctx) from None
-    start = live.Start(expression, {name: _value_text(v) for name, v in values.items()}, precision,
+    start = live.Start(expression, {name: as_text(v) for name, v in values.items()}, precision,
                        (theme or "slides").lower())
 
     def ready(server: live.LiveServer) -> None:
@@ -934,18 +822,6 @@ def live_cli(ctx: click.Context, /, port: int, no_browser: bool, precision: int 
         raise Failure(f"cannot listen on 127.0.0.1:{port}: {err.strerror or err}") from None
     except (KeyboardInterrupt, Stopped):  # Ctrl-C, SIGTERM, SIGHUP: see backviz.start
         click.echo("backviz live: stopped", err=True)
-
-
-def _value_text(value: Any) -> str:
-    """A value as the page's field shows it: a number, or a JSON list."""
-    import numpy as np
-
-    if isinstance(value, str):
-        return value
-    a = np.asarray(value, dtype=np.float64)
-    if a.ndim == 0:
-        return repr(float(a)).removesuffix(".0")
-    return json.dumps(a.tolist())
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:

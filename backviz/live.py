@@ -57,6 +57,7 @@ from .render import THEMES as COLOURS
 from .teach import MAX_STEPS, Frame, laid_out
 from .template import Template
 from .tracing import Trace, trace
+from .values import from_field
 
 __all__ = [
     "DRAW_SECONDS",
@@ -249,25 +250,8 @@ class _Request:
                            self.theme])
 
 
-def _value(name: str, text: str) -> Any:
-    """A field's text: a number, or a JSON list of numbers. Nothing else is run."""
-    text = text.strip()
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        value = json.loads(text)
-    except (ValueError, RecursionError):
-        value = None
-    if not isinstance(value, list):
-        raise InvalidValueError(f"the value of {name}, {text[:40]!r}, is not a number or a JSON "
-                                "list like [1, 2] or [[1, 2], [3, 4]]")
-    return value
-
-
 def _trace(graph: Graph, texts: dict[str, str]) -> Trace:
-    values = {name: _value(name, text) for name, text in texts.items()}
+    values = {name: from_field(name, text) for name, text in texts.items()}
     elements = 0
     for name, value in values.items():
         try:

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, TypeVar
 
 import click
 from click.parser import _OptionParser, _ParsingState
@@ -156,8 +156,7 @@ class _Parser(_OptionParser):
             state.largs.append(state.rargs.pop(0))
 
 
-@dataclass(frozen=True)
-class Given:
+class Given(NamedTuple):
     """What click leaves over: the expression (or file, or folder) and the --NAME VALUE pairs."""
 
     target: str | None
@@ -372,8 +371,7 @@ def _click_errors(options: set[str]) -> Iterator[None]:
 
 # --- what to draw: one expression, or the expression files of a file or a folder ---------
 
-@dataclass(frozen=True)
-class Source:
+class Source(NamedTuple):
     """One expression to draw, parsed: typed on the command line, or an expression file's."""
 
     expression: str
@@ -411,6 +409,7 @@ def _sources(target: str, path: bool) -> list[Source | BackvizError]:
 
 
 def _read(file: Path) -> Source | BackvizError:
+    """One expression file, read and parsed; or what is wrong with it."""
     from .gallery import load
 
     try:
@@ -467,39 +466,25 @@ def _check_name(name: str) -> str:
 # --- how to draw: what the options ask of every figure -----------------------------------
 
 @dataclass(frozen=True)
-class Look:
-    """How the figures look: --theme, --background, --scale, --max-elements."""
-
-    theme: Theme = THEMES["slides"]
-    theme_given: bool = False
-    """--theme was given: it wins over an expression file's theme."""
-    transparent: bool = False
-    scale: float | None = None
-    max_elements: int = Style.max_elements
-
-
-@dataclass(frozen=True)
-class Teaching:
-    """What the teaching options ask for: a build, the backward pass in words, a check."""
-
-    steps: bool = False
-    explain: bool = False
-    check: bool = False
-    annotate: bool = False
-    check_all: bool = False
-
-
-@dataclass(frozen=True)
 class Asked:
-    """What the options ask of every figure."""
+    """What the options ask of every figure: where, how it looks, what the teaching mode adds."""
 
     output: str | None = None
     fmt: str = "svg"
     name: str | None = None
     precision: int | None = None
     collapse: tuple[str, ...] = ()
-    look: Look = Look()
-    teaching: Teaching = Teaching()
+    theme: Theme = THEMES["slides"]
+    theme_given: bool = False
+    """--theme was given: it wins over an expression file's theme."""
+    transparent: bool = False
+    scale: float | None = None
+    max_elements: int = Style.max_elements
+    steps: bool = False
+    explain: bool = False
+    check: bool = False
+    check_all: bool = False
+    annotate: bool = False
 
     def name_of(self, source: Source) -> str:
         """The figure's name in output/: --name, the file's, or the expression's."""
@@ -512,19 +497,18 @@ class Asked:
         if self.output is None or not several:
             return self.output
         name = self.name_of(source)
-        return str(Path(self.output) / (name if self.teaching.steps else f"{name}.{self.fmt}"))
+        return str(Path(self.output) / (name if self.steps else f"{name}.{self.fmt}"))
 
     def style(self, figure: Figure | None) -> Style:
         """How to draw: the options, then the expression file's precision and theme."""
         precision = self.precision
         if precision is None and figure is not None:
             precision = figure.precision
-        look = self.look
-        theme = look.theme
-        if figure is not None and figure.theme and not look.theme_given:
+        theme = self.theme
+        if figure is not None and figure.theme and not self.theme_given:
             theme = THEMES[figure.theme]
-        style = Style(annotate=self.teaching.annotate, theme=theme, transparent=look.transparent,
-                      scale=look.scale, max_elements=look.max_elements)
+        style = Style(annotate=self.annotate, theme=theme, transparent=self.transparent,
+                      scale=self.scale, max_elements=self.max_elements)
         if precision is None:
             return style
         return replace(style, precision=precision, integers=False)
@@ -546,7 +530,8 @@ def _format(output: str | None, fmt: str | None, steps: bool) -> str:
 
 
 def _check_teaching(asked: Asked) -> None:
-    if not asked.teaching.steps:
+    """--steps writes a folder of svg or png frames: not to stdout, nor to a file's name."""
+    if not asked.steps:
         return
     from . import teach
 
@@ -623,9 +608,6 @@ def draw_cli(ctx: click.Context, /, given: Given, output: str | None, fmt: str |
     asks for it (with --steps, -o names the folder of the frames).
     """
     options = _option_names(ctx)
-    look = Look(THEMES[(theme or "slides").lower()], theme is not None,
-                background.lower() == "none", scale, max_elements or Style.max_elements)
-    teaching = Teaching(steps, explain, check_grads or check_all, annotate, check_all)
     with _click_errors(options):
         if given.target is None:
             raise UsageError(_no_target(given, options))
@@ -634,8 +616,12 @@ def draw_cli(ctx: click.Context, /, given: Given, output: str | None, fmt: str |
         values = _values(given, assignments, _variables(sources), options, strict=False)
         if name is not None:
             _check_name(name)
-        asked = Asked(output, _format(output, fmt, steps), name, precision, collapse, look,
-                      teaching)
+        asked = Asked(output, _format(output, fmt, steps), name, precision, collapse,
+                      theme=THEMES[(theme or "slides").lower()], theme_given=theme is not None,
+                      transparent=background.lower() == "none", scale=scale,
+                      max_elements=max_elements or Style.max_elements, steps=steps,
+                      explain=explain, check=check_grads or check_all, check_all=check_all,
+                      annotate=annotate)
         _check_teaching(asked)
         if path and Path(given.target).is_dir():
             _check_folder(given.target, sources, asked, options)
@@ -756,13 +742,13 @@ def _drawing(source: Source, t: Trace, output: str | None,
     None when nothing is drawn."""
     style = asked.style(source.figure)
     figure = source.figure
-    if asked.teaching.steps:
+    if asked.steps:
         from . import teach
 
         title = figure.title if figure else source.expression
         about = figure.caption if figure else None
         return partial(teach.build, t, style, title, asked.fmt, about)
-    if output is not None or not (asked.teaching.explain or asked.teaching.check):
+    if output is not None or not (asked.explain or asked.check):
         if asked.fmt == "json":  # written piece by piece: a large array need not be held twice
             return partial(json_chunks, t)
         caption = figure.caption if figure else None
@@ -779,8 +765,8 @@ def _make(source: Source, t: Trace, output: str | None, asked: Asked,
     """
     style = asked.style(source.figure)
     # With -o -, stdout is the figure: the words go to stderr, as the summary does.
-    wrong = _teach(t, style, asked.teaching, err=output == "-")
-    if drawn is not None and asked.teaching.steps:
+    wrong = _teach(t, style, asked, err=output == "-")
+    if drawn is not None and asked.steps:
         folder = Path(output) if output else Path("output") / asked.name_of(source)
         _write_build(folder, t, style, drawn, label)
     elif drawn is not None:
@@ -789,15 +775,15 @@ def _make(source: Source, t: Trace, output: str | None, asked: Asked,
     return wrong
 
 
-def _teach(t: Trace, style: Style, teaching: Teaching, err: bool) -> str | None:
+def _teach(t: Trace, style: Style, asked: Asked, err: bool) -> str | None:
     """The backward pass in words and the gradient check, as asked (on stderr if ``err``);
     returns what the check found wrong, or None."""
-    if teaching.explain:
+    if asked.explain:
         from . import teach
 
         for line in teach.explain(t, style):
             click.echo(line, err=err)
-    return _check(t, teaching.check_all, err) if teaching.check else None
+    return _check(t, asked.check_all, err) if asked.check else None
 
 
 def _check(t: Trace, every: bool, err: bool) -> str | None:

@@ -54,8 +54,8 @@ _WHERE = {
     "parse": "parse",
 }
 _MODULES = {"cli", "errors", "evaluate", "gallery", "gate", "graph", "live", "notebook", "ops",
-            "page", "parse", "render", "signals", "start", "teach", "template", "tokens",
-            "tracing"}
+            "page", "parse", "render", "signals", "start", "teach", "template", "text", "tokens",
+            "tracing", "values"}
 
 __all__ = [
     "OPS",

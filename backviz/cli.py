@@ -1,39 +1,41 @@
 """The ``backviz`` command: the only module that imports click, prints or exits.
 
-The expression's variables become options of their own (``--x -2``), so the command
-first finds the expression among the arguments, parses it, then adds one option per
-variable before click parses the rest.
+One click group, two commands: ``backviz live ...`` opens the live page, and any other
+arguments draw (:func:`draw_cli`, the default command). The expression and its
+variables' values (``--x -2``) are no options click declares: its parser leaves them
+over, each ``--NAME`` with the argument after it, and :class:`Given` reads them from
+there. Each expression is parsed once, and every figure, typed or read from a file, goes
+through one pipeline: load, trace, draw, write (:func:`_run`). Library errors become the
+command's (exit status 2 or 1) in one place, :func:`_click_errors`.
 
-A start imports only what drawing one figure needs: the teaching mode (teach), the
-expression files (gallery, tomllib) and hashlib are imported where they are used, which
-keeps the command near the cost of starting Python with numpy and click.
+A start imports only what drawing one figure needs: the live page, the teaching mode
+(teach), the expression files (gallery, tomllib), the thread pool that draws a folder,
+difflib and hashlib are imported where they are used, which keeps the command near the
+cost of starting Python with numpy and click.
 """
 
 from __future__ import annotations
 
 import contextlib
-import difflib
-import itertools
-import json
-import math
 import os
 import re
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, TypeVar
 
 import click
+from click.parser import _OptionParser, _ParsingState
 
 from . import __version__
 from .errors import (
     BackvizError,
     GalleryFileError,
     GraphvizNotFoundError,
+    InvalidValueError,
     MissingValueError,
     RenderError,
     Stopped,
@@ -48,12 +50,14 @@ from .render.export import FORMATS, format_for, json_chunks, write_atomic, write
 from .render.style import THEMES, Style
 from .render.summary import summary
 from .tracing import Trace, trace
+from .values import as_text, from_option
 
 if TYPE_CHECKING:
     from .gallery import Figure
+    from .live import Start
     from .render.style import Theme
 
-__all__ = ["cli", "live_cli", "main"]
+__all__ = ["cli", "draw_cli", "live_cli", "main"]
 
 EXAMPLES = """\b
 Examples:
@@ -104,21 +108,20 @@ statements, NAME = EXPRESSION, separated by line breaks or ';' (# starts a comme
 NAME = 3 gives an input an example value; the last statement is the output.
 """
 
-_VALUE_OPTIONS = {"-o", "--output", "-f", "--format", "-n", "--name", "-p", "--precision",
-                  "--set", "--theme", "--background", "--scale", "--max-elements", "--collapse"}
-_FLAG_OPTIONS = frozenset({"--help", "-h", "--version", "--steps", "--explain", "--check",
-                           "--check-all", "--annotate"})
-_SHORT = frozenset({"-o", "-f", "-n", "-p", "-h"})
-_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+DRAW_USAGE = "EXPRESSION|FILE.toml|FOLDER [--NAME VALUE]... [OPTIONS]"
+LIVE_USAGE = "[EXPRESSION|FILE.toml] [--NAME VALUE]... [OPTIONS]"
+LIVE_EXAMPLE = ("(x+y)*z", {"x": "-2", "y": "5", "z": "-4"})
+"""What ``backviz live`` opens with when given no expression: the lecture's first figure."""
+
+_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 class UsageError(click.ClickException):
     """Bad input or usage: exit status 2, one message, no traceback."""
 
     exit_code = 2
-
-    def __init__(self, message: str, ctx: click.Context | None = None) -> None:
-        super().__init__(message)
 
 
 class Failure(click.ClickException):
@@ -127,95 +130,201 @@ class Failure(click.ClickException):
     exit_code = 1
 
 
-@dataclass(frozen=True)
-class Job:
-    """One figure to make: from the command line or from an expression file."""
+# --- the arguments: what click parses, and what it leaves over ---------------------------
 
-    expression: str
-    values: dict[str, Any]
-    name: str
-    figure: Figure | None = None
+class _Parser(_OptionParser):
+    """click's parser, except that what it does not know it leaves over whole: an unknown
+    --NAME with the argument after it (a variable and its value: --x -2), and a word that
+    starts with a dash but not with a short option (an expression, -x*x; a number, -2).
+
+    click would read such a word's letters as short options: -log(x) as -l, then -o g(x).
+    """
+
+    def _process_opts(self, arg: str, state: _ParsingState) -> None:
+        if arg.split("=", 1)[0] in self._long_opt or arg[:2] in self._short_opt:
+            super()._process_opts(arg, state)
+            return
+        state.largs.append(arg)
+        if arg.startswith("--") and "=" not in arg and state.rargs:
+            state.largs.append(state.rargs.pop(0))
+
+
+class Given(NamedTuple):
+    """What click leaves over: the expression (or file, or folder) and the --NAME VALUE pairs."""
+
+    target: str | None
+    pairs: tuple[tuple[str, str | None], ...] = ()
+    """Each --NAME and its text, in the order given (None: nothing came after it)."""
+
+    @classmethod
+    def read(cls, dashed: str | None, rest: Sequence[str]) -> Given:
+        """From the argument after ``--`` (if any) and what click left over."""
+        target, pairs, extra = dashed, [], []
+        words = iter(rest)
+        for arg in words:
+            if arg.startswith("--") and len(arg) > 2:
+                option, sep, text = arg.partition("=")
+                pairs.append((option, text if sep else next(words, None)))
+            elif target is None:
+                target = arg
+            else:
+                extra.append(arg)
+        if extra:
+            raise UsageError(f"Got unexpected extra argument{'s' if len(extra) > 1 else ''} "
+                             f"({' '.join(extra)})")
+        return cls(target, tuple(pairs))
+
+    def named(self, assignments: Iterable[str]) -> set[str]:
+        """The names given a value, by --NAME or by --set NAME=."""
+        return ({option[2:] for option, _ in self.pairs}
+                | {item.partition("=")[0].strip() for item in assignments})
 
 
 class _Command(click.Command):
-    """A command whose options include one per variable of its expression."""
+    """A command of backviz: the callback's ``given`` is what click leaves over."""
 
-    def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
-        return ["EXPRESSION|FILE.toml|FOLDER", "[--NAME VALUE]...", "[OPTIONS]"]
+    allow_extra_args = True
+    ignore_unknown_options = True
 
-    flags = _FLAG_OPTIONS
-    """The options that take no value (the others take the next argument)."""
-    default_target: str | None = None
-    """The target when none is given; None: one must be given."""
+    def make_parser(self, ctx: click.Context) -> _OptionParser:
+        parser = _Parser(ctx)
+        for param in self.get_params(ctx):
+            param.add_to_parser(parser, ctx)
+        return parser
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if any(a in ("--help", "-h") for a in args) or "--version" in args:
-            return super().parse_args(ctx, args)
-        target, rest = _split_target(args, self.flags)
-        ctx.meta["backviz.given"] = target is not None
-        target = target if target is not None else self.default_target
-        if target is None:
-            builtin = {opt for p in self.params for opt in getattr(p, "opts", [])}
-            # An unknown --NAME with a value may be a variable; alone, it is no option at all.
-            unknown = [a for a, after in zip(args, [*args[1:], "--"], strict=False)
-                       if a.startswith("--") and "=" not in a and a not in builtin | self.flags
-                       and after.startswith("--")]
-            if unknown:
-                raise UsageError(_no_such_option(unknown[0], builtin), ctx)
-            usage = " ".join(["backviz", *self.collect_usage_pieces(ctx)])
-            raise UsageError("give an expression (e.g. \"(x+y)*z\"), an expression file or a "
-                             f"folder of them; usage: {usage} (backviz --help for more)", ctx)
-        self.params = [p for p in self.params if not (p.name or "").startswith("var_")]
-        builtin = {opt for p in self.params for opt in getattr(p, "opts", [])}
-        ctx.meta["backviz.target"] = target
-        ctx.meta["backviz.builtin"] = builtin
-        ctx.meta["backviz.is_path"] = _is_path(target, rest, builtin)
-        variables = _variables_of(target, ctx)
-        ctx.meta["backviz.variables"] = variables
-        for i, name in enumerate(variables):
-            if f"--{name}" not in builtin:
-                self.params.append(click.Option([f"--{name}", f"var_{i}"], metavar="VALUE",
-                                                help=f"value of {name}", expose_value=True))
-        seen: set[str] = set()
-        extra: list[str] = []
-        ctx.meta["backviz.extra"] = extra
-        for arg in rest:
-            if arg.startswith("--") and len(arg) > 2:
-                opt = arg.split("=", 1)[0]
-                if opt in builtin:
-                    continue
-                if opt[2:] not in variables:
-                    close = difflib.get_close_matches(opt, sorted(builtin), n=1, cutoff=0.75)
-                    case = [v for v in variables if v.lower() == opt[2:].lower()]
-                    if case:  # --X for x: names are case-sensitive, and this is a slip
-                        raise UsageError(f"{opt} is not a variable of the expression (did you "
-                                         f"mean --{case[0]}? names are case-sensitive)", ctx)
-                    if close or self.default_target is not None or not _NAME.fullmatch(opt[2:]):
-                        raise UsageError(_no_such_variable(opt, variables, close), ctx)
-                    # A value for a name the expression does not have: ignored with a
-                    # warning, as --set name=VALUE is (README, "Unused values").
-                    extra.append(opt[2:])
-                    self.params.append(click.Option([opt, f"var_{len(variables) + len(extra) - 1}"],
-                                                    metavar="VALUE", expose_value=True))
-                if opt in seen:  # click would quietly keep the last one
-                    raise UsageError(f"{opt} is given twice: give each variable one value", ctx)
-                seen.add(opt)
+        # The argument after -- is the expression whatever it looks like (-x*x, live),
+        # and options may follow it.
+        dashed = None
+        if "--" in args:
+            at = args.index("--")
+            dashed = args[at + 1] if at + 1 < len(args) else None
+            args = args[:at] + args[at + 2:]
         try:
-            return super().parse_args(ctx, rest)
+            rest = super().parse_args(ctx, args)
         except click.UsageError as err:  # e.g. --format gif: one line, like every other error
-            raise UsageError(err.format_message(), ctx) from None
+            raise UsageError(err.format_message()) from None
+        ctx.params["given"] = Given.read(dashed, rest)
+        return rest
 
 
-def _no_such_variable(opt: str, variables: Sequence[str], close: Sequence[str] = ()) -> str:
+class _Default(_Command):
+    """The command that runs when no other is named: its usage line is backviz's own."""
+
+    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        formatter.write_usage(ctx.find_root().command_path, " ".join(self.collect_usage_pieces(ctx)))
+
+
+class _Backviz(click.Group):
+    """``backviz live ...`` opens the live page; any other arguments go to ``default``.
+
+    So ``backviz --help`` is the drawing's help, and ``backviz -- live --live 2`` draws the
+    expression live.
+    """
+
+    def __init__(self, default: click.Command, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.default = default
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or args[0] not in self.commands:
+            args = [self.default.name or "", *args]
+        return super().parse_args(ctx, args)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return self.default if cmd_name == self.default.name else super().get_command(ctx, cmd_name)
+
+
+def _common_options(*, precision: str, theme: str) -> Callable[[_F], _F]:
+    """The options of both commands, each with the command's own help: -p, --set, --theme."""
+    options = [
+        click.option("-p", "--precision", type=click.IntRange(0, 12), metavar="N", help=precision),
+        click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE",
+                     help="Give a variable's value (for names that clash with options)."),
+        click.option("--theme", type=click.Choice(list(THEMES), case_sensitive=False), help=theme),
+    ]
+
+    def apply(command: _F) -> _F:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return apply
+
+
+def _option_names(ctx: click.Context) -> set[str]:
+    """The command's own options: -o, --output, ... (for hints and clashes)."""
+    return {opt for param in ctx.command.params for opt in getattr(param, "opts", [])}
+
+
+def _values(given: Given, assignments: Sequence[str], variables: Sequence[str],
+            options: set[str], *, strict: bool) -> dict[str, Any]:
+    """The values given: each --NAME checked against the variables, then every text parsed.
+
+    Not ``strict``, a value for a name the expression does not have is passed on, for the
+    warning that --set name=VALUE gets too (README, "Unused values").
+    """
+    seen: set[str] = set()
+    for option, _ in given.pairs:
+        wrong = _not_a_variable(option, variables, options, strict)
+        if wrong is not None:
+            raise UsageError(wrong)
+        if option in seen:  # click would quietly keep the last one
+            raise UsageError(f"{option} is given twice: give each variable one value")
+        seen.add(option)
+    values: dict[str, Any] = {}
+    for option, text in given.pairs:
+        if text is None:
+            raise UsageError(f"Option '{option}' requires an argument.")
+        values[option[2:]] = from_option(text, option)
+    return _assigned(values, assignments)
+
+
+def _assigned(values: dict[str, Any], assignments: Sequence[str]) -> dict[str, Any]:
+    """The values, and those that --set NAME=VALUE gives."""
+    values = dict(values)
+    for item in assignments:
+        name, sep, text = item.partition("=")
+        if not sep or not name:
+            raise InvalidValueError(f"--set {item!r}: write NAME=VALUE, e.g. --set name=2")
+        name = name.strip()
+        if name in values:
+            raise InvalidValueError(f"--set {name}: {name} is given a value twice; give it one")
+        values[name] = from_option(text, f"--set {name}")
+    return values
+
+
+def _not_a_variable(option: str, variables: Sequence[str], options: set[str],
+                    strict: bool) -> str | None:
+    """What is wrong with --NAME as a variable's option; None if nothing is."""
+    import difflib
+
+    name = option[2:]
+    if name in variables:
+        return None
+    case = [v for v in variables if v.lower() == name.lower()]
+    if case:  # --X for x: names are case-sensitive, and this is a slip
+        return (f"{option} is not a variable of the expression (did you mean --{case[0]}? "
+                "names are case-sensitive)")
+    close = difflib.get_close_matches(option, sorted(options), n=1, cutoff=0.75)
     if close:
-        return f"no such option: {opt} (did you mean {close[0]}?)"
-    return (f"{opt} is neither an option nor a variable of the expression "
-            f"(its variables: {_listed(variables) or 'none'})")
+        return f"no such option: {option} (did you mean {close[0]}?)"
+    if strict or not _NAME.fullmatch(name):
+        return (f"{option} is neither an option nor a variable of the expression "
+                f"(its variables: {_listed(variables) or 'none'})")
+    return None
 
 
-def _no_such_option(opt: str, builtin: set[str]) -> str:
-    close = difflib.get_close_matches(opt, sorted(builtin), n=1, cutoff=0.75)
-    return f"no such option: {opt}" + (f" (did you mean {close[0]}?)" if close else "")
+def _no_target(given: Given, options: set[str]) -> str:
+    """The message when no expression is given: for a --NAME alone, it is no option at all."""
+    import difflib
+
+    for option, text in given.pairs:
+        if text is None or text.startswith("--"):  # with a value, it may be a variable
+            close = difflib.get_close_matches(option, sorted(options), n=1, cutoff=0.75)
+            return f"no such option: {option}" + (f" (did you mean {close[0]}?)" if close else "")
+    return ("give an expression (e.g. \"(x+y)*z\"), an expression file or a folder of them; "
+            f"usage: backviz {DRAW_USAGE} (backviz --help for more)")
 
 
 def _listed(names: Sequence[str], limit: int = 10) -> str:
@@ -224,50 +333,47 @@ def _listed(names: Sequence[str], limit: int = 10) -> str:
     return shown + (f" and {len(names) - limit:,} more" if len(names) > limit else "")
 
 
-def _split_target(args: list[str], flags: frozenset[str] = _FLAG_OPTIONS) -> tuple[str | None, list[str]]:
-    """Find the expression (or file, or folder) among the arguments."""
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        if arg == "--":
-            if i + 1 < len(args):
-                return args[i + 1], args[:i] + args[i + 2:]
-            return None, args[:i]
-        # A single dash that is not one of the short options starts an expression, as a
-        # cross-entropy does: -x*x, -log(p).
-        if arg.startswith("-") and not arg.startswith("--") and arg[:2] not in _SHORT:
-            return arg, args[:i] + args[i + 1:]
-        if arg.startswith("-") and len(arg) > 1 and not _NUMBER.match(arg):
-            if arg in flags or "=" in arg:
-                i += 1
-            else:  # a value option, built in or a variable: it takes the next argument
-                i += 2
-            continue
-        return arg, args[:i] + args[i + 1:]
-    return None, args
+def _how(name: str, options: set[str]) -> str:
+    """How to give a variable's value: --NAME VALUE, or --set for a name that is an option's."""
+    return f"--set {name}=VALUE" if f"--{name}" in options else f"--{name} VALUE"
 
 
-def _variables_of(target: str, ctx: click.Context) -> tuple[str, ...]:
-    """The variables that may be given on the command line for this target."""
-    path = Path(target)
-    if ctx.meta["backviz.is_path"]:
-        from .gallery import find, load
+def _missing(names: Sequence[str], options: set[str]) -> str:
+    """No value for these variables: the message, with options that give them."""
+    hints = [_how(n, options) for n in names[:3]]
+    s = "" if len(names) == 1 else "s"
+    return (f"no value{s} for {_listed(names)} (give {'it' if not s else 'them'}, "
+            f"e.g. {' '.join(hints)}{' ...' if len(names) > 3 else ''})")
 
-        names: dict[str, None] = {}
-        for file in (find(path) if path.is_dir() else [path]):
-            try:
-                figure = load(file)
-                names.update(dict.fromkeys(parse(figure.expression).variables))
-            except BackvizError:
-                continue  # reported when the file is rendered
-        return tuple(names)
+
+@contextlib.contextmanager
+def _click_errors(options: set[str]) -> Iterator[None]:
+    """Library errors as the command's: bad input exits with status 2, a failure outside
+    it (Graphviz missing, or failing) with 1."""
     try:
-        return parse(target).variables
+        yield
+    except MissingValueError as err:
+        raise UsageError(_missing(err.names, options)) from None
+    except TooLargeError as err:  # the input's size: like every bad input, status 2
+        raise UsageError(str(err)) from None
+    except (GraphvizNotFoundError, RenderError) as err:
+        raise Failure(str(err)) from None
     except BackvizError as err:
-        raise UsageError(str(err), ctx) from None
+        raise UsageError(str(err)) from None
 
 
-def _is_path(target: str, rest: Sequence[str], builtin: set[str]) -> bool:
+# --- what to draw: one expression, or the expression files of a file or a folder ---------
+
+class Source(NamedTuple):
+    """One expression to draw, parsed: typed on the command line, or an expression file's."""
+
+    expression: str
+    graph: Graph
+    figure: Figure | None = None
+    """The expression file it comes from."""
+
+
+def _is_path(target: str, named: set[str]) -> bool:
     """Whether the target is an expression file or a folder, rather than an expression."""
     # Path("") is the current folder, but an empty argument is an empty expression
     if not target:
@@ -281,127 +387,56 @@ def _is_path(target: str, rest: Sequence[str], builtin: set[str]) -> bool:
         return False
     # A bare name is an expression too (a folder x/ beside the expression x): it is the
     # expression when its variable is given a value, by --x or --set x=.
-    if not _NAME.fullmatch(target) or target in FUNCTIONS:
-        return True
-    option = f"--{target}"
-    for before, arg in zip(["", *rest], rest, strict=False):
-        if before == "--set" or arg.startswith("--set="):
-            if arg.removeprefix("--set=").split("=", 1)[0].strip() == target:
-                return False
-        elif option not in builtin and arg.split("=", 1)[0] == option:
-            return False
-    return True
+    return not _NAME.fullmatch(target) or target in FUNCTIONS or target not in named
 
 
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_NONFINITE = re.compile(r"(?<![\w.\"])([+-]?)(nan|inf(?:inity)?)(?![\w.\"])", re.IGNORECASE)
+def _sources(target: str, path: bool) -> list[Source | BackvizError]:
+    """The expression, parsed; or each expression file of the target, whose errors wait
+    until its turn comes (in a folder, the other files are drawn)."""
+    if not path:
+        return [Source(target, parse(target))]
+    from .gallery import find
+
+    files = find(target) if Path(target).is_dir() else [Path(target)]
+    return [_read(file) for file in files]
 
 
-_MAX_DEPTH = 32  # values are at most matrices: deeper nesting is refused before parsing
-_LITERAL = re.compile(r"\b(true|false|null)\b")
+def _read(file: Path) -> Source | BackvizError:
+    """One expression file, read and parsed; or what is wrong with it."""
+    from .gallery import load
 
-
-def _json_values(text: str, option: str) -> Any:
-    """JSON, except that nan and inf may be written as --x nan may (Python's json module
-    reads NaN and Infinity, which JSON itself does not have).
-
-    Every number is read as a float (an integer of 5,000 digits is a number too), true,
-    false and null are refused as they are in the expression, and so is nesting deeper
-    than any value can be (json recurses once per level).
-    """
-    brackets = re.sub(r"[^\[\]]", "", text)
-    depth = max(itertools.accumulate(1 if c == "[" else -1 for c in brackets), default=0)
-    if depth > _MAX_DEPTH:
-        raise BackvizError(f"{option}: the list is nested {depth} deep; a value is a number, "
-                           "a vector [1, 2] or a matrix [[1, 2], [3, 4]]")
-    literal = _LITERAL.search(text)
-    if literal:
-        raise BackvizError(f"{option}: {literal[0]} is not a number; values hold numbers only")
-    return json.loads(_NONFINITE.sub(_json_constant, text), parse_int=float)
-
-
-def _json_constant(match: re.Match[str]) -> str:
-    if match[2].lower() == "nan":
-        return "NaN"
-    return "-Infinity" if match[1] == "-" else "Infinity"
-
-
-def parse_value(name: str, text: str, option: str | None = None) -> Any:
-    """A command-line value: a number, a JSON list, or @PATH to a .npy or .json file.
-
-    ``option`` is how the value was given, for messages (default ``--NAME``).
-    """
-    option = option or f"--{name}"
-    text = text.strip()
-    if text.startswith("@"):
-        if not text[1:].strip():
-            raise BackvizError(f"{option}: '@' needs a file after it, e.g. @W.npy")
-        return _load_value_file(option, Path(text[1:]))
-    # Numbers as the expression writes them (float() would also take 1_000 and " 1 ").
-    if _NUMBER.match(text) or _NONFINITE.fullmatch(text):
-        return float(text)
     try:
-        return _json_values(text, option)
-    except json.JSONDecodeError:
-        raise BackvizError(
-            f"{option}: {text[:40]!r} is not a number, a JSON list like [1, 2] or "
-            "[[1, 2], [3, 4]], or @PATH to a .npy or .json file") from None
-
-
-def _load_value_file(option: str, path: Path) -> Any:
-    suffix = path.suffix.lower()
-    if suffix not in (".npy", ".json"):
-        raise BackvizError(f"{option}: {path} must be a .npy or .json file")
+        figure = load(file)
+    except GalleryFileError as err:
+        return err
     try:
-        if suffix == ".npy":
-            return _load_npy(option, path)
-        return _json_values(path.read_text(encoding="utf-8"), option)
-    except BackvizError:
-        raise
-    except FileNotFoundError:
-        raise BackvizError(f"{option}: no such file: {path}") from None
-    except IsADirectoryError:
-        raise BackvizError(f"{option}: {path} is a folder, not a file") from None
-    except UnicodeDecodeError:
-        raise BackvizError(f"{option}: {path} is not UTF-8 text") from None
-    except OSError as err:
-        raise BackvizError(f"{option}: cannot read {path}: {err.strerror or err}") from None
-    except ValueError as err:  # json: the message says where
-        raise BackvizError(f"{option}: cannot read {path}: {err}") from None
+        return Source(figure.expression, parse(figure.expression), figure)
+    except BackvizError as err:
+        return GalleryFileError(f"{figure.path}: field 'expression': {err}")
 
 
-def _load_npy(option: str, path: Path) -> Any:
-    """A .npy file, its header checked before anything is allocated: a header can claim
-    any shape, and numpy would try to allocate it (MemoryError) or fail on a short file."""
-    import numpy as np
+def _variables(sources: Iterable[Source | BackvizError]) -> tuple[str, ...]:
+    """The variables that may be given on the command line: every expression's."""
+    names: dict[str, None] = {}
+    for source in sources:
+        if isinstance(source, Source):
+            names.update(dict.fromkeys(source.graph.variables))
+    return tuple(names)
 
-    with open(path, "rb") as f:
-        start = f.read(6)
-        f.seek(0)
-        if start[:2] == b"PK":
-            raise BackvizError(f"{option}: {path} is a .npz archive (several arrays), not a "
-                               ".npy file; save one array with numpy.save")
-        if start != b"\x93NUMPY":
-            raise BackvizError(f"{option}: {path} is not a .npy file (it does not start "
-                               "with numpy's signature)")
-        try:
-            version = np.lib.format.read_magic(f)
-            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                           else np.lib.format.read_array_header_2_0)
-            shape, _, dtype = read_header(f)
-        except (ValueError, TypeError, SyntaxError, EOFError):
-            raise BackvizError(f"{option}: {path} has a .npy header that cannot be read "
-                               "(it is damaged, or not one numpy wrote)") from None
-        need = math.prod(shape) * dtype.itemsize
-        have = path.stat().st_size - f.tell()
-        if need > have:
-            raise BackvizError(f"{option}: {path} says it holds an array of shape {shape} "
-                               f"({need:,} bytes), but it has {have:,} bytes of data")
-        f.seek(0)
-        try:
-            return np.load(f, allow_pickle=False)
-        except (ValueError, EOFError) as err:
-            raise BackvizError(f"{option}: cannot read {path}: {err}") from None
+
+def _check_folder(target: str, sources: Sequence[object], asked: Asked,
+                  options: set[str]) -> None:
+    """A folder has expression files, and is not asked for one figure (-o FILE, --name)."""
+    output = asked.output
+    if not sources:
+        hint = ""
+        if _NAME.fullmatch(target) and target not in FUNCTIONS:
+            hint = f"; for the expression {target}, give its value: {_how(target, options)}"
+        raise UsageError(f"{Path(target)}: no expression files (*.toml) in this folder{hint}")
+    if asked.name is not None or (output is not None and (
+            output == "-" or Path(output).suffix.lower().lstrip(".") in FORMATS)):
+        raise UsageError("-o FILE and --name name one figure; a folder renders each file "
+                         "to output/<file name>.<format>, or -o FOLDER/ to that folder")
 
 
 def figure_name(expression: str) -> str:
@@ -421,8 +456,96 @@ def _check_name(name: str) -> str:
     return name
 
 
-@click.command(cls=_Command, epilog=EXAMPLES,
-               context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+# --- how to draw: what the options ask of every figure -----------------------------------
+
+@dataclass(frozen=True)
+class Asked:
+    """What the options ask of every figure: where, how it looks, what the teaching mode adds."""
+
+    output: str | None = None
+    fmt: str = "svg"
+    name: str | None = None
+    precision: int | None = None
+    collapse: tuple[str, ...] = ()
+    theme: Theme = THEMES["slides"]
+    theme_given: bool = False
+    """--theme was given: it wins over an expression file's theme."""
+    transparent: bool = False
+    scale: float | None = None
+    max_elements: int = Style.max_elements
+    steps: bool = False
+    explain: bool = False
+    check: bool = False
+    check_all: bool = False
+    annotate: bool = False
+
+    def name_of(self, source: Source) -> str:
+        """The figure's name in output/: --name, the file's, or the expression's."""
+        if self.name is not None:
+            return self.name
+        return source.figure.name if source.figure else figure_name(source.expression)
+
+    def output_of(self, source: Source, several: bool) -> str | None:
+        """Where the figure (or build) goes; with -o FOLDER and several files, in it."""
+        if self.output is None or not several:
+            return self.output
+        name = self.name_of(source)
+        return str(Path(self.output) / (name if self.steps else f"{name}.{self.fmt}"))
+
+    def style(self, figure: Figure | None) -> Style:
+        """How to draw: the options, then the expression file's precision and theme."""
+        precision = self.precision
+        if precision is None and figure is not None:
+            precision = figure.precision
+        theme = self.theme
+        if figure is not None and figure.theme and not self.theme_given:
+            theme = THEMES[figure.theme]
+        style = Style(annotate=self.annotate, theme=theme, transparent=self.transparent,
+                      scale=self.scale, max_elements=self.max_elements)
+        if precision is None:
+            return style
+        return replace(style, precision=precision, integers=False)
+
+
+def _format(output: str | None, fmt: str | None, steps: bool) -> str:
+    """The format to write: --format, else the suffix of -o, else svg."""
+    fmt = fmt.lower() if fmt else None
+    if output == "":
+        raise BackvizError("-o needs a file name (or - for stdout)")
+    if output is not None and output != "-" and not steps:
+        named = Path(output).suffix.lower().lstrip(".")
+        if fmt and named in FORMATS and named != fmt:
+            raise BackvizError(f"-o {output} is {named.upper()} and --format asks for "
+                               f"{fmt.upper()}: give one of them (or -o "
+                               f"{Path(output).with_suffix('.' + fmt)})")
+        fmt = format_for(output, fmt)
+    return fmt or "svg"
+
+
+def _check_teaching(asked: Asked) -> None:
+    """--steps writes a folder of svg or png frames: not to stdout, nor to a file's name."""
+    if not asked.steps:
+        return
+    from . import teach
+
+    output, fmt = asked.output, asked.fmt
+    if output == "-":
+        raise BackvizError("--steps writes a folder of frames, not one stream: give -o FOLDER "
+                           "or leave -o out (the default is output/NAME/)")
+    if fmt not in teach.BUILD_FORMATS:
+        raise BackvizError(f"--steps draws its frames as {' or '.join(teach.BUILD_FORMATS)}, "
+                           f"not {fmt}")
+    if (output is not None and Path(output).suffix.lower().lstrip(".") in FORMATS
+            and not output.endswith("/") and not Path(output).is_dir()):
+        raise BackvizError(f"--steps writes a folder of frames, and -o {output} names a file: "
+                           f"give -o a folder (e.g. -o {Path(output).with_suffix('')}), "
+                           "and --format svg or png for the frames")
+
+
+# --- the drawing command -----------------------------------------------------------------
+
+@click.command(cls=_Default, name="draw", epilog=EXAMPLES, options_metavar=DRAW_USAGE,
+               context_settings=_SETTINGS)
 @click.option("-o", "--output", metavar="PATH",
               help="File to write (format from its suffix), or - for stdout. "
                    "Default: output/NAME.svg.")
@@ -430,14 +553,11 @@ def _check_name(name: str) -> str:
               help="Output format (default: from the -o suffix, else svg).")
 @click.option("-n", "--name", metavar="NAME",
               help="Name of the figure in output/ (default: from the expression or file).")
-@click.option("-p", "--precision", type=click.IntRange(0, 12), metavar="N",
-              help="Decimals to show (default 2; a figure whose numbers are all whole "
-                   "shows integers unless --precision is given).")
-@click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE",
-              help="Give a variable's value (for names that clash with options).")
-@click.option("--theme", type=click.Choice(list(THEMES), case_sensitive=False), default="slides",
-              help="Colours: slides (the lecture's green and red, the default), colorblind "
-                   "(blue and orange), dark (light text on a dark background).")
+@_common_options(
+    precision="Decimals to show (default 2; a figure whose numbers are all whole shows "
+              "integers unless --precision is given).",
+    theme="Colours: slides (the lecture's green and red, the default), colorblind (blue and "
+          "orange), dark (light text on a dark background).")
 @click.option("--background", type=click.Choice(["theme", "none"], case_sensitive=False),
               default="theme", help="none: a transparent background (default: the theme's).")
 @click.option("--scale", type=click.FloatRange(0.1, 20), metavar="K",
@@ -468,11 +588,11 @@ def _check_name(name: str) -> str:
               help="Write the gate patterns (distributor, router, switcher) under the gates.")
 @click.version_option(__version__, "--version", prog_name="backviz", message="%(prog)s %(version)s")
 @click.pass_context
-def cli(ctx: click.Context, /, output: str | None, fmt: str | None, name: str | None,
-        precision: int | None, assignments: tuple[str, ...], theme: str, background: str,
-        scale: float | None, max_elements: int | None, collapse: tuple[str, ...], steps: bool,
-        explain: bool, check_grads: bool, check_all: bool, annotate: bool,
-        **var_options: str | None) -> None:
+def draw_cli(ctx: click.Context, /, given: Given, output: str | None, fmt: str | None,
+             name: str | None, precision: int | None, assignments: tuple[str, ...],
+             theme: str | None, background: str, scale: float | None, max_elements: int | None,
+             collapse: tuple[str, ...], steps: bool, explain: bool, check_grads: bool,
+             check_all: bool, annotate: bool) -> None:
     """Draw backpropagation on the computational graph of an EXPRESSION or a program.
 
     Every edge shows its forward value in green above the line and its gradient
@@ -480,198 +600,115 @@ def cli(ctx: click.Context, /, output: str | None, fmt: str | None, name: str | 
     With --steps, --explain or --check the figure itself is written only when -o
     asks for it (with --steps, -o names the folder of the frames).
     """
-    target: str = ctx.meta["backviz.target"]
-    variables: tuple[str, ...] = (*ctx.meta["backviz.variables"], *ctx.meta["backviz.extra"])
-    theme_given = ctx.get_parameter_source("theme") is not click.core.ParameterSource.DEFAULT
-    look = Look(THEMES[theme.lower()], theme_given, background.lower() == "none", scale,
-                max_elements or Style.max_elements)
-    teaching = Teaching(steps, explain, check_grads or check_all, annotate, look, check_all)
-    try:
-        values = _given_values(variables, var_options, assignments)
+    options = _option_names(ctx)
+    with _click_errors(options):
+        if given.target is None:
+            raise UsageError(_no_target(given, options))
+        path = _is_path(given.target, given.named(assignments))
+        sources = _sources(given.target, path)
+        values = _values(given, assignments, _variables(sources), options, strict=False)
         if name is not None:
             _check_name(name)
-        fmt = fmt.lower() if fmt else None
-        if output == "":
-            raise BackvizError("-o needs a file name (or - for stdout)")
-        if output is not None and output != "-" and not steps:
-            named = Path(output).suffix.lower().lstrip(".")
-            if fmt and named in FORMATS and named != fmt:
-                raise BackvizError(f"-o {output} is {named.upper()} and --format asks for "
-                                   f"{fmt.upper()}: give one of them (or -o "
-                                   f"{Path(output).with_suffix('.' + fmt)})")
-            fmt = format_for(output, fmt)
-        fmt = fmt or "svg"
-        _check_teaching(teaching, output, fmt)
-    except BackvizError as err:
-        raise UsageError(str(err), ctx) from None
-
-    if ctx.meta["backviz.is_path"]:
-        _run_files(ctx, Path(target), values, output, fmt, name, precision, teaching, collapse)
-        return
-    job = Job(target, values, name or figure_name(target))
-    try:
-        t = trace(job.expression, job.values)
-        if collapse:
-            t = t.collapse(*collapse)
-    except MissingValueError as err:
-        raise UsageError(_missing(err.names, ctx.meta["backviz.builtin"]), ctx) from None
-    except BackvizError as err:
-        raise UsageError(str(err), ctx) from None
-    failed = _make(ctx, job, t, output, fmt, precision, teaching)
-    if failed is not None:
-        raise Failure(f"gradient check failed: {failed}")
+        asked = Asked(output, _format(output, fmt, steps), name, precision, collapse,
+                      theme=THEMES[(theme or "slides").lower()], theme_given=theme is not None,
+                      transparent=background.lower() == "none", scale=scale,
+                      max_elements=max_elements or Style.max_elements, steps=steps,
+                      explain=explain, check=check_grads or check_all, check_all=check_all,
+                      annotate=annotate)
+        _check_teaching(asked)
+        if path and Path(given.target).is_dir():
+            _check_folder(given.target, sources, asked, options)
+        _run(sources, values, asked)
 
 
-def _missing(names: Sequence[str], builtin: set[str]) -> str:
-    """No value for these variables: the message, with options that give them."""
-    hints = [f"--set {n}=VALUE" if f"--{n}" in builtin else f"--{n} VALUE" for n in names[:3]]
-    s = "" if len(names) == 1 else "s"
-    return (f"no value{s} for {_listed(names)} (give {'it' if not s else 'them'}, "
-            f"e.g. {' '.join(hints)}{' ...' if len(names) > 3 else ''})")
+# --- the pipeline: trace, draw, write ------------------------------------------------------
 
+def _run(sources: Sequence[Source | BackvizError], values: dict[str, Any], asked: Asked) -> None:
+    """Make each figure, and what the teaching options ask for.
 
-def _given_values(variables: Sequence[str], var_options: dict[str, str | None],
-                  assignments: tuple[str, ...]) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for key, text in var_options.items():
-        if text is not None:
-            var = variables[int(key.removeprefix("var_"))]
-            values[var] = parse_value(var, text)
-    for item in assignments:
-        var, sep, text = item.partition("=")
-        if not sep or not var:
-            raise BackvizError(f"--set {item!r}: write NAME=VALUE, e.g. --set name=2")
-        var = var.strip()
-        if var in values:
-            raise BackvizError(f"--set {var}: {var} is given a value twice; give it one")
-        values[var] = parse_value(var, text, f"--set {var}")
-    return values
-
-
-def _style(precision: int | None, figure: Figure | None, teaching: Teaching) -> Style:
-    """How to draw: the options, then the expression file's precision."""
-    if precision is None and figure is not None:
-        precision = figure.precision
-    look = teaching.look
-    theme = look.theme
-    if figure is not None and figure.theme and not look.theme_given:
-        theme = THEMES[figure.theme]
-    style = Style(annotate=teaching.annotate, theme=theme, transparent=look.transparent,
-                  scale=look.scale, max_elements=look.max_elements)
-    if precision is None:
-        return style
-    return replace(style, precision=precision, integers=False)
-
-
-def _write(job: Job, t: Trace, output: str | None, fmt: str, style: Style,
-           drawn: Callable[[], bytes | Iterable[bytes]]) -> Path | None:
-    """Write one figure, drawn by ``drawn``, and print its summary."""
-    try:
-        data = drawn()
-    except TooLargeError as err:  # the input's size: like every bad input, status 2
-        raise UsageError(str(err)) from None
-    except BackvizError as err:
-        raise Failure(str(err)) from None
-    if output == "-":
-        try:
-            stream = sys.stdout.buffer
-            stream.writelines([data] if isinstance(data, bytes) else data)
-            stream.flush()
-        except BrokenPipeError:  # the reader has gone (| head): nothing to say
-            raise
-        except OSError as err:
-            raise Failure(f"cannot write to stdout: {err.strerror or err}") from None
-        _summary(t, style, None, err=True)
-        return None
-    path = Path(output) if output else Path("output") / f"{job.name}.{fmt}"
-    try:
-        write_atomic(path, data)
-    except OSError as err:
-        raise Failure(f"cannot write {path}: {err.strerror or err}") from None
-    _summary(t, style, path, err=False)
-    return path
-
-
-def _summary(t: Trace, style: Style, path: Path | None, err: bool) -> None:
-    click.echo(summary(t, style), err=err)
-    file = click.get_current_context().meta.get("backviz.file")
-    for warning in t.warnings:  # in a folder, each names its file
-        click.echo(f"warning: {f'{file}: ' if file else ''}{warning}", err=True)
-    if path is not None:
-        click.echo(f"wrote {path}", err=err)
-
-
-def _run_files(ctx: click.Context, target: Path, values: dict[str, Any], output: str | None,
-               fmt: str, name: str | None, precision: int | None,
-               teaching: Teaching | None = None, collapse: tuple[str, ...] = ()) -> None:
-    """Render one expression file, or every file of a folder (the others go on if one fails).
-
-    In a folder, ``--collapse`` applies to the files that call the gates it names.
+    With several files, a file that cannot be traced is reported and the others go on;
+    Graphviz draws them all at once (see :func:`_drawing_pool`).
     """
-    from .gallery import find, load
-
-    if target.is_dir():
-        files = find(target)
-        if not files:
-            hint, bare = "", str(ctx.meta["backviz.target"])
-            if _NAME.fullmatch(bare) and bare not in FUNCTIONS:
-                how = (f"--set {bare}=VALUE" if f"--{bare}" in ctx.meta["backviz.builtin"]
-                       else f"--{bare} VALUE")
-                hint = f"; for the expression {bare}, give its value: {how}"
-            raise UsageError(f"{target}: no expression files (*.toml) in this folder{hint}", ctx)
-        if name is not None or (output is not None and (
-                output == "-" or Path(output).suffix.lower().lstrip(".") in FORMATS)):
-            raise UsageError("-o FILE and --name name one figure; a folder renders each file "
-                             "to output/<file name>.<format>, or -o FOLDER/ to that folder", ctx)
-    else:
-        files = [target]
-    teaching = teaching or Teaching()
-    traced: list[tuple[Path, Job, Trace] | BackvizError] = []
-    for file in files:
-        try:
-            figure = load(file)
-            job = Job(figure.expression, {**figure.values, **values},
-                      name or figure.name, figure)
-            t = _trace_file(figure, job)
-            called = {g.name for g in t.graph.groups}
-            chosen = (*figure.collapse, *(c for c in collapse
-                                          if len(files) == 1 or c in called))
-            if chosen:
-                t = t.collapse(*chosen)
-            traced.append((file, job, t))
-        except BackvizError as err:
-            if len(files) == 1:
-                raise UsageError(str(err), ctx) from None
-            traced.append(err)
-    # Graphviz draws the files at once, one per core (it runs outside Python, so threads
-    # suffice); what is written and printed comes in the files' order, as drawn one by one.
-    failed = 0
+    several = len(sources) > 1
+    traced = [_traced(source, values, asked.collapse, several) for source in sources]
+    if not several and isinstance(traced[0], BackvizError):
+        raise traced[0]
     unchecked: list[str] = []
+    with _drawing_pool(several) as later:
+        drawings = [None if isinstance(item, BackvizError) else
+                    later(_drawing(*item, asked.output_of(item[0], several), asked))
+                    for item in traced]
+        for item, drawn in zip(traced, drawings, strict=True):
+            wrong = _make_one(item, drawn, asked, several)
+            if wrong is not None:
+                unchecked.append(wrong)
+    _verdict(sum(isinstance(item, BackvizError) for item in traced), unchecked, len(sources))
 
-    def into(job: Job) -> str | None:  # -o FOLDER: one figure (or build) per file in it
-        if output is None or len(files) == 1:
-            return output
-        return str(Path(output) / (job.name if teaching.steps else f"{job.name}.{fmt}"))
+
+def _make_one(item: tuple[Source, Trace] | BackvizError, drawn: Callable[[], Any] | None,
+              asked: Asked, several: bool) -> str | None:
+    """One figure of a run, under its file's name in a folder (or the file's error).
+    Returns what its gradient check found wrong, or None."""
+    if isinstance(item, BackvizError):
+        click.echo(f"Error: {item}", err=True)
+        return None
+    source, t = item
+    label = str(source.figure.path) if source.figure else None
+    if several:
+        click.echo(f"{label}:")
+    wrong = _make(source, t, asked.output_of(source, several), asked, drawn,
+                  label if several else None)
+    return f"{label}: {wrong}" if label and wrong else wrong
+
+
+def _traced(source: Source | BackvizError, values: dict[str, Any], collapse: tuple[str, ...],
+            several: bool) -> tuple[Source, Trace] | BackvizError:
+    """Both passes over one expression, its user gates collapsed; or what went wrong.
+
+    In a folder, ``collapse`` applies to the files that call the gates it names.
+    """
+    if isinstance(source, BackvizError):
+        return source
+    try:
+        t = _trace(source, values)
+        called = {g.name for g in t.graph.groups}
+        chosen = (*(source.figure.collapse if source.figure else ()),
+                  *(c for c in collapse if not several or c in called))
+        return source, (t.collapse(*chosen) if chosen else t)
+    except BackvizError as err:
+        return err
+
+
+def _trace(source: Source, values: dict[str, Any]) -> Trace:
+    """Both passes, the command line's values over an expression file's."""
+    figure = source.figure
+    if figure is None:
+        return trace(source.graph, values)
+    try:
+        return trace(source.graph, {**figure.values, **values})
+    except BackvizError as err:
+        raise GalleryFileError(f"{figure.path}: field 'values': {err}") from None
+
+
+_Later = Callable[[Callable[[], Any] | None], Callable[[], Any] | None]
+
+
+@contextlib.contextmanager
+def _drawing_pool(several: bool) -> Iterator[_Later]:
+    """Where Graphviz draws: one figure in this thread when its turn comes; several at
+    once, one per core (it runs outside Python, so threads suffice), while what is written
+    and printed comes in their order, as drawn one by one.
+
+    Yields what turns a drawing into the function that gives its result.
+    """
+    if not several:
+        yield lambda draw: draw
+        return
+    from concurrent.futures import ThreadPoolExecutor
 
     pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1)
     try:
-        drawings = [None if isinstance(item, BackvizError) else
-                    _drawing(item[1], item[2], into(item[1]), fmt, precision, teaching)
-                    for item in traced]
-        futures = [pool.submit(draw) if draw else None for draw in drawings]
-        for item, future in zip(traced, futures, strict=True):
-            if isinstance(item, BackvizError):
-                click.echo(f"Error: {item}", err=True)
-                failed += 1
-                continue
-            file, job, t = item
-            if len(files) > 1:
-                click.echo(f"{file}:")
-                ctx.meta["backviz.file"] = file
-            wrong = _make(ctx, job, t, into(job), fmt, precision, teaching,
-                          future.result if future else None)
-            if wrong is not None:
-                unchecked.append(f"{file}: {wrong}")
+        yield lambda draw: None if draw is None else pool.submit(draw).result
     except BaseException:
         # Stopped (a signal) or a failure: draw nothing more, and end the dot runs under
         # way in the other threads, or they would finish every file first.
@@ -679,25 +716,84 @@ def _run_files(ctx: click.Context, target: Path, values: dict[str, Any], output:
         stop_drawing()
         raise
     pool.shutdown()
+
+
+def _verdict(failed: int, unchecked: Sequence[str], files: int) -> None:
+    """Exit status 2 if an expression file failed, 1 if a gradient check did."""
     if failed:
-        raise UsageError(f"{failed} of {len(files)} expression files failed (see above)", ctx)
+        raise UsageError(f"{failed} of {files} expression files failed (see above)")
     if len(unchecked) == 1:
         raise Failure(f"gradient check failed: {unchecked[0]}")
     if unchecked:
-        raise Failure(f"gradient check failed for {len(unchecked)} of {len(files)} expression "
+        raise Failure(f"gradient check failed for {len(unchecked)} of {files} expression "
                       "files (see above)")
 
 
-@dataclass(frozen=True)
-class Look:
-    """How the figures look: --theme, --background, --scale, --max-elements."""
+def _drawing(source: Source, t: Trace, output: str | None,
+             asked: Asked) -> Callable[[], Any] | None:
+    """What Graphviz is to draw for one expression (its build or its figure), not yet run;
+    None when nothing is drawn."""
+    style = asked.style(source.figure)
+    figure = source.figure
+    if asked.steps:
+        from . import teach
 
-    theme: Theme = THEMES["slides"]
-    theme_given: bool = False
-    """--theme was given: it wins over an expression file's theme."""
-    transparent: bool = False
-    scale: float | None = None
-    max_elements: int = Style.max_elements
+        title = figure.title if figure else source.expression
+        about = figure.caption if figure else None
+        return partial(teach.build, t, style, title, asked.fmt, about)
+    if output is not None or not (asked.explain or asked.check):
+        if asked.fmt == "json":  # written piece by piece: a large array need not be held twice
+            return partial(json_chunks, t)
+        caption = figure.caption if figure else None
+        return partial(to_bytes, t, asked.fmt, replace(style, caption=caption))
+    return None
+
+
+def _make(source: Source, t: Trace, output: str | None, asked: Asked,
+          drawn: Callable[[], Any] | None, label: str | None) -> str | None:
+    """All that is asked for one expression: its explanation, check, build and figure.
+
+    ``drawn`` gives what Graphviz drew for it (see :func:`_drawing`); ``label`` names the
+    file in its warnings. Returns what the gradient check found wrong, or None.
+    """
+    style = asked.style(source.figure)
+    # With -o -, stdout is the figure: the words go to stderr, as the summary does.
+    wrong = _teach(t, style, asked, err=output == "-")
+    if drawn is not None and asked.steps:
+        folder = Path(output) if output else Path("output") / asked.name_of(source)
+        _write_build(folder, t, style, drawn, label)
+    elif drawn is not None:
+        path = Path(output) if output else Path("output") / f"{asked.name_of(source)}.{asked.fmt}"
+        _write(None if output == "-" else path, t, style, drawn, label)
+    return wrong
+
+
+def _teach(t: Trace, style: Style, asked: Asked, err: bool) -> str | None:
+    """The backward pass in words and the gradient check, as asked (on stderr if ``err``);
+    returns what the check found wrong, or None."""
+    if asked.explain:
+        from . import teach
+
+        for line in teach.explain(t, style):
+            click.echo(line, err=err)
+    return _check(t, asked.check_all, err) if asked.check else None
+
+
+def _check(t: Trace, every: bool, err: bool) -> str | None:
+    """The gradient check (of a sample, unless ``every``); returns what it found wrong."""
+    from . import teach
+
+    limit = None if every else teach.SAMPLE
+    with _Progress("checking gradients", "elements") as progress:
+        results = teach.check(t, limit=limit, progress=progress)
+    for line in teach.check_lines(t, results):
+        click.echo(line, err=err)
+    bad = [r for r in results if not r.ok]
+    if not bad:
+        return None
+    worst = max(bad, key=lambda r: r.error)
+    return (f"the relative error of d/d{worst.name} is {worst.error:.1e}, above the "
+            f"tolerance {teach.TOLERANCE:g}")
 
 
 class _Progress:
@@ -727,142 +823,57 @@ class _Progress:
             click.echo(err=True)
 
 
-@dataclass(frozen=True)
-class Teaching:
-    """What the teaching options ask for: a build, the backward pass in words, a check."""
-
-    steps: bool = False
-    explain: bool = False
-    check: bool = False
-    annotate: bool = False
-    look: Look = Look()
-    check_all: bool = False
-
-
-def _check_teaching(teaching: Teaching, output: str | None, fmt: str) -> None:
-    if not teaching.steps:
+def _write(path: Path | None, t: Trace, style: Style,
+           drawn: Callable[[], bytes | Iterable[bytes]], label: str | None) -> None:
+    """Write one figure, drawn by ``drawn``, to ``path`` (None: stdout); print its summary."""
+    data = drawn()
+    if path is None:
+        try:
+            stream = sys.stdout.buffer
+            stream.writelines([data] if isinstance(data, bytes) else data)
+            stream.flush()
+        except BrokenPipeError:  # the reader has gone (| head): nothing to say
+            raise
+        except OSError as err:
+            raise Failure(f"cannot write to stdout: {err.strerror or err}") from None
+        _summary(t, style, label, err=True)
         return
-    from . import teach
-
-    if output == "-":
-        raise BackvizError("--steps writes a folder of frames, not one stream: give -o FOLDER "
-                           "or leave -o out (the default is output/NAME/)")
-    if fmt not in teach.BUILD_FORMATS:
-        raise BackvizError(f"--steps draws its frames as {' or '.join(teach.BUILD_FORMATS)}, "
-                           f"not {fmt}")
-    if (output is not None and Path(output).suffix.lower().lstrip(".") in FORMATS
-            and not output.endswith("/") and not Path(output).is_dir()):
-        raise BackvizError(f"--steps writes a folder of frames, and -o {output} names a file: "
-                           f"give -o a folder (e.g. -o {Path(output).with_suffix('')}), "
-                           "and --format svg or png for the frames")
-
-
-def _drawing(job: Job, t: Trace, output: str | None, fmt: str, precision: int | None,
-             teaching: Teaching) -> Callable[[], Any] | None:
-    """What Graphviz is to draw for one expression (its build or its figure), not yet run;
-    None when nothing is drawn."""
-    style = _style(precision, job.figure, teaching)
-    if teaching.steps:
-        from . import teach
-
-        title = job.figure.title if job.figure else job.expression
-        about = job.figure.caption if job.figure else None
-        return partial(teach.build, t, style, title, fmt, about)
-    if output is not None or not (teaching.explain or teaching.check):
-        if fmt == "json":  # written piece by piece: a large array need not be held twice
-            return partial(json_chunks, t)
-        caption = job.figure.caption if job.figure else None
-        return partial(to_bytes, t, fmt, replace(style, caption=caption))
-    return None
-
-
-def _make(ctx: click.Context, job: Job, t: Trace, output: str | None, fmt: str,
-          precision: int | None, teaching: Teaching,
-          drawn: Callable[[], Any] | None = None) -> str | None:
-    """All that is asked for one expression: its explanation, check, build and figure.
-
-    ``drawn`` gives what Graphviz drew for it (see _drawing), when it was drawn
-    beforehand. Returns what the gradient check found wrong, or None.
-    """
-    style = _style(precision, job.figure, teaching)
-    drawn = drawn or _drawing(job, t, output, fmt, precision, teaching)
-    wrong = None
-    if teaching.explain or teaching.check:
-        from . import teach
-    # With -o -, stdout is the figure: the words go to stderr, as the summary does.
-    text_err = output == "-"
-    if teaching.explain:
-        for line in teach.explain(t, style):
-            click.echo(line, err=text_err)
-    if teaching.check:
-        limit = None if teaching.check_all else teach.SAMPLE
-        with _Progress("checking gradients", "elements") as progress:
-            results = teach.check(t, limit=limit, progress=progress)
-        for line in teach.check_lines(t, results):
-            click.echo(line, err=text_err)
-        bad = [r for r in results if not r.ok]
-        if bad:
-            worst = max(bad, key=lambda r: r.error)
-            wrong = (f"the relative error of d/d{worst.name} is {worst.error:.1e}, above the "
-                     f"tolerance {teach.TOLERANCE:g}")
-    if drawn is not None and teaching.steps:
-        _write_build(ctx, job, t, output, style, drawn)
-    elif drawn is not None:
-        _write(job, t, output, fmt, style, drawn)
-    return wrong
-
-
-def _write_build(ctx: click.Context, job: Job, t: Trace, output: str | None, style: Style,
-                 drawn: Callable[[], dict[str, bytes]]) -> None:
-    """Write the frames of a build (drawn by ``drawn``) and its page into one folder."""
-    folder = Path(output) if output else Path("output") / job.name
-    if folder.exists() and not folder.is_dir():
-        raise UsageError(f"{folder} is a file; --steps writes a folder of frames", ctx)
     try:
-        files = drawn()
-    except TooLargeError as err:  # the input's size: like every bad input, status 2
-        raise UsageError(str(err), ctx) from None
-    except (GraphvizNotFoundError, RenderError) as err:
-        raise Failure(str(err)) from None
-    except BackvizError as err:
-        raise UsageError(str(err), ctx) from None
+        write_atomic(path, data)
+    except OSError as err:
+        raise Failure(f"cannot write {path}: {err.strerror or err}") from None
+    _summary(t, style, label, err=False)
+    click.echo(f"wrote {path}")
+
+
+def _write_build(folder: Path, t: Trace, style: Style, drawn: Callable[[], dict[str, bytes]],
+                 label: str | None) -> None:
+    """Write the frames of a build (drawn by ``drawn``) and its page into one folder."""
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"{folder} is a file; --steps writes a folder of frames")
+    files = drawn()
     try:
         # Every file of the build, or none: an earlier build is replaced whole (its frames
         # would step past the end of a shorter one); other files in the folder are kept.
         write_folder_atomic(folder, files, replaces=r"frame-\d+\.(svg|png)|index\.html")
     except OSError as err:
         raise Failure(f"cannot write {folder}: {err.strerror or err}") from None
-    _summary(t, style, None, err=False)
+    _summary(t, style, label, err=False)
     frames = sorted(f for f in files if f.startswith("frame-"))
     click.echo(f"wrote {folder}/: {frames[0]} ... {frames[-1]} ({len(frames)} frames) "
                "and index.html")
 
 
-def _trace_file(figure: Figure, job: Job) -> Trace:
-    try:
-        graph: Graph = parse(figure.expression)
-    except BackvizError as err:
-        raise GalleryFileError(f"{figure.path}: field 'expression': {err}") from None
-    try:
-        return trace(graph, job.values)
-    except BackvizError as err:
-        raise GalleryFileError(f"{figure.path}: field 'values': {err}") from None
+def _summary(t: Trace, style: Style, label: str | None, err: bool) -> None:
+    """The summary (on stderr if ``err``) and the warnings; in a folder each names its file."""
+    click.echo(summary(t, style), err=err)
+    for warning in t.warnings:
+        click.echo(f"warning: {f'{label}: ' if label else ''}{warning}", err=True)
 
 
-LIVE_EXAMPLE = ("(x+y)*z", {"x": "-2", "y": "5", "z": "-4"})
-"""What ``backviz live`` opens with when given no expression: the lecture's first figure."""
+# --- the live page -------------------------------------------------------------------------
 
-
-class _LiveCommand(_Command):
-    flags = _FLAG_OPTIONS | {"--no-browser"}
-    default_target = LIVE_EXAMPLE[0]
-
-    def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
-        return ["[EXPRESSION|FILE.toml]", "[--NAME VALUE]...", "[OPTIONS]"]
-
-
-@click.command(cls=_LiveCommand,
-               context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+@click.command(cls=_Command, name="live", options_metavar=LIVE_USAGE, context_settings=_SETTINGS,
                epilog="""\b
 Examples:
   backviz live
@@ -871,15 +882,12 @@ Examples:
 @click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True, metavar="N",
               help="Port on 127.0.0.1 to listen on (0: any free port).")
 @click.option("--no-browser", is_flag=True, help="Do not open the page in a browser.")
-@click.option("-p", "--precision", type=click.IntRange(0, 12), metavar="N",
-              help="Decimals the page starts with (it can switch them).")
-@click.option("--theme", type=click.Choice(list(THEMES), case_sensitive=False),
-              help="Colours the page starts with (it can switch them): slides, colorblind, dark.")
-@click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE",
-              help="Give a variable's value (for names that clash with options).")
+@_common_options(
+    precision="Decimals the page starts with (it can switch them).",
+    theme="Colours the page starts with (it can switch them): slides, colorblind, dark.")
 @click.pass_context
-def live_cli(ctx: click.Context, /, port: int, no_browser: bool, precision: int | None,
-             theme: str | None, assignments: tuple[str, ...], **var_options: str | None) -> None:
+def live_cli(ctx: click.Context, /, given: Given, port: int, no_browser: bool,
+             precision: int | None, assignments: tuple[str, ...], theme: str | None) -> None:
     """Open a page where the figure follows what you type: the EXPRESSION (or the
     expression file's) in a box, a field and a slider for each value, the backward
     pass step by step.
@@ -890,28 +898,9 @@ def live_cli(ctx: click.Context, /, port: int, no_browser: bool, precision: int 
     """
     from . import live
 
-    target: str = ctx.meta["backviz.target"]
-    if ctx.meta["backviz.is_path"] and Path(target).is_dir():
-        raise UsageError(f"{target} is a folder; backviz live opens one expression or one "
-                         "expression file", ctx)
-    try:
-        values = _given_values(ctx.meta["backviz.variables"], var_options, assignments)
-        if ctx.meta["backviz.is_path"]:
-            from .gallery import load
-
-            figure = load(target)
-            expression, values = figure.expression, {**figure.values, **values}
-            precision = figure.precision if precision is None else precision
-            theme = theme or figure.theme
-        else:
-            expression = target
-            if not ctx.meta["backviz.given"]:
-                values = {**LIVE_EXAMPLE[1], **values}
-        parse(expression)
-    except BackvizError as err:
-        raise UsageError(str(err), ctx) from None
-    start = live.Start(expression, {name: _value_text(v) for name, v in values.items()}, precision,
-                       (theme or "slides").lower())
+    options = _option_names(ctx)
+    with _click_errors(options):
+        start = _start(given, assignments, precision, theme, options)
 
     def ready(server: live.LiveServer) -> None:
         click.echo(server.url)
@@ -929,16 +918,39 @@ def live_cli(ctx: click.Context, /, port: int, no_browser: bool, precision: int 
         click.echo("backviz live: stopped", err=True)
 
 
-def _value_text(value: Any) -> str:
-    """A value as the page's field shows it: a number, or a JSON list."""
-    import numpy as np
+def _start(given: Given, assignments: Sequence[str], precision: int | None, theme: str | None,
+           options: set[str]) -> Start:
+    """What the page opens with: the expression (or file) and values given, else the
+    lecture's first figure."""
+    from .live import Start
 
-    if isinstance(value, str):
-        return value
-    a = np.asarray(value, dtype=np.float64)
-    if a.ndim == 0:
-        return repr(float(a)).removesuffix(".0")
-    return json.dumps(a.tolist())
+    source = _one_source(LIVE_EXAMPLE[0] if given.target is None else given.target,
+                         given.named(assignments))
+    values = _values(given, assignments, _variables([source]), options, strict=True)
+    if isinstance(source, BackvizError):
+        raise source
+    figure = source.figure
+    if figure is not None:  # the command line's values and options over the file's
+        values = {**figure.values, **values}
+        precision = figure.precision if precision is None else precision
+        theme = theme or figure.theme
+    elif given.target is None:
+        values = {**LIVE_EXAMPLE[1], **values}
+    return Start(source.expression, {name: as_text(v) for name, v in values.items()}, precision,
+                 (theme or "slides").lower())
+
+
+def _one_source(target: str, named: set[str]) -> Source | BackvizError:
+    """The live page's expression, or its expression file: a folder is refused."""
+    path = _is_path(target, named)
+    if path and Path(target).is_dir():
+        raise UsageError(f"{target} is a folder; backviz live opens one expression or one "
+                         "expression file")
+    return _sources(target, path)[0]
+
+
+cli = _Backviz(draw_cli, name="backviz", commands=[live_cli])
+"""The ``backviz`` command: ``live`` opens the live page, anything else draws (draw_cli)."""
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:
@@ -948,11 +960,8 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     variable ``live`` is drawn with ``backviz -- live --live 2``.
     """
     args = list(argv) if argv is not None else sys.argv[1:]
-    command, prog = (live_cli, "backviz live") if args[:1] == ["live"] else (cli, "backviz")
-    if command is live_cli:
-        args = args[1:]
     try:
-        status = command.main(args=args, prog_name=prog, standalone_mode=False)
+        status = cli.main(args=args, prog_name="backviz", standalone_mode=False)
         sys.stdout.flush()
     except click.ClickException as err:
         with contextlib.suppress(OSError):  # 2>/dev/full: the status still says what failed

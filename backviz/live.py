@@ -61,6 +61,7 @@ from .render.style import Style
 from .teach import MAX_STEPS, Frame, laid_out
 from .template import Template
 from .tracing import Trace, trace
+from .values import from_field
 
 __all__ = [
     "DRAW_SECONDS",
@@ -135,65 +136,86 @@ def draw(request: Any, *, seconds: float = DRAW_SECONDS, large: threading.Lock |
         graph = parse(ask.expression)
     except BackvizError as err:
         return _bad_input(err)
-    variables = [{"name": name, "value": ask.values.get(name, DEFAULT_VALUE)}
-                 for name in graph.variables]
+    texts = {name: ask.values.get(name, DEFAULT_VALUE) for name in graph.variables}
+    variables = [{"name": name, "value": text} for name, text in texts.items()]
     try:
-        t = _trace(graph, {name: ask.values.get(name, DEFAULT_VALUE) for name in graph.variables})
+        t = _trace(graph, texts)
+        drawing = _draw(ask, t, seconds, large, builds or _Builds())
     except _Refused as err:
         return Answer(err.status, {"error": str(err), "variables": variables})
     except BackvizError as err:
         return _bad_input(err, variables)
-    gates = len(graph.gates)
+    ms = round((time.perf_counter() - started) * 1000, 1)
+    if ask.format == "png":
+        return Answer(HTTPStatus.OK, {"png": base64.b64encode(drawing.figure).decode("ascii"),
+                                      "ms": ms})
+    return Answer(HTTPStatus.OK, {
+        "svg": drawing.figure.decode("utf-8"),
+        "summary": _summary(t, drawing.style),
+        "variables": variables,
+        "frames": drawing.frames,
+        "step": drawing.step,
+        "caption": drawing.caption,
+        "ms": ms,
+    })
+
+
+@dataclass(frozen=True)
+class _Drawing:
+    """What Graphviz drew for a request: the figure, or the frame ``step`` of its build."""
+
+    figure: bytes
+    style: Style
+    frames: int
+    """How many frames the build has (0: too many gates to step through)."""
+    step: int | None = None
+    caption: str | None = None
+
+
+def _draw(ask: _Request, t: Trace, seconds: float, large: threading.Lock | None,
+          builds: _Builds) -> _Drawing:
+    """Draw the figure or the frame asked for; a large graph waits for the lock ``large``."""
+    gates = len(t.graph.gates)
     if gates > MAX_GATES:
-        return Answer(HTTPStatus.UNPROCESSABLE_ENTITY, {
-            "error": f"the graph has {gates:,} gates; figures of up to {MAX_GATES:,} gates are "
-                     "drawn (the command's --format json has no limit)",
-            "variables": variables})
+        raise _Refused(HTTPStatus.UNPROCESSABLE_ENTITY,
+                       f"the graph has {gates:,} gates; figures of up to {MAX_GATES:,} gates are "
+                       "drawn (the command's --format json has no limit)")
     style = Style(theme=COLOURS[ask.theme])
     if ask.precision is not None:
         style = replace(style, precision=ask.precision, integers=False)
-    n_frames = gates + 2 if gates <= MAX_STEPS else 0
+    frames = gates + 2 if gates <= MAX_STEPS else 0
     lock = large if large is not None and gates > LARGE else None
     if lock is not None and not lock.acquire(timeout=seconds):
-        return Answer(HTTPStatus.SERVICE_UNAVAILABLE, {
-            "error": "another large graph is being drawn; try again in a moment",
-            "variables": variables})
+        raise _Refused(HTTPStatus.SERVICE_UNAVAILABLE,
+                       "another large graph is being drawn; try again in a moment")
     try:
-        caption = None
-        if ask.step is not None and n_frames:
-            step = min(ask.step, n_frames - 1)
-            frame, svg = (builds or _Builds()).frame(ask, t, style, step)
-            style, caption = frame.style, frame.caption
-        if caption is not None and ask.format == "svg":  # the build's own frame
-            figure = svg.encode("utf-8")
-        else:
-            figure = render(to_dot(t, style, ask.format), ask.format, gates, timeout=seconds)
-        if ask.format == "svg" and caption is None:  # the command's figure, <desc> included
-            figure = described(figure.decode("utf-8"), t, style).encode("utf-8")
+        return _drawn(ask, t, style, frames, seconds, builds)
     except RenderTimeoutError:
-        return Answer(HTTPStatus.SERVICE_UNAVAILABLE, {
-            "error": f"drawing this graph of {gates:,} gates took more than {seconds:g} s, and "
-                     "was stopped; the command allows longer (BACKVIZ_DOT_TIMEOUT, 120 s "
-                     "by default)",
-            "variables": variables})
-    except BackvizError as err:
-        return _bad_input(err, variables)
+        raise _Refused(HTTPStatus.SERVICE_UNAVAILABLE,
+                       f"drawing this graph of {gates:,} gates took more than {seconds:g} s, and "
+                       "was stopped; the command allows longer (BACKVIZ_DOT_TIMEOUT, 120 s by "
+                       "default)") from None
     finally:
         if lock is not None:
             lock.release()
-    ms = round((time.perf_counter() - started) * 1000, 1)
-    if ask.format == "png":
-        return Answer(HTTPStatus.OK, {"png": base64.b64encode(figure).decode("ascii"), "ms": ms})
-    body: dict[str, Any] = {
-        "svg": figure.decode("utf-8"),
-        "summary": _summary(t, style),
-        "variables": variables,
-        "frames": n_frames,
-        "step": None if caption is None else min(ask.step or 0, n_frames - 1),
-        "caption": caption,
-        "ms": ms,
-    }
-    return Answer(HTTPStatus.OK, body)
+
+
+def _drawn(ask: _Request, t: Trace, style: Style, frames: int, seconds: float,
+           builds: _Builds) -> _Drawing:
+    """The frame ``ask.step`` of the build (its SVG drawn from the build's one layout), or
+    the figure."""
+    gates = len(t.graph.gates)
+    if ask.step is not None and frames:
+        step = min(ask.step, frames - 1)
+        frame, svg = builds.frame(ask, t, style, step)
+        if ask.format == "svg":  # the build's own frame
+            return _Drawing(svg.encode("utf-8"), frame.style, frames, step, frame.caption)
+        figure = render(to_dot(t, frame.style, "png"), "png", gates, timeout=seconds)
+        return _Drawing(figure, frame.style, frames, step, frame.caption)
+    figure = render(to_dot(t, style, ask.format), ask.format, gates, timeout=seconds)
+    if ask.format == "svg":  # the command's figure, <desc> included
+        figure = described(figure.decode("utf-8"), t, style).encode("utf-8")
+    return _Drawing(figure, style, frames)
 
 
 class _Refused(Exception):
@@ -217,34 +239,10 @@ class _Request:
 
     @classmethod
     def read(cls, data: Any) -> _Request:
-        bad = HTTPStatus.BAD_REQUEST
         if not isinstance(data, dict):
-            raise _Refused(bad, "the request must be a JSON object")
-        expression = data.get("expression")
-        if not isinstance(expression, str):
-            raise _Refused(bad, "'expression' must be a string")
-        if len(expression) > MAX_EXPRESSION:
-            raise _Refused(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                           f"the expression has {len(expression):,} characters; the live page "
-                           f"draws up to {MAX_EXPRESSION:,} (the command has no such limit)")
-        values = data.get("values", {})
-        if not isinstance(values, dict) or not all(
-                isinstance(v, str) and isinstance(k, str) for k, v in values.items()):
-            raise _Refused(bad, "'values' must map names to texts, e.g. {\"x\": \"-2\"}")
-        precision = data.get("precision")
-        if precision is not None and (isinstance(precision, bool) or not isinstance(precision, int)
-                                      or not 0 <= precision <= 12):
-            raise _Refused(bad, "'precision' must be null or a whole number from 0 to 12")
-        theme = data.get("theme", THEMES[0])
-        if theme not in THEMES:
-            raise _Refused(bad, f"'theme' must be one of {', '.join(THEMES)}")
-        step = data.get("step")
-        if step is not None and (isinstance(step, bool) or not isinstance(step, int) or step < 0):
-            raise _Refused(bad, "'step' must be null or a frame number from 0")
-        fmt = data.get("format", "svg")
-        if fmt not in ("svg", "png"):
-            raise _Refused(bad, "'format' must be svg or png")
-        return cls(expression, values, precision, theme, step, fmt)
+            raise _Refused(HTTPStatus.BAD_REQUEST, "the request must be a JSON object")
+        return cls(_expression(data), _texts(data), _precision(data), _theme(data), _step(data),
+                   _format(data))
 
     @property
     def key(self) -> str:
@@ -253,25 +251,58 @@ class _Request:
                            self.theme])
 
 
-def _value(name: str, text: str) -> Any:
-    """A field's text: a number, or a JSON list of numbers. Nothing else is run."""
-    text = text.strip()
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    try:
-        value = json.loads(text)
-    except (ValueError, RecursionError):
-        value = None
-    if not isinstance(value, list):
-        raise InvalidValueError(f"the value of {name}, {text[:40]!r}, is not a number or a JSON "
-                                "list like [1, 2] or [[1, 2], [3, 4]]")
-    return value
+def _expression(data: dict[str, Any]) -> str:
+    expression = data.get("expression")
+    if not isinstance(expression, str):
+        raise _Refused(HTTPStatus.BAD_REQUEST, "'expression' must be a string")
+    if len(expression) > MAX_EXPRESSION:
+        raise _Refused(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                       f"the expression has {len(expression):,} characters; the live page "
+                       f"draws up to {MAX_EXPRESSION:,} (the command has no such limit)")
+    return expression
+
+
+def _texts(data: dict[str, Any]) -> dict[str, str]:
+    values = data.get("values", {})
+    if not isinstance(values, dict) or not all(
+            isinstance(v, str) and isinstance(k, str) for k, v in values.items()):
+        raise _Refused(HTTPStatus.BAD_REQUEST,
+                       "'values' must map names to texts, e.g. {\"x\": \"-2\"}")
+    return values
+
+
+def _precision(data: dict[str, Any]) -> int | None:
+    precision = data.get("precision")
+    if precision is not None and (isinstance(precision, bool) or not isinstance(precision, int)
+                                  or not 0 <= precision <= 12):
+        raise _Refused(HTTPStatus.BAD_REQUEST,
+                       "'precision' must be null or a whole number from 0 to 12")
+    return precision
+
+
+def _theme(data: dict[str, Any]) -> str:
+    theme = data.get("theme", THEMES[0])
+    if theme not in THEMES:
+        raise _Refused(HTTPStatus.BAD_REQUEST, f"'theme' must be one of {', '.join(THEMES)}")
+    return str(theme)
+
+
+def _step(data: dict[str, Any]) -> int | None:
+    step = data.get("step")
+    if step is not None and (isinstance(step, bool) or not isinstance(step, int) or step < 0):
+        raise _Refused(HTTPStatus.BAD_REQUEST, "'step' must be null or a frame number from 0")
+    return step
+
+
+def _format(data: dict[str, Any]) -> str:
+    fmt = data.get("format", "svg")
+    if fmt not in ("svg", "png"):
+        raise _Refused(HTTPStatus.BAD_REQUEST, "'format' must be svg or png")
+    return str(fmt)
 
 
 def _trace(graph: Graph, texts: dict[str, str]) -> Trace:
-    values = {name: _value(name, text) for name, text in texts.items()}
+    values = {name: from_field(name, text) for name, text in texts.items()}
     elements = 0
     for name, value in values.items():
         try:

@@ -47,7 +47,7 @@ from .parse import parse
 from .render import to_bytes
 from .render.backend import stop_drawing
 from .render.export import FORMATS, format_for, json_chunks, write_atomic, write_folder_atomic
-from .render.style import THEMES, Style
+from .render.style import MAX_PRECISION, MIN_PRECISION, THEMES, Style
 from .render.summary import summary
 from .tracing import Trace, trace
 from .values import as_text, from_option
@@ -238,7 +238,8 @@ class _Backviz(click.Group):
 def _common_options(*, precision: str, theme: str) -> Callable[[_F], _F]:
     """The options of both commands, each with the command's own help: -p, --set, --theme."""
     options = [
-        click.option("-p", "--precision", type=click.IntRange(0, 12), metavar="N", help=precision),
+        click.option("-p", "--precision", type=click.IntRange(MIN_PRECISION, MAX_PRECISION),
+                     metavar="N", help=precision),
         click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE",
                      help="Give a variable's value (for names that clash with options)."),
         click.option("--theme", type=click.Choice(list(THEMES), case_sensitive=False), help=theme),

@@ -22,11 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from .errors import GalleryFileError
+from .render.style import MAX_PRECISION, MIN_PRECISION, THEMES, is_precision
 
 __all__ = ["Figure", "find", "load"]
 
 _FIELDS = {"title", "expression", "values", "caption", "precision", "theme", "collapse"}
-THEME_NAMES = ("slides", "colorblind", "dark")  # backviz.render.THEMES (a test keeps them equal)
+THEME_NAMES = tuple(THEMES)
 
 
 @dataclass(frozen=True)
@@ -87,9 +88,9 @@ def load(path: str | Path) -> Figure:
     if not isinstance(values, dict):
         raise fail("the field 'values' must be a table, e.g. [values] then x = 1.0")
     precision = data.get("precision")
-    if precision is not None and (isinstance(precision, bool) or not isinstance(precision, int)
-                                  or not 0 <= precision <= 12):
-        raise fail("the field 'precision' must be a whole number from 0 to 12")
+    if precision is not None and not is_precision(precision):
+        raise fail("the field 'precision' must be a whole number "
+                   f"from {MIN_PRECISION} to {MAX_PRECISION}")
     theme = data.get("theme")
     if theme is not None and theme not in THEME_NAMES:
         raise fail(f"the field 'theme' must be one of {', '.join(THEME_NAMES)}, not {theme!r}")

@@ -56,8 +56,8 @@ from .render import described
 from .render.backend import MAX_GATES, render
 from .render.dot import to_dot
 from .render.numbers import Numbers
+from .render.style import MAX_PRECISION, MIN_PRECISION, Style, is_precision
 from .render.style import THEMES as COLOURS
-from .render.style import Style
 from .teach import MAX_STEPS, Frame, laid_out
 from .template import Template
 from .tracing import Trace, trace
@@ -273,10 +273,9 @@ def _texts(data: dict[str, Any]) -> dict[str, str]:
 
 def _precision(data: dict[str, Any]) -> int | None:
     precision = data.get("precision")
-    if precision is not None and (isinstance(precision, bool) or not isinstance(precision, int)
-                                  or not 0 <= precision <= 12):
-        raise _Refused(HTTPStatus.BAD_REQUEST,
-                       "'precision' must be null or a whole number from 0 to 12")
+    if precision is not None and not is_precision(precision):
+        raise _Refused(HTTPStatus.BAD_REQUEST, "'precision' must be null or a whole number "
+                       f"from {MIN_PRECISION} to {MAX_PRECISION}")
     return precision
 
 

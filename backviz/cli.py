@@ -263,7 +263,7 @@ def _values(given: Given, assignments: Sequence[str], variables: Sequence[str],
     """The values given: each --NAME checked against the variables, then every text parsed.
 
     Not ``strict``, a value for a name the expression does not have is passed on, for the
-    warning that --set name=VALUE gets too (README, "Unused values").
+    warning that --set name=VALUE gets too (docs/cli.md, "Unused values").
     """
     seen: set[str] = set()
     for option, _ in given.pairs:

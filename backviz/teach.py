@@ -354,7 +354,7 @@ def build(trace: Evaluation, style: Style | None = None, title: str | None = Non
     else:
         # Graphviz draws each PNG from the frame's own DOT: rasterising is nearly all of
         # the time, laying out is little, and the frames are the SVG frames (see the
-        # README, "One layout for every frame"). One frame per core at a time.
+        # docs/teaching.md, "One layout for every frame"). One frame per core at a time.
         def png(frame: Frame) -> bytes:
             return render(to_dot(trace, frame.style, format), format, len(trace.graph.gates))
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:

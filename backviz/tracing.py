@@ -44,11 +44,11 @@ class Trace(Evaluation):
         return to_svg(self, style)
 
     def to_graphviz(self, style: Style | None = None) -> Any:
-        """The figure as a ``graphviz.Digraph``, to render, save or change (see the README)."""
+        """The figure as a ``graphviz.Digraph``, to render, save or change (docs/python.md)."""
         return to_graphviz(self, style)
 
     def to_json(self) -> str:
-        """The trace as JSON text, as ``--format json`` writes it (see the README)."""
+        """The trace as JSON text, as ``--format json`` writes it (docs/python.md)."""
         return to_json(self)
 
     def to_dict(self) -> dict[str, Any]:

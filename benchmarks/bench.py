@@ -605,7 +605,7 @@ def bench_build(config: Config) -> Result:
         result.targets.append(Target(name, build.best / once.best, 2.0,
                                      "a 79-gate sum of products, end to end"))
 
-        # How PNG frames could be drawn (the README says which and why): time per frame,
+        # How PNG frames could be drawn (docs/teaching.md says which and why): time per frame,
         # a middle frame of this build and of the sigmoid neuron's, at the default scale.
         from backviz.gallery import load
 

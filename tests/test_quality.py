@@ -1,4 +1,4 @@
-"""The README promises that ruff and mypy (strict) are clean: hold it to that."""
+"""The project promises (docs/architecture.md) that ruff and mypy (strict) are clean: hold it to that."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Ctrl-C, SIGTERM and SIGHUP stop the command cleanly, at any moment.
 
-The promise (README, the exit statuses): one line on stderr, exit status 128 + the signal's
+The promise (docs/cli.md, the exit statuses): one line on stderr, exit status 128 + the signal's
 number, the ``dot`` child ended, no temporary file left. These run the installed command
 in a process of its own and signal it.
 """

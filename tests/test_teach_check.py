@@ -1,6 +1,6 @@
 """--check is bounded, honest about what it checked, and passes right gradients anywhere.
 
-Each test is named after the promise it keeps (README, "--check").
+Each test is named after the promise it keeps (docs/teaching.md, "--check").
 """
 
 from __future__ import annotations

@@ -272,8 +272,8 @@ def _hide(svg: bytes, group: _Element, gradient: str, hidden_fill: str) -> bytes
         attrs, text = dict(element.attrs), element.text
         if element.tag == "text" and attrs.get("fill") == gradient:
             attrs["fill"], text = hidden_fill, blank(text)
-        if attrs.get("stroke") == gradient:
-            attrs["stroke"] = "transparent"
+        if attrs.get("stroke") == gradient:  # a line: Graphviz writes HIDDEN as it is
+            attrs["stroke"] = HIDDEN
         if (attrs, text) != (element.attrs, element.text):
             edits.append((element, _write(element.tag, attrs, text)))
     return _edited(svg, group, edits)

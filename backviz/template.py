@@ -4,19 +4,24 @@ The frames of a build differ only in which gradients are shown, which gate is
 highlighted and the notes under the figure; nothing moves. So Graphviz lays out one
 figure, the master (every gradient shown, no gate highlighted, a placeholder in each
 row of the band of notes), and writes it as SVG and as JSON (where the nodes are) in
-the same run. A frame is the master's SVG with a few pieces changed. Graphviz writes
-each node as ``<g class="node"><title>NAME</title>...</g>``, NAME being its DOT name,
-and the pieces are found by it, never by the shape of a label:
+the same run. A frame is the master's SVG with a few elements written anew.
+
+The master is read with an XML parser (expat, which also says where each element
+starts in the file). Graphviz writes each node as
+``<g class="node"><title>NAME</title>...</g>``, NAME being its DOT name, and the
+elements that change are found by it, never by the shape of a label:
 
 - an edge whose gradient is not reached yet (its helper node,
-  :func:`~backviz.render.gradient_node`): its gradient's texts and lines drawn as
+  :func:`~backviz.dot.gradient_node`): its gradient's texts and lines drawn as
   Graphviz draws a hidden label (the colour of the master's placeholder notes), the
-  numbers blanked (:func:`~backviz.render.blank`);
+  numbers blanked (:func:`~backviz.numbers.blank`);
 - the highlighted gate (``n<id>``): its shape's fill, outline and pen width;
 - the notes: each row's placeholder text with the note's text, moved right by as much
   as the note's spacer is wider than the placeholder's (see
-  :func:`~backviz.render.note_spacers`).
+  :func:`~backviz.notes.note_spacers`).
 
+Each changed element is written as Graphviz writes it; the rest of a frame is the
+master's own bytes, so a frame is the file Graphviz wrote with a few elements edited.
 tests/test_teach.py compares every frame of every gallery file with Graphviz's own
 drawing of that frame.
 """
@@ -25,9 +30,10 @@ from __future__ import annotations
 
 import html
 import json
-import re
-from dataclasses import replace
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
+from xml.parsers import expat
 
 from .graph import INPUT
 from .render.backend import render
@@ -41,11 +47,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Template"]
 
-# A node, edge or cluster group as Graphviz writes it; the body has no groups of its own.
-_GROUP = re.compile(r'<g id="[^"]*" class="(?:node|edge|cluster)">\n<title>([^<]*)</title>\n'
-                    r"(?:(?!<g )[^\n]*\n)*?</g>\n")
-_TEXT = re.compile(r"<text [^>]*>[^<]*</text>\n")
-_ATTRS = re.compile(r'([\w-]+)="([^"]*)"')
+_SHAPES = ("ellipse", "polygon", "path")  # what Graphviz draws a node's outline with
 
 
 def _svg_number(x: float) -> str:
@@ -70,62 +72,26 @@ class Template:
             raise ValueError("a template needs room for at least one row of notes")
         svg, self.layout = _master(trace, style)
         """Where the nodes are, for :attr:`Style.layout` (a frame's own DOT needs it)."""
-        self._cut(svg, style.note_rows)
+        graph = next(e for e in _read(svg).children if e.attrs.get("class") == "graph")
+        # The graph's own texts: the placeholders of the notes, one per row, top to bottom.
+        self._rows = [e for e in graph.children if e.tag == "text"]
+        if len(self._rows) != style.note_rows:
+            raise AssertionError(f"the master has {len(self._rows)} rows of notes, "
+                                 f"not {style.note_rows}")
         self._note_fill = style.theme.note.lower()
-        # The pieces as UTF-8; for each edge where its group is and how it looks hidden,
-        # for each gate where it is and how it looks highlighted.
-        self._bytes = [piece.encode("utf-8") for piece in self._pieces]
-        self._hidden = self._hidden_edges(trace, style)
-        look = (f'fill="{style.theme.highlight_fill.lower()}" '
-                f'stroke="{style.theme.highlight.lower()}" stroke-width="{HIGHLIGHT_WIDTH:g}"')
-        self._highlighted: dict[int, tuple[int, bytes]] = {}
-        for node in trace.graph.nodes:
-            if node.op != INPUT:
-                at = self._group[f"n{node.id}"]
-                self._highlighted[node.id] = (at, _highlight(self._pieces[at], look).encode())
-
-    def _cut(self, svg: str, note_rows: int) -> None:
-        """The master cut into pieces: the text between the groups that change, and them."""
-        self._pieces: list[str] = []
-        self._group: dict[str, int] = {}
-        notes: list[int] = []
-        at = 0
-        for match in _GROUP.finditer(svg):
-            self._cut_notes(svg[at:match.start()], notes)
-            self._group[html.unescape(match[1])] = len(self._pieces)
-            self._pieces.append(match[0])
-            at = match.end()
-        self._cut_notes(svg[at:], notes)
-        if len(notes) != note_rows:
-            raise AssertionError(f"the master has {len(notes)} rows of notes, "
-                                 f"not {note_rows}")
-        self._notes = notes
-        self._rows = [_ATTRS.findall(self._pieces[i]) for i in notes]
-
-    def _hidden_edges(self, trace: Evaluation, style: Style) -> dict[tuple[int, int], tuple[int, bytes]]:
-        """For each edge the figure draws, where its group is and how it looks hidden."""
-        hidden_fill = dict(self._rows[0])["fill"]
-        gradient = style.theme.gradient.lower()
-        # Every key a gradient may have: the output's stub, each edge, each shared value's
-        # total; those that the figure draws have a group.
-        keys = [STUB] + [(n.id, k) for n in trace.graph.nodes for k in [*range(len(n.inputs)), TOTAL]]
-        hidden = {}
-        for edge in keys:
-            at = self._group.get(gradient_node(edge))
-            if at is not None:
-                hidden[edge] = (at, _hide(self._pieces[at], gradient, hidden_fill).encode())
-        return hidden
-
-    def _cut_notes(self, text: str, notes: list[int]) -> None:
-        """Add text between groups to the pieces, each graph-level text a piece of its own
-        (they are the placeholders of the notes, one per row, top to bottom)."""
-        at = 0
-        for match in _TEXT.finditer(text):
-            self._pieces.append(text[at:match.start()])
-            notes.append(len(self._pieces))
-            self._pieces.append(match[0])
-            at = match.end()
-        self._pieces.append(text[at:])
+        groups = {_title(e): e for e in graph.children if e.tag == "g"}
+        hidden = _hidden_edges(svg, trace, style, groups, self._rows[0].attrs["fill"])
+        highlighted = _highlighted_gates(svg, trace, style, groups)
+        # The master as UTF-8, cut at the elements that change (the k-th is piece 2k + 1);
+        # for each edge which piece it is and how it looks hidden, for each gate which
+        # piece it is and how it looks highlighted, for each row of notes which piece it is.
+        changing = sorted([*self._rows, *(g for g, _ in hidden.values()),
+                           *(g for g, _ in highlighted.values())], key=lambda e: e.start)
+        self._bytes = _cut(svg, changing)
+        piece = {element: 2 * k + 1 for k, element in enumerate(changing)}
+        self._hidden = {edge: (piece[g], drawn) for edge, (g, drawn) in hidden.items()}
+        self._highlighted = {n: (piece[g], drawn) for n, (g, drawn) in highlighted.items()}
+        self._notes = [piece[row] for row in self._rows]
 
     def svg(self, style: Style) -> bytes:
         """The frame drawn with ``style`` (its gradients, highlight and notes), UTF-8.
@@ -150,18 +116,18 @@ class Template:
             if row < len(style.notes):
                 note = style.notes[row]
                 fill = note.color.lower() if note.color else self._note_fill
-                pieces[at] = _note(self._rows[row], fill, note.text, spacers[row]).encode()
+                pieces[at] = _note(self._rows[row], fill, note.text, spacers[row])
         return b"".join(pieces)
 
 
-def _master(trace: Evaluation, style: Style) -> tuple[str, Layout]:
+def _master(trace: Evaluation, style: Style) -> tuple[bytes, Layout]:
     """The master's SVG (every gradient shown, no gate highlighted, a placeholder in each
     row of notes) and its layout, from one run of Graphviz."""
     placeholders = tuple(Note(-1, "0", HIDDEN) for _ in range(style.note_rows))
     master = replace(style, gradients=None, highlight=None, notes=placeholders, layout=None)
     n_gates = len(trace.graph.gates)
     svg, end, data = render(to_dot(trace, master, "svg"), "svg", n_gates, also=["json0"]) \
-        .decode("utf-8").partition("</svg>\n")
+        .partition(b"</svg>\n")
     return svg + end, _read_layout(json.loads(data))
 
 
@@ -178,30 +144,160 @@ def _read_layout(data: dict[str, object]) -> Layout:
     return Layout(x1 - x0, xs)
 
 
-def _hide(group: str, gradient: str, hidden_fill: str) -> str:
-    """An edge group with its gradient's texts and lines drawn as Graphviz draws hidden
+# Told apart by identity, as two groups may be written alike; with slots, as a master of
+# 80 gates has nearly 3,000 elements to read.
+@dataclass(eq=False, slots=True)
+class _Element:
+    """An element of the master, and where it is in the file: from the start of its
+    tag to the next tag or comment (so the newline Graphviz writes after it is its own)."""
+
+    tag: str
+    attrs: dict[str, str]  # in the file's order, as expat gives them
+    start: int  # byte offsets
+    end: int = -1
+    text: str = ""  # its character data before its first element
+    children: list[_Element] = field(default_factory=list)
+
+    def iter(self) -> Iterator[_Element]:
+        """This element and every element in it, in the file's order."""
+        stack = [self]
+        while stack:
+            element = stack.pop()
+            yield element
+            stack += reversed(element.children)
+
+
+def _read(svg: bytes) -> _Element:
+    """The master's ``<svg>`` element, each element in it knowing where it is in ``svg``.
+
+    Expat says at which byte the tag or comment it reports starts; an element ends
+    where the first tag or comment after its end tag starts.
+    """
+    parser = expat.ParserCreate()
+    parser.buffer_text = True
+    root = _Element("", {}, 0)
+    inside = [root]  # the elements open at this point of the file
+    ended: list[_Element] = []  # closed, waiting for the next tag or comment
+
+    def at_tag() -> None:  # the elements waiting end where this tag or comment starts
+        for element in ended:
+            element.end = parser.CurrentByteIndex
+        ended.clear()
+
+    def start(name: str, attrs: dict[str, str]) -> None:
+        at_tag()
+        element = _Element(name, attrs, parser.CurrentByteIndex)
+        inside[-1].children.append(element)
+        inside.append(element)
+
+    def end(_: str) -> None:
+        at_tag()
+        ended.append(inside.pop())
+
+    def text(data: str) -> None:
+        # Between elements Graphviz writes only newlines, which nothing reads; leaving them
+        # out keeps the graph's text from growing with every element (quadratic time).
+        if not inside[-1].children:
+            inside[-1].text += data
+
+    def entity(*_: object) -> None:
+        # Graphviz declares no entities; refusing them means none can expand without end.
+        raise ValueError("the SVG declares entities")
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = text
+    parser.CommentHandler = lambda _: at_tag()
+    parser.EntityDeclHandler = entity
+    parser.Parse(svg, True)
+    for element in ended:
+        element.end = len(svg)
+    return root.children[0]
+
+
+def _title(group: _Element) -> str:
+    """A node's, edge's or cluster's name, as Graphviz writes it in the group's title."""
+    return next((e.text for e in group.children if e.tag == "title"), "")
+
+
+def _cut(svg: bytes, elements: list[_Element]) -> list[bytes]:
+    """``svg`` cut at the elements (in the file's order, none in another): the bytes
+    before the first, the first, the bytes between it and the next, ..., after the last."""
+    pieces, at = [], 0
+    for element in elements:
+        pieces += [svg[at:element.start], svg[element.start:element.end]]
+        at = element.end
+    return [*pieces, svg[at:]]
+
+
+def _edited(svg: bytes, group: _Element, edits: list[tuple[_Element, bytes]]) -> bytes:
+    """A group's bytes with each element of ``edits`` (in the file's order) written anew."""
+    pieces, at = [], group.start
+    for element, written in edits:
+        pieces += [svg[at:element.start], written]
+        at = element.end
+    return b"".join([*pieces, svg[at:group.end]])
+
+
+def _hidden_edges(svg: bytes, trace: Evaluation, style: Style, groups: dict[str, _Element],
+                  hidden_fill: str) -> dict[tuple[int, int], tuple[_Element, bytes]]:
+    """For each edge the figure draws, its group and how it looks hidden."""
+    gradient = style.theme.gradient.lower()
+    # Every key a gradient may have: the output's stub, each edge, each shared value's
+    # total; those that the figure draws have a group.
+    keys = [STUB] + [(n.id, k) for n in trace.graph.nodes for k in [*range(len(n.inputs)), TOTAL]]
+    hidden = {}
+    for edge in keys:
+        group = groups.get(gradient_node(edge))
+        if group is not None:
+            hidden[edge] = (group, _hide(svg, group, gradient, hidden_fill))
+    return hidden
+
+
+def _highlighted_gates(svg: bytes, trace: Evaluation, style: Style,
+                       groups: dict[str, _Element]) -> dict[int, tuple[_Element, bytes]]:
+    """For each gate, its group and how it looks highlighted."""
+    theme = style.theme
+    look = {"fill": theme.highlight_fill.lower(), "stroke": theme.highlight.lower(),
+            "stroke-width": f"{HIGHLIGHT_WIDTH:g}"}
+    gates = {node.id: groups[f"n{node.id}"] for node in trace.graph.nodes if node.op != INPUT}
+    return {gate: (group, _highlight(svg, group, look)) for gate, group in gates.items()}
+
+
+def _hide(svg: bytes, group: _Element, gradient: str, hidden_fill: str) -> bytes:
+    """An edge's group with its gradient's texts and lines drawn as Graphviz draws hidden
     ones: in the hidden colour, the numbers blanked as the renderer blanks them."""
-    red = f'"{gradient}"'
+    edits = []
+    for element in group.iter():
+        attrs, text = dict(element.attrs), element.text
+        if element.tag == "text" and attrs.get("fill") == gradient:
+            attrs["fill"], text = hidden_fill, blank(text)
+        if attrs.get("stroke") == gradient:  # a line: Graphviz writes HIDDEN as it is
+            attrs["stroke"] = HIDDEN
+        if (attrs, text) != (element.attrs, element.text):
+            edits.append((element, _write(element.tag, attrs, text)))
+    return _edited(svg, group, edits)
 
-    def text(match: re.Match[str]) -> str:
-        content = _svg_text(blank(html.unescape(match[3])))
-        return match[1] + f'fill="{hidden_fill}"' + match[2] + content + "</text>"
 
-    group = re.sub(rf"(<text [^>]*)fill={red}([^>]*>)([^<]*)</text>", text, group)
-    return group.replace(f"stroke={red}", 'stroke="transparent"')
-
-
-def _highlight(group: str, look: str) -> str:
+def _highlight(svg: bytes, group: _Element, look: dict[str, str]) -> bytes:
     """A gate's group with its shape's fill, outline and pen width as ``look`` says."""
-    return re.sub(r'<(ellipse|polygon|path) fill="[^"]*" stroke="[^"]*"(?: stroke-width="[^"]*")?',
-                  lambda m: f"<{m[1]} {look}", group, count=1)
+    shape = next(e for e in group.iter() if e.tag in _SHAPES)  # every gate has one
+    attrs = look | {k: v for k, v in shape.attrs.items() if k not in look}
+    return _edited(svg, group, [(shape, _write(shape.tag, attrs, ""))])
 
 
-def _note(placeholder: list[tuple[str, str]], fill: str, text: str, spacer: int) -> str:
+def _note(placeholder: _Element, fill: str, text: str, spacer: int) -> bytes:
     """A note's text element: the placeholder's, with the note's colour, place and text."""
-    attrs = dict(placeholder)
+    attrs = dict(placeholder.attrs)
     attrs["fill"] = fill
     # The placeholder has the narrowest spacer, 1: this note starts spacer - 1 further right.
     attrs["x"] = _svg_number(float(attrs["x"]) + spacer - 1)
-    written = " ".join(f'{k}="{v}"' for k, v in attrs.items())
-    return f"<text {written}>{_svg_text(text)}</text>\n"
+    return _write("text", attrs, text)
+
+
+def _write(tag: str, attrs: dict[str, str], text: str) -> bytes:
+    """An element with no elements in it, written as Graphviz writes it, on a line of its
+    own: a text's content between tags, a shape as an empty element."""
+    written = "".join(f' {k}="{html.escape(v)}"' for k, v in attrs.items())
+    close = f">{_svg_text(text)}</{tag}>" if tag == "text" else "/>"
+    return f"<{tag}{written}{close}\n".encode()

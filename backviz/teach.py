@@ -554,28 +554,34 @@ def check_lines(trace: Evaluation, results: list[CheckResult]) -> list[str]:
     width = max(len(r.name) for r in results) if results else 0
     lines = [f"gradient check of {subject(trace)}: central differences, "
              f"step {STEP:g} max(1, |x|), tolerance {TOLERANCE:g}"]
-    for r in results:
-        if not r.checked:
-            continue
-        where = f" at {list(r.index)}" if r.index else ""
-        mark = "ok" if r.ok else "FAILED"
-        if r.ok and r.error > TOLERANCE:
-            mark += f" (within f's rounding noise there, {r.allowed - TOLERANCE:.1e})"
-        detail = "" if r.ok else f" (analytic {r.analytic:.6g}, numeric {r.numeric:.6g})"
-        lines.append(f"  {r.name.ljust(width)}  largest relative error {r.error:.1e}"
-                     f"{where}  {mark}{detail}")
+    lines += [_result_line(r, width) for r in results if r.checked]
     if any(r.checked < r.size for r in results):
-        checked = sum(r.checked for r in results)
-        size = sum(r.size for r in results)
-        parts = [f"{r.checked:,} of {r.size:,} elements of {r.name}"
-                 for r in results if 0 < r.checked < r.size]
-        parts = parts[:3] + ([f"{len(parts) - 3:,} more inputs in part"] if len(parts) > 3 else [])
-        skipped = sum(1 for r in results if not r.checked)
-        if skipped:
-            parts.append(f"{skipped:,} inputs not among them")
-        lines.append(f"checked {checked:,} of {size:,} elements, sampled with seed {SEED} "
-                     f"({', '.join(parts)}); --check-all checks every one")
+        lines.append(_sampled_line(results))
     return lines
+
+
+def _result_line(r: CheckResult, width: int) -> str:
+    """One input's line: its largest relative error, where, and the verdict."""
+    where = f" at {list(r.index)}" if r.index else ""
+    mark = "ok" if r.ok else "FAILED"
+    if r.ok and r.error > TOLERANCE:
+        mark += f" (within f's rounding noise there, {r.allowed - TOLERANCE:.1e})"
+    detail = "" if r.ok else f" (analytic {r.analytic:.6g}, numeric {r.numeric:.6g})"
+    return f"  {r.name.ljust(width)}  largest relative error {r.error:.1e}{where}  {mark}{detail}"
+
+
+def _sampled_line(results: list[CheckResult]) -> str:
+    """How much of the inputs a sampled check covered, and how to check them all."""
+    checked = sum(r.checked for r in results)
+    size = sum(r.size for r in results)
+    parts = [f"{r.checked:,} of {r.size:,} elements of {r.name}"
+             for r in results if 0 < r.checked < r.size]
+    parts = parts[:3] + ([f"{len(parts) - 3:,} more inputs in part"] if len(parts) > 3 else [])
+    skipped = sum(1 for r in results if not r.checked)
+    if skipped:
+        parts.append(f"{skipped:,} inputs not among them")
+    return (f"checked {checked:,} of {size:,} elements, sampled with seed {SEED} "
+            f"({', '.join(parts)}); --check-all checks every one")
 
 
 @dataclass(frozen=True)

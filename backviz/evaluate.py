@@ -28,7 +28,6 @@ import numpy as np
 from .errors import (
     BackvizError,
     InvalidIndexError,
-    InvalidValueError,
     MissingValueError,
     NonScalarOutputError,
     ShapeError,
@@ -36,62 +35,14 @@ from .errors import (
 )
 from .graph import INPUT, Graph, Group, Node
 from .ops import OPS, GateError, Op, Param
+from .values import as_value
 
-__all__ = ["Evaluation", "UserCall", "as_value", "backward", "collapse", "describe",
+__all__ = ["Evaluation", "UserCall", "backward", "collapse",
            "edge_gradients", "finite", "forward", "index_inputs", "local_texts", "public",
            "shares", "unbroadcast", "vjp", "written"]
 
 Array = Any  # np.float64 or np.ndarray
 E = TypeVar("E", bound="Evaluation")  # a collapsed view is of the same class as its trace
-
-
-def as_value(name: str, value: object) -> Array:
-    """Check and convert one variable's value: a number, a nested list, or an array."""
-    if type(value) is float:  # the common case first: a 100,000-term sum has 200,000 of them
-        return np.float64(value)
-    if isinstance(value, (bool, np.bool_)) or value is None \
-            or isinstance(value, (str, bytes, bytearray, memoryview)):
-        raise InvalidValueError(
-            f"the value of {name} must be a number, a list of numbers or a numpy array, "
-            f"not {describe(value)}")
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        try:
-            return np.float64(value)
-        except OverflowError:  # an int past 1.8e308
-            raise InvalidValueError(f"the value of {name} is too large for a float64") from None
-    if isinstance(value, np.ma.MaskedArray):  # np.asarray would drop the mask silently
-        raise InvalidValueError(
-            f"the value of {name} is a masked array; pass value.filled(np.nan) (or another "
-            "fill value) to say what its masked elements are")
-    try:
-        array = np.asarray(value)
-        if array.dtype.kind not in "iuf":
-            raise TypeError
-        # A float64 array is used as it is, not copied: a copy of a 2000x2000 matrix
-        # costs as much as the product W @ x. The trace sees it through a read-only
-        # view, so nothing in backviz can change it.
-        array = array.view() if array.dtype == np.float64 else array.astype(np.float64)
-        array.flags.writeable = False
-    except (TypeError, ValueError, OverflowError):
-        raise InvalidValueError(
-            f"the value of {name} must be a number, a list of numbers or a numpy array, "
-            f"not {describe(value)}") from None
-    if array.ndim > 2:
-        raise InvalidValueError(
-            f"the value of {name} has {array.ndim} dimensions {array.shape}; "
-            "backviz takes scalars, vectors and matrices")
-    if array.size == 0:
-        raise InvalidValueError(f"the value of {name} is empty {array.shape}")
-    return array[()] if array.ndim == 0 else array
-
-
-def describe(value: object) -> str:
-    """A value in a message: its text, cut short, and what is wrong with its kind."""
-    text = repr(value)
-    text = text if len(text) <= 40 else text[:37] + "..."
-    if isinstance(value, (list, tuple)) or type(value).__module__ == "numpy":
-        return f"{text} (a list or array must be rectangular and hold only numbers)"
-    return f"{text} ({type(value).__name__})"
 
 
 def unbroadcast(grad: Array, shape: tuple[int, ...]) -> Array:

@@ -19,10 +19,11 @@ from typing import Any
 import numpy as np
 
 from .errors import BackvizError
-from .evaluate import Array, UserCall, as_value, backward, forward, public, shares
+from .evaluate import Array, UserCall, backward, forward, public, shares
 from .graph import Graph
 from .ops import BINARY, FUNCTIONS, OPS, Op, Param
 from .parse import parse
+from .values import as_value
 
 __all__ = ["Gate", "gate"]
 

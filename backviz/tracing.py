@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidValueError, TooLargeError
-from .evaluate import Evaluation, backward, describe, forward
+from .evaluate import Evaluation, backward, forward
 from .graph import Graph, collector_paused
 from .parse import parse
 from .render import save, to_graphviz, to_svg
@@ -23,6 +23,7 @@ from .render.dot import to_dot
 from .render.export import to_dict, to_json
 from .render.style import Style
 from .render.summary import summary
+from .values import describe
 
 if TYPE_CHECKING:
     from .notebook import Figure

@@ -4,6 +4,9 @@ A value is a number written as the expression writes one (or nan, inf), a JSON l
 them, or, on the command line, ``@PATH`` to a .npy or .json file. The text is only ever read
 by :func:`float` and :mod:`json`, and a file's size is checked before it is read whole:
 nothing else is run. :func:`as_text` goes the other way, for the live page's fields.
+
+Whichever way a value comes (text, an expression file's TOML, Python), :func:`as_value`
+checks it and makes it what the engine computes with.
 """
 
 from __future__ import annotations
@@ -13,9 +16,13 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .errors import InvalidValueError
 
-__all__ = ["as_text", "from_field", "from_option"]
+__all__ = ["as_text", "as_value", "describe", "from_field", "from_option"]
+
+Array = Any  # np.float64 or np.ndarray
 
 _NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 _NONFINITE = re.compile(r"(?<![\w.\"])([+-]?)(nan|inf(?:inity)?)(?![\w.\"])", re.IGNORECASE)
@@ -55,7 +62,6 @@ def as_text(value: Any) -> str:
     """A value as the live page's field shows it: a number, or a JSON list."""
     import json
 
-    import numpy as np
 
     if isinstance(value, str):
         return value
@@ -133,7 +139,6 @@ def _load_npy(option: str, path: Path) -> Any:
     any shape, and numpy would try to allocate it (MemoryError) or fail on a short file."""
     import math
 
-    import numpy as np
 
     with open(path, "rb") as f:
         start = f.read(6)
@@ -162,3 +167,52 @@ def _load_npy(option: str, path: Path) -> Any:
             return np.load(f, allow_pickle=False)
         except (ValueError, EOFError) as err:
             raise InvalidValueError(f"{option}: cannot read {path}: {err}") from None
+
+
+def as_value(name: str, value: object) -> Array:
+    """Check and convert one variable's value: a number, a nested list, or an array."""
+    if type(value) is float:  # the common case first: a 100,000-term sum has 200,000 of them
+        return np.float64(value)
+    if isinstance(value, (bool, np.bool_)) or value is None \
+            or isinstance(value, (str, bytes, bytearray, memoryview)):
+        raise InvalidValueError(
+            f"the value of {name} must be a number, a list of numbers or a numpy array, "
+            f"not {describe(value)}")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        try:
+            return np.float64(value)
+        except OverflowError:  # an int past 1.8e308
+            raise InvalidValueError(f"the value of {name} is too large for a float64") from None
+    if isinstance(value, np.ma.MaskedArray):  # np.asarray would drop the mask silently
+        raise InvalidValueError(
+            f"the value of {name} is a masked array; pass value.filled(np.nan) (or another "
+            "fill value) to say what its masked elements are")
+    try:
+        array = np.asarray(value)
+        if array.dtype.kind not in "iuf":
+            raise TypeError
+        # A float64 array is used as it is, not copied: a copy of a 2000x2000 matrix
+        # costs as much as the product W @ x. The trace sees it through a read-only
+        # view, so nothing in backviz can change it.
+        array = array.view() if array.dtype == np.float64 else array.astype(np.float64)
+        array.flags.writeable = False
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidValueError(
+            f"the value of {name} must be a number, a list of numbers or a numpy array, "
+            f"not {describe(value)}") from None
+    if array.ndim > 2:
+        raise InvalidValueError(
+            f"the value of {name} has {array.ndim} dimensions {array.shape}; "
+            "backviz takes scalars, vectors and matrices")
+    if array.size == 0:
+        raise InvalidValueError(f"the value of {name} is empty {array.shape}")
+    return array[()] if array.ndim == 0 else array
+
+
+def describe(value: object) -> str:
+    """A value in a message: its text, cut short, and what is wrong with its kind."""
+    text = repr(value)
+    text = text if len(text) <= 40 else text[:37] + "..."
+    if isinstance(value, (list, tuple)) or type(value).__module__ == "numpy":
+        return f"{text} (a list or array must be rectangular and hold only numbers)"
+    return f"{text} ({type(value).__name__})"

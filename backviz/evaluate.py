@@ -552,9 +552,9 @@ def _view(graph: Graph, kept: list[int], calls: Mapping[int, Group], inside: set
     groups = tuple(Group(g.name, tuple(new[i] for i in g.nodes if i in new),
                          tuple(new[a] for a in g.args), g.token, g.last)
                    for g in graph.groups if not set(g.nodes) & inside)
-    return Graph(graph.expression, ops, inputs, tuple(graph.names[i] for i in kept), consts,
-                 tokens, firsts, lasts, graph.defaults, groups,
-                 {n: new[i] for n, i in graph.bindings.items() if i in new}, graph.warnings)
+    return replace(graph, ops=ops, inputs=inputs, names=tuple(graph.names[i] for i in kept),
+                   consts=consts, tokens=tokens, firsts=firsts, lasts=lasts, groups=groups,
+                   bindings={n: new[i] for n, i in graph.bindings.items() if i in new})
 
 
 def _share_into(trace: Evaluation, group: Group, arg: int) -> Array:
@@ -574,12 +574,13 @@ def _body(graph: Graph, group: Group) -> Graph:
     order = [*group.args, *group.nodes]
     n_args = len(group.args)
     zeros = tuple(0 for _ in order)
-    return Graph(graph.source_of(group.output),
-                 tuple(INPUT if k < n_args else graph.ops[i] for k, i in enumerate(order)),
-                 tuple(() if k < n_args else tuple(index[j] for j in graph.inputs[i])
-                       for k, i in enumerate(order)),
-                 tuple(f"arg{k}" if k < n_args else None for k in range(len(order))),
-                 tuple(graph.consts[i] for i in order), zeros, zeros, zeros)
+    return Graph(expression=graph.source_of(group.output),
+                 ops=tuple(INPUT if k < n_args else graph.ops[i] for k, i in enumerate(order)),
+                 inputs=tuple(() if k < n_args else tuple(index[j] for j in graph.inputs[i])
+                              for k, i in enumerate(order)),
+                 names=tuple(f"arg{k}" if k < n_args else None for k in range(len(order))),
+                 consts=tuple(graph.consts[i] for i in order), tokens=zeros, firsts=zeros,
+                 lasts=zeros)
 
 
 def _call_locals(body: Evaluation, write: Callable[[Array], str]) -> tuple[str, ...]:

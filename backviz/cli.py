@@ -836,7 +836,7 @@ def _write(path: Path | None, t: Trace, style: Style,
         except BrokenPipeError:  # the reader has gone (| head): nothing to say
             raise
         except OSError as err:
-            raise Failure(f"cannot write to stdout: {err.strerror or err}") from None
+            raise Failure(_unwritable(err)) from None
         _summary(t, style, label, err=True)
         return
     try:
@@ -904,7 +904,10 @@ def live_cli(ctx: click.Context, /, given: Given, port: int, no_browser: bool,
         start = _start(given, assignments, precision, theme, options)
 
     def ready(server: live.LiveServer) -> None:
-        click.echo(server.url)
+        try:
+            click.echo(server.url)
+        except OSError as err:  # not the socket's error: the address cannot be printed
+            raise _Unprinted(err) from None
         click.echo("backviz live: serving the page on 127.0.0.1 only; Ctrl-C stops it", err=True)
         if not no_browser:
             import webbrowser
@@ -913,10 +916,20 @@ def live_cli(ctx: click.Context, /, given: Given, port: int, no_browser: bool,
 
     try:
         live.serve(start, port, ready)
+    except _Unprinted as unprinted:  # main() says it (or, for a reader gone, not)
+        raise unprinted.error from None
     except OSError as err:
         raise Failure(f"cannot listen on 127.0.0.1:{port}: {err.strerror or err}") from None
     except (KeyboardInterrupt, Stopped):  # Ctrl-C, SIGTERM, SIGHUP: see backviz.start
         click.echo("backviz live: stopped", err=True)
+
+
+class _Unprinted(Exception):
+    """The live page's address could not be written to stdout (``error``)."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 def _start(given: Given, assignments: Sequence[str], precision: int | None, theme: str | None,
@@ -976,14 +989,26 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         _exit(1)
     except OSError as err:  # stdout cannot be written (/dev/full, a closed stream)
         with contextlib.suppress(OSError):
-            click.echo(f"Error: cannot write to stdout: {err.strerror or err}", err=True)
+            click.echo(f"Error: {_unwritable(err)}", err=True)
         _exit(1)
     _exit(status if isinstance(status, int) else 0)
+
+
+def _unwritable(err: OSError) -> str:
+    """The message for a stdout that cannot be written."""
+    import errno
+
+    if err.errno == errno.EBADF:  # backviz ... >&-
+        return ("cannot write to stdout: it is closed (redirect it instead, e.g. >/dev/null "
+                "to drop what backviz prints)")
+    return f"cannot write to stdout: {err.strerror or err}"
 
 
 def _exit(status: int) -> NoReturn:
     """Exit; stdout is pointed at /dev/null first, so that Python's last flush of an
     unwritable stdout adds no traceback of its own."""
-    with contextlib.suppress(OSError, ValueError):
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
     sys.exit(status)

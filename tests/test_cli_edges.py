@@ -210,6 +210,93 @@ def test_stdout_on_dev_full_is_one_line_and_status_1(tmp_path: Path) -> None:
         assert b"Traceback" not in done.stderr
 
 
+_MODES = {"summary": [], "stdout": ["-o", "-"], "explain": ["--explain"],
+          "check": ["--check"], "steps": ["--steps"], "live": ["live", "--no-browser"]}
+_CLOSED_STDOUT = ("Error: cannot write to stdout: it is closed (redirect it instead, e.g. "
+                  ">/dev/null to drop what backviz prints)\n")
+
+
+def _closed(*args: str, fd: int, broken: bool, cwd: Path):  # type: ignore[no-untyped-def]
+    """Run the command with fd 1 or 2 closed (as >&- does), or a pipe whose reader has gone;
+    the other stream is a pipe."""
+    import os
+    import subprocess
+    import sys
+
+    backviz = [str(Path(sys.executable).parent / "backviz")]
+    read, write = os.pipe()
+    os.close(read)  # the reader has gone before anything is written: EPIPE, every time
+    streams = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+    streams["stdout" if fd == 1 else "stderr"] = write if broken else subprocess.DEVNULL
+    close = None if broken else (lambda: os.close(fd))  # DEVNULL is open: close it
+    try:
+        return subprocess.run(backviz + list(args), cwd=cwd, preexec_fn=close, timeout=60,
+                              text=True, check=False, **streams)
+    finally:
+        os.close(write)
+
+
+def _args(mode: str) -> list[str]:
+    if mode == "live":
+        return ["live", "--no-browser", *FIG1]
+    return ["sqrt(x)*y", "--x", "4", "--y", "2", *_MODES[mode]]
+
+
+@pytest.mark.parametrize("mode", list(_MODES))
+def test_a_closed_stdout_is_one_line_and_status_1_in_every_mode(tmp_path: Path,
+                                                                 mode: str) -> None:
+    done = _closed(*_args(mode), fd=1, broken=False, cwd=tmp_path)
+    assert (done.returncode, done.stderr) == (1, _CLOSED_STDOUT)
+
+
+@pytest.mark.parametrize("mode", list(_MODES))
+def test_a_stdout_whose_reader_has_gone_exits_1_quietly(tmp_path: Path, mode: str) -> None:
+    done = _closed(*_args(mode), fd=1, broken=True, cwd=tmp_path)
+    assert (done.returncode, done.stderr) == (1, "")
+
+
+@pytest.mark.parametrize("broken", [False, True], ids=["closed", "reader-gone"])
+@pytest.mark.parametrize("mode", [m for m in _MODES if m != "live"])
+def test_a_closed_or_broken_stderr_drops_its_messages_and_keeps_the_status(
+        tmp_path: Path, mode: str, broken: bool) -> None:
+    import subprocess
+    import sys
+
+    done = _closed(*_args(mode), fd=2, broken=broken, cwd=tmp_path)
+    assert done.returncode == 0
+    expected = {"stdout": "<?xml", "explain": "backward pass of",
+                "check": "gradient check of"}.get(mode, "sqrt(x)*y = 4.00\n")
+    assert done.stdout.startswith(expected)
+    # bad input still exits 2, and a warning (the log of a negative number) that cannot
+    # be shown changes nothing
+    assert _closed("(x+y", "--x", "1", fd=2, broken=broken, cwd=tmp_path).returncode == 2
+    warned = ["log(x)", "--x", "-1", *_MODES[mode]]
+    shown = subprocess.run([str(Path(sys.executable).parent / "backviz"), *warned],
+                           cwd=tmp_path, capture_output=True, timeout=60, check=False)
+    assert shown.stderr or mode == "explain"  # a warning, or the check's verdict
+    assert _closed(*warned, fd=2, broken=broken, cwd=tmp_path).returncode == shown.returncode
+
+
+def test_the_live_page_serves_with_stderr_closed(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+    import urllib.request
+
+    backviz = str(Path(sys.executable).parent / "backviz")
+    with subprocess.Popen([backviz, "live", "--no-browser"], cwd=tmp_path, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                          preexec_fn=lambda: os.close(2)) as proc:
+        try:
+            assert proc.stdout is not None
+            url = proc.stdout.readline().strip()
+            with urllib.request.urlopen(url, timeout=30) as page:
+                assert page.status == 200
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
 def test_bad_input_with_stderr_on_dev_full_still_exits_2() -> None:
     with open("/dev/full", "wb") as full:
         assert _command("(x+y", "--x", "1", stderr=full).returncode == 2

@@ -200,12 +200,44 @@ class _Command(click.Command):
             at = args.index("--")
             dashed = args[at + 1] if at + 1 < len(args) else None
             args = args[:at] + args[at + 2:]
+        words = [*args, *([dashed] if dashed is not None else [])]
         try:
             rest = super().parse_args(ctx, args)
         except click.UsageError as err:  # e.g. --format gif: one line, like every other error
-            raise UsageError(err.format_message()) from None
-        ctx.params["given"] = Given.read(dashed, rest)
+            opts = getattr(getattr(err, "param", None), "opts", [])
+            raise UsageError(_hinted(err.format_message(), _set_hint(words, opts))) from None
+        try:
+            ctx.params["given"] = Given.read(dashed, rest)
+        except UsageError as err:  # "theme*2" --steps 3: the 3 is left over
+            flags = [opt for param in self.get_params(ctx) if getattr(param, "is_flag", False)
+                     for opt in param.opts]
+            raise UsageError(_hinted(err.message, _set_hint(words, flags))) from None
         return rest
+
+
+def _set_hint(words: Sequence[str], opts: Sequence[str]) -> str:
+    """For an option of backviz (in ``opts``) given a value it refuses (--theme 3) whose
+    name is a variable in the other arguments ("theme*2"): the hint to use --set, or ""."""
+    for at, word in enumerate(words):
+        option, sep, value = word.partition("=")
+        name = option[2:]
+        if option not in opts or not option.startswith("--") or not _NAME.fullmatch(name):
+            continue
+        if not sep and at + 1 < len(words):
+            value = words[at + 1]
+        elif not sep:
+            continue
+        skip = {at, at if sep else at + 1}
+        variable = re.compile(rf"(?<![\w.]){re.escape(name)}(?!\w)")
+        if any(variable.search(w) for i, w in enumerate(words) if i not in skip):
+            return (f"; {option} is an option of backviz: for the variable {name}, write "
+                    f"--set {name}={value}")
+    return ""
+
+
+def _hinted(message: str, hint: str) -> str:
+    """A message of click's, with a hint after it (and no full stop between)."""
+    return message.rstrip(".") + hint if hint else message
 
 
 class _Default(_Command):

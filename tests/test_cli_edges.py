@@ -178,6 +178,22 @@ def test_an_expression_file_lists_all_its_problems_with_did_you_mean(run) -> Non
         "the field 'title' is missing; the field 'expression' is missing\n")
 
 
+def test_an_option_that_refuses_a_variables_value_hints_at_set(run) -> None:  # type: ignore[no-untyped-def]
+    assert _one_error(run("theme*2", "--theme", "3")) == (
+        "Error: Invalid value for '--theme': '3' is not one of 'slides', 'colorblind', 'dark'; "
+        "--theme is an option of backviz: for the variable theme, write --set theme=3\n")
+    assert "write --set precision=30\n" in _one_error(run("precision*x", "--x", "1",
+                                                          "--precision", "30"))
+    assert "write --set steps=3\n" in _one_error(run("--steps", "3", "--", "steps*2"))
+    assert "write --set scale=big\n" in _one_error(run("scale*2", "--scale=big"))
+    # no variable of that name: click's message as it was
+    assert _one_error(run("x*2", "--theme", "3")) == (
+        "Error: Invalid value for '--theme': '3' is not one of 'slides', 'colorblind', "
+        "'dark'.\n")
+    done = run("theme*2", "--set", "theme=3", "-o", "-", "-f", "json")
+    assert json.loads(done.stdout)["value"] == 6.0
+
+
 def test_a_folder_renders_into_a_chosen_folder_and_names_its_warnings(run) -> None:  # type: ignore[no-untyped-def]
     Path("gallery").mkdir()
     Path("gallery/one.toml").write_text('title = "t"\nexpression = "log(x)"\n[values]\nx = -1\n')

@@ -414,7 +414,7 @@ def _is_path(target: str, named: set[str]) -> bool:
     if target.endswith(".toml"):
         return True
     try:
-        if not Path(target).is_dir():
+        if not Path(target).exists():  # a folder, or a file that is no expression file
             return False
     except OSError:  # a long expression is too long a file name
         return False
@@ -423,29 +423,68 @@ def _is_path(target: str, named: set[str]) -> bool:
     return not _NAME.fullmatch(target) or target in FUNCTIONS or target not in named
 
 
-def _sources(target: str, path: bool) -> list[Source | BackvizError]:
+def _sources(target: str, path: bool, named: set[str],
+             command: str = "backviz") -> list[Source | BackvizError]:
     """The expression, parsed; or each expression file of the target, whose errors wait
-    until its turn comes (in a folder, the other files are drawn)."""
+    until its turn comes (in a folder, the other files are drawn). ``named``: the
+    variables given values on the command line."""
     if not path:
-        return [Source(target, parse(target))]
+        try:
+            return [Source(target, parse(target))]
+        except BackvizError as err:
+            # nope/ or data/fig.toml/: a path that is not there, not an expression
+            if _PATHLIKE.fullmatch(target) and ("/" in target or _SUFFIX.search(target)):
+                raise BackvizError(f"{target}: no such folder or file; backviz takes an "
+                                   f"expression, an expression file (.toml) or a folder of "
+                                   f"them (as an expression: {str(err).splitlines()[0]})"
+                                   ) from None
+            raise
+    if not Path(target).is_dir() and not target.endswith(".toml"):
+        raise BackvizError(_not_an_expression_file(target, command))
     from .gallery import find
 
     files = find(target) if Path(target).is_dir() else [Path(target)]
-    return [_read(file) for file in files]
+    return [_read(file, named) for file in files]
 
 
-def _read(file: Path) -> Source | BackvizError:
-    """One expression file, read and parsed; or what is wrong with it."""
+_PATHLIKE = re.compile(r"[\w.~/-]+")
+_SUFFIX = re.compile(r"\.[A-Za-z]\w*$")
+
+
+def _not_an_expression_file(target: str, command: str) -> str:
+    """The message for a file given as the target that is not an expression file: a
+    program's text is given itself, quoted (the file's, if backviz reads it)."""
+    import shlex
+
+    head = f"{target} is a file, not an expression file (.toml, see docs/figures.md)"
+    if _NAME.fullmatch(target):  # a bare name: the expression, once its value is given
+        head += f"; for the expression {target}, give its value: --{target} VALUE"
+    quoted = f'{command} "$(cat {shlex.quote(target)})"'
+    try:
+        with open(target, "rb") as file:
+            text = file.read(1_000_001).decode("utf-8")
+        variables = parse(text).variables if len(text) <= 1_000_000 else None
+    except BackvizError as err:
+        return (f"{head}; its text is no program backviz reads either "
+                f"({str(err).splitlines()[0]})")
+    except (OSError, ValueError):  # unreadable, not UTF-8 text
+        variables = None
+    if variables is None:
+        return f"{head}; a program is given as its text, e.g. {quoted}"
+    values = "".join(f" --{name} VALUE" for name in variables[:3])
+    more = " ..." if len(variables) > 3 else ""
+    return f"{head}; to draw the program in it, give its text: {quoted}{values}{more}"
+
+
+def _read(file: Path, named: set[str]) -> Source | BackvizError:
+    """One expression file, read and parsed; or everything that is wrong with it."""
     from .gallery import load
 
     try:
-        figure = load(file)
+        figure = load(file, named)
     except GalleryFileError as err:
         return err
-    try:
-        return Source(figure.expression, parse(figure.expression), figure)
-    except BackvizError as err:
-        return GalleryFileError(f"{figure.path}: field 'expression': {err}")
+    return Source(figure.expression, figure.graph or parse(figure.expression), figure)
 
 
 def _variables(sources: Iterable[Source | BackvizError]) -> tuple[str, ...]:
@@ -638,7 +677,7 @@ def draw_cli(ctx: click.Context, /, given: Given, output: str | None, fmt: str |
         if given.target is None:
             raise UsageError(_no_target(given, options))
         path = _is_path(given.target, given.named(assignments))
-        sources = _sources(given.target, path)
+        sources = _sources(given.target, path, given.named(assignments))
         values = _values(given, assignments, _variables(sources), options, strict=False)
         if name is not None:
             _check_name(name)
@@ -992,7 +1031,7 @@ def _one_source(target: str, named: set[str]) -> Source | BackvizError:
     if path and Path(target).is_dir():
         raise UsageError(f"{target} is a folder; backviz live opens one expression or one "
                          "expression file")
-    return _sources(target, path)[0]
+    return _sources(target, path, named, "backviz live")[0]
 
 
 cli = _Backviz(draw_cli, name="backviz", commands=[live_cli])

@@ -178,6 +178,58 @@ def test_an_expression_file_lists_all_its_problems_with_did_you_mean(run) -> Non
         "the field 'title' is missing; the field 'expression' is missing\n")
 
 
+def test_an_expression_file_reports_every_problem_at_once(run) -> None:  # type: ignore[no-untyped-def]
+    Path("two.toml").write_text('title = 3\nexpression = "(x+"\ntheme = "neon"\n'
+                                'precision = "2"\n[values]\nx = "one"\n')
+    assert _one_error(run("two.toml")) == (
+        "Error: two.toml: the field 'title' must be a string; the field 'precision' must be a "
+        "whole number from 0 to 12; the field 'theme' must be one of slides, colorblind, dark, "
+        "not 'neon'; field 'values': the value of x must be a number, a list of numbers or a "
+        "numpy array, not 'one' (str); field 'expression': the expression ends too early: a "
+        "value is missing (column 4)\n  (x+\n     ^\n")
+    # a value missing beside another problem is one of them; one given by --y is not
+    Path("b.toml").write_text('expression = "x*y*z"\n[values]\nx = "one"\n')
+    assert _one_error(run("b.toml")).endswith(
+        "field 'values': the value of x must be a number, a list of numbers or a numpy array, "
+        "not 'one' (str); field 'values': no value for y, z\n")
+    assert _one_error(run("b.toml", "--x", "2", "--y", "3")) == (
+        "Error: b.toml: the field 'title' is missing; field 'values': no value for z\n")
+
+
+def test_a_folder_or_file_that_is_not_there_is_named_so(run) -> None:  # type: ignore[no-untyped-def]
+    assert _one_error(run("nope/")) == (
+        "Error: nope/: no such folder or file; backviz takes an expression, an expression file "
+        "(.toml) or a folder of them (as an expression: the expression ends too early: a value "
+        "is missing (column 6))\n")
+    assert "figs/a.svg: no such folder or file;" in _one_error(run("figs/a.svg"))
+    assert "nope/: no such folder or file;" in _one_error(run("live", "nope/"))
+    # an expression that is also a path is still an expression
+    assert run("a/b", "--a", "1", "--b", "2", "-o", "-", "-f", "json").exit_code == 0
+
+
+def test_a_file_that_is_no_expression_file_says_to_give_its_text(run) -> None:  # type: ignore[no-untyped-def]
+    Path("prog.py").write_text("q = x + y  # a program\nf = q * z\n")
+    assert _one_error(run("prog.py")) == (
+        "Error: prog.py is a file, not an expression file (.toml, see docs/figures.md); to "
+        'draw the program in it, give its text: backviz "$(cat prog.py)" --x VALUE --y VALUE '
+        "--z VALUE\n")
+    # what the message says to type: the shell gives the file's text as the expression
+    done = run(Path("prog.py").read_text(), "--x", "-2", "--y", "5", "--z", "-4",
+               "-o", "-", "-f", "json")
+    assert json.loads(done.stdout)["value"] == -12.0
+    assert 'backviz live "$(cat prog.py)" --x VALUE' in _one_error(run("live", "prog.py"))
+    Path("real.py").write_text("import numpy\nprint(numpy.pi)\n")
+    assert "real.py is a file, not an expression file (.toml, see docs/figures.md); its text " \
+           "is no program backviz reads either (unknown function 'print'" in \
+           _one_error(run("real.py"))
+    Path("data.bin").write_bytes(b"\xff\xfe\x00")
+    assert _one_error(run("data.bin")).endswith(
+        'a program is given as its text, e.g. backviz "$(cat data.bin)"\n')
+    Path("q").write_text("")  # a file named like the expression q: q is drawn once given
+    assert "for the expression q, give its value: --q VALUE" in _one_error(run("q"))
+    assert run("q", "--q", "2", "-o", "-", "-f", "json").exit_code == 0
+
+
 def test_an_option_that_refuses_a_variables_value_hints_at_set(run) -> None:  # type: ignore[no-untyped-def]
     assert _one_error(run("theme*2", "--theme", "3")) == (
         "Error: Invalid value for '--theme': '3' is not one of 'slides', 'colorblind', 'dark'; "

@@ -461,6 +461,8 @@ def _not_an_expression_file(target: str, command: str) -> str:
         head += f"; for the expression {target}, give its value: --{target} VALUE"
     quoted = f'{command} "$(cat {shlex.quote(target)})"'
     try:
+        if not Path(target).is_file():  # a pipe or a device: reading it might never end
+            raise ValueError(target)
         with open(target, "rb") as file:
             text = file.read(1_000_001).decode("utf-8")
         variables = parse(text).variables if len(text) <= 1_000_000 else None

@@ -139,8 +139,9 @@ def _value_problems(values: dict[str, Any], graph: Graph | None, given: Collecti
     """What is wrong with the file's values (those not given elsewhere); with ``missing``
     (other problems are reported), also the variables that have none."""
     problems = []
+    used = set(graph.variables) if graph is not None else set(values)
     for name, value in values.items():
-        if name in given:
+        if name in given or name not in used:  # a value the expression does not use: unread
             continue
         try:
             as_value(name, value)

@@ -272,3 +272,9 @@ def test_load_lists_every_problem_and_skips_the_values_given_elsewhere(tmp_path:
         assert problem in str(err.value)
     path.write_text('title = "t"\nexpression = "x*y"\n[values]\nx = "one"\n')
     assert load(path, given={"x", "y"}).graph is not None  # --x and --y replace them
+
+
+def test_a_value_the_expression_does_not_use_is_not_checked(tmp_path: Path) -> None:
+    path = tmp_path / "unused.toml"
+    path.write_text('title = "t"\nexpression = "x*2"\n[values]\nx = 1\nnote = "any"\n')
+    assert load(path).values == {"x": 1, "note": "any"}

@@ -200,12 +200,44 @@ class _Command(click.Command):
             at = args.index("--")
             dashed = args[at + 1] if at + 1 < len(args) else None
             args = args[:at] + args[at + 2:]
+        words = [*args, *([dashed] if dashed is not None else [])]
         try:
             rest = super().parse_args(ctx, args)
         except click.UsageError as err:  # e.g. --format gif: one line, like every other error
-            raise UsageError(err.format_message()) from None
-        ctx.params["given"] = Given.read(dashed, rest)
+            opts = getattr(getattr(err, "param", None), "opts", [])
+            raise UsageError(_hinted(err.format_message(), _set_hint(words, opts))) from None
+        try:
+            ctx.params["given"] = Given.read(dashed, rest)
+        except UsageError as err:  # "theme*2" --steps 3: the 3 is left over
+            flags = [opt for param in self.get_params(ctx) if getattr(param, "is_flag", False)
+                     for opt in param.opts]
+            raise UsageError(_hinted(err.message, _set_hint(words, flags))) from None
         return rest
+
+
+def _set_hint(words: Sequence[str], opts: Sequence[str]) -> str:
+    """For an option of backviz (in ``opts``) given a value it refuses (--theme 3) whose
+    name is a variable in the other arguments ("theme*2"): the hint to use --set, or ""."""
+    for at, word in enumerate(words):
+        option, sep, value = word.partition("=")
+        name = option[2:]
+        if option not in opts or not option.startswith("--") or not _NAME.fullmatch(name):
+            continue
+        if not sep and at + 1 < len(words):
+            value = words[at + 1]
+        elif not sep:
+            continue
+        skip = {at, at if sep else at + 1}
+        variable = re.compile(rf"(?<![\w.]){re.escape(name)}(?!\w)")
+        if any(variable.search(w) for i, w in enumerate(words) if i not in skip):
+            return (f"; {option} is an option of backviz: for the variable {name}, write "
+                    f"--set {name}={value}")
+    return ""
+
+
+def _hinted(message: str, hint: str) -> str:
+    """A message of click's, with a hint after it (and no full stop between)."""
+    return message.rstrip(".") + hint if hint else message
 
 
 class _Default(_Command):
@@ -382,7 +414,7 @@ def _is_path(target: str, named: set[str]) -> bool:
     if target.endswith(".toml"):
         return True
     try:
-        if not Path(target).is_dir():
+        if not Path(target).exists():  # a folder, or a file that is no expression file
             return False
     except OSError:  # a long expression is too long a file name
         return False
@@ -391,29 +423,70 @@ def _is_path(target: str, named: set[str]) -> bool:
     return not _NAME.fullmatch(target) or target in FUNCTIONS or target not in named
 
 
-def _sources(target: str, path: bool) -> list[Source | BackvizError]:
+def _sources(target: str, path: bool, named: set[str],
+             command: str = "backviz") -> list[Source | BackvizError]:
     """The expression, parsed; or each expression file of the target, whose errors wait
-    until its turn comes (in a folder, the other files are drawn)."""
+    until its turn comes (in a folder, the other files are drawn). ``named``: the
+    variables given values on the command line."""
     if not path:
-        return [Source(target, parse(target))]
+        try:
+            return [Source(target, parse(target))]
+        except BackvizError as err:
+            # nope/ or data/fig.toml/: a path that is not there, not an expression
+            if _PATHLIKE.fullmatch(target) and ("/" in target or _SUFFIX.search(target)):
+                raise BackvizError(f"{target}: no such folder or file; backviz takes an "
+                                   f"expression, an expression file (.toml) or a folder of "
+                                   f"them (as an expression: {str(err).splitlines()[0]})"
+                                   ) from None
+            raise
+    if not Path(target).is_dir() and not target.endswith(".toml"):
+        raise BackvizError(_not_an_expression_file(target, command))
     from .gallery import find
 
     files = find(target) if Path(target).is_dir() else [Path(target)]
-    return [_read(file) for file in files]
+    return [_read(file, named) for file in files]
 
 
-def _read(file: Path) -> Source | BackvizError:
-    """One expression file, read and parsed; or what is wrong with it."""
+_PATHLIKE = re.compile(r"[\w.~/-]+")
+_SUFFIX = re.compile(r"\.[A-Za-z]\w*$")
+
+
+def _not_an_expression_file(target: str, command: str) -> str:
+    """The message for a file given as the target that is not an expression file: a
+    program's text is given itself, quoted (the file's, if backviz reads it)."""
+    import shlex
+
+    head = f"{target} is a file, not an expression file (.toml, see docs/figures.md)"
+    if _NAME.fullmatch(target):  # a bare name: the expression, once its value is given
+        head += f"; for the expression {target}, give its value: --{target} VALUE"
+    quoted = f'{command} "$(cat {shlex.quote(target)})"'
+    try:
+        if not Path(target).is_file():  # a pipe or a device: reading it might never end
+            raise ValueError(target)
+        with open(target, "rb") as file:
+            text = file.read(1_000_001).decode("utf-8")
+        variables = parse(text).variables if len(text) <= 1_000_000 else None
+    except BackvizError as err:
+        return (f"{head}; its text is no program backviz reads either "
+                f"({str(err).splitlines()[0]})")
+    except (OSError, ValueError):  # unreadable, not UTF-8 text
+        variables = None
+    if variables is None:
+        return f"{head}; a program is given as its text, e.g. {quoted}"
+    values = "".join(f" --{name} VALUE" for name in variables[:3])
+    more = " ..." if len(variables) > 3 else ""
+    return f"{head}; to draw the program in it, give its text: {quoted}{values}{more}"
+
+
+def _read(file: Path, named: set[str]) -> Source | BackvizError:
+    """One expression file, read and parsed; or everything that is wrong with it."""
     from .gallery import load
 
     try:
-        figure = load(file)
+        figure = load(file, named)
     except GalleryFileError as err:
         return err
-    try:
-        return Source(figure.expression, parse(figure.expression), figure)
-    except BackvizError as err:
-        return GalleryFileError(f"{figure.path}: field 'expression': {err}")
+    return Source(figure.expression, figure.graph or parse(figure.expression), figure)
 
 
 def _variables(sources: Iterable[Source | BackvizError]) -> tuple[str, ...]:
@@ -606,7 +679,7 @@ def draw_cli(ctx: click.Context, /, given: Given, output: str | None, fmt: str |
         if given.target is None:
             raise UsageError(_no_target(given, options))
         path = _is_path(given.target, given.named(assignments))
-        sources = _sources(given.target, path)
+        sources = _sources(given.target, path, given.named(assignments))
         values = _values(given, assignments, _variables(sources), options, strict=False)
         if name is not None:
             _check_name(name)
@@ -836,7 +909,7 @@ def _write(path: Path | None, t: Trace, style: Style,
         except BrokenPipeError:  # the reader has gone (| head): nothing to say
             raise
         except OSError as err:
-            raise Failure(f"cannot write to stdout: {err.strerror or err}") from None
+            raise Failure(_unwritable(err)) from None
         _summary(t, style, label, err=True)
         return
     try:
@@ -904,7 +977,10 @@ def live_cli(ctx: click.Context, /, given: Given, port: int, no_browser: bool,
         start = _start(given, assignments, precision, theme, options)
 
     def ready(server: live.LiveServer) -> None:
-        click.echo(server.url)
+        try:
+            click.echo(server.url)
+        except OSError as err:  # not the socket's error: the address cannot be printed
+            raise _Unprinted(err) from None
         click.echo("backviz live: serving the page on 127.0.0.1 only; Ctrl-C stops it", err=True)
         if not no_browser:
             import webbrowser
@@ -913,10 +989,20 @@ def live_cli(ctx: click.Context, /, given: Given, port: int, no_browser: bool,
 
     try:
         live.serve(start, port, ready)
+    except _Unprinted as unprinted:  # main() says it (or, for a reader gone, not)
+        raise unprinted.error from None
     except OSError as err:
         raise Failure(f"cannot listen on 127.0.0.1:{port}: {err.strerror or err}") from None
     except (KeyboardInterrupt, Stopped):  # Ctrl-C, SIGTERM, SIGHUP: see backviz.start
         click.echo("backviz live: stopped", err=True)
+
+
+class _Unprinted(Exception):
+    """The live page's address could not be written to stdout (``error``)."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 def _start(given: Given, assignments: Sequence[str], precision: int | None, theme: str | None,
@@ -947,7 +1033,7 @@ def _one_source(target: str, named: set[str]) -> Source | BackvizError:
     if path and Path(target).is_dir():
         raise UsageError(f"{target} is a folder; backviz live opens one expression or one "
                          "expression file")
-    return _sources(target, path)[0]
+    return _sources(target, path, named, "backviz live")[0]
 
 
 cli = _Backviz(draw_cli, name="backviz", commands=[live_cli])
@@ -976,14 +1062,26 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
         _exit(1)
     except OSError as err:  # stdout cannot be written (/dev/full, a closed stream)
         with contextlib.suppress(OSError):
-            click.echo(f"Error: cannot write to stdout: {err.strerror or err}", err=True)
+            click.echo(f"Error: {_unwritable(err)}", err=True)
         _exit(1)
     _exit(status if isinstance(status, int) else 0)
+
+
+def _unwritable(err: OSError) -> str:
+    """The message for a stdout that cannot be written."""
+    import errno
+
+    if err.errno == errno.EBADF:  # backviz ... >&-
+        return ("cannot write to stdout: it is closed (redirect it instead, e.g. >/dev/null "
+                "to drop what backviz prints)")
+    return f"cannot write to stdout: {err.strerror or err}"
 
 
 def _exit(status: int) -> NoReturn:
     """Exit; stdout is pointed at /dev/null first, so that Python's last flush of an
     unwritable stdout adds no traceback of its own."""
-    with contextlib.suppress(OSError, ValueError):
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
     sys.exit(status)

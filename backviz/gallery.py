@@ -1,6 +1,7 @@
 """Expression files: one figure per TOML file, a folder of them is a gallery.
 
-A file looks like this (``values`` may hold numbers or nested lists)::
+A file looks like this (``values`` may hold numbers or nested lists); ``title`` and
+``expression`` are required, the other keys optional (docs/figures.md, "The gallery")::
 
     title = "The sigmoid neuron, gate by gate"
     expression = "1/(1+exp(-(w0*x0+w1*x1+w2)))"
@@ -17,11 +18,15 @@ from __future__ import annotations
 
 import difflib
 import tomllib
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import GalleryFileError
+from .errors import BackvizError, GalleryFileError
+from .evaluate import as_value
+from .graph import Graph
+from .parse import parse
 from .render.style import MAX_PRECISION, MIN_PRECISION, THEMES, is_precision
 
 __all__ = ["Figure", "find", "load"]
@@ -43,6 +48,8 @@ class Figure:
     theme: str | None = None
     collapse: tuple[str, ...] = ()
     """User gates drawn as one gate (``collapse = ["sig"]``)."""
+    graph: Graph | None = field(default=None, compare=False, repr=False)
+    """The expression, parsed (the file is read once)."""
 
     @property
     def name(self) -> str:
@@ -50,15 +57,40 @@ class Figure:
         return self.path.stem
 
 
-def load(path: str | Path) -> Figure:
-    """Read one expression file; a malformed one names the file and the field at fault."""
+def load(path: str | Path, given: Collection[str] = ()) -> Figure:
+    """Read one expression file; a malformed one names the file and every problem in it,
+    each with the field at fault (a fix of one must not reveal the next).
+
+    ``given`` names the variables given a value elsewhere (on the command line): the
+    file's values for them are not checked, nor are they missing.
+    """
     path = Path(path)
+    data = _read(path)
+    problems = _field_problems(data)
+    values = data.get("values", {})
+    graph, syntax = None, None
+    if isinstance(data.get("expression"), str):
+        try:
+            graph = parse(data["expression"])
+        except BackvizError as err:
+            syntax = f"field 'expression': {err}"  # last: its caret lines end the message
+    if isinstance(values, dict):
+        problems += _value_problems(values, graph, given, missing=bool(problems or syntax))
+    if problems or syntax:
+        raise GalleryFileError(f"{path}: {'; '.join([*problems, *([syntax] if syntax else [])])}")
+    return Figure(path, data["title"], data["expression"], dict(values), data.get("caption"),
+                  data.get("precision"), data.get("theme"), tuple(data.get("collapse", [])),
+                  graph)
+
+
+def _read(path: Path) -> dict[str, Any]:
+    """The file's TOML, or the one problem that stops it being read."""
 
     def fail(message: str) -> GalleryFileError:
         return GalleryFileError(f"{path}: {message}")
 
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as err:
         raise fail(f"cannot read the file ({err.strerror})") from None
     except UnicodeDecodeError:
@@ -71,7 +103,10 @@ def load(path: str | Path) -> Figure:
     except ValueError:  # Python's limit of 4,300 digits for an integer
         raise fail("a number has more than 4,300 digits; write a value as a float "
                    "(1e400 is inf)") from None
-    # Every problem with the fields at once: a typo in one must not hide the others.
+
+
+def _field_problems(data: dict[str, Any]) -> list[str]:
+    """What is wrong with the fields: unknown, missing, or of the wrong kind."""
     problems = []
     for key in sorted(set(data) - _FIELDS):
         close = difflib.get_close_matches(key, sorted(_FIELDS), n=1)
@@ -79,26 +114,45 @@ def load(path: str | Path) -> Figure:
         problems.append(f"unknown field {key!r} ({hint})")
     problems += [f"the field {key!r} is missing" for key in ("title", "expression")
                  if key not in data]
-    if problems:
-        raise fail("; ".join(problems))
-    for key in ("title", "expression", "caption", "theme"):
-        if key in data and not isinstance(data[key], str):
-            raise fail(f"the field {key!r} must be a string")
-    values = data.get("values", {})
-    if not isinstance(values, dict):
-        raise fail("the field 'values' must be a table, e.g. [values] then x = 1.0")
+    problems += [f"the field {key!r} must be a string"
+                 for key in ("title", "expression", "caption", "theme")
+                 if key in data and not isinstance(data[key], str)]
+    if not isinstance(data.get("values", {}), dict):
+        problems.append("the field 'values' must be a table, e.g. [values] then x = 1.0")
     precision = data.get("precision")
     if precision is not None and not is_precision(precision):
-        raise fail("the field 'precision' must be a whole number "
-                   f"from {MIN_PRECISION} to {MAX_PRECISION}")
+        problems.append("the field 'precision' must be a whole number "
+                        f"from {MIN_PRECISION} to {MAX_PRECISION}")
     theme = data.get("theme")
-    if theme is not None and theme not in THEME_NAMES:
-        raise fail(f"the field 'theme' must be one of {', '.join(THEME_NAMES)}, not {theme!r}")
+    if isinstance(theme, str) and theme not in THEME_NAMES:
+        problems.append(f"the field 'theme' must be one of {', '.join(THEME_NAMES)}, "
+                        f"not {theme!r}")
     collapse = data.get("collapse", [])
     if not isinstance(collapse, list) or not all(isinstance(c, str) for c in collapse):
-        raise fail("the field 'collapse' must be a list of user gates' names, e.g. [\"sig\"]")
-    return Figure(path, data["title"], data["expression"], dict(values),
-                  data.get("caption"), precision, theme, tuple(collapse))
+        problems.append("the field 'collapse' must be a list of user gates' names, "
+                        "e.g. [\"sig\"]")
+    return problems
+
+
+def _value_problems(values: dict[str, Any], graph: Graph | None, given: Collection[str],
+                    missing: bool) -> list[str]:
+    """What is wrong with the file's values (those not given elsewhere); with ``missing``
+    (other problems are reported), also the variables that have none."""
+    problems = []
+    used = set(graph.variables) if graph is not None else set(values)
+    for name, value in values.items():
+        if name in given or name not in used:  # a value the expression does not use: unread
+            continue
+        try:
+            as_value(name, value)
+        except BackvizError as err:
+            problems.append(f"field 'values': {err}")
+    if missing and graph is not None:
+        absent = [name for name in graph.variables
+                  if name not in values and name not in given and name not in graph.defaults]
+        if absent:
+            problems.append(f"field 'values': no value for {', '.join(absent)}")
+    return problems
 
 
 def find(folder: str | Path) -> list[Path]:

@@ -178,6 +178,74 @@ def test_an_expression_file_lists_all_its_problems_with_did_you_mean(run) -> Non
         "the field 'title' is missing; the field 'expression' is missing\n")
 
 
+def test_an_expression_file_reports_every_problem_at_once(run) -> None:  # type: ignore[no-untyped-def]
+    Path("two.toml").write_text('title = 3\nexpression = "(x+"\ntheme = "neon"\n'
+                                'precision = "2"\n[values]\nx = "one"\n')
+    assert _one_error(run("two.toml")) == (
+        "Error: two.toml: the field 'title' must be a string; the field 'precision' must be a "
+        "whole number from 0 to 12; the field 'theme' must be one of slides, colorblind, dark, "
+        "not 'neon'; field 'values': the value of x must be a number, a list of numbers or a "
+        "numpy array, not 'one' (str); field 'expression': the expression ends too early: a "
+        "value is missing (column 4)\n  (x+\n     ^\n")
+    # a value missing beside another problem is one of them; one given by --y is not
+    Path("b.toml").write_text('expression = "x*y*z"\n[values]\nx = "one"\n')
+    assert _one_error(run("b.toml")).endswith(
+        "field 'values': the value of x must be a number, a list of numbers or a numpy array, "
+        "not 'one' (str); field 'values': no value for y, z\n")
+    assert _one_error(run("b.toml", "--x", "2", "--y", "3")) == (
+        "Error: b.toml: the field 'title' is missing; field 'values': no value for z\n")
+
+
+def test_a_folder_or_file_that_is_not_there_is_named_so(run) -> None:  # type: ignore[no-untyped-def]
+    assert _one_error(run("nope/")) == (
+        "Error: nope/: no such folder or file; backviz takes an expression, an expression file "
+        "(.toml) or a folder of them (as an expression: the expression ends too early: a value "
+        "is missing (column 6))\n")
+    assert "figs/a.svg: no such folder or file;" in _one_error(run("figs/a.svg"))
+    assert "nope/: no such folder or file;" in _one_error(run("live", "nope/"))
+    # an expression that is also a path is still an expression
+    assert run("a/b", "--a", "1", "--b", "2", "-o", "-", "-f", "json").exit_code == 0
+
+
+def test_a_file_that_is_no_expression_file_says_to_give_its_text(run) -> None:  # type: ignore[no-untyped-def]
+    Path("prog.py").write_text("q = x + y  # a program\nf = q * z\n")
+    assert _one_error(run("prog.py")) == (
+        "Error: prog.py is a file, not an expression file (.toml, see docs/figures.md); to "
+        'draw the program in it, give its text: backviz "$(cat prog.py)" --x VALUE --y VALUE '
+        "--z VALUE\n")
+    # what the message says to type: the shell gives the file's text as the expression
+    done = run(Path("prog.py").read_text(), "--x", "-2", "--y", "5", "--z", "-4",
+               "-o", "-", "-f", "json")
+    assert json.loads(done.stdout)["value"] == -12.0
+    assert 'backviz live "$(cat prog.py)" --x VALUE' in _one_error(run("live", "prog.py"))
+    Path("real.py").write_text("import numpy\nprint(numpy.pi)\n")
+    assert "real.py is a file, not an expression file (.toml, see docs/figures.md); its text " \
+           "is no program backviz reads either (unknown function 'print'" in \
+           _one_error(run("real.py"))
+    Path("data.bin").write_bytes(b"\xff\xfe\x00")
+    assert _one_error(run("data.bin")).endswith(
+        'a program is given as its text, e.g. backviz "$(cat data.bin)"\n')
+    Path("q").write_text("")  # a file named like the expression q: q is drawn once given
+    assert "for the expression q, give its value: --q VALUE" in _one_error(run("q"))
+    assert run("q", "--q", "2", "-o", "-", "-f", "json").exit_code == 0
+
+
+def test_an_option_that_refuses_a_variables_value_hints_at_set(run) -> None:  # type: ignore[no-untyped-def]
+    assert _one_error(run("theme*2", "--theme", "3")) == (
+        "Error: Invalid value for '--theme': '3' is not one of 'slides', 'colorblind', 'dark'; "
+        "--theme is an option of backviz: for the variable theme, write --set theme=3\n")
+    assert "write --set precision=30\n" in _one_error(run("precision*x", "--x", "1",
+                                                          "--precision", "30"))
+    assert "write --set steps=3\n" in _one_error(run("--steps", "3", "--", "steps*2"))
+    assert "write --set scale=big\n" in _one_error(run("scale*2", "--scale=big"))
+    # no variable of that name: click's message as it was
+    assert _one_error(run("x*2", "--theme", "3")) == (
+        "Error: Invalid value for '--theme': '3' is not one of 'slides', 'colorblind', "
+        "'dark'.\n")
+    done = run("theme*2", "--set", "theme=3", "-o", "-", "-f", "json")
+    assert json.loads(done.stdout)["value"] == 6.0
+
+
 def test_a_folder_renders_into_a_chosen_folder_and_names_its_warnings(run) -> None:  # type: ignore[no-untyped-def]
     Path("gallery").mkdir()
     Path("gallery/one.toml").write_text('title = "t"\nexpression = "log(x)"\n[values]\nx = -1\n')
@@ -208,6 +276,93 @@ def test_stdout_on_dev_full_is_one_line_and_status_1(tmp_path: Path) -> None:
         assert done.stderr.decode().endswith(
             "Error: cannot write to stdout: No space left on device\n")
         assert b"Traceback" not in done.stderr
+
+
+_MODES = {"summary": [], "stdout": ["-o", "-"], "explain": ["--explain"],
+          "check": ["--check"], "steps": ["--steps"], "live": ["live", "--no-browser"]}
+_CLOSED_STDOUT = ("Error: cannot write to stdout: it is closed (redirect it instead, e.g. "
+                  ">/dev/null to drop what backviz prints)\n")
+
+
+def _closed(*args: str, fd: int, broken: bool, cwd: Path):  # type: ignore[no-untyped-def]
+    """Run the command with fd 1 or 2 closed (as >&- does), or a pipe whose reader has gone;
+    the other stream is a pipe."""
+    import os
+    import subprocess
+    import sys
+
+    backviz = [str(Path(sys.executable).parent / "backviz")]
+    read, write = os.pipe()
+    os.close(read)  # the reader has gone before anything is written: EPIPE, every time
+    streams = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+    streams["stdout" if fd == 1 else "stderr"] = write if broken else subprocess.DEVNULL
+    close = None if broken else (lambda: os.close(fd))  # DEVNULL is open: close it
+    try:
+        return subprocess.run(backviz + list(args), cwd=cwd, preexec_fn=close, timeout=60,
+                              text=True, check=False, **streams)
+    finally:
+        os.close(write)
+
+
+def _args(mode: str) -> list[str]:
+    if mode == "live":
+        return ["live", "--no-browser", *FIG1]
+    return ["sqrt(x)*y", "--x", "4", "--y", "2", *_MODES[mode]]
+
+
+@pytest.mark.parametrize("mode", list(_MODES))
+def test_a_closed_stdout_is_one_line_and_status_1_in_every_mode(tmp_path: Path,
+                                                                 mode: str) -> None:
+    done = _closed(*_args(mode), fd=1, broken=False, cwd=tmp_path)
+    assert (done.returncode, done.stderr) == (1, _CLOSED_STDOUT)
+
+
+@pytest.mark.parametrize("mode", list(_MODES))
+def test_a_stdout_whose_reader_has_gone_exits_1_quietly(tmp_path: Path, mode: str) -> None:
+    done = _closed(*_args(mode), fd=1, broken=True, cwd=tmp_path)
+    assert (done.returncode, done.stderr) == (1, "")
+
+
+@pytest.mark.parametrize("broken", [False, True], ids=["closed", "reader-gone"])
+@pytest.mark.parametrize("mode", [m for m in _MODES if m != "live"])
+def test_a_closed_or_broken_stderr_drops_its_messages_and_keeps_the_status(
+        tmp_path: Path, mode: str, broken: bool) -> None:
+    import subprocess
+    import sys
+
+    done = _closed(*_args(mode), fd=2, broken=broken, cwd=tmp_path)
+    assert done.returncode == 0
+    expected = {"stdout": "<?xml", "explain": "backward pass of",
+                "check": "gradient check of"}.get(mode, "sqrt(x)*y = 4.00\n")
+    assert done.stdout.startswith(expected)
+    # bad input still exits 2, and a warning (the log of a negative number) that cannot
+    # be shown changes nothing
+    assert _closed("(x+y", "--x", "1", fd=2, broken=broken, cwd=tmp_path).returncode == 2
+    warned = ["log(x)", "--x", "-1", *_MODES[mode]]
+    shown = subprocess.run([str(Path(sys.executable).parent / "backviz"), *warned],
+                           cwd=tmp_path, capture_output=True, timeout=60, check=False)
+    assert shown.stderr or mode == "explain"  # a warning, or the check's verdict
+    assert _closed(*warned, fd=2, broken=broken, cwd=tmp_path).returncode == shown.returncode
+
+
+def test_the_live_page_serves_with_stderr_closed(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+    import urllib.request
+
+    backviz = str(Path(sys.executable).parent / "backviz")
+    with subprocess.Popen([backviz, "live", "--no-browser"], cwd=tmp_path, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                          preexec_fn=lambda: os.close(2)) as proc:
+        try:
+            assert proc.stdout is not None
+            url = proc.stdout.readline().strip()
+            with urllib.request.urlopen(url, timeout=30) as page:
+                assert page.status == 200
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
 
 
 def test_bad_input_with_stderr_on_dev_full_still_exits_2() -> None:

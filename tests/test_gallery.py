@@ -256,3 +256,25 @@ def test_a_folder_is_drawn_in_parallel_and_written_in_order(tmp_path: Path, monk
     assert result.output == expected + "Error: 1 of 5 expression files failed (see above)\n"
     assert {p.name: p.read_bytes() for p in (tmp_path / "output").iterdir()} == files
     assert most == 3
+
+
+def test_load_lists_every_problem_and_skips_the_values_given_elsewhere(tmp_path: Path) -> None:
+    from backviz.errors import GalleryFileError
+
+    path = tmp_path / "bad.toml"
+    path.write_text('title = "t"\nexpression = "x*y"\ncollapse = "sig"\nprecision = 99\n'
+                    '[values]\nx = [1, [2]]\n')
+    with pytest.raises(GalleryFileError) as err:
+        load(path)
+    assert str(err.value).count(";") == 3
+    for problem in ("the field 'precision' must be", "the field 'collapse' must be",
+                    "the value of x must be", "no value for y"):
+        assert problem in str(err.value)
+    path.write_text('title = "t"\nexpression = "x*y"\n[values]\nx = "one"\n')
+    assert load(path, given={"x", "y"}).graph is not None  # --x and --y replace them
+
+
+def test_a_value_the_expression_does_not_use_is_not_checked(tmp_path: Path) -> None:
+    path = tmp_path / "unused.toml"
+    path.write_text('title = "t"\nexpression = "x*2"\n[values]\nx = 1\nnote = "any"\n')
+    assert load(path).values == {"x": 1, "note": "any"}

@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from .errors import BackvizError, GalleryFileError
-from .evaluate import as_value
 from .graph import Graph
 from .parse import parse
 from .render.style import MAX_PRECISION, MIN_PRECISION, THEMES, is_precision
+from .values import as_value
 
 __all__ = ["Figure", "find", "load"]
 

@@ -6,6 +6,7 @@ The page itself is driven in a real browser in tests/test_browser.py.
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import itertools
 import json
@@ -503,6 +504,14 @@ def test_past_capacity_the_answer_is_503_with_retry_after_at_once(slow_dot: None
         assert answers[0][0] == HTTPStatus.SERVICE_UNAVAILABLE and answers[0][2] is None
         assert "took more than 3 s" in answers[0][1]["error"]
 
+
+def test_a_classroom_connecting_at_once_is_not_held_back() -> None:
+    # Connections the server has not yet accepted wait in the listen backlog; when it was
+    # full (socketserver's default of 5), the next were dropped and tried again 1 s later.
+    with LiveServer(Start("x")) as server, contextlib.ExitStack() as stack:
+        for _ in range(30):  # not accepted: nothing serves this server
+            stack.enter_context(socket.create_connection(("127.0.0.1", server.server_port),
+                                                         timeout=5))
 
 def test_drawings_wait_their_turn_first_come_first_served() -> None:
     queue = live._Queue(workers=1, waiting=2)

@@ -18,9 +18,16 @@ What keeps it safe, since it is a server:
   :data:`MAX_EXPRESSION` characters, the values at most :data:`MAX_ELEMENTS` numbers;
 - the text is only ever parsed by backviz's whitelist parser, values only by
   ``float`` and ``json.loads``: nothing else is run, and no file is read or served;
-- Graphviz gets :data:`DRAW_SECONDS` to draw and is then stopped; graphs of more than
-  :data:`LARGE` gates are drawn one at a time, so a 3,000-gate edit never holds up the
-  small figures others are editing.
+- a request's line and headers must all arrive within :data:`HEADER_SECONDS` of the
+  connection's opening (or of the previous answer on a kept-alive one), before the token is
+  checked, and its body within :data:`BODY_SECONDS`: a slow or silent client is dropped;
+- Graphviz gets :data:`DRAW_SECONDS` to draw and is then stopped, a build's layout
+  included; graphs of more than :data:`LARGE` gates are drawn one at a time, so a
+  3,000-gate edit never holds up the small figures others are editing;
+- at most :data:`WORKERS` drawings are made at once, the others wait their turn (first
+  come, first served), at most :data:`WAITING` of them and for at most :data:`DRAW_SECONDS`;
+  past that the answer is 503 at once, with ``Retry-After``, so that a crowd queues
+  rather than thrashes the cores.
 
 The page (``static/live.html``, ``live.css``, ``live.js``) is one response with its
 style and script inlined, so it works offline and its Content-Security-Policy allows
@@ -31,14 +38,18 @@ from __future__ import annotations
 
 import base64
 import hmac
+import io
 import json
+import os
 import re
 import secrets
+import socket
 import socketserver
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -64,12 +75,16 @@ from .tracing import Trace, trace
 from .values import from_field
 
 __all__ = [
+    "BODY_SECONDS",
     "DRAW_SECONDS",
+    "HEADER_SECONDS",
     "LARGE",
     "MAX_BODY",
     "MAX_ELEMENTS",
     "MAX_EXPRESSION",
     "THEMES",
+    "WAITING",
+    "WORKERS",
     "LiveServer",
     "Start",
     "draw",
@@ -85,6 +100,22 @@ DRAW_SECONDS = 5.0
 """How long Graphviz may take to draw one figure before it is stopped."""
 LARGE = 200
 """Graphs with more gates than this are drawn one at a time."""
+WORKERS = min(8, max(2, os.cpu_count() or 2))
+"""The most drawings made at once: one per core (at least 2, so that a large graph being
+drawn leaves room for a small one)."""
+WAITING = 32
+"""The most drawings that wait for their turn; past it the answer is 503 at once."""
+HEADER_SECONDS = 2.0
+"""How long a request's line and headers may take to arrive, in all (the token is in them)."""
+KEEP_ALIVE_SECONDS = 10.0
+"""How long a kept-alive connection, whose previous request had the token, may wait for its
+next request."""
+BODY_SECONDS = 5.0
+"""How long a request's body may take to arrive once its headers are in."""
+SEND_SECONDS = 10.0
+"""How long an answer may take to be taken by the client."""
+RETRY_SECONDS = 1
+"""The Retry-After of a 503 given when the server is at capacity."""
 THEMES = tuple(COLOURS)
 """The themes the page offers: slides (the lecture's colours, the default), colorblind, dark."""
 DEFAULT_VALUE = "1"
@@ -111,10 +142,11 @@ class Answer:
 
     status: HTTPStatus
     body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def draw(request: Any, *, seconds: float = DRAW_SECONDS, large: threading.Lock | None = None,
-         builds: _Builds | None = None) -> Answer:
+         builds: _Builds | None = None, queue: _Queue | None = None) -> Answer:
     """Answer one ``POST /api/draw``: the figure (or one frame of its build) and its summary.
 
     ``request`` is the decoded JSON body::
@@ -125,13 +157,13 @@ def draw(request: Any, *, seconds: float = DRAW_SECONDS, large: threading.Lock |
     Only ``expression`` is required. A value is the text of a field (a number or a JSON
     list); a variable without one starts at 1. ``step`` asks for frame k of the
     ``--steps`` build instead of the complete figure; ``format`` ``png`` adds the PNG,
-    base64-encoded.
+    base64-encoded. With a ``queue``, the drawing waits for its turn in it.
     """
     started = time.perf_counter()
     try:
         ask = _Request.read(request)
     except _Refused as err:
-        return Answer(err.status, {"error": str(err)})
+        return Answer(err.status, {"error": str(err)}, err.headers)
     try:
         graph = parse(ask.expression)
     except BackvizError as err:
@@ -140,9 +172,9 @@ def draw(request: Any, *, seconds: float = DRAW_SECONDS, large: threading.Lock |
     variables = [{"name": name, "value": text} for name, text in texts.items()]
     try:
         t = _trace(graph, texts)
-        drawing = _draw(ask, t, seconds, large, builds or _Builds())
+        drawing = _draw(ask, t, seconds, large, builds or _Builds(), queue)
     except _Refused as err:
-        return Answer(err.status, {"error": str(err), "variables": variables})
+        return Answer(err.status, {"error": str(err), "variables": variables}, err.headers)
     except BackvizError as err:
         return _bad_input(err, variables)
     ms = round((time.perf_counter() - started) * 1000, 1)
@@ -173,8 +205,10 @@ class _Drawing:
 
 
 def _draw(ask: _Request, t: Trace, seconds: float, large: threading.Lock | None,
-          builds: _Builds) -> _Drawing:
-    """Draw the figure or the frame asked for; a large graph waits for the lock ``large``."""
+          builds: _Builds, queue: _Queue | None) -> _Drawing:
+    """Draw the figure or the frame asked for; a large graph waits for the lock ``large``,
+    then (as every drawing) for its turn in ``queue``: so a large graph waiting for another
+    holds no turn that a small one could use."""
     gates = len(t.graph.gates)
     if gates > MAX_GATES:
         raise _Refused(HTTPStatus.UNPROCESSABLE_ENTITY,
@@ -187,9 +221,13 @@ def _draw(ask: _Request, t: Trace, seconds: float, large: threading.Lock | None,
     lock = large if large is not None and gates > LARGE else None
     if lock is not None and not lock.acquire(timeout=seconds):
         raise _Refused(HTTPStatus.SERVICE_UNAVAILABLE,
-                       "another large graph is being drawn; try again in a moment")
+                       "another large graph is being drawn; try again in a moment", RETRY_SECONDS)
     try:
-        return _drawn(ask, t, style, frames, seconds, builds)
+        turn = _Turn() if queue is None else queue.turn(seconds)
+        try:
+            return _drawn(ask, t, style, frames, seconds, builds, turn)
+        finally:
+            turn.end()
     except RenderTimeoutError:
         raise _Refused(HTTPStatus.SERVICE_UNAVAILABLE,
                        f"drawing this graph of {gates:,} gates took more than {seconds:g} s, and "
@@ -201,13 +239,13 @@ def _draw(ask: _Request, t: Trace, seconds: float, large: threading.Lock | None,
 
 
 def _drawn(ask: _Request, t: Trace, style: Style, frames: int, seconds: float,
-           builds: _Builds) -> _Drawing:
+           builds: _Builds, turn: _Turn) -> _Drawing:
     """The frame ``ask.step`` of the build (its SVG drawn from the build's one layout), or
     the figure."""
     gates = len(t.graph.gates)
     if ask.step is not None and frames:
         step = min(ask.step, frames - 1)
-        frame, svg = builds.frame(ask, t, style, step)
+        frame, svg = builds.frame(ask, t, style, step, seconds, turn)
         if ask.format == "svg":  # the build's own frame
             return _Drawing(svg.encode("utf-8"), frame.style, frames, step, frame.caption)
         figure = render(to_dot(t, frame.style, "png"), "png", gates, timeout=seconds)
@@ -219,11 +257,74 @@ def _drawn(ask: _Request, t: Trace, style: Style, frames: int, seconds: float,
 
 
 class _Refused(Exception):
-    """A request refused before anything is drawn, with its status."""
+    """A request refused before anything is drawn, with its status (and a Retry-After, when
+    the server is at capacity)."""
 
-    def __init__(self, status: HTTPStatus, message: str) -> None:
+    def __init__(self, status: HTTPStatus, message: str, retry: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.headers = {} if retry is None else {"Retry-After": str(retry)}
+
+
+def _busy(why: str) -> _Refused:
+    return _Refused(HTTPStatus.SERVICE_UNAVAILABLE,
+                    f"the server is busy ({why}); try again in a moment", RETRY_SECONDS)
+
+
+class _Turn:
+    """A place among the drawings under way; :meth:`end` gives it back (once), and
+    :meth:`pass_on` hands it to work that goes on after the request has its answer."""
+
+    def __init__(self, queue: _Queue | None = None) -> None:
+        self._queue = queue
+
+    def end(self) -> None:
+        queue, self._queue = self._queue, None
+        if queue is not None:
+            queue.next()
+
+    def pass_on(self) -> _Turn:
+        """This turn, to be ended by whoever holds the one returned (this one's end does
+        nothing)."""
+        passed, self._queue = _Turn(self._queue), None
+        return passed
+
+
+class _Queue:
+    """At most ``workers`` drawings at once; the others wait their turn, first come first
+    served (a semaphore lets a newcomer overtake those waiting, which is what made the
+    slowest answers under load many times the median), at most ``waiting`` of them."""
+
+    def __init__(self, workers: int = WORKERS, waiting: int = WAITING) -> None:
+        self._free = workers
+        self._most = waiting
+        self._waiting: deque[threading.Event] = deque()
+        self._lock = threading.Lock()
+
+    def turn(self, seconds: float) -> _Turn:
+        """A turn, within ``seconds``; refused (503) at once when too many are waiting."""
+        with self._lock:
+            if self._free and not self._waiting:
+                self._free -= 1
+                return _Turn(self)
+            if len(self._waiting) >= self._most:
+                raise _busy(f"{len(self._waiting)} drawings are waiting")
+            called = threading.Event()
+            self._waiting.append(called)
+        if not called.wait(seconds):
+            with self._lock:
+                if not called.is_set():  # else the turn came as the wait ended: take it
+                    self._waiting.remove(called)
+                    raise _busy(f"no drawing could start within {seconds:g} s")
+        return _Turn(self)
+
+    def next(self) -> None:
+        """A turn ends: the first one waiting gets it."""
+        with self._lock:
+            if self._waiting:
+                self._waiting.popleft().set()
+            else:
+                self._free += 1
 
 
 @dataclass(frozen=True)
@@ -340,6 +441,9 @@ def _summary(t: Trace, style: Style) -> dict[str, Any]:
     }
 
 
+_Built = tuple[list[Frame], Template]
+
+
 class _Builds:
     """The last few builds, so that stepping runs Graphviz once per build: each frame's
     SVG is drawn from the build's one layout when it is asked for."""
@@ -347,35 +451,73 @@ class _Builds:
     def __init__(self, size: int = 8) -> None:
         self._size = size
         self._lock = threading.Lock()
-        self._frames: OrderedDict[str, tuple[list[Frame], Template]] = OrderedDict()
+        self._frames: OrderedDict[str, _Built] = OrderedDict()
+        self._laying_out: dict[str, Future[_Built]] = {}
 
-    def frame(self, ask: _Request, t: Trace, style: Style, step: int) -> tuple[Frame, str]:
-        """The build's frame ``step`` and its SVG."""
+    def frame(self, ask: _Request, t: Trace, style: Style, step: int, seconds: float,
+              turn: _Turn) -> tuple[Frame, str]:
+        """The build's frame ``step`` and its SVG, its layout waited for at most ``seconds``
+        (a RenderTimeoutError after)."""
         with self._lock:
             known = self._frames.get(ask.key)
             if known is not None:
                 self._frames.move_to_end(ask.key)
+            layout = self._laying_out.get(ask.key) if known is None else None
+            if known is None and layout is None:
+                layout = self._laying_out[ask.key] = Future()
+                # The layout runs Graphviz with the command's timeout (teach.laid_out takes
+                # no other): it runs in a thread of its own, so that the request has its
+                # answer within ``seconds``. A later request of the build waits for it too.
+                threading.Thread(target=self._lay_out, args=(ask.key, t, style, layout),
+                                 daemon=True).start()
         if known is None:
-            known = laid_out(t, style)
-            with self._lock:
-                self._frames[ask.key] = known
-                while len(self._frames) > self._size:
-                    self._frames.popitem(last=False)
+            assert layout is not None
+            try:
+                known = layout.result(timeout=seconds)
+            except TimeoutError:
+                # The layout goes on: it keeps this request's turn until it ends, so that
+                # the work under way stays bounded.
+                passed = turn.pass_on()
+                layout.add_done_callback(lambda _: passed.end())
+                raise _Refused(HTTPStatus.SERVICE_UNAVAILABLE,
+                               f"laying out the frames of this graph took more than {seconds:g} s; "
+                               "it goes on: ask for the frame again in a moment",
+                               RETRY_SECONDS) from None
         made, template = known
         return made[step], template.svg(made[step].style).decode("utf-8")
+
+    def _lay_out(self, key: str, t: Trace, style: Style, layout: Future[_Built]) -> None:
+        try:
+            built = laid_out(t, style)
+        except BaseException as err:  # given to the requests waiting for it
+            with self._lock:
+                del self._laying_out[key]
+            layout.set_exception(err)
+            return
+        with self._lock:
+            del self._laying_out[key]
+            self._frames[key] = built
+            while len(self._frames) > self._size:
+                self._frames.popitem(last=False)
+        layout.set_result(built)
 
 
 class LiveServer(ThreadingHTTPServer):
     """The live page's server, on 127.0.0.1 at ``port`` (0: any free port)."""
 
     daemon_threads = True
+    # socketserver's default backlog is 5: a classroom's pages connecting at once overflowed
+    # it, and a connection refused that way is tried again by the client 1 s later.
+    request_queue_size = 64
 
-    def __init__(self, start: Start, port: int = 0, seconds: float = DRAW_SECONDS) -> None:
+    def __init__(self, start: Start, port: int = 0, seconds: float = DRAW_SECONDS, *,
+                 workers: int = WORKERS, waiting: int = WAITING) -> None:
         self.start = start
         self.seconds = seconds
         self.token = secrets.token_urlsafe(32)
         self.large = threading.Lock()
         self.builds = _Builds()
+        self.queue = _Queue(workers, waiting)
         self.page = _page_parts()
         super().__init__(("127.0.0.1", port), _Handler)
 
@@ -408,16 +550,46 @@ def _script_json(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False).replace("<", "\\u003c")
 
 
+class _Deadline(io.RawIOBase):
+    """A connection's socket, read until a deadline: a read waits only for the time left,
+    so a client sending a byte now and then cannot stretch its time (a socket timeout
+    alone bounds each wait, not their sum)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self.until = time.monotonic() + HEADER_SECONDS
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        left = self.until - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the client took too long to send its request")
+        self._sock.settimeout(left)
+        return self._sock.recv_into(buffer)
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: LiveServer
     protocol_version = "HTTP/1.1"
-    timeout = 15  # seconds a client may stall mid-request before its connection is closed
     # The headers and the body go out in two writes: with Nagle's algorithm the second
     # waits for the browser's delayed ACK, 40 ms on Linux, a third of the time budget.
     disable_nagle_algorithm = True
 
     def version_string(self) -> str:
         return "backviz-live"
+
+    def setup(self) -> None:
+        super().setup()
+        self._reading = _Deadline(self.connection)
+        self.rfile = io.BufferedReader(self._reading)
+
+    def handle_one_request(self) -> None:
+        """One request; its line and headers are given :data:`HEADER_SECONDS` (a kept-alive
+        connection's next one may first wait :data:`KEEP_ALIVE_SECONDS`)."""
+        super().handle_one_request()
+        self._reading.until = time.monotonic() + KEEP_ALIVE_SECONDS
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the command prints only the URL (and errors)."""
@@ -464,12 +636,12 @@ class _Handler(BaseHTTPRequestHandler):
             return
         try:
             answer = draw(request, seconds=self.server.seconds, large=self.server.large,
-                          builds=self.server.builds)
+                          builds=self.server.builds, queue=self.server.queue)
         except Exception as err:  # a bug: say so on the page, and keep serving the others
             answer = Answer(HTTPStatus.INTERNAL_SERVER_ERROR, {
                 "error": f"backviz failed on this input ({type(err).__name__}: {err}); "
                          "please report it"})
-        self._json(answer.status, answer.body)
+        self._json(answer.status, answer.body, answer.headers)
 
     def _allowed(self) -> bool:
         """The Host, the origin and the token; refuses (403) and returns False if wrong."""
@@ -494,7 +666,8 @@ class _Handler(BaseHTTPRequestHandler):
         return False
 
     def _body(self) -> bytes | None:
-        """The request's body, if its length is given and at most MAX_BODY."""
+        """The request's body, if its length is given and at most MAX_BODY, read within
+        :data:`BODY_SECONDS` (else TimeoutError: handle_one_request closes the connection)."""
         length = self.headers.get("Content-Length")
         if length is None or not length.isdigit():
             self.close_connection = True
@@ -505,13 +678,16 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
                        {"error": f"a request body is at most {MAX_BODY:,} bytes"})
             return None
+        self._reading.until = time.monotonic() + BODY_SECONDS
         return self.rfile.read(int(length))
 
-    def _json(self, status: HTTPStatus, body: dict[str, Any]) -> None:
-        self._send(status, json.dumps(body).encode("utf-8"), "application/json")
+    def _json(self, status: HTTPStatus, body: dict[str, Any],
+              headers: dict[str, str] | None = None) -> None:
+        self._send(status, json.dumps(body).encode("utf-8"), "application/json", headers)
 
     def _send(self, status: HTTPStatus, data: bytes, content_type: str,
               headers: dict[str, str] | None = None) -> None:
+        self.connection.settimeout(SEND_SECONDS)  # the last read left its own time left
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))

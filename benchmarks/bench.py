@@ -572,6 +572,111 @@ def bench_live(config: Config) -> Result:
     return result
 
 
+LOAD_CLIENTS = 20
+"""The load the live page is made for: a classroom projector and a few laptops, 20 clients
+with a drawing asked each at once, one after the other (a page sends its next edit when the
+answer is in)."""
+LOAD_RATIO = 20
+"""The load target: under 20 clients, p99 at most 20x one client's p50. Two cores draw two
+figures at a time, so 20 requests in flight wait for about 10 drawings each: 10x is the
+floor, and the margin is for a machine doing other work."""
+
+
+def _load_client(port: int, token: str, requests: int, seed: int,
+                 into: list[float], statuses: list[int]) -> None:
+    """One page's edits: ``requests`` drawings of the sigmoid neuron, each w0 another value,
+    on one kept-alive connection (as a browser's fetch); each latency in seconds."""
+    import http.client
+
+    expression, options = LIVE_EXPRESSION[0], LIVE_EXPRESSION[1:]
+    texts = {name.lstrip("-"): value for name, value in zip(options[::2], options[1::2], strict=True)}
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        for k in range(requests):
+            texts["w0"] = f"{(seed * 7 + k) % 50 / 10 - 2.5:g}"
+            body = json.dumps({"expression": expression, "values": texts}).encode()
+            start = time.perf_counter()
+            try:
+                conn.request("POST", "/api/draw", body=body,
+                             headers={"X-Backviz-Token": token, "Content-Type": "application/json"})
+                response = conn.getresponse()
+                response.read()
+                statuses.append(response.status)
+            except (OSError, http.client.HTTPException):
+                statuses.append(0)
+                conn.close()
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            into.append(time.perf_counter() - start)
+    finally:
+        conn.close()
+
+
+def _under_load(port: int, token: str, clients: int, requests: int) -> tuple[list[float], list[int]]:
+    """``clients`` threads, each a page sending ``requests`` drawings; every latency, every
+    status (0: no answer)."""
+    import threading
+
+    latencies: list[float] = []
+    statuses: list[int] = []
+    threads = [threading.Thread(target=_load_client,
+                                args=(port, token, requests, seed, latencies, statuses))
+               for seed in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    return latencies, statuses
+
+
+def _percentile(times: list[float], p: int) -> float:
+    return statistics.quantiles(times, n=100, method="inclusive")[p - 1] if len(times) > 1 \
+        else times[0]
+
+
+def bench_load(config: Config) -> Result:
+    """backviz live under 20 concurrent clients, against one client, on 127.0.0.1."""
+    result = Result()
+    name = f"live page, {LOAD_CLIENTS} clients: p99 / one client's p50"
+    if not _has_dot(result, [Target(name, None, LOAD_RATIO)]):
+        return result
+    rounds, requests = (1, 5) if config.quick else (4, 10)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    server = subprocess.Popen([sys.executable, "-m", "backviz", "live", "--no-browser",
+                               *LIVE_EXPRESSION], stdout=subprocess.PIPE, env=env, text=True)
+    try:
+        assert server.stdout is not None
+        match = re.fullmatch(r"http://127\.0\.0\.1:(\d+)/\?token=(\S+)",
+                             server.stdout.readline().strip())
+        assert match, "backviz live printed no address"
+        port, token = int(match[1]), match[2]
+        _under_load(port, token, 1, 5)  # warm up: the first drawing imports the renderer
+        one: list[float] = []
+        many: list[float] = []
+        statuses: list[int] = []
+        for _ in range(rounds):  # taking turns, so that a burst of load hits both
+            one += _under_load(port, token, 1, requests * 2)[0]
+            times, answered = _under_load(port, token, LOAD_CLIENTS, requests)
+            many += times
+            statuses += answered
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=30)
+    single = statistics.median(one)
+    for label, times in (("1 client", one), (f"{LOAD_CLIENTS} clients at once", many)):
+        result.rows.append(Row(f"a drawing of the sigmoid neuron, {label}", min(times),
+                               statistics.median(times), times))
+        result.notes.append(f"{label}: p50 {statistics.median(times) * 1000:.0f} ms, "
+                            f"p99 {_percentile(times, 99) * 1000:.0f} ms, "
+                            f"worst {max(times) * 1000:.0f} ms over {len(times)} requests")
+    refused = sum(1 for s in statuses if s != 200)
+    result.targets.append(Target(name, _percentile(many, 99) / single, LOAD_RATIO,
+                                 f"a drawing per core at once, the others queued; one client's p50 "
+                                 f"{single * 1000:.0f} ms"))
+    result.targets.append(Target(f"live page, {LOAD_CLIENTS} clients: requests not drawn", refused,
+                                 0, f"of {len(statuses)}: 20 clients are within capacity", ""))
+    return result
+
+
 def command_args(expression: str, values: Mapping[str, float]) -> list[str]:
     """The command line that draws an expression with its values."""
     return [expression, *(a for name, v in values.items() for a in (f"--{name}", repr(v)))]
@@ -680,6 +785,8 @@ SECTIONS: list[Section] = [
     Section("render", "Render times: to_dot and dot -Tsvg, 100 to 3,000 gates", bench_render),
     Section("live", "backviz live: an edit of the sigmoid neuron, to the new figure painted",
             bench_live),
+    Section("load", "backviz live under load: 20 clients at once against one, on 127.0.0.1",
+            bench_load),
     Section("build", "A --steps build: 81 frames from one layout, and PNG frames", bench_build),
     Section("gallery", "The gallery folder: drawn in parallel", bench_gallery),
 ]

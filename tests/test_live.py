@@ -6,10 +6,13 @@ The page itself is driven in a real browser in tests/test_browser.py.
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
+import itertools
 import json
 import os
 import re
+import select
 import signal
 import socket
 import subprocess
@@ -394,6 +397,150 @@ def test_a_browser_that_leaves_mid_request_prints_nothing(capfd: pytest.CaptureF
         time.sleep(1)  # the drawing of the left request ends, and its answer finds no one
     captured = capfd.readouterr()
     assert captured.err == "" and captured.out == ""
+
+
+
+# --- under load: slow clients, bounded drawings, capacity ---------------------------------
+
+def _closed(s: socket.socket, wait: float) -> bool:
+    """Whether the server has closed the connection (what it sent, if anything, read)."""
+    ready, _, _ = select.select([s], [], [], wait)
+    if not ready:
+        return False
+    try:
+        return s.recv(4096) == b""
+    except ConnectionError:
+        return True
+
+
+def _trickled(s: socket.socket, data: bytes, most: float) -> bool:
+    """Send ``data`` a byte every 0.1 s, for at most ``most`` seconds; whether the server
+    closed the connection meanwhile."""
+    end = time.monotonic() + most
+    for byte in itertools.cycle(data):
+        if time.monotonic() > end:
+            return False
+        try:
+            s.send(bytes([byte]))
+        except ConnectionError:
+            return True
+        if _closed(s, 0.1):
+            return True
+    return False
+
+
+def test_a_slow_or_silent_client_without_a_token_is_dropped_while_another_is_served(
+        server: LiveServer) -> None:
+    start = f"POST /api/draw HTTP/1.1\r\nHost: 127.0.0.1:{server.server_port}\r\n".encode()
+    with socket.create_connection(("127.0.0.1", server.server_port), timeout=30) as silent, \
+            socket.create_connection(("127.0.0.1", server.server_port), timeout=30) as slow:
+        slow.sendall(start)
+        assert drawn(server, expression="x*y", values={"x": "2"})[0] == HTTPStatus.OK
+        # A header that never ends, a byte at a time: each byte came in time, but not the
+        # headers. (Dropped after HEADER_SECONDS, 2 s; 20 s is room for a loaded machine.)
+        assert _trickled(slow, b"X-Padding: " + b"a" * 100, 20)
+        assert _closed(silent, 20)
+
+
+def test_a_body_that_comes_too_slowly_is_dropped(server: LiveServer,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(live, "BODY_SECONDS", 1.0, raising=False)
+    with socket.create_connection(("127.0.0.1", server.server_port), timeout=30) as s:
+        s.sendall((f"POST /api/draw HTTP/1.1\r\nHost: 127.0.0.1:{server.server_port}\r\n"
+                   f"{live.TOKEN_HEADER}: {server.token}\r\nContent-Length: 1000\r\n\r\n").encode())
+        assert _trickled(s, b" ", 20)
+
+
+@pytest.fixture
+def slow_dot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A ``dot`` first on PATH that reads its input and sleeps a minute; ended after the test."""
+    bin_ = tmp_path / "bin"
+    bin_.mkdir()
+    dot = bin_ / "dot"
+    dot.write_text(f"#!{sys.executable}\nimport sys, time\nsys.stdin.buffer.read()\ntime.sleep(60)\n")
+    dot.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_}:{os.environ['PATH']}")
+    yield
+    for pid in _dot_children():
+        os.kill(pid, signal.SIGKILL)
+    for _ in range(300):  # until the threads that ran them have seen them end
+        if not _dot_children():
+            break
+        time.sleep(0.1)
+
+
+def test_the_first_step_request_has_its_answer_within_the_drawing_time(slow_dot: None) -> None:
+    # Without a bound of its own, the build's layout had the command's (120 s).
+    with running(LiveServer(Start("x"), seconds=1.0)) as server:
+        status, answer = drawn(server, expression="x*y", step=0)
+        assert status == HTTPStatus.SERVICE_UNAVAILABLE
+        assert answer["error"].startswith("laying out the frames of this graph took more than 1 s")
+        assert _dot_children()  # it goes on, in its own thread, and holds its turn
+
+
+def _post(server: LiveServer, request: dict[str, Any]) -> tuple[int, dict[str, Any], str | None]:
+    conn = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=60)
+    try:
+        conn.request("POST", "/api/draw", body=json.dumps(request).encode(),
+                     headers={live.TOKEN_HEADER: server.token})
+        response = conn.getresponse()
+        return response.status, json.loads(response.read()), response.getheader("Retry-After")
+    finally:
+        conn.close()
+
+
+def test_past_capacity_the_answer_is_503_with_retry_after_at_once(slow_dot: None) -> None:
+    with running(LiveServer(Start("x"), seconds=3.0, workers=1, waiting=0)) as server:
+        answers: list[tuple[int, dict[str, Any], str | None]] = []
+        first = threading.Thread(target=lambda: answers.append(_post(server, {"expression": "x*y"})))
+        first.start()
+        while not _dot_children() and first.is_alive():
+            time.sleep(0.01)  # until the one drawing allowed is under way
+        status, answer, retry = _post(server, {"expression": "x+y"})
+        assert first.is_alive()  # answered while the other was still drawing
+        assert status == HTTPStatus.SERVICE_UNAVAILABLE and retry == "1"
+        assert answer["error"].startswith("the server is busy (0 drawings are waiting)")
+        first.join()
+        assert answers[0][0] == HTTPStatus.SERVICE_UNAVAILABLE and answers[0][2] is None
+        assert "took more than 3 s" in answers[0][1]["error"]
+
+
+def test_a_classroom_connecting_at_once_is_not_held_back() -> None:
+    # Connections the server has not yet accepted wait in the listen backlog; when it was
+    # full (socketserver's default of 5), the next were dropped and tried again 1 s later.
+    with LiveServer(Start("x")) as server, contextlib.ExitStack() as stack:
+        for _ in range(30):  # not accepted: nothing serves this server
+            stack.enter_context(socket.create_connection(("127.0.0.1", server.server_port),
+                                                         timeout=5))
+
+def test_drawings_wait_their_turn_first_come_first_served() -> None:
+    queue = live._Queue(workers=1, waiting=2)
+    held = queue.turn(1)
+    order: list[str] = []
+
+    def wait(name: str) -> None:
+        turn = queue.turn(60)
+        order.append(name)
+        turn.end()
+
+    waiting = []
+    for name in ("second", "third"):
+        waiting.append(threading.Thread(target=wait, args=(name,)))
+        waiting[-1].start()
+        while len(queue._waiting) < len(waiting):
+            time.sleep(0.01)
+    with pytest.raises(live._Refused, match="busy"):
+        queue.turn(60)  # the waiting room is full
+    held.end()
+    held.end()  # a turn is given back once
+    for thread in waiting:
+        thread.join()
+    assert order == ["second", "third"]
+    assert queue._free == 1
+    held = queue.turn(1)
+    with pytest.raises(live._Refused, match=r"no drawing could start within 0\.1 s"):
+        queue.turn(0.1)
+    assert not queue._waiting
 
 
 # --- the command --------------------------------------------------------------------------

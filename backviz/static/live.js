@@ -154,7 +154,8 @@
     return fetch('/api/draw', {
       method: 'POST', body: JSON.stringify(body),
       headers: {'Content-Type': 'application/json', 'X-Backviz-Token': token},
-    }).then((response) => response.json().then((data) => [response.status, data]));
+    }).then((response) => response.json().then((data) => [response.status, data,
+                                                          response.headers.get('Retry-After')]));
   }
 
   function send() {
@@ -165,7 +166,15 @@
       statusLine.textContent = 'drawing\u2026';
       statusLine.className = 'busy';
     }, BUSY_MS);
-    post(request('svg')).then(([status, data]) => show(status, data), () => {
+    post(request('svg')).then(([status, data, retry]) => {
+      show(status, data);
+      // The server was at capacity: the same drawing is asked again when it says, unless
+      // an edit comes first (edited() clears the timer).
+      if (status === 503 && retry && !pending) {
+        clearTimeout(timer);
+        timer = setTimeout(send, 1000 * Number(retry));
+      }
+    }, () => {
       showError('The backviz live server does not answer: is it still running?');
     }).finally(() => {
       clearTimeout(busy);

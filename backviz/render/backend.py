@@ -121,8 +121,9 @@ def render(dot: str, format: str, n_gates: int = 0, timeout: float | None = None
     if wrong:
         where = shutil.which("dot") or "dot"
         raise RenderError(f"Graphviz's dot exited without error but wrote {wrong}"
-                          + _quoted(done.stderr, done.more) + f" (is {where} Graphviz's "
-                          "own dot, and whole? 'dot -V' names it)")
+                          + _quoted(done.stderr, done.more) + f"; the dot run was {where} "
+                          "('dot -V' says if it is Graphviz's; reinstalling Graphviz mends a "
+                          "broken one)")
     return done.stdout
 
 

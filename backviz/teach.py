@@ -41,7 +41,7 @@ from .evaluate import local_texts, vjp
 from .graph import INPUT, Node
 from .ops import OPS, UPSTREAM
 from .page import page
-from .render.backend import render
+from .render.backend import Drawings, render
 from .render.dot import gate_labels, to_dot
 from .render.metrics import note_width, svg_size
 from .render.numbers import Numbers
@@ -355,15 +355,30 @@ def build(trace: Evaluation, style: Style | None = None, title: str | None = Non
         # Graphviz draws each PNG from the frame's own DOT: rasterising is nearly all of
         # the time, laying out is little, and the frames are the SVG frames (see the
         # docs/teaching.md, "One layout for every frame"). One frame per core at a time.
-        def png(frame: Frame) -> bytes:
-            return render(to_dot(trace, frame.style, format), format, len(trace.graph.gates))
-        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-            files = dict(zip(names, pool.map(png, [frame for frame, _ in made]), strict=True))
+        files = dict(zip(names, _pngs(trace, [frame for frame, _ in made]), strict=True))
     text = page(title or trace.expression, trace.expression, [svg for _, svg in made],
                 [frame.caption for frame, _ in made], files=list(files), about=about,
                 theme=(style or Style()).theme)
     files["index.html"] = text.encode("utf-8")
     return files
+
+
+def _pngs(trace: Evaluation, frames: list[Frame]) -> list[bytes]:
+    """Each frame drawn as PNG from its own DOT, one frame per core at a time. If one
+    fails or a signal stops the build, the others' dot runs are ended, not waited for."""
+    drawings = Drawings()
+
+    def png(frame: Frame) -> bytes:
+        return render(to_dot(trace, frame.style, "png"), "png", len(trace.graph.gates),
+                      drawings=drawings)
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        try:
+            return list(pool.map(png, frames))
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            drawings.stop()
+            raise
 
 
 def explain(trace: Evaluation, style: Style | None = None) -> list[str]:

@@ -11,7 +11,6 @@ nested brackets cost memory, never Python's recursion limit.
 
 from __future__ import annotations
 
-import difflib
 import math
 import unicodedata
 from collections.abc import Mapping
@@ -443,6 +442,8 @@ def _arity_message(function: str, arities: tuple[int, ...]) -> str:
 
 
 def _unknown_function(name: str, gates: Mapping[str, UserGate]) -> str:
+    import difflib  # only for this message: a run that parses without error never needs it
+
     known = sorted({*FUNCTIONS, *gates})
     close = difflib.get_close_matches(function_name(name).lower(), known, n=1, cutoff=0.5)
     hint = f"; did you mean {close[0]}?" if close else ""

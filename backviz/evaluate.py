@@ -35,6 +35,7 @@ from .errors import (
 )
 from .graph import INPUT, Graph, Group, Node
 from .ops import OPS, GateError, Op, Param
+from .text import short
 from .values import as_value
 
 __all__ = ["Evaluation", "UserCall", "backward", "collapse",
@@ -219,21 +220,20 @@ def written(graph: Graph, node_id: int) -> str:
     before, after = text[:start].rstrip(), text[end:].lstrip()
     if before.endswith("(") and after.startswith(")") and not _CALLED.search(before):
         start, end = len(before) - 1, len(text) - len(after) + 1
-    piece = " ".join(text[start:end].split())
-    return piece if len(piece) <= _WRITTEN_MAX else piece[:_WRITTEN_MAX - 3] + "..."
+    return short(" ".join(text[start:end].split()), _WRITTEN_MAX)
 
 
 def index_inputs(graph: Graph) -> frozenset[int]:
     """The inputs used only as an index (``y`` in ``s[y]``): integers, without a gradient."""
     as_index: set[int] = set()
-    as_value: set[int] = set()
+    as_data: set[int] = set()
     for op_name, args in zip(graph.ops, graph.inputs, strict=True):
         if op_name == INPUT:
             continue
         start = OPS[op_name].index_from
         for k, j in enumerate(args):
-            (as_index if start is not None and k >= start else as_value).add(j)
-    return frozenset(j for j in as_index - as_value if graph.ops[j] == INPUT)
+            (as_index if start is not None and k >= start else as_data).add(j)
+    return frozenset(j for j in as_index - as_data if graph.ops[j] == INPUT)
 
 
 # --- the chain rule at one gate ------------------------------------------------------------

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from .errors import InvalidValueError
+from .text import short
 
 __all__ = ["as_text", "as_value", "describe", "from_field", "from_option"]
 
@@ -211,8 +212,7 @@ def as_value(name: str, value: object) -> Array:
 
 def describe(value: object) -> str:
     """A value in a message: its text, cut short, and what is wrong with its kind."""
-    text = repr(value)
-    text = text if len(text) <= 40 else text[:37] + "..."
+    text = short(repr(value), 40)
     if isinstance(value, (list, tuple)) or type(value).__module__ == "numpy":
         return f"{text} (a list or array must be rectangular and hold only numbers)"
     return f"{text} ({type(value).__name__})"

@@ -375,16 +375,15 @@ def _data(data: Sequence[str], sources: Sequence[Source | BackvizError]) -> tupl
                                 if name.strip()))
     variables = _variables(sources)
     graphs = [source.graph for source in sources if isinstance(source, Source)]
-    for name in names:
-        if name in variables:
-            continue
+    for name in (name for name in names if name not in variables):
+        reason = f"no expression file here has an input {name}"
+        if len(graphs) == 1:
+            try:
+                graphs[0].with_data([name])
+            except BackvizError as err:  # what the name is: computed, or not there at all
+                reason = str(err)
         hint = f"; for the variable data, write --set data={name}" if "data" in variables else ""
-        try:
-            if len(graphs) == 1:
-                graphs[0].with_data([name])  # raises, saying what the name is
-            raise BackvizError(f"no expression file here has an input {name}")
-        except BackvizError as err:
-            raise UsageError(f"--data {name}: {err}{hint}") from None
+        raise UsageError(f"--data {name}: {reason}{hint}")
     return names
 
 

@@ -211,10 +211,10 @@ class Graph:
             return None
         return name
 
-    def d(self, name: str, unnamed: str = "") -> str:
+    def d(self, name: str) -> str:
         """The derivative of the output by ``name`` in words: ``de/dx`` for the output e,
-        and ``d/dx`` (or with ``unnamed`` f: ``df/dx``) where the output has no name."""
-        return f"d{self.output_name or unnamed}/d{name}"
+        ``d/dx`` where the output has no name."""
+        return f"d{self.output_name or ''}/d{name}"
 
     @property
     def gates(self) -> tuple[Node, ...]:

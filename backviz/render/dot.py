@@ -104,7 +104,8 @@ class _Body:
         self.numbers = Numbers(trace, style)
         self.labels = gate_labels(trace)
         self.data_inputs = trace.data_inputs
-        self.indexes = index_inputs(self.graph)
+        # Which of them are indexes (integers): all, unless some are declared data.
+        self.indexes = index_inputs(self.graph) if self.graph.data else self.data_inputs
         self.whole = copy.copy(self.numbers)  # an index's numbers: integers
         self.whole.integral = True
         self._digits: dict[int, Numbers] = {}

@@ -31,7 +31,6 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -44,7 +43,7 @@ from .page import page
 from .render.backend import Drawings, render
 from .render.dot import gate_labels, to_dot
 from .render.metrics import note_width, svg_size
-from .render.numbers import Numbers
+from .render.numbers import Numbers, adding_up
 from .render.style import STUB, TOTAL, Note, Style
 from .template import Template
 from .text import short
@@ -126,9 +125,11 @@ class Step:
     def lines(self) -> list[str]:
         """The products as written beside the gate, one line per input."""
         texts = [p.text for p in self.products]
-        if len(texts) == 1:
+        if not texts:
+            return ["nothing to send back to given data"]
+        if len(texts) == 1 and len(self.gate.inputs[:OPS[self.gate.op].index_from]) == 1:
             return texts
-        if len(set(texts)) == 1:
+        if len(texts) > 1 and len(set(texts)) == 1:
             return [f"{texts[0]} to both inputs"]
         return [f"{p.text} to {p.to_words}" for p in self.products]
 
@@ -204,6 +205,7 @@ def steps(trace: Evaluation, style: Style | None = None) -> list[Step]:
     write = _writer(numbers)
     graph = trace.graph
     nodes, words = graph.nodes, graph.descriptions
+    given = trace.data_inputs
     arrived: dict[int, list[Array]] = {}
     out: list[Step] = []
     for gate in reversed(nodes):
@@ -216,15 +218,16 @@ def steps(trace: Evaluation, style: Style | None = None) -> list[Step]:
             # What the gate sends back before it is summed to each input's shape.
             raw = vjp(op, trace.grads[gate.id], trace.values[gate.id], inputs, gate.const)
         upstream = write(trace.grads[gate.id])
-        # An index input gets no gradient: the index gate sends nothing back to it.
-        carries = gate.inputs[:op.index_from]
+        # Given data gets no gradient (an index neither: the index gate sends it nothing).
+        carries = [(k, i) for k, i in enumerate(gate.inputs[:op.index_from]) if i not in given]
         shares = trace.edge_grads[gate.id]
         products = tuple(
-            Product(nodes[i], chain(local, upstream, _result(numbers, share),
-                                    _summed(grad, np.shape(trace.values[i]))), words[i])
-            for i, local, share, grad in zip(carries, locals_, shares, raw, strict=False))
+            Product(nodes[i], chain(locals_[k], upstream, _result(numbers, shares[k]),
+                                    _summed(raw[k], np.shape(trace.values[i]))), words[i])
+            for k, i in carries)
         sums = []
-        for i, share in zip(carries, shares, strict=False):
+        for k, i in carries:
+            share = shares[k]
             terms = arrived.setdefault(i, [])
             terms.append(share)
             if len(terms) > 1:
@@ -238,27 +241,16 @@ def _sum_text(numbers: Numbers, terms: list[Array]) -> str:
 
     Each number is rounded to the figure's decimals. When the rounded terms do not add up
     to the rounded total (1.584 + (-0.036) = 1.548 would read 1.58 + (-0.04) = 1.55), the
-    sum is written with one more decimal, up to four more, until they do.
+    sum is written with the decimals the figure gives them (:func:`adding_up`).
     """
     total = terms[0]
     for term in terms[1:]:
         total = total + term
-    scalars = all(np.ndim(t) == 0 for t in terms) and np.isfinite(total)
-    for extra in range(5 if scalars else 1):
-        shown = numbers.more_decimals(extra)
-        write = _writer(shown)
-        written = [write(terms[0])] + [_signed(write(t)) for t in terms[1:]]
-        result = _result(shown, total)
-        if not scalars or _adds_up([write(t) for t in terms], result):
-            break
-    return f"{' + '.join(written)} = {result}"
-
-
-def _adds_up(terms: list[str], total: str) -> bool:
-    try:
-        return sum(Decimal(t) for t in terms) == Decimal(total)
-    except InvalidOperation:  # nan, inf
-        return True
+    if all(np.ndim(t) == 0 for t in terms):
+        numbers = adding_up(numbers, terms, total)
+    write = _writer(numbers)
+    written = [write(terms[0])] + [_signed(write(t)) for t in terms[1:]]
+    return f"{' + '.join(written)} = {_result(numbers, total)}"
 
 
 def _signed(text: str) -> str:
@@ -303,7 +295,7 @@ def _plan(trace: Evaluation, style: Style) -> tuple[Style, list[Frame]]:
             f"the expression has {len(all_steps)} gates; a build has one frame per gate and "
             f"is made for up to {MAX_STEPS} of them")
     numbers = Numbers(trace, style)
-    start = f"df/df = {numbers.scalar(1.0)}"
+    start = _start(trace, numbers)
     notes = [tuple([Note(step.gate.id, line) for line in step.lines]
                    + [Note(s.node.id, f"gradients add at {s.words}: {s.text}")
                       for s in step.sums])
@@ -314,8 +306,8 @@ def _plan(trace: Evaluation, style: Style) -> tuple[Style, list[Frame]]:
     shown = {STUB}
     result = [
         Frame(replace(style, gradients=frozenset()),
-              f"The forward pass: every value in {style.theme.value_name}, the output f = "
-              f"{numbers.plain(trace.values[-1])}."),
+              f"The forward pass: every value in {style.theme.value_name}, the output "
+              f"{_output(trace)} = {numbers.plain(trace.values[-1])}."),
         Frame(replace(style, gradients=frozenset(shown),
                       notes=(Note(trace.graph.output.id, start),)),
               f"The backward pass starts at the output: {start}."),
@@ -397,12 +389,23 @@ def explain(trace: Evaluation, style: Style | None = None) -> list[str]:
 
     lines = [f"backward pass of {subject(trace)} = {numbers.plain(trace.values[-1])}, "
              "one gate at a time from the output; each gradient is (local)(upstream):",
-             row("start", "", f"df/df = {numbers.scalar(1.0)}")]
+             row("start", "", _start(trace, numbers))]
     lines += [row(label, where, s.sentence)
               for label, where, s in zip(labels, wheres, all_steps, strict=True)]
-    lines.append("gradients: " + ", ".join(f"d/d{name} = {numbers.plain(g)}"
+    lines.append("gradients: " + ", ".join(f"{trace.graph.d(name)} = {numbers.plain(g)}"
                                            for name, g in trace.gradients.items()))
     return lines
+
+
+def _output(trace: Evaluation) -> str:
+    """The output in words: its name (``e``), or f, as the lecture calls it."""
+    return trace.graph.output_name or "f"
+
+
+def _start(trace: Evaluation, numbers: Numbers) -> str:
+    """Where the backward pass starts: ``df/df = 1``, or ``de/de = 1`` for the output e."""
+    out = _output(trace)
+    return f"d{out}/d{out} = {numbers.scalar(1.0)}"
 
 
 def subject(trace: Evaluation) -> str:

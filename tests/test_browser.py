@@ -427,3 +427,15 @@ def test_live_any_variable_name_gets_its_field(browser: WebDriver, live_url: str
     _until(browser, lambda d: d.find_element(By.ID, "summary").text.split("\n") == [
         "f = 4", "d/dconstructor = 3", "d/d__proto__ = 1", "d/dtoString = 1"],
         "the values of these names are not used")
+
+
+def test_live_names_the_output_and_leaves_data_out(browser: WebDriver, live_url: str) -> None:
+    """The summary calls the output by its name, and given data has no gradient in it."""
+    browser.get(live_url)
+    _until(browser, lambda d: _reds(d), "no figure drawn")
+    browser.execute_script("const box = document.getElementById('expression');"
+                           "box.value = arguments[0];"
+                           "box.dispatchEvent(new Event('input', {bubbles: true}));",
+                           "data y\nq = x + y\ne = q * z")
+    _until(browser, lambda d: d.find_element(By.ID, "summary").text.split("\n") == [
+        "e = 2", "de/dx = 1", "de/dz = 2"], "the summary does not name the output e")

@@ -46,7 +46,7 @@ def render(path: Path, fmt: str) -> bytes:
     style = Style(caption=figure.caption, theme=THEMES[figure.theme or "slides"])
     if figure.precision is not None:
         style = replace(style, precision=figure.precision, integers=False)
-    t = backviz.trace(figure.expression, figure.values).collapse(*figure.collapse)
+    t = backviz.trace(figure.graph or figure.expression, figure.values).collapse(*figure.collapse)
     return to_bytes(t, fmt, style)
 
 

@@ -427,8 +427,8 @@ def test_check_passes_on_the_gallery(path: Path) -> None:
     assert code == 0, out
     assert out.splitlines()[0].startswith("gradient check of ")
     figure = load(path)
-    # one line per input, index inputs (integers, without a gradient) excepted
-    gradients = backviz.trace(figure.expression, figure.values).gradients
+    # one line per input, given data and index inputs (without a gradient) excepted
+    gradients = backviz.trace(figure.graph or figure.expression, figure.values).gradients
     assert len(out.splitlines()) == 1 + len(gradients)
     assert all(line.endswith("  ok") for line in out.splitlines()[1:])
 

@@ -635,8 +635,8 @@ def _check_teaching(asked: Asked) -> None:
 @click.option("--background", type=click.Choice(["theme", "none"], case_sensitive=False),
               default="theme", help="none: a transparent background (default: the theme's).")
 @click.option("--scale", type=click.FloatRange(0.1, 20), metavar="K",
-              help="Size: K times the natural size for svg, pdf and dot; K pixels per point "
-                   "for png (default 4: the first figure is 808 px wide).")
+              help="Size: K times the default size of every format (a png has 4 pixels per "
+                   "point: --scale 2 makes it twice as wide).")
 @click.option("--max-elements", type=click.IntRange(1, 10_000), metavar="N",
               help="Write arrays of up to N numbers in full (default 16; larger ones are "
                    "written as their shape and range).")

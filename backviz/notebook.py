@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import GraphvizNotFoundError
 from .render import to_bytes, to_svg
 from .render.backend import MAX_GATES
+from .render.dot import PNG_SCALE
 from .render.metrics import svg_resized, svg_size
 from .render.style import Style
 from .render.summary import summary
@@ -64,7 +65,7 @@ def mimebundle(trace: Evaluation, scale: float | None = None,
         shown = width * _PX * scale if scale else max(min(width * _PX, AREA), width * _PX * LEGIBLE)
         factor = shown / (width * _PX)
         svg = svg_resized(svg, shown, height * _PX * factor)
-        png = to_bytes(trace, "png", replace(style, scale=_SHARP * _PX * factor))
+        png = to_bytes(trace, "png", replace(style, scale=_SHARP * _PX * factor / PNG_SCALE))
     except GraphvizNotFoundError:
         reason = "Graphviz's dot program is not installed (apt-get install graphviz)"
     except _NoFigure as err:

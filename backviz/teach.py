@@ -41,11 +41,14 @@ from .evaluate import local_texts, vjp
 from .graph import INPUT, Node
 from .ops import OPS, UPSTREAM
 from .page import page
+from .render.animate import PIXELS_PER_POINT, animation
 from .render.backend import Drawings, render
-from .render.dot import gate_labels, to_dot
+from .render.dot import PNG_SCALE, gate_labels, to_dot
+from .render.export import BUILD_FILES
 from .render.metrics import note_width, svg_size
 from .render.numbers import Numbers
 from .render.style import STUB, TOTAL, Note, Style
+from .render.tikz import beamer
 from .template import Template
 from .text import short
 
@@ -53,6 +56,7 @@ if TYPE_CHECKING:
     from .evaluate import Evaluation
 
 __all__ = [
+    "BUILD_FILES",
     "BUILD_FORMATS",
     "MAX_STEPS",
     "SAMPLE",
@@ -66,6 +70,7 @@ __all__ = [
     "Product",
     "Step",
     "build",
+    "build_file",
     "check",
     "check_lines",
     "explain",
@@ -361,6 +366,23 @@ def build(trace: Evaluation, style: Style | None = None, title: str | None = Non
                 theme=(style or Style()).theme)
     files["index.html"] = text.encode("utf-8")
     return files
+
+
+def build_file(trace: Evaluation, style: Style | None = None, title: str | None = None,
+               format: str = "tex", about: str | None = None) -> bytes:
+    """A build as one file, from one layout: a Beamer frame whose overlays are the frames
+    (tex, see :mod:`backviz.render.tikz`), or an animation of them (gif or apng)."""
+    if format not in BUILD_FILES:
+        raise BackvizError(f"a build's file is {', '.join(BUILD_FILES)}, not {format}")
+    made, template = laid_out(trace, style or Style())
+    if format == "tex":
+        head = f"backviz --steps: {len(made)} overlays of {subject(trace)}"
+        return beamer(template.drawing, [f.style for f in made], [f.caption for f in made],
+                      title or trace.expression, head + (f"\n{about}" if about else "")).encode()
+    # Posted, not projected: fewer pixels per point than a PNG frame of a build.
+    size = PIXELS_PER_POINT * ((style or Style()).scale or 1.0) / PNG_SCALE
+    pngs = _pngs(trace, [replace(f, style=replace(f.style, scale=size)) for f in made])
+    return animation(pngs, format)
 
 
 def _pngs(trace: Evaluation, frames: list[Frame]) -> list[bytes]:

@@ -32,7 +32,7 @@ import html
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from xml.parsers import expat
 
 from .graph import INPUT
@@ -70,7 +70,9 @@ class Template:
     def __init__(self, trace: Evaluation, style: Style) -> None:
         if style.note_rows < 1:
             raise ValueError("a template needs room for at least one row of notes")
-        svg, self.layout = _master(trace, style)
+        svg, self.drawing = _master(trace, style)
+        """The master as Graphviz drew it (``dot -Tjson``), for a build's TikZ frame."""
+        self.layout = _read_layout(self.drawing)
         """Where the nodes are, for :attr:`Style.layout` (a frame's own DOT needs it)."""
         graph = next(e for e in _read(svg).children if e.attrs.get("class") == "graph")
         # The graph's own texts: the placeholders of the notes, one per row, top to bottom.
@@ -120,19 +122,20 @@ class Template:
         return b"".join(pieces)
 
 
-def _master(trace: Evaluation, style: Style) -> tuple[bytes, Layout]:
+def _master(trace: Evaluation, style: Style) -> tuple[bytes, dict[str, Any]]:
     """The master's SVG (every gradient shown, no gate highlighted, a placeholder in each
-    row of notes) and its layout, from one run of Graphviz."""
+    row of notes) and what Graphviz drew (its -Tjson: the layout, and every shape and
+    text), from one run of Graphviz."""
     placeholders = tuple(Note(-1, "0", HIDDEN) for _ in range(style.note_rows))
     master = replace(style, gradients=None, highlight=None, notes=placeholders, layout=None)
     n_gates = len(trace.graph.gates)
-    svg, end, data = render(to_dot(trace, master, "svg"), "svg", n_gates, also=["json0"]) \
+    svg, end, data = render(to_dot(trace, master, "svg"), "svg", n_gates, also=["json"]) \
         .partition(b"</svg>\n")
-    return svg + end, _read_layout(json.loads(data))
+    return svg + end, json.loads(data)
 
 
-def _read_layout(data: dict[str, object]) -> Layout:
-    """The figure's width and its nodes' x (``n<id>``), from Graphviz's -Tjson0."""
+def _read_layout(data: dict[str, Any]) -> Layout:
+    """The figure's width and its nodes' x (``n<id>``), from Graphviz's -Tjson."""
     x0, _, x1, _ = (float(v) for v in str(data["bb"]).split(","))
     xs = {}
     objects = data.get("objects", [])

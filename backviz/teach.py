@@ -25,12 +25,11 @@ their results by shape and range.
 
 from __future__ import annotations
 
-import html
 import math
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
@@ -45,7 +44,7 @@ from .render.animate import PIXELS_PER_POINT, animation
 from .render.backend import Drawings, render
 from .render.dot import PNG_SCALE, gate_labels, to_dot
 from .render.export import BUILD_FILES
-from .render.metrics import note_width, svg_size
+from .render.metrics import note_width
 from .render.numbers import Numbers
 from .render.style import STUB, TOTAL, Note, Style
 from .render.tikz import beamer
@@ -657,6 +656,8 @@ class Build:
     frames: tuple[Frame, ...]
     svgs: tuple[str, ...]
     html: str
+    trace: Evaluation | None = field(default=None, compare=False, repr=False)
+    """What the frames are drawn from (for a notebook's images of them)."""
 
     @classmethod
     def of(cls, trace: Evaluation, style: Style | None = None, title: str | None = None) -> Build:
@@ -665,7 +666,7 @@ class Build:
         captions = [frame.caption for frame, _ in made]
         text = page(title or trace.expression, trace.expression, svgs, captions,
                     theme=(style or Style()).theme)
-        return cls(tuple(frame for frame, _ in made), svgs, text)
+        return cls(tuple(frame for frame, _ in made), svgs, text, trace)
 
     @property
     def captions(self) -> list[str]:
@@ -679,12 +680,17 @@ class Build:
         lines += [f"  {k}. {caption}" for k, caption in enumerate(self.captions, 1)]
         return "\n".join(lines)
 
-    def _repr_html_(self) -> str:
-        # The page is a whole document with its script: in an iframe it keeps its keys
-        # and styles to itself. The frame is as tall as the figure (at its natural size)
-        # plus the title, the caption and the buttons.
-        size = svg_size(self.svgs[0])
-        figure = size[1] * 4 / 3 if size else 400.0
-        height = round(min(1000.0, max(420.0, figure + 330)))
-        return (f'<iframe srcdoc="{html.escape(self.html)}" style="width: 100%; '
-                f'height: {height}px; border: 0" title="the frames of the build"></iframe>')
+    def _repr_mimebundle_(self, include: object = None,
+                          exclude: object = None) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The stepping page where a notebook runs scripts, its first and last frames as
+        images where it does not (see :func:`backviz.notebook.build_mimebundle`)."""
+        from .notebook import build_mimebundle
+
+        return build_mimebundle(self.html, self.captions, self.svgs[0], self._png)
+
+    def _png(self, k: int, scale: float) -> bytes:
+        """Frame k as PNG, at ``scale`` (see :attr:`Style.scale`)."""
+        if self.trace is None:
+            raise BackvizError("this build has no trace to draw its frames from")
+        style = replace(self.frames[k].style, scale=scale)
+        return render(to_dot(self.trace, style, "png"), "png", len(self.trace.graph.gates))

@@ -47,7 +47,7 @@ from .render.export import BUILD_FILES
 from .render.metrics import note_width
 from .render.numbers import Numbers
 from .render.style import STUB, TOTAL, Note, Style
-from .render.tikz import beamer
+from .render.tikz import PAD, beamer
 from .template import Template
 from .text import short
 
@@ -362,7 +362,7 @@ def build(trace: Evaluation, style: Style | None = None, title: str | None = Non
         files = dict(zip(names, _pngs(trace, [frame for frame, _ in made]), strict=True))
     text = page(title or trace.expression, trace.expression, [svg for _, svg in made],
                 [frame.caption for frame, _ in made], files=list(files), about=about,
-                theme=(style or Style()).theme)
+                theme=(style or Style()).theme, focus=[focus(frame) for frame, _ in made])
     files["index.html"] = text.encode("utf-8")
     return files
 
@@ -382,6 +382,17 @@ def build_file(trace: Evaluation, style: Style | None = None, title: str | None 
     size = PIXELS_PER_POINT * ((style or Style()).scale or 1.0) / PNG_SCALE
     pngs = _pngs(trace, [replace(f, style=replace(f.style, scale=size)) for f in made])
     return animation(pngs, format)
+
+
+def focus(frame: Frame) -> float | None:
+    """Where across the figure (0 to 1) the gate a frame is at stands: the highlighted
+    gate, or the node its first note is under (the output, at df/df); None for none."""
+    style, layout = frame.style, frame.style.layout
+    node = style.highlight if style.highlight is not None else \
+        style.notes[0].node if style.notes else None
+    if layout is None or node is None or node not in layout.x:
+        return None
+    return (layout.x[node] + PAD) / (layout.width + 2 * PAD)
 
 
 def _pngs(trace: Evaluation, frames: list[Frame]) -> list[bytes]:
@@ -665,7 +676,7 @@ class Build:
         svgs = tuple(svg for _, svg in made)
         captions = [frame.caption for frame, _ in made]
         text = page(title or trace.expression, trace.expression, svgs, captions,
-                    theme=(style or Style()).theme)
+                    theme=(style or Style()).theme, focus=[focus(frame) for frame, _ in made])
         return cls(tuple(frame for frame, _ in made), svgs, text, trace)
 
     @property

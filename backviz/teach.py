@@ -285,11 +285,13 @@ def frame_svgs(trace: Evaluation, style: Style | None = None) -> list[tuple[Fram
     return [(frame, svg.decode("utf-8")) for frame, svg in _drawn(trace, style or Style())]
 
 
-def laid_out(trace: Evaluation, style: Style | None = None) -> tuple[list[Frame], Template]:
+def laid_out(trace: Evaluation, style: Style | None = None,
+             drawing: bool = False) -> tuple[list[Frame], Template]:
     """The frames of the build and the template that draws each one
-    (``template.svg(frame.style)``); runs Graphviz once."""
+    (``template.svg(frame.style)``; with ``drawing``, its ``drawing`` for TikZ); runs
+    Graphviz once."""
     base, planned = _plan(trace, style or Style())
-    template = Template(trace, base)
+    template = Template(trace, base, drawing)
     return [replace(f, style=replace(f.style, layout=template.layout)) for f in planned], template
 
 
@@ -373,7 +375,7 @@ def build_file(trace: Evaluation, style: Style | None = None, title: str | None 
     (tex, see :mod:`backviz.render.tikz`), or an animation of them (gif or apng)."""
     if format not in BUILD_FILES:
         raise BackvizError(f"a build's file is {', '.join(BUILD_FILES)}, not {format}")
-    made, template = laid_out(trace, style or Style())
+    made, template = laid_out(trace, style or Style(), drawing=format == "tex")
     if format == "tex":
         head = f"backviz --steps: {len(made)} overlays of {subject(trace)}"
         return beamer(template.drawing, [f.style for f in made], [f.caption for f in made],

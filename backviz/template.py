@@ -67,11 +67,13 @@ class Template:
     (``note_rows``, ``note_width``); its gradients, highlight and notes do not matter.
     """
 
-    def __init__(self, trace: Evaluation, style: Style) -> None:
+    def __init__(self, trace: Evaluation, style: Style, drawing: bool = False) -> None:
         if style.note_rows < 1:
             raise ValueError("a template needs room for at least one row of notes")
-        svg, self.drawing = _master(trace, style)
-        """The master as Graphviz drew it (``dot -Tjson``), for a build's TikZ frame."""
+        svg, self.drawing = _master(trace, style, drawing)
+        """The master as Graphviz laid it out (``dot -Tjson0``), or with ``drawing`` as it
+        drew it (``-Tjson``: every shape and text too, for a build's TikZ frame; it takes
+        a third of a large build's time more, so only when asked)."""
         self.layout = _read_layout(self.drawing)
         """Where the nodes are, for :attr:`Style.layout` (a frame's own DOT needs it)."""
         graph = next(e for e in _read(svg).children if e.attrs.get("class") == "graph")
@@ -122,20 +124,21 @@ class Template:
         return b"".join(pieces)
 
 
-def _master(trace: Evaluation, style: Style) -> tuple[bytes, dict[str, Any]]:
+def _master(trace: Evaluation, style: Style, drawing: bool) -> tuple[bytes, dict[str, Any]]:
     """The master's SVG (every gradient shown, no gate highlighted, a placeholder in each
-    row of notes) and what Graphviz drew (its -Tjson: the layout, and every shape and
-    text), from one run of Graphviz."""
+    row of notes) and its layout (with ``drawing``, every shape and text too), from one
+    run of Graphviz."""
     placeholders = tuple(Note(-1, "0", HIDDEN) for _ in range(style.note_rows))
     master = replace(style, gradients=None, highlight=None, notes=placeholders, layout=None)
     n_gates = len(trace.graph.gates)
-    svg, end, data = render(to_dot(trace, master, "svg"), "svg", n_gates, also=["json"]) \
+    also = ["json" if drawing else "json0"]
+    svg, end, data = render(to_dot(trace, master, "svg"), "svg", n_gates, also=also) \
         .partition(b"</svg>\n")
     return svg + end, json.loads(data)
 
 
 def _read_layout(data: dict[str, Any]) -> Layout:
-    """The figure's width and its nodes' x (``n<id>``), from Graphviz's -Tjson."""
+    """The figure's width and its nodes' x (``n<id>``), from Graphviz's -Tjson0 or -Tjson."""
     x0, _, x1, _ = (float(v) for v in str(data["bb"]).split(","))
     xs = {}
     objects = data.get("objects", [])

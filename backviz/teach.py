@@ -378,8 +378,9 @@ def build_file(trace: Evaluation, style: Style | None = None, title: str | None 
     made, template = laid_out(trace, style or Style(), drawing=format == "tex")
     if format == "tex":
         head = f"backviz --steps: {len(made)} overlays of {subject(trace)}"
+        head += f"\n{about}" if about else ""
         return beamer(template.drawing, [f.style for f in made], [f.caption for f in made],
-                      title or trace.expression, head + (f"\n{about}" if about else "")).encode()
+                      template.edges, title or trace.expression, head).encode()
     # Posted, not projected: fewer pixels per point than a PNG frame of a build.
     size = PIXELS_PER_POINT * ((style or Style()).scale or 1.0) / PNG_SCALE
     pngs = _pngs(trace, [replace(f, style=replace(f.style, scale=size)) for f in made])

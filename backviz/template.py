@@ -94,6 +94,8 @@ class Template:
         self._bytes = _cut(svg, changing)
         piece = {element: 2 * k + 1 for k, element in enumerate(changing)}
         self._hidden = {edge: (piece[g], drawn) for edge, (g, drawn) in hidden.items()}
+        self.edges = list(hidden)
+        """Every gradient the figure draws (the keys :attr:`Style.gradients` may hold)."""
         self._highlighted = {n: (piece[g], drawn) for n, (g, drawn) in highlighted.items()}
         self._notes = [piece[row] for row in self._rows]
 

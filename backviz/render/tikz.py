@@ -20,13 +20,13 @@ its overlay, and each overlay's notes and caption.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .dot import gradient_node
 from .notes import note_spacers
-from .style import HIGHLIGHT_WIDTH, STUB, TOTAL, Style, Theme
+from .style import HIGHLIGHT_WIDTH, Style, Theme
 
 __all__ = ["beamer", "colour_name", "document", "figure_tex", "picture"]
 
@@ -297,7 +297,6 @@ class _Build:
     """What changes from one overlay to the next: gradients, the highlighted gate, notes."""
 
     styles: Sequence[Style]
-    theme: Theme
     colours: _Colours
     gradient_edges: dict[str, tuple[int, int]]
     rows: list[_Drawn] = field(default_factory=list)  # the notes' placeholders
@@ -325,24 +324,18 @@ class _Build:
 
 
 def beamer(drawing: dict[str, Any], styles: Sequence[Style], captions: Sequence[str],
-           title: str, about: str) -> str:
+           edges: Iterable[tuple[int, int]], title: str, about: str) -> str:
     """A build as one Beamer frame: overlay k is frame k of the stepping page.
 
     ``drawing`` is the master's (``dot -Tjson`` of the build's layout), ``styles`` the
-    frames' styles on that layout, ``captions`` their captions.
+    frames' styles on that layout, ``captions`` their captions, ``edges`` every gradient
+    the figure draws (:attr:`backviz.template.Template.edges`).
     """
     colours = _Colours(styles[0].theme)
-    keys = [STUB] + [(node, k) for style in styles for node, k in (style.gradients or ())]
-    edges = {gradient_node(edge): edge for edge in keys}
-    for obj in drawing.get("objects", []):  # every helper that carries a gradient
-        name = obj.get("name", "")
-        match = re.fullmatch(r"e(\d+)_(\d+)|s(\d+)", name)
-        if match:
-            edges[name] = (int(match[1]), int(match[2])) if match[1] else (int(match[3]), TOTAL)
     # The notes' rows: the graph's own texts drawn invisibly, top to bottom.
     rows = [d for d in _operations(drawing, colours) if d.name == "" and d.key == "_ldraw_"
             and d.op["op"] == "T" and d.pen.stroke is None]
-    build = _Build(styles, styles[0].theme, colours, edges, rows)
+    build = _Build(styles, colours, {gradient_node(edge): edge for edge in edges}, rows)
     notes = _notes(build)  # before the picture, which defines the colours they use
     art = picture(drawing, styles[0].theme, build.overlay, colours)
     art = art.replace(r"\end{tikzpicture}", notes + r"\end{tikzpicture}")

@@ -46,7 +46,15 @@ from .ops import FUNCTIONS
 from .parse import parse
 from .render import to_bytes
 from .render.backend import stop_drawing
-from .render.export import FORMATS, format_for, json_chunks, write_atomic, write_folder_atomic
+from .render.export import (
+    ANIMATIONS,
+    BUILD_FILES,
+    FORMATS,
+    format_for,
+    json_chunks,
+    write_atomic,
+    write_folder_atomic,
+)
 from .render.style import MAX_PRECISION, MIN_PRECISION, THEMES, Style
 from .render.summary import summary
 from .tracing import Trace, trace
@@ -592,8 +600,15 @@ class Asked:
         """Where the figure (or build) goes; with -o FOLDER and several files, in it."""
         if self.output is None or not several:
             return self.output
-        name = self.name_of(source)
-        return str(Path(self.output) / (name if self.steps else f"{name}.{self.fmt}"))
+        return str(Path(self.output) / self.file_name(self.name_of(source)))
+
+    def file_name(self, name: str) -> str:
+        """The file (or a build's folder) a figure named ``name`` is written to."""
+        if not self.steps:
+            return f"{name}.{self.fmt}"
+        if self.fmt in BUILD_FILES:  # one file: name-steps.tex, .gif, or .png for an apng
+            return f"{name}-steps.{'png' if self.fmt == 'apng' else self.fmt}"
+        return name
 
     def style(self, figure: Figure | None) -> Style:
         """How to draw: the options, then the expression file's precision and theme."""
@@ -615,8 +630,13 @@ def _format(output: str | None, fmt: str | None, steps: bool) -> str:
     fmt = fmt.lower() if fmt else None
     if output == "":
         raise BackvizError("-o needs a file name (or - for stdout)")
+    named = Path(output).suffix.lower().lstrip(".") if output else ""
+    animated = fmt if fmt in ANIMATIONS else named if named in ANIMATIONS and not fmt else None
+    if animated and not steps:
+        raise BackvizError(f"{animated} is an animation of a build: add --steps")
+    if steps and named in BUILD_FILES and not fmt:  # -o build.tex, -o build.gif
+        return named
     if output is not None and output != "-" and not steps:
-        named = Path(output).suffix.lower().lstrip(".")
         if fmt and named in FORMATS and named != fmt:
             raise BackvizError(f"-o {output} is {named.upper()} and --format asks for "
                                f"{fmt.upper()}: give one of them (or -o "
@@ -632,12 +652,14 @@ def _check_teaching(asked: Asked) -> None:
     from . import teach
 
     output, fmt = asked.output, asked.fmt
+    if fmt in BUILD_FILES:  # one file: any name, or stdout
+        return
     if output == "-":
         raise BackvizError("--steps writes a folder of frames, not one stream: give -o FOLDER "
                            "or leave -o out (the default is output/NAME/)")
     if fmt not in teach.BUILD_FORMATS:
         raise BackvizError(f"--steps draws its frames as {' or '.join(teach.BUILD_FORMATS)}, "
-                           f"not {fmt}")
+                           f"or one file as {', '.join(BUILD_FILES)}, not {fmt}")
     if (output is not None and Path(output).suffix.lower().lstrip(".") in FORMATS
             and not output.endswith("/") and not Path(output).is_dir()):
         raise BackvizError(f"--steps writes a folder of frames, and -o {output} names a file: "
@@ -652,8 +674,9 @@ def _check_teaching(asked: Asked) -> None:
 @click.option("-o", "--output", metavar="PATH",
               help="File to write (format from its suffix), or - for stdout. "
                    "Default: output/NAME.svg.")
-@click.option("-f", "--format", "fmt", type=click.Choice(FORMATS, case_sensitive=False),
-              help="Output format (default: from the -o suffix, else svg).")
+@click.option("-f", "--format", "fmt", type=click.Choice(FORMATS + ANIMATIONS, case_sensitive=False),
+              help="Output format (default: from the -o suffix, else svg); gif and apng "
+                   "animate a build (--steps).")
 @click.option("-n", "--name", metavar="NAME",
               help="Name of the figure in output/ (default: from the expression or file).")
 @_common_options(
@@ -664,8 +687,8 @@ def _check_teaching(asked: Asked) -> None:
 @click.option("--background", type=click.Choice(["theme", "none"], case_sensitive=False),
               default="theme", help="none: a transparent background (default: the theme's).")
 @click.option("--scale", type=click.FloatRange(0.1, 20), metavar="K",
-              help="Size: K times the natural size for svg, pdf and dot; K pixels per point "
-                   "for png (default 4: the first figure is 808 px wide).")
+              help="Size: K times the default size of every format (a png has 4 pixels per "
+                   "point: --scale 2 makes it twice as wide).")
 @click.option("--max-elements", type=click.IntRange(1, 10_000), metavar="N",
               help="Write arrays of up to N numbers in full (default 16; larger ones are "
                    "written as their shape and range).")
@@ -675,7 +698,8 @@ def _check_teaching(asked: Asked) -> None:
 @click.option("--steps", is_flag=True,
               help="Build the figure one backward step at a time: output/NAME/frame-NN.svg "
                    "(or .png with -f png) and index.html to step through them; -o names the "
-                   "folder.")
+                   "folder. -f tex: one Beamer frame, -f gif or apng: an animation "
+                   "(output/NAME-steps.tex, .gif, .png).")
 @click.option("--explain", is_flag=True,
               help="Print the backward pass, one line per gate: (local)(upstream) = result, "
                    "and the gradient patterns.")
@@ -847,7 +871,8 @@ def _drawing(source: Source, t: Trace, output: str | None,
 
         title = figure.title if figure else source.expression
         about = figure.caption if figure else None
-        return partial(teach.build, t, style, title, asked.fmt, about)
+        make = teach.build_file if asked.fmt in BUILD_FILES else teach.build
+        return partial(make, t, style, title, asked.fmt, about)
     if output is not None or not (asked.explain or asked.check):
         if asked.fmt == "json":  # written piece by piece: a large array need not be held twice
             return partial(json_chunks, t)
@@ -866,11 +891,11 @@ def _make(source: Source, t: Trace, output: str | None, asked: Asked,
     style = asked.style(source.figure)
     # With -o -, stdout is the figure: the words go to stderr, as the summary does.
     wrong = _teach(t, style, asked, err=output == "-")
-    if drawn is not None and asked.steps:
+    if drawn is not None and asked.steps and asked.fmt not in BUILD_FILES:
         folder = Path(output) if output else Path("output") / asked.name_of(source)
         _write_build(folder, t, style, drawn, label)
     elif drawn is not None:
-        path = Path(output) if output else Path("output") / f"{asked.name_of(source)}.{asked.fmt}"
+        path = Path(output) if output else Path("output") / asked.file_name(asked.name_of(source))
         _write(None if output == "-" else path, t, style, drawn, label)
     return wrong
 

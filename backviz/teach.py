@@ -25,12 +25,11 @@ their results by shape and range.
 
 from __future__ import annotations
 
-import html
 import math
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -40,11 +39,14 @@ from .evaluate import local_texts, vjp
 from .graph import INPUT, Node
 from .ops import OPS, UPSTREAM
 from .page import page
+from .render.animate import PIXELS_PER_POINT, animation
 from .render.backend import Drawings, render
-from .render.dot import gate_labels, to_dot
-from .render.metrics import note_width, svg_size
+from .render.dot import PNG_SCALE, gate_labels, to_dot
+from .render.export import BUILD_FILES
+from .render.metrics import note_width
 from .render.numbers import Numbers, adding_up
 from .render.style import STUB, TOTAL, Note, Style
+from .render.tikz import PAD, beamer
 from .template import Template
 from .text import short
 
@@ -52,6 +54,7 @@ if TYPE_CHECKING:
     from .evaluate import Evaluation
 
 __all__ = [
+    "BUILD_FILES",
     "BUILD_FORMATS",
     "MAX_STEPS",
     "SAMPLE",
@@ -65,6 +68,7 @@ __all__ = [
     "Product",
     "Step",
     "build",
+    "build_file",
     "check",
     "check_lines",
     "explain",
@@ -273,11 +277,13 @@ def frame_svgs(trace: Evaluation, style: Style | None = None) -> list[tuple[Fram
     return [(frame, svg.decode("utf-8")) for frame, svg in _drawn(trace, style or Style())]
 
 
-def laid_out(trace: Evaluation, style: Style | None = None) -> tuple[list[Frame], Template]:
+def laid_out(trace: Evaluation, style: Style | None = None,
+             drawing: bool = False) -> tuple[list[Frame], Template]:
     """The frames of the build and the template that draws each one
-    (``template.svg(frame.style)``); runs Graphviz once."""
+    (``template.svg(frame.style)``; with ``drawing``, its ``drawing`` for TikZ); runs
+    Graphviz once."""
     base, planned = _plan(trace, style or Style())
-    template = Template(trace, base)
+    template = Template(trace, base, drawing)
     return [replace(f, style=replace(f.style, layout=template.layout)) for f in planned], template
 
 
@@ -350,9 +356,38 @@ def build(trace: Evaluation, style: Style | None = None, title: str | None = Non
         files = dict(zip(names, _pngs(trace, [frame for frame, _ in made]), strict=True))
     text = page(title or trace.expression, trace.expression, [svg for _, svg in made],
                 [frame.caption for frame, _ in made], files=list(files), about=about,
-                theme=(style or Style()).theme)
+                theme=(style or Style()).theme, focus=[focus(frame) for frame, _ in made])
     files["index.html"] = text.encode("utf-8")
     return files
+
+
+def build_file(trace: Evaluation, style: Style | None = None, title: str | None = None,
+               format: str = "tex", about: str | None = None) -> bytes:
+    """A build as one file, from one layout: a Beamer frame whose overlays are the frames
+    (tex, see :mod:`backviz.render.tikz`), or an animation of them (gif or apng)."""
+    if format not in BUILD_FILES:
+        raise BackvizError(f"a build's file is {', '.join(BUILD_FILES)}, not {format}")
+    made, template = laid_out(trace, style or Style(), drawing=format == "tex")
+    if format == "tex":
+        head = f"backviz --steps: {len(made)} overlays of {subject(trace)}"
+        head += f"\n{about}" if about else ""
+        return beamer(template.drawing, [f.style for f in made], [f.caption for f in made],
+                      template.edges, title or trace.expression, head).encode()
+    # Posted, not projected: fewer pixels per point than a PNG frame of a build.
+    size = PIXELS_PER_POINT * ((style or Style()).scale or 1.0) / PNG_SCALE
+    pngs = _pngs(trace, [replace(f, style=replace(f.style, scale=size)) for f in made])
+    return animation(pngs, format)
+
+
+def focus(frame: Frame) -> float | None:
+    """Where across the figure (0 to 1) the gate a frame is at stands: the highlighted
+    gate, or the node its first note is under (the output, at df/df); None for none."""
+    style, layout = frame.style, frame.style.layout
+    node = style.highlight if style.highlight is not None else \
+        style.notes[0].node if style.notes else None
+    if layout is None or node is None or node not in layout.x:
+        return None
+    return (layout.x[node] + PAD) / (layout.width + 2 * PAD)
 
 
 def _pngs(trace: Evaluation, frames: list[Frame]) -> list[bytes]:
@@ -638,6 +673,8 @@ class Build:
     frames: tuple[Frame, ...]
     svgs: tuple[str, ...]
     html: str
+    trace: Evaluation | None = field(default=None, compare=False, repr=False)
+    """What the frames are drawn from (for a notebook's images of them)."""
 
     @classmethod
     def of(cls, trace: Evaluation, style: Style | None = None, title: str | None = None) -> Build:
@@ -645,8 +682,8 @@ class Build:
         svgs = tuple(svg for _, svg in made)
         captions = [frame.caption for frame, _ in made]
         text = page(title or trace.expression, trace.expression, svgs, captions,
-                    theme=(style or Style()).theme)
-        return cls(tuple(frame for frame, _ in made), svgs, text)
+                    theme=(style or Style()).theme, focus=[focus(frame) for frame, _ in made])
+        return cls(tuple(frame for frame, _ in made), svgs, text, trace)
 
     @property
     def captions(self) -> list[str]:
@@ -660,12 +697,17 @@ class Build:
         lines += [f"  {k}. {caption}" for k, caption in enumerate(self.captions, 1)]
         return "\n".join(lines)
 
-    def _repr_html_(self) -> str:
-        # The page is a whole document with its script: in an iframe it keeps its keys
-        # and styles to itself. The frame is as tall as the figure (at its natural size)
-        # plus the title, the caption and the buttons.
-        size = svg_size(self.svgs[0])
-        figure = size[1] * 4 / 3 if size else 400.0
-        height = round(min(1000.0, max(420.0, figure + 330)))
-        return (f'<iframe srcdoc="{html.escape(self.html)}" style="width: 100%; '
-                f'height: {height}px; border: 0" title="the frames of the build"></iframe>')
+    def _repr_mimebundle_(self, include: object = None,
+                          exclude: object = None) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The stepping page where a notebook runs scripts, its first and last frames as
+        images where it does not (see :func:`backviz.notebook.build_mimebundle`)."""
+        from .notebook import build_mimebundle
+
+        return build_mimebundle(self.html, self.captions, self.svgs[0], self._png)
+
+    def _png(self, k: int, scale: float) -> bytes:
+        """Frame k as PNG, at ``scale`` (see :attr:`Style.scale`)."""
+        if self.trace is None:
+            raise BackvizError("this build has no trace to draw its frames from")
+        style = replace(self.frames[k].style, scale=scale)
+        return render(to_dot(self.trace, style, "png"), "png", len(self.trace.graph.gates))

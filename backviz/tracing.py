@@ -58,7 +58,7 @@ class Trace(Evaluation):
 
     def save(self, path: str | Path, format: str | None = None,
              style: Style | None = None) -> Path:
-        """Write the figure; the format follows the suffix (.svg .dot .png .pdf .json)."""
+        """Write the figure; the format follows the suffix (.svg .dot .png .pdf .json .tex)."""
         return save(self, path, format, style)
 
     def steps(self, style: Style | None = None, title: str | None = None) -> Build:

@@ -540,7 +540,8 @@ def test_steps_on_a_folder_builds_every_file(tmp_path: Path,
 @pytest.mark.parametrize(("args", "message"), [
     (["--steps", "-o", "-"], "Error: --steps writes a folder of frames, not one stream: give "
                              "-o FOLDER or leave -o out (the default is output/NAME/)"),
-    (["--steps", "-f", "pdf"], "Error: --steps draws its frames as svg or png, not pdf"),
+    (["--steps", "-f", "pdf"], "Error: --steps draws its frames as svg or png, or one file "
+                                   "as tex, gif, apng, not pdf"),
     (["--steps", "-o", "taken.txt"], "Error: taken.txt is a file; --steps writes a folder of "
                                      "frames"),
     (["--steps", "-o", "figure.svg"], "Error: --steps writes a folder of frames, and -o "

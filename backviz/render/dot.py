@@ -37,7 +37,7 @@ __all__ = ["FONT", "PNG_SCALE", "gate_labels", "gradient_node", "title", "to_dot
 # sans-serif the viewer has, never its default serif).
 FONT = "DejaVu Sans,Verdana,Arial,sans-serif"
 PNG_SCALE = 4
-"""A PNG has this many pixels per point unless a scale is given: the first figure is 808 px
+"""A PNG has this many pixels per point (times the style's scale): the first figure is 808 px
 wide, sharp on a projector."""
 _LARGE = 300  # from this many gates on, lay out for speed (see _large_graph_settings)
 _HELPER = "shape=plaintext, width=0, height=0, margin=0"  # a node that is only its label
@@ -47,7 +47,7 @@ def to_dot(trace: Evaluation, style: Style | None = None, format: str | None = N
     """The figure as DOT source: deterministic, ids from the topological order.
 
     ``format`` is the format it will be drawn in, for its size: a PNG has
-    :data:`PNG_SCALE` pixels per point unless the style gives a scale.
+    :data:`PNG_SCALE` pixels per point, times the style's scale.
 
     An edge is drawn through a helper (``e{gate}_{k}``) carrying its value and gradient.
     A value used more than once first goes through a stub (``s{id}``) with its total
@@ -67,7 +67,9 @@ def to_dot(trace: Evaluation, style: Style | None = None, format: str | None = N
 def _header(trace: Evaluation, style: Style, format: str | None) -> list[str]:
     """The graph's head line and the defaults of the graph, its nodes and its edges."""
     n_gates = sum(1 for n in trace.graph.nodes if n.op != INPUT)
-    scale = style.scale or (PNG_SCALE if format == "png" else None)
+    # --scale K multiplies every format's default size: K points per point, or a PNG's
+    # PNG_SCALE pixels per point K times.
+    scale = (style.scale or 1) * PNG_SCALE if format == "png" else style.scale
     size = f", dpi={72 * scale:g}" if scale else ""
     background = "transparent" if style.transparent else style.theme.background
     ink = style.theme.text

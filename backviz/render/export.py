@@ -27,10 +27,14 @@ from ..graph import INPUT, Node
 if TYPE_CHECKING:
     from ..evaluate import Evaluation
 
-__all__ = ["FORMATS", "format_for", "json_chunks", "to_dict", "to_json", "write_atomic",
-           "write_folder_atomic"]
+__all__ = ["ANIMATIONS", "BUILD_FILES", "FORMATS", "format_for", "json_chunks", "to_dict",
+           "to_json", "write_atomic", "write_folder_atomic"]
 
-FORMATS = ("svg", "dot", "png", "pdf", "json")
+FORMATS = ("svg", "dot", "png", "pdf", "json", "tex")
+ANIMATIONS = ("gif", "apng")
+"""Animations of a build (``--steps -f gif``); an animated PNG's file ends in .png."""
+BUILD_FILES = ("tex", *ANIMATIONS)
+"""A build in one file: one Beamer frame (tex) or an animation."""
 
 
 def _json_value(x: Any) -> Any:

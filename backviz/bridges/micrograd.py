@@ -54,18 +54,19 @@ def from_micrograd(value: Any, *args: Any, **kwargs: Any) -> Trace:
     caller = sys._getframe(1)
     known = _names_in(caller)
     calls: list[_Call] = []
+    constants: frozenset[int] = frozenset()
     if not _is_value(value):
         if not callable(value):
             raise BackvizError(f"from_micrograd takes a micrograd Value, or a function that "
                                f"returns one, not {type(value).__name__}")
-        value, calls = _run(value, args, kwargs)
+        value, calls, constants = _run(value, args, kwargs)
         if not _is_value(value):
             raise BackvizError(f"the function returned {type(value).__name__}, not a "
                                "micrograd Value")
     for call in calls:
         if call.depth == 0:
             known.update({k: v for k, v in _parameter_names(call.module) if k not in known})
-    return told(_record(value, known, calls))
+    return told(_record(value, known, calls, constants))
 
 
 def _names_in(frame: FrameType) -> dict[int, str]:
@@ -75,7 +76,8 @@ def _names_in(frame: FrameType) -> dict[int, str]:
                         if not n.startswith("_") and _is_value(v))
 
 
-def _record(output: Any, known: dict[int, str], calls: list[_Call]) -> Trace:
+def _record(output: Any, known: dict[int, str], calls: list[_Call],
+            constants: frozenset[int] = frozenset()) -> Trace:
     order = _order(output)
     rec = Recording()
     node: dict[int, int] = {}
@@ -84,12 +86,18 @@ def _record(output: Any, known: dict[int, str], calls: list[_Call]) -> Trace:
         name = _label(v) or known.get(id(v))
         operands = _operands(v)
         if not operands:
+            if name is None and id(v) in constants:
+                continue  # drawn in the gate that uses it, as the slides draw "*2"
             if name is None:
                 unnamed += 1
                 name = f"v{unnamed}"
             node[id(v)] = rec.leaf(name, float(v.data))
             continue
         op, const = _gate(v, len(operands))
+        folded = [o for o in operands if id(o) not in node]
+        if folded:  # a number micrograd made a Value of: the gate carries it (w * 2 is *2)
+            op, const = _with_constant(op, operands, folded[0])
+            operands = [o for o in operands if id(o) in node]
         node[id(v)] = rec.gate(op, [node[id(o)] for o in operands], const, name)
     for call in calls:
         made = _made_by(call, rec, node)
@@ -97,6 +105,13 @@ def _record(output: Any, known: dict[int, str], calls: list[_Call]) -> Trace:
             rec.calls.append((call.name, made))
     _compare(order, node, rec)
     return rec.trace(node[id(output)])
+
+
+def _with_constant(op: str, operands: list[Any], constant: Any) -> tuple[str, float]:
+    gate = OPS[op].const_right if operands[-1] is constant else OPS[op].const_left
+    if gate is None or len(operands) != 2 or operands[0] is operands[1]:
+        raise BackvizError(f"micrograd's operation {op!r} on a number has no gate in backviz")
+    return gate, float(constant.data)
 
 
 def _label(v: Any) -> str | None:
@@ -181,8 +196,8 @@ def _compare(order: list[Any], node: dict[int, int], rec: Recording) -> None:
     grads = backward(graph, values)
     where = {old: new for new, old in enumerate(kept)}
     for v in order:
-        i = where[node[id(v)]]
-        if graph.ops[i] != INPUT:
+        i = where.get(node.get(id(v), -1), -1)
+        if i < 0 or graph.ops[i] != INPUT:
             continue
         mine, theirs = float(grads[i]), float(v.grad)
         if abs(mine - theirs) > _AGREE * max(1.0, abs(mine)):
@@ -202,12 +217,18 @@ class _Call:
 
 
 def _run(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-         ) -> tuple[Any, list[_Call]]:
-    """Run ``fn`` with a profiler that sees each module's ``__call__`` start and return."""
+         ) -> tuple[Any, list[_Call], frozenset[int]]:
+    """Run ``fn`` with a profiler that sees each module's ``__call__`` start and return,
+    and each Value that micrograd makes of a number (``other`` in ``w * 2``)."""
     open_calls: list[tuple[FrameType, _Call]] = []
     done: list[_Call] = []
+    numbers: list[Any] = []  # kept alive, so that their ids stay theirs
 
     def profile(frame: FrameType, event: str, arg: Any) -> None:
+        if frame.f_code.co_name == "__init__" and event == "call":
+            if _of_a_number(frame):
+                numbers.append(frame.f_locals["self"])
+            return
         if frame.f_code.co_name != "__call__":
             return
         if event == "call":
@@ -227,7 +248,18 @@ def _run(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
         result = fn(*args, **kwargs)
     finally:
         sys.setprofile(previous)
-    return result, done
+    return result, done, frozenset(map(id, numbers))
+
+
+def _of_a_number(frame: FrameType) -> bool:
+    """Whether a Value is being made of the number an operator was given (``Value(other)``
+    in micrograd's ``__add__``, ``__mul__``...)."""
+    caller = frame.f_back
+    if caller is None or not caller.f_code.co_name.startswith("__"):
+        return False
+    other = caller.f_locals.get("other")
+    return (isinstance(other, (int, float)) and "self" in caller.f_locals
+            and _is_value(caller.f_locals["self"]) and frame.f_locals.get("data") is other)
 
 
 def _values_in(x: Any) -> Iterator[Any]:

@@ -11,9 +11,10 @@ backviz's own. Neither micrograd nor torch is imported here.
 
 from __future__ import annotations
 
+import inspect
 import re
 import warnings as _warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +26,7 @@ from ..tokens import split
 if TYPE_CHECKING:
     from ..tracing import Trace
 
-__all__ = ["BridgeWarning", "Recording", "ancestors", "no_gate", "told", "unique_names"]
+__all__ = ["BridgeWarning", "Recording", "ancestors", "arguments", "no_gate", "told", "unique_names"]
 
 
 class BridgeWarning(UserWarning):
@@ -218,6 +219,21 @@ def told(trace: Trace) -> Trace:
     for message in trace.graph.warnings:
         _warnings.warn(message, BridgeWarning, stacklevel=3)
     return trace
+
+
+def arguments(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+              ) -> Iterator[tuple[str, Any]]:
+    """Each argument of a call of ``fn`` by the name of its parameter (``x``; ``x[0]`` for
+    the items of a list)."""
+    try:
+        bound = inspect.signature(fn).bind(*args, **kwargs).arguments
+    except (TypeError, ValueError):  # a builtin without a signature, or arguments that do not fit
+        bound = {f"arg{k}": a for k, a in enumerate(args)} | kwargs
+    for name, value in bound.items():
+        if isinstance(value, (list, tuple)):
+            yield from ((f"{name}[{k}]", v) for k, v in enumerate(value))
+        else:
+            yield name, value
 
 
 def unique_names(names: Iterable[tuple[int, str]]) -> dict[int, str]:

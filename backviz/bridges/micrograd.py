@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import BackvizError
 from ..graph import INPUT
 from ..ops import OPS
-from . import Recording, ancestors, no_gate, told, unique_names
+from . import Recording, ancestors, arguments, no_gate, told, unique_names
 
 if TYPE_CHECKING:
     from ..tracing import Trace
@@ -59,6 +59,8 @@ def from_micrograd(value: Any, *args: Any, **kwargs: Any) -> Trace:
         if not callable(value):
             raise BackvizError(f"from_micrograd takes a micrograd Value, or a function that "
                                f"returns one, not {type(value).__name__}")
+        given = unique_names((id(v), n) for n, v in arguments(value, args, kwargs) if _is_value(v))
+        known = {**given, **{k: n for k, n in known.items() if k not in given}}
         value, calls, constants = _run(value, args, kwargs)
         if not _is_value(value):
             raise BackvizError(f"the function returned {type(value).__name__}, not a "

@@ -16,7 +16,6 @@ warning names it and says why. torch is imported only when this module is.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -26,12 +25,12 @@ from torch.overrides import TorchFunctionMode
 
 from ..errors import BackvizError
 from ..ops import OPS, Param
-from . import Recording, told, unique_names
+from . import Recording, arguments, told, unique_names
 
 if TYPE_CHECKING:
     from ..tracing import Trace
 
-__all__ = ["from_torch"]
+__all__ = ["from_torch", "record"]
 
 
 class Unsupported(Exception):
@@ -44,8 +43,17 @@ def from_torch(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Trace:
     The gradients are backviz's, from the values torch computed with; in float64 they
     equal what ``backward()`` gives every leaf. ``fn``'s ``.grad`` s are left as they were.
     """
-    names = _names(fn, args, kwargs)
-    recorder = _Recorder(names)
+    recorder, result = record(fn, args, kwargs)
+    if not isinstance(result, torch.Tensor) or id(result) not in recorder.node:
+        raise BackvizError(f"from_torch needs fn to return a tensor computed from tensors that "
+                           f"need a gradient, and it returned {_describe(result)}")
+    return told(recorder.rec.trace(recorder.node[id(result)]))
+
+
+def record(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+           ) -> tuple[_Recorder, Any]:
+    """Run ``fn`` once under the recorder, with global module hooks for as long as it runs."""
+    recorder = _Recorder(_names(fn, args, kwargs))
     hooks = (torch.nn.modules.module.register_module_forward_pre_hook(recorder.enter),
              torch.nn.modules.module.register_module_forward_hook(recorder.leave))
     try:
@@ -54,10 +62,7 @@ def from_torch(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Trace:
     finally:
         for hook in hooks:
             hook.remove()
-    if not isinstance(result, torch.Tensor) or id(result) not in recorder.node:
-        raise BackvizError(f"from_torch needs fn to return a tensor computed from tensors that "
-                           f"need a gradient, and it returned {_describe(result)}")
-    return told(recorder.rec.trace(recorder.node[id(result)]))
+    return recorder, result
 
 
 def _describe(x: object) -> str:
@@ -73,7 +78,7 @@ def _names(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     """What the code calls each tensor and module (keys from ``id()``, never shown): ``fn``'s
     arguments, then what it reads from its globals and closure, then each module's
     parameters and submodules by their ``named_parameters()`` and ``named_modules()`` names."""
-    found = list(_arguments(fn, args, kwargs))
+    found = list(arguments(fn, args, kwargs))
     code = getattr(fn, "__code__", None)
     if code is not None:
         scope = getattr(fn, "__globals__", {})
@@ -89,19 +94,6 @@ def _names(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     return unique_names([*((id(x), n) for n, x in found
                            if isinstance(x, (torch.Tensor, torch.nn.Module))),
                          *(item for m in modules for item in _inside(m))])
-
-
-def _arguments(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-               ) -> Iterator[tuple[str, Any]]:
-    try:
-        bound = inspect.signature(fn).bind(*args, **kwargs).arguments
-    except (TypeError, ValueError):  # a builtin without a signature, or arguments that do not fit
-        bound = {f"arg{k}": a for k, a in enumerate(args)} | kwargs
-    for name, value in bound.items():
-        if isinstance(value, (list, tuple)):
-            yield from ((f"{name}[{k}]", v) for k, v in enumerate(value))
-        else:
-            yield name, value
 
 
 def _inside(module: torch.nn.Module) -> Iterator[tuple[int, str]]:

@@ -132,6 +132,9 @@ def test_an_operation_without_a_gate_is_told_and_the_program_runs_on(model: TwoL
 
 
 def test_a_result_that_is_not_drawn_is_one_clear_error() -> None:
+    w = torch.ones(2, requires_grad=True)
+    with pytest.raises(backviz.BackvizError, match="it returned a tensor that no operation made"):
+        backviz.from_torch(lambda: w)
     with pytest.raises(backviz.BackvizError, match="from_torch needs fn to return a tensor "
                        "computed from tensors that need a gradient, and it returned a tensor "
                        r"of shape \(2,\) that needs no gradient"):
@@ -145,6 +148,9 @@ def test_teaching_mode_and_json_work_on_a_bridged_trace(model: TwoLayer) -> None
     assert len(t.steps().frames) == len(t.graph.gates) + 2
     data = json.loads(t.to_json())
     assert data["value"] == pytest.approx(t.value) and data["expression"] == t.expression
+    assert "fc1" in t.steps()._repr_html_()  # the stepping page, as a notebook shows it
+    shown, _ = t._repr_mimebundle_()
+    assert "<svg" in shown["image/svg+xml"] and "image/png" in shown
 
 
 SAME = """

@@ -66,6 +66,8 @@ def record(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
 
 
 def _describe(x: object) -> str:
+    if isinstance(x, torch.Tensor) and x.requires_grad:
+        return "a tensor that no operation made"
     if isinstance(x, torch.Tensor):
         return f"a tensor of shape {tuple(x.shape)} that needs no gradient"
     return type(x).__name__

@@ -145,7 +145,9 @@ def test_output_is_what_the_code_renders(path: Path) -> None:
 def test_output_holds_only_the_gallery() -> None:
     tracked = subprocess.run(["git", "ls-files", "output"], capture_output=True, text=True,
                              cwd=ROOT, check=True).stdout.split()
-    assert sorted(tracked) == sorted(f"output/{n}.svg" for n in NAMES)
+    # output/bridge_*.svg are examples/bridges.py's, held in step by test_bridges_micrograd.py.
+    gallery = [path for path in tracked if not path.startswith("output/bridge_")]
+    assert sorted(gallery) == sorted(f"output/{n}.svg" for n in NAMES)
 
 
 def test_the_folder_command_renders_every_file(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]

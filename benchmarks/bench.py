@@ -851,7 +851,7 @@ def _micrograd_mlp(config: Config, result: Result) -> list[Target]:
 
     random.seed(0)
     model = MLP(3, [16, 16, 1])
-    loss = lambda x: (model(x) - 1.0) ** 2  # noqa: E731
+    loss = lambda x: (model(x) - 1.0) ** 2
     rows = time_interleaved({
         "micrograd: the MLP's loss and backward()": lambda: loss([2.0, 3.0, -1.0]).backward(),
         "backviz.from_micrograd(loss, x)": lambda: backviz.from_micrograd(loss, [2.0, 3.0, -1.0]),

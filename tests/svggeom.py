@@ -216,3 +216,100 @@ def edge_gaps(svg: str) -> list[tuple[str, float]]:
         gap = x0 - x if end.endswith("<") else x - x1
         gaps.append((title, max(gap, abs(y - ry))))
     return gaps
+
+
+SLIDE = (1920, 1080)
+"""A 16:9 slide in pixels: a figure is drawn as large as fits it."""
+
+
+def size(svg: str) -> tuple[float, float]:
+    """The figure's width and height in points, as Graphviz writes them."""
+    match = re.search(r'<svg width="([\d.]+)pt" height="([\d.]+)pt"', svg)
+    assert match, "no size in the SVG"
+    return float(match[1]), float(match[2])
+
+
+def slide_scale(svg: str) -> float:
+    """Pixels per point when the figure is scaled to fit the slide."""
+    width, height = size(svg)
+    return min(SLIDE[0] / width, SLIDE[1] / height)
+
+
+def label_px(fig: Figure, svg: str) -> float:
+    """The smallest value or gradient text, in pixels (its font size) on the slide."""
+    from backviz.render import THEMES  # the value and gradient colours of every theme
+    colours = {c.lower() for t in THEMES.values() for c in (t.value, t.gradient)}
+    sizes = [t.size for t in fig.texts if t.color in colours and t.text.strip()]
+    return min(sizes) * slide_scale(svg)
+
+
+def _node_name(end: str) -> str:
+    return end.split(":")[0].strip()
+
+
+def _wires(svg: str) -> list[tuple[frozenset[str], list[tuple[float, float]]]]:
+    """Every line of the figure as a polyline with the nodes it touches: each edge path,
+    and each helper's rule (the edge's line through its label)."""
+    root = ET.fromstring(svg)
+    wires = []
+    for group in root.iter(f"{SVG}g"):
+        title = group.findtext(f"{SVG}title") or ""
+        if group.get("class") == "edge" and "->" in title:
+            tail, head = title.split("->")
+            ends = frozenset({_node_name(tail), _node_name(head)})
+            for path in group.iter(f"{SVG}path"):
+                wires.append((ends, _points(path.get("d", ""))))
+    fig = read(svg)
+    for node, lines in fig.rules.items():
+        x0, x1, y = max(lines, key=lambda r: r[1] - r[0])
+        wires.append((frozenset({node}), [(x0, y), (x1, y)]))
+    return wires
+
+
+def _cross(p: tuple[float, float], q: tuple[float, float],
+           r: tuple[float, float], s: tuple[float, float]) -> bool:
+    """Whether segment pq properly crosses segment rs."""
+    def side(a: tuple[float, float], b: tuple[float, float], c: tuple[float, float]) -> float:
+        return (b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0])
+    d1, d2, d3, d4 = side(r, s, p), side(r, s, q), side(p, q, r), side(p, q, s)
+    return d1 * d2 < 0 and d3 * d4 < 0
+
+
+def crossings(svg: str) -> int:
+    """How many times two lines of the figure cross, lines that share a node apart
+    (an edge meets its own helper's rule, and the edges of one gate meet at it)."""
+    wires = _wires(svg)
+    count = 0
+    for i, (ends_a, a) in enumerate(wires):
+        box_a = (min(x for x, _ in a), max(x for x, _ in a), min(y for _, y in a), max(y for _, y in a))
+        for ends_b, b in wires[i + 1:]:
+            if ends_a & ends_b:
+                continue
+            if max(x for x, _ in b) < box_a[0] or min(x for x, _ in b) > box_a[1] \
+                    or max(y for _, y in b) < box_a[2] or min(y for _, y in b) > box_a[3]:
+                continue
+            count += sum(_cross(a[k], a[k + 1], b[m], b[m + 1])
+                         for k in range(len(a) - 1) for m in range(len(b) - 1))
+    return count
+
+
+def node_centres(svg: str) -> dict[str, tuple[float, float]]:
+    """Each node's centre (its texts' middle), by its DOT name."""
+    boxes: dict[str, list[Box]] = {}
+    for text in read(svg).texts:
+        boxes.setdefault(text.node, []).append(text.box)
+    return {node: ((min(b.x0 for b in bs) + max(b.x1 for b in bs)) / 2,
+                   (min(b.y0 for b in bs) + max(b.y1 for b in bs)) / 2) for node, bs in boxes.items()}
+
+
+def order_inversions(svg: str, names: list[str]) -> list[tuple[str, str]]:
+    """The pairs of nodes (DOT names, in the order they should go top to bottom) drawn the
+    other way up, among nodes drawn in one column (their centres within 20 pt)."""
+    at = node_centres(svg)
+    found = []
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            (xa, ya), (xb, yb) = at[a], at[b]
+            if abs(xa - xb) < 20 and ya > yb:
+                found.append((a, b))
+    return found

@@ -306,7 +306,8 @@ def test_the_svg_names_the_expression_and_describes_the_result() -> None:
 
 def test_max_elements_writes_larger_arrays_in_full() -> None:
     x = np.arange(20.0) + 0.5
-    assert "20 in [0.50, 19.50]" in backviz.trace("sum(x)", x=x).to_dot()
+    assert "20 in [0.50, 19.50]" in backviz.trace("sum(x)", x=x).to_dot(Style(max_elements=16))
+    assert ">19.50<" not in backviz.trace("sum(x)", x=x).to_dot()  # a picture, by default
     dot = backviz.trace("sum(x)", x=x).to_dot(Style(max_elements=20))
     assert "20 in" not in dot and ">19.50<" in dot
     with pytest.raises(backviz.BackvizError, match="max_elements"):

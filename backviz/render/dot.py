@@ -19,7 +19,8 @@ from ..graph import INPUT, Node
 from ..ops import OPS
 from ..text import escape, quote, short
 from .boxes import Boxes
-from .labels import edge_label, font, gate_label
+from .fit import too_wide
+from .labels import circle_text, edge_label, font, gate_label
 from .metrics import GATE, GATE_FONT
 from .notes import caption_label, notes_label
 from .numbers import Numbers
@@ -28,7 +29,8 @@ from .style import HIGHLIGHT_WIDTH, STUB, TOTAL, Style
 if TYPE_CHECKING:
     from ..evaluate import Evaluation
 
-__all__ = ["FONT", "PNG_SCALE", "gate_labels", "gradient_node", "title", "to_dot"]
+__all__ = ["FONT", "PNG_SCALE", "circle_texts", "gate_key", "gate_labels", "gradient_node", "title",
+           "to_dot"]
 
 # fonts-dejavu-core is on every stock Debian/Ubuntu, so nothing is downloaded; the rest of
 # the list is for SVGs viewed elsewhere (Verdana has DejaVu's proportions; then whatever
@@ -58,7 +60,9 @@ def to_dot(trace: Evaluation, style: Style | None = None, format: str | None = N
     for node in trace.graph.gates:
         body.edges(node)
     body.output_stub()
-    lines = [*_header(trace, style, format), *body.boxes.nest(body.lines), *_footer(trace, style)]
+    key = [*gate_key(trace, body.texts), *([PICTURE_KEY] if body.pictures else [])]
+    lines = [*_header(trace, style, format), *body.boxes.nest(body.lines),
+             *_footer(trace, style, key)]
     return "\n".join(lines) + "\n"
 
 
@@ -82,13 +86,14 @@ def _header(trace: Evaluation, style: Style, format: str | None) -> list[str]:
     ]
 
 
-def _footer(trace: Evaluation, style: Style) -> list[str]:
-    """What comes after the nodes and edges: --annotate's words, the band under the figure."""
+def _footer(trace: Evaluation, style: Style, key: list[str]) -> list[str]:
+    """What comes after the nodes and edges: --annotate's words, the band under the figure
+    (a build's notes, or the key of the gates' notation and the caption)."""
     lines = _patterns(trace, style) if style.annotate else []
     if style.notes or style.note_rows:
         lines.append(notes_label(style))
-    elif style.caption:
-        lines.append(caption_label(style))
+    elif style.caption or key:
+        lines.append(caption_label(style, key))
     return [*lines, "}"]
 
 
@@ -100,26 +105,35 @@ class _Body:
         self.graph = trace.graph
         self.style = style
         self.numbers = Numbers(trace, style)
-        self.labels = gate_labels(trace)
+        self.numbers.compact = self.numbers.fit and too_wide(trace, self.numbers)
+        self.texts = circle_texts(trace, style.precision)
         self.index_inputs = trace.index_inputs
         self.uses = self.graph.uses
         self.shared = any(n > 1 for n in self.uses)
         self.boxes = Boxes(self.graph, style.theme)
         self.lines: dict[int | None, list[str]] = {None: []}  # by group index; None: no box
+        self.pictures = False  # whether an array is drawn as a picture (the key says how)
 
     def emit(self, where: int | None, line: str) -> None:
         self.lines.setdefault(where, []).append(line)
 
-    def helper(self, key: tuple[int, int], value_of: int, grad: object, named: bool) -> str:
+    def helper(self, key: tuple[int, int], value_of: int, grad: object, named: bool,
+               share: bool = False) -> str:
         """A helper node's line: the value of node ``value_of`` and the gradient ``grad``
-        (None: an index edge), with its name and caption where ``named``."""
+        (None: an index edge), with its name and caption where ``named``. ``share``: an
+        edge after a fork, whose value its stub already writes (so it is drawn as a
+        gate's result is: a large array as a picture)."""
         shown = self.style.gradients is None or key in self.style.gradients
         caption, name = "", None
+        made = share or self.graph.ops[value_of] != INPUT
+        value = self.trace.values[value_of]
         if named:  # an intermediate's name, where its value starts (an input's is its node)
-            caption = _caption(self.trace, value_of)
+            # A picture writes the shape itself.
+            if self.numbers.drawn(value, made) == "numbers":
+                caption = _caption(self.trace, value_of)
             name = self.graph.names[value_of] if self.graph.ops[value_of] != INPUT else None
-        label = edge_label(self.trace.values[value_of], grad, self.numbers, self.style.theme,
-                           shown, caption, name)
+        self.pictures |= np.ndim(value) > 0 and self.numbers.drawn(value, made) == "picture"
+        label = edge_label(value, grad, self.numbers, self.style.theme, shown, caption, name, made)
         return f"  {gradient_node(key)} [{_HELPER}, label={label}];"
 
     def node(self, node: Node) -> None:
@@ -152,7 +166,7 @@ class _Body:
         # values need not cross (the staged example's do if the order is kept).
         if len(node.inputs) > 1 and not (op.commutative and self.shared):
             mark += ", ordering=in"
-        return f"  n{node.id} [label={gate_label(self.labels[node.id])}{mark}];"
+        return f"  n{node.id} [label={gate_label(self.texts[node.id])}{mark}];"
 
     def edges(self, node: Node) -> None:
         """An edge's lines for each input of the gate: its helper, and the edges through it."""
@@ -164,7 +178,7 @@ class _Body:
             helper = gradient_node((node.id, k))
             dashed = ", style=dashed" if is_index else ""
             self.emit(self.boxes.common(src, node.id),
-                      self.helper((node.id, k), src, None if is_index else grad, not fanned))
+                      self.helper((node.id, k), src, None if is_index else grad, not fanned, fanned))
             self.emit(None, f"  {'f' if fanned else 'n'}{src} -> {helper}:p:w "
                             f"[arrowhead=none{dashed}];")
             self.emit(None, f"  {helper}:p:e -> n{node.id}{' [style=dashed]' if is_index else ''};")
@@ -200,6 +214,41 @@ def gate_labels(trace: Evaluation) -> dict[int, str]:
         if distinct is not None and len(kinds[labels[node.id]]) > 1:
             labels[node.id] = distinct
     return labels
+
+
+PICTURE_KEY = "■ positive, □ negative, area: size"
+"""The key's words for the pictures of arrays (see :func:`backviz.render.labels.edge_label`)."""
+
+
+def circle_texts(trace: Evaluation, precision: int) -> dict[int, str]:
+    """What each gate's circle says, by node id: its label, or its notation where the
+    label is too long for the circle (see :func:`~backviz.render.labels.circle_text`)."""
+    labels = gate_labels(trace)
+    return {node.id: circle_text(labels[node.id], _short(node), node.const, precision)
+            for node in trace.graph.gates}
+
+
+def _short(node: Node) -> str | None:
+    short = OPS[node.op].short
+    return None if short is None else short(node.const)
+
+
+def gate_key(trace: Evaluation, texts: dict[int, str]) -> list[str]:
+    """The key under a figure: each notation a circle uses for a longer label
+    (``lse: logsumexp``), once, in the order the gates come; a constant written to the
+    figure's precision (``/1.41``) needs none."""
+    labels = gate_labels(trace)
+    key: dict[str, str] = {}
+    for node in trace.graph.gates:
+        text, label = texts[node.id], labels[node.id]
+        if text != label and not _rounded(text, label):
+            key.setdefault(text, f"{text}: {label}")
+    return list(key.values())
+
+
+def _rounded(text: str, label: str) -> bool:
+    """Whether the circle's text is its label with the constant's digits cut."""
+    return text[-1:].isdigit() and label.startswith(text.rstrip("0123456789"))
 
 
 def title(trace: Evaluation) -> str:

@@ -60,6 +60,7 @@ def to_dot(trace: Evaluation, style: Style | None = None, format: str | None = N
     for node in trace.graph.gates:
         body.edges(node)
     body.output_stub()
+    body.lines[None] += _input_order(trace)
     key = [*gate_key(trace, body.texts), *([PICTURE_KEY] if body.pictures else [])]
     lines = [*_header(trace, style, format), *body.boxes.nest(body.lines),
              *_footer(trace, style, key)]
@@ -287,6 +288,38 @@ def _patterns(trace: Evaluation, style: Style) -> list[str]:
                    f"{{rank=same; n{node.id}; c{node.id};}}}}")
         out.append(f"  c{node.id} -> n{node.id} [style=invis];")
     return out
+
+
+def _input_order(trace: Evaluation) -> list[str]:
+    """DOT that draws the inputs of one gate in the order written, top to bottom.
+
+    Graphviz puts an input next to the gate that first uses it, and orders the inputs
+    of one column (rank) by its crossing minimisation: with --annotate's clusters, that
+    put a neuron's x2 above its w2. The inputs of one gate in one column are tied in the
+    order written by invisible edges within the rank. (Tying every column's inputs so
+    made an RNN over two steps cross six times where it crossed twice: its x2 feeds the
+    second step, drawn below the first.) The columns are worked out as Graphviz ranks
+    them: a gate one helper (two ranks) after its latest input, or two more for a value
+    used more than once (its stub and fork); an input two (or four) ranks before its
+    first gate.
+    """
+    graph = trace.graph
+    step = [2 if n < 2 else 4 for n in graph.uses]
+    rank = [0] * len(graph.nodes)
+    for node in graph.gates:
+        rank[node.id] = max(rank[src] + step[src] for src in node.inputs)
+    columns: dict[int, list[int]] = {}  # by the column and the gate
+    for node in graph.nodes:
+        if node.op == INPUT and graph.consumers[node.id]:
+            first = min(graph.consumers[node.id], key=lambda c: rank[c])
+            columns.setdefault(rank[first] * len(graph.nodes) + first, []).append(node.id)
+    lines = []
+    for ids in columns.values():
+        if len(ids) > 1:
+            names = "; ".join(f"n{i}" for i in ids)
+            lines.append(f"  {{rank=same; {names}; "
+                         + " -> ".join(f"n{i}" for i in ids) + " [style=invis];}")
+    return lines
 
 
 def _large_graph_settings(n_gates: int) -> str:

@@ -41,6 +41,7 @@ PNG_SCALE = 4
 wide, sharp on a projector."""
 _LARGE = 300  # from this many gates on, lay out for speed (see _large_graph_settings)
 _HELPER = "shape=plaintext, width=0, height=0, margin=0"  # a node that is only its label
+_PULL = ", weight=4"  # how strongly an edge between two gates keeps them close
 
 
 def to_dot(trace: Evaluation, style: Style | None = None, format: str | None = None) -> str:
@@ -178,11 +179,16 @@ class _Body:
             is_index = index_from is not None and k >= index_from
             helper = gradient_node((node.id, k))
             dashed = ", style=dashed" if is_index else ""
+            # A gate's result used once pulls its gate next to the gate it feeds: an RNN's
+            # Wx @ x3 is drawn at step 3, where x3 comes in, not in the first column.
+            pull = _PULL if self.graph.ops[src] != INPUT and not fanned else ""
             self.emit(self.boxes.common(src, node.id),
                       self.helper((node.id, k), src, None if is_index else grad, not fanned, fanned))
             self.emit(None, f"  {'f' if fanned else 'n'}{src} -> {helper}:p:w "
-                            f"[arrowhead=none{dashed}];")
-            self.emit(None, f"  {helper}:p:e -> n{node.id}{' [style=dashed]' if is_index else ''};")
+                            f"[arrowhead=none{dashed}{pull}];")
+            attributes = (dashed + pull)[2:]
+            self.emit(None, f"  {helper}:p:e -> n{node.id}"
+                            f"{f' [{attributes}]' if attributes else ''};")
 
     def output_stub(self) -> None:
         """The output's stub: its value and its gradient, 1, after the last gate."""
@@ -312,7 +318,8 @@ def _input_order(trace: Evaluation) -> list[str]:
     for node in graph.nodes:
         if node.op == INPUT and graph.consumers[node.id]:
             first = min(graph.consumers[node.id], key=lambda c: rank[c])
-            columns.setdefault(rank[first] * len(graph.nodes) + first, []).append(node.id)
+            column = rank[first] - step[node.id]
+            columns.setdefault(column * len(graph.nodes) + first, []).append(node.id)
     lines = []
     for ids in columns.values():
         if len(ids) > 1:

@@ -47,10 +47,18 @@ def _cell_table(cells: list[list[str]], color: str) -> str:
             inner = (bracket.format(n=n_rows, sides="LTB", c=color) + inner
                      + bracket.format(n=n_rows, sides="RTB", c=color))
         rows.append(f"<TR>{inner}</TR>")
-    return ('<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="0">'
-            + "".join(rows) + "</TABLE>")
+    table = ('<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="0">'
+             + "".join(rows) + "</TABLE>")
+    # Graphviz stretches a table to its cell, sharing the extra width evenly between the
+    # columns of the row: empty cells on each side take nearly all of it, so that an array
+    # narrower than its twin above or below (its value's or gradient's) keeps its
+    # brackets at its numbers, centred.
+    room = "<TD></TD>" * _ROOM
+    return ('<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="0"><TR>'
+            f"{room}<TD>{table}</TD>{room}</TR></TABLE>")
 
 
+_ROOM = 6  # empty cells on each side of an array, which take 12/13 of any extra width
 _CELL = 11  # points: the side of one number's square in a picture of an array
 
 
@@ -117,7 +125,9 @@ def edge_label(value: Any, grad: Any, numbers: Numbers, theme: Theme, shown: boo
     colour, black like an input's name on the slides (``q = 3``). Before an array it has
     a column of its own, so that the brackets below, the gradient's, hug their numbers
     rather than stretch under the name. A value drawn as a picture has its name and
-    shape written above it (``xc = 4×3``), which keeps a long chain narrow. ``made``: the value is a gate's result (see :meth:`Numbers.drawn`).
+    shape written above it (``xc = 4×3``), which keeps a long chain narrow.
+    ``made``: the value is a gate's result, or a share after a fork (see
+    :meth:`Numbers.drawn`).
     ``grad`` None: an index edge, which carries no gradient (an empty cell keeps the line
     where it is on the other edges). ``caption``: a small grey line above the value (the
     shape of a reduction's result).

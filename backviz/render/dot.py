@@ -61,7 +61,8 @@ def to_dot(trace: Evaluation, style: Style | None = None, format: str | None = N
     for node in trace.graph.gates:
         body.edges(node)
     body.output_stub()
-    body.lines[None] += _input_order(trace)
+    if style.annotate:
+        body.lines[None] += _input_order(trace)
     key = [*gate_key(trace, body.texts), *([PICTURE_KEY] if body.pictures else [])]
     lines = [*_header(trace, style, format), *body.boxes.nest(body.lines),
              *_footer(trace, style, key)]
@@ -179,9 +180,7 @@ class _Body:
             is_index = index_from is not None and k >= index_from
             helper = gradient_node((node.id, k))
             dashed = ", style=dashed" if is_index else ""
-            # A gate's result used once pulls its gate next to the gate it feeds: an RNN's
-            # Wx @ x3 is drawn at step 3, where x3 comes in, not in the first column.
-            pull = _PULL if self.graph.ops[src] != INPUT and not fanned else ""
+            pull = _PULL if self._pulls(src) and not fanned else ""
             self.emit(self.boxes.common(src, node.id),
                       self.helper((node.id, k), src, None if is_index else grad, not fanned, fanned))
             self.emit(None, f"  {'f' if fanned else 'n'}{src} -> {helper}:p:w "
@@ -189,6 +188,13 @@ class _Body:
             attributes = (dashed + pull)[2:]
             self.emit(None, f"  {helper}:p:e -> n{node.id}"
                             f"{f' [{attributes}]' if attributes else ''};")
+
+    def _pulls(self, src: int) -> bool:
+        """Whether the edge from ``src`` pulls its gates together: from a gate that takes
+        a shared value, so that an RNN's Wx @ x3 is drawn at step 3, where x3 comes in,
+        not in the first column with Wx's other uses. (Graphs without shared values,
+        the lecture's figures among them, are laid out as they always were.)"""
+        return self.graph.ops[src] != INPUT and any(self.uses[i] > 1 for i in self.graph.nodes[src].inputs)
 
     def output_stub(self) -> None:
         """The output's stub: its value and its gradient, 1, after the last gate."""
@@ -297,12 +303,16 @@ def _patterns(trace: Evaluation, style: Style) -> list[str]:
 
 
 def _input_order(trace: Evaluation) -> list[str]:
-    """DOT that draws the inputs of one gate in the order written, top to bottom.
+    """DOT that draws the inputs of one gate in the order written, top to bottom, for
+    --annotate.
 
     Graphviz puts an input next to the gate that first uses it, and orders the inputs
     of one column (rank) by its crossing minimisation: with --annotate's clusters, that
     put a neuron's x2 above its w2. The inputs of one gate in one column are tied in the
-    order written by invisible edges within the rank. (Tying every column's inputs so
+    order written by invisible edges within the rank. (A figure without the clusters
+    keeps that order by itself, ``ordering=in``, tests/test_render_fit.py checks it on
+    every gallery file; the ties would move its inputs a few points, and the lecture's
+    figures stay as they are.) (Tying every column's inputs so
     made an RNN over two steps cross six times where it crossed twice: its x2 feeds the
     second step, drawn below the first.) The columns are worked out as Graphviz ranks
     them: a gate one helper (two ranks) after its latest input, or two more for a value

@@ -79,6 +79,7 @@ def caption_label(style: Style, key: Sequence[str] = ()) -> str:
             lines[-1] += " " + word
         else:
             lines.append(word)
-    text = "<BR/>".join([head] * bool(head) + [f"<I>{escape(line)}</I>" for line in lines])
+    italic = f"<I>{'<BR/>'.join(escape(line) for line in lines)}</I>" if lines else ""
+    text = "<BR/>".join(part for part in (head, italic) if part)
     return (f'  graph [labelloc=b, labeljust=c, label=<<FONT POINT-SIZE="{NOTE_SIZE}" '
             f'COLOR="{style.theme.note}">{text}</FONT>>];')

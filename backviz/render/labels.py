@@ -24,7 +24,7 @@ from .metrics import GATE_FONT, gate_font_size
 from .numbers import Numbers, blank
 from .style import HIDDEN, Theme
 
-__all__ = ["circle_text", "edge_label", "font", "gate_label"]
+__all__ = ["circle_text", "edge_label", "font", "gate_label", "picture"]
 
 _LEGIBLE = 9  # points: a circle's text is never set smaller (it is cut shorter instead)
 
@@ -64,7 +64,7 @@ _CELL = 11  # points: the side of one number's square in a picture of an array
 
 def _number_cell(x: Any, numbers: Numbers, color: str, made: bool = False) -> str:
     """A value's cell: a number, an array's numbers between brackets, a picture of
-    them (:func:`_picture`), or its shape and range (see :meth:`Numbers.drawn`)."""
+    them (:func:`picture`), or its shape and range (see :meth:`Numbers.drawn`)."""
     a = np.asarray(x)
     if a.ndim == 0:
         return font(numbers.scalar(a), color)
@@ -72,15 +72,18 @@ def _number_cell(x: Any, numbers: Numbers, color: str, made: bool = False) -> st
     if drawn == "summary":
         return font(numbers.summary(a), color)
     if drawn == "picture":
-        return _picture(a, color)
+        return picture(a, color)
     return _cell_table(numbers.rows(a), color)
 
 
-def _picture(a: Any, color: str) -> str:
+def picture(a: Any, color: str) -> str:
     """An array as a Hinton diagram between brackets: one square per number, its area
     the number's size (the largest fills its place), filled where it is positive and
     drawn as an outline where it is negative; a zero leaves its place empty. A vector
-    is a column, as its numbers are."""
+    is a column, as its numbers are.
+
+    The one drawing of an array too large to write out (an HTML-like label's table):
+    :meth:`Numbers.drawn` says when an array is drawn so."""
     grid = a.reshape(-1, 1) if a.ndim == 1 else a
     finite = np.abs(grid[np.isfinite(grid)])
     top = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
@@ -194,11 +197,16 @@ def circle_text(label: str, short: str | None = None, const: object = None,
                 precision: int = 2) -> str:
     """What a gate's circle says: its slide notation (``short``, e.g. ``lse``), or its
     label with the constant written to ``precision`` (``/1.41`` for ``/1.41421``; an exact
-    ``/√2``; ``+ε`` for a constant too small to show), cut with ``…`` where even that is
-    too long to be legible in the circle (a long user gate's name)."""
+    ``/√2``; ``+ε`` for a constant too small to show), with fewer decimals where the
+    circle cannot hold them legibly, cut with ``…`` where even that is too long (a long
+    user gate's name)."""
     text = short if short is not None else label
     if short is None and isinstance(const, float) and not const.is_integer():
-        text = label.replace(format_constant(const), _constant(const, precision), 1)
+        # As many of the figure's decimals as the circle holds legibly: *0.333 at 4.
+        for decimals in range(precision, -1, -1):
+            text = label.replace(format_constant(const), _constant(const, decimals), 1)
+            if gate_font_size(_fitting(text)) >= _LEGIBLE or decimals == 1:
+                break
     cut = len(text)
     while cut > 1 and gate_font_size(_fitting(text)) < _LEGIBLE:
         cut -= 1

@@ -109,6 +109,7 @@ class _Body:
         self.style = style
         self.numbers = Numbers(trace, style)
         self.numbers.compact = self.numbers.fit and too_wide(trace, self.numbers)
+        self.labels = gate_labels(trace)
         self.texts = circle_texts(trace, style.precision)
         self.index_inputs = trace.index_inputs
         self.uses = self.graph.uses
@@ -169,6 +170,9 @@ class _Body:
         # values need not cross (the staged example's do if the order is kept).
         if len(node.inputs) > 1 and not (op.commutative and self.shared):
             mark += ", ordering=in"
+        full = self.labels[node.id]
+        if self.texts[node.id] != full:  # the key says it too; a viewer shows it on hover
+            mark += f", tooltip={quote(full)}"
         return f"  n{node.id} [label={gate_label(self.texts[node.id])}{mark}];"
 
     def edges(self, node: Node) -> None:

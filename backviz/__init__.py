@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from .ops import OPS, Op
     from .parse import parse
     from .tracing import Trace, trace
+    from .values import data
 
 __version__ = "0.1.0"
 
@@ -52,6 +53,7 @@ _WHERE = {
     **dict.fromkeys(["Graph", "Group", "Node"], "graph"),
     **dict.fromkeys(["OPS", "Op"], "ops"),
     "parse": "parse",
+    "data": "values",
 }
 _MODULES = {"cli", "errors", "evaluate", "gallery", "gate", "graph", "live", "notebook", "ops",
             "page", "parse", "render", "signals", "start", "teach", "template", "text", "tokens",
@@ -79,6 +81,7 @@ __all__ = [
     "UnknownFunctionError",
     "__version__",
     "backward",
+    "data",
     "edge_gradients",
     "forward",
     "gate",

@@ -10,21 +10,30 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from ..tokens import END, is_name
+from ..tokens import END, is_name, is_number
 
-__all__ = ["AUGMENTED", "Assignment", "Augmented", "Bare", "Definition", "Example", "Import",
-           "Statement", "assigns", "is_definition", "read"]
+__all__ = ["AUGMENTED", "DATA", "Assignment", "Augmented", "Bare", "Data", "Definition",
+           "Example", "Import", "Statement", "assigns", "is_definition", "read"]
 
 AUGMENTED = {"+=": "+", "-=": "-", "*=": "*", "/=": "/", "**=": "**", "@=": "@"}
 ARRAY = frozenset(["np.array", "numpy.array"])
 _SEPARATORS = frozenset(["\n", ";"])
 _OPENING = frozenset("([")
 _CLOSING = frozenset(")]")
+DATA = "data"
+"""The word that declares inputs given data: ``data y, dout``."""
 _CONTINUES = frozenset(["+", "-", "*", "/", "@", "**", "^", ",", "=", *AUGMENTED])
 
 
 class Import(NamedTuple):
     """``import math``, ``from numpy import exp``: allowed, and changes nothing."""
+
+    first: int
+    last: int
+
+
+class Data(NamedTuple):
+    """``data y, dout``: inputs that are given data (labels, targets), not parameters."""
 
     first: int
     last: int
@@ -71,7 +80,7 @@ class Bare(NamedTuple):
     last: int
 
 
-Statement = Import | Definition | Assignment | Augmented | Example | Bare
+Statement = Import | Data | Definition | Assignment | Augmented | Example | Bare
 
 
 def read(tokens: list[str]) -> list[Statement]:
@@ -113,6 +122,8 @@ def _kind(tokens: list[str], first: int, last: int) -> Statement:
     head, second = tokens[first], tokens[first + 1]
     if head in ("import", "from"):
         return Import(first, last)
+    if head == DATA and (is_name(second) or is_number(second)):  # never so in an expression
+        return Data(first, last)
     if is_definition(tokens, first, last):
         return Definition(head, first, last)
     if not is_name(head) or not assigns(tokens, first):

@@ -11,7 +11,6 @@ which Graphviz's own edge labels (``label``, ``xlabel``, ``headlabel``) do not g
 
 from __future__ import annotations
 
-import copy
 import math
 import re
 from typing import Any
@@ -121,7 +120,8 @@ def _hide(html: str, color: str) -> str:
 
 
 def edge_label(value: Any, grad: Any, numbers: Numbers, theme: Theme, shown: bool = True,
-               caption: str = "", name: str | None = None, made: bool = False) -> str:
+               caption: str = "", name: str | None = None, digits: Numbers | None = None,
+               made: bool = False) -> str:
     """The helper node's label: value, the rule (the line itself), the port, gradient.
 
     ``name`` is the intermediate the value is, written before it in the theme's text
@@ -129,11 +129,12 @@ def edge_label(value: Any, grad: Any, numbers: Numbers, theme: Theme, shown: boo
     a column of its own, so that the brackets below, the gradient's, hug their numbers
     rather than stretch under the name. A value drawn as a picture has its name and
     shape written above it (``xc = 4×3``), which keeps a long chain narrow.
+    ``grad`` None: an edge that carries no gradient, of given data or an index (an empty
+    cell keeps the line where it is on the other edges). ``caption``: a small grey line
+    above the value (the shape of a reduction's result). ``digits``: how the gradient is
+    written, where not as the value is (shares with the decimals that make their sum add up).
     ``made``: the value is a gate's result, or a share after a fork (see
     :meth:`Numbers.drawn`).
-    ``grad`` None: an index edge, which carries no gradient (an empty cell keeps the line
-    where it is on the other edges). ``caption``: a small grey line above the value (the
-    shape of a reduction's result).
 
     The rule reaches a point past the port on each side (the 1-point cells beside it):
     Graphviz ends an edge up to a point outside its port, and with a rule as long as the
@@ -141,15 +142,12 @@ def edge_label(value: Any, grad: Any, numbers: Numbers, theme: Theme, shown: boo
     """
     array = np.ndim(value) > 0 or np.ndim(grad) > 0
     pad = "3" if array else "1"  # arrays get room between their brackets and the line
-    if grad is None:  # an index: integers, written as such
-        whole = copy.copy(numbers)
-        whole.integral = True
+    value_cell = _number_cell(value, numbers, theme.value, made)
+    if grad is None:
         below = " "
-        value_cell = _number_cell(value, whole, theme.value)
     else:
-        red = _number_cell(grad, numbers, theme.gradient, made)
+        red = _number_cell(grad, digits or numbers, theme.gradient, made)
         below = red if shown else _hide(red, theme.gradient)
-        value_cell = _number_cell(value, numbers, theme.value, made)
     above, under = [value_cell], [below]
     picture = np.ndim(value) > 0 and numbers.drawn(value, made) == "picture"
     if picture:  # its name and shape above it: "xc = 4×3"

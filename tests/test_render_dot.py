@@ -362,3 +362,15 @@ def test_gates_have_a_short_notation_and_a_key() -> None:
     svg = t.to_svg()
     gates = [c for c in svggeom.read(svg).circles if c[0].startswith("n")]
     assert {r for *_, r in gates} == {18.0}
+
+
+def test_a_user_gates_name_is_set_smaller_before_it_is_cut() -> None:
+    program = "{name}(u) = 1 / (1 + exp(-u)); f = {name}(x)"
+    for name, drawn in (("squash", "squash"), ("Neuron", "Neuron"),
+                        ("normalised", "normal…")):
+        t = backviz.trace(program.format(name=name), x=0.5).collapse(name)
+        dot = t.to_dot()
+        assert f'label="{drawn}", fixedsize=true' in dot, (name, dot)
+        size = float(re.split(r"[],]", dot.split(f'label="{drawn}", fixedsize=true, fontsize=')[1])[0])
+        assert 7 <= size < 9
+        assert (f"{drawn}: {name}" in dot) == (drawn != name)  # the key gives a cut name whole

@@ -25,7 +25,8 @@ from .style import HIDDEN, Theme
 
 __all__ = ["circle_text", "edge_label", "font", "gate_label", "picture"]
 
-_LEGIBLE = 9  # points: a circle's text is never set smaller (it is cut shorter instead)
+_LEGIBLE = 9  # points: a constant's decimals are dropped before its circle's text is smaller
+_SMALLEST = 7  # points: a name is set this small whole (sigmoid, Neuron) before it is cut
 
 
 def font(text: str, color: str) -> str:
@@ -196,8 +197,8 @@ def circle_text(label: str, short: str | None = None, const: object = None,
     """What a gate's circle says: its slide notation (``short``, e.g. ``lse``), or its
     label with the constant written to ``precision`` (``/1.41`` for ``/1.41421``; an exact
     ``/√2``; ``+ε`` for a constant too small to show), with fewer decimals where the
-    circle cannot hold them legibly, cut with ``…`` where even that is too long (a long
-    user gate's name)."""
+    circle cannot hold them legibly, set smaller down to 7 points and cut with ``…`` where
+    even that is too long (a long user gate's name)."""
     text = short if short is not None else label
     if short is None and isinstance(const, float) and not const.is_integer():
         # As many of the figure's decimals as the circle holds legibly: *0.333 at 4.
@@ -206,7 +207,7 @@ def circle_text(label: str, short: str | None = None, const: object = None,
             if gate_font_size(_fitting(text)) >= _LEGIBLE or decimals == 1:
                 break
     cut = len(text)
-    while cut > 1 and gate_font_size(_fitting(text)) < _LEGIBLE:
+    while cut > 1 and gate_font_size(_fitting(text)) < _SMALLEST:
         cut -= 1
         text = text[:cut] + "…"
     return text

@@ -154,3 +154,19 @@ def test_a_build_frame_is_input_into_a_presentation(run, tmp_path: Path) -> None
     pdf = _pdflatex(tmp_path, "talk.tex")
     assert _info(pdf)["Pages"].strip() == "5"  # one page, then the build's four overlays
     assert "Hello" in _text(pdf, 1) and "(1)(-4)" in " ".join(_text(pdf, 5))
+
+
+def test_the_notation_of_gates_and_pictures_is_written_in_latex(tmp_path: Path) -> None:
+    """μ₁, √2, ε, lse, the pictures' key: each from LaTeX's own fonts, none a question mark."""
+    t = backviz.trace("logsumexp(S[arange(2), y]) + sum(mean(S, axis=1) / sqrt(2) + 1e-5)"
+                      " + sum(relu(W @ x))", S=[[1.0, 2.0], [3.0, 4.0]], y=[0, 1],
+                      W=[[1.0, -2.0, 3.0, 4.0, 5.0]] * 5, x=[1.0, 2.0, 3.0, 4.0, 5.0])
+    tex = to_bytes(t, "tex").decode()
+    texts = [text for *_, text in _nodes(tex)]
+    assert not any("?" in text for text in texts), [text for text in texts if "?" in text]
+    for written in (r"\ensuremath{\mu}\ensuremath{_{1}}", r"/\ensuremath{\surd}2",
+                    r"+\ensuremath{\varepsilon}", r"\rule{0.55em}{0.55em} positive"):
+        assert any(written in text for text in texts), written
+    (tmp_path / "f.tex").write_text(tex)
+    words = _text(_pdflatex(tmp_path, "f.tex"))
+    assert "lse:" in words and "logsumexp," in words and "positive," in words

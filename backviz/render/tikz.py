@@ -20,6 +20,7 @@ its overlay, and each overlay's notes and caption.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -56,9 +57,34 @@ def _number(x: float) -> str:
 
 
 def _text(text: str) -> str:
-    """Text for LaTeX: its special characters escaped; a character pdflatex's fonts lack
-    is written as a question mark."""
-    return "".join(_TEX.get(c, c if c.isascii() else "?") for c in text)
+    """Text for LaTeX: its special characters escaped, the figure's signs and Greek letters
+    from plain LaTeX's math fonts; a character pdflatex's fonts lack is a question mark."""
+    return "".join(_TEX.get(c) or _UNICODE.get(c) or _character(c) for c in text)
+
+
+def _character(c: str) -> str:
+    """A character no table names: ASCII and Latin-1's letters (é) as they are, a Greek
+    letter by its name (\\alpha), anything else a question mark."""
+    if c.isascii() or "\u00c0" <= c <= "\u00ff":
+        return c
+    name = unicodedata.name(c, "").split()
+    if name[:2] == ["GREEK", "SMALL"] and len(name) == 4 and name[3] != "OMICRON":
+        return rf"\ensuremath{{\{name[3].lower().replace('lamda', 'lambda')}}}"
+    return "?"
+
+
+# The signs of the figures' notation (gate symbols, their key, the arrays' pictures),
+# written with what every LaTeX has (no package needed in a document that \inputs them).
+_UNICODE = {
+    "√": r"\ensuremath{\surd}", "ε": r"\ensuremath{\varepsilon}", "…": r"\ldots{}",
+    "‖": r"\ensuremath{\|}", "ᵀ": r"\ensuremath{^{T}}", "²": r"\ensuremath{^{2}}",
+    "³": r"\ensuremath{^{3}}", "₋": r"\ensuremath{_{-}}", "→": r"\ensuremath{\rightarrow}",
+    "■": r"\rule{0.55em}{0.55em}",
+    "□": r"{\setlength{\fboxsep}{0pt}\fbox{\rule{0pt}{0.5em}\hspace{0.5em}}}",
+    **{chr(0x2080 + k): rf"\ensuremath{{_{{{k}}}}}" for k in range(10)},
+    **{g: rf"\ensuremath{{\{n}}}" for g, n in zip("ΓΔΘΛΞΠΣΥΦΨΩ", ["Gamma", "Delta", "Theta",
+       "Lambda", "Xi", "Pi", "Sigma", "Upsilon", "Phi", "Psi", "Omega"], strict=True)},
+}
 
 
 def colour_name(role: str) -> str:

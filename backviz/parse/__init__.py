@@ -46,7 +46,7 @@ from ..errors import ExpressionSyntaxError, PositionedError
 from ..graph import INPUT, Graph, collector_paused
 from ..ops import BINARY, FUNCTIONS
 from ..tokens import Source, function_name, is_name
-from . import literals
+from . import indexes, literals
 from .builder import MAX_NODES, Builder, Const, UserGate, Value
 from .expression import Expression, Names
 from .statements import (
@@ -57,6 +57,7 @@ from .statements import (
     Definition,
     Example,
     Import,
+    IndexAssignment,
     Statement,
     assigns,
     is_definition,
@@ -147,6 +148,8 @@ class _Program:
             case Example():
                 value = literals.array(self.source, self.value_at(s.name, "=", s), s.last)
                 return self.example(s.name, value, s.first)
+            case IndexAssignment():
+                return self.assign_index(s)
             case Bare():
                 return self.bare(s, last)
         return None
@@ -190,6 +193,46 @@ class _Program:
         result = self.builder.apply(BINARY[AUGMENTED[s.sign]], [self.scope[s.name], value],
                                     s.first + 1, s.first, s.last)
         return self.bind(s.name, result)
+
+    def assign_index(self, s: IndexAssignment) -> Value:
+        """``m[idx] = v`` is a new version of m, the places of idx replaced (the setitem
+        gate, or fill for a number); ``m[idx] += v`` is ``m[idx] = m[idx] + v``, as numpy
+        does it (a repeated index adds once)."""
+        node = self.indexed(s)
+        expression = Expression(self.source, self.names, self.builder, self.scope)
+        index = indexes.read(self.source, s.first + 1, self.gates, expression.variable)
+        if s.close + 2 >= s.last:
+            raise self.fail(f"nothing after '{s.sign}': write a value or an expression",
+                            s.close + 2)
+        value = self.expression(s.close + 2, s.last)
+        builder, at, where = self.builder, s.close + 1, (node, *index.inputs)
+        if s.sign != "=":
+            current = builder.add("index", where, s.first + 1, s.first, s.close + 1,
+                                  const=index.spec)
+            value = builder.apply(BINARY[AUGMENTED[s.sign]], [current, value], at, s.first,
+                                  s.last)
+        if isinstance(value, Const):
+            result = builder.add("fill", where, at, s.first, s.last,
+                                 const=(value.value, index.spec))
+        else:
+            result = builder.add("setitem", (node, value, *index.inputs), at, s.first, s.last,
+                                 const=index.spec)
+        self.scope[s.name] = result
+        builder.names[result] = s.name
+        return result
+
+    def indexed(self, s: IndexAssignment) -> int:
+        """The node that ``m[idx] = ...`` makes a new version of: m's, which must be a value
+        the program computed (an input is not changed in place)."""
+        node = self.scope.get(s.name)
+        if node is None:
+            raise self.fail(f"'{s.name}[...] {s.sign} ...' needs a value of {s.name} first "
+                            f"(e.g. {s.name} = np.zeros_like(x))", s.first)
+        if self.builder.ops[node] == INPUT and self.builder.names[node] == s.name:
+            raise self.fail(f"{s.name} is an input, and inputs are not changed in place: "
+                            f"copy it first, m = {s.name}.copy(), then assign to m[...]",
+                            s.first)
+        return node
 
     def example(self, name: str, value: Any, token: int) -> int:
         """``x = 3``: the input x, with 3 as its example value."""

@@ -13,10 +13,11 @@ from typing import NamedTuple
 from ..tokens import END, is_name
 
 __all__ = ["AUGMENTED", "Assignment", "Augmented", "Bare", "Definition", "Example", "Import",
-           "Statement", "assigns", "is_definition", "read"]
+           "IndexAssignment", "Statement", "assigns", "is_definition", "read"]
 
 AUGMENTED = {"+=": "+", "-=": "-", "*=": "*", "/=": "/", "**=": "**", "@=": "@"}
-ARRAY = frozenset(["np.array", "numpy.array"])
+ARRAY = frozenset(["np.array", "numpy.array", "np.zeros", "numpy.zeros", "np.ones",
+                   "numpy.ones"])
 _SEPARATORS = frozenset(["\n", ";"])
 _OPENING = frozenset("([")
 _CLOSING = frozenset(")]")
@@ -64,6 +65,16 @@ class Example(NamedTuple):
     last: int
 
 
+class IndexAssignment(NamedTuple):
+    """``m[idx] = v`` or ``m[idx] += v``: a new version of m (its ``]`` at ``close``)."""
+
+    name: str
+    sign: str  # "=", "+="...
+    close: int
+    first: int
+    last: int
+
+
 class Bare(NamedTuple):
     """An expression on its own: the output, if it is the last statement."""
 
@@ -71,7 +82,7 @@ class Bare(NamedTuple):
     last: int
 
 
-Statement = Import | Definition | Assignment | Augmented | Example | Bare
+Statement = Import | Definition | Assignment | Augmented | Example | IndexAssignment | Bare
 
 
 def read(tokens: list[str]) -> list[Statement]:
@@ -115,6 +126,9 @@ def _kind(tokens: list[str], first: int, last: int) -> Statement:
         return Import(first, last)
     if is_definition(tokens, first, last):
         return Definition(head, first, last)
+    close = _index_assigned(tokens, first, last)
+    if close is not None:
+        return IndexAssignment(head, tokens[close + 1], close, first, last)
     if not is_name(head) or not assigns(tokens, first):
         return Bare(first, last)
     if second in AUGMENTED:
@@ -128,6 +142,19 @@ def _kind(tokens: list[str], first: int, last: int) -> Statement:
 def assigns(tokens: list[str], first: int) -> bool:
     """Whether the statement at ``first`` is written as an assignment, ``=`` or ``+=``..."""
     return tokens[first + 1] == "=" or tokens[first + 1] in AUGMENTED
+
+
+def _index_assigned(tokens: list[str], first: int, last: int) -> int | None:
+    """``m[...] = ...``: the token of the ``]`` before the ``=``, or None."""
+    if not is_name(tokens[first]) or tokens[first + 1] != "[":
+        return None
+    depth = 0
+    for k in range(first + 1, last):
+        depth += (tokens[k] == "[") - (tokens[k] == "]")
+        if depth == 0:
+            after = tokens[k + 1]
+            return k if after == "=" or after in AUGMENTED else None
+    return None
 
 
 def is_definition(tokens: list[str], first: int, last: int) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 SVG = "{http://www.w3.org/2000/svg}"
 GREEN = "#008000"
@@ -20,7 +20,12 @@ RED = "#ff0000"
 _WIDTHS = {**dict.fromkeys("0123456789", 0.636), ".": 0.318, ",": 0.318, "-": 0.361,
            " ": 0.318, "[": 0.390, "]": 0.390, "(": 0.390, ")": 0.390, "×": 0.838,
            "+": 0.838, "*": 0.5, "/": 0.337, "^": 0.838, "e": 0.615, "x": 0.592,
-           "i": 0.278, "n": 0.634, "f": 0.352, "a": 0.613}
+           "i": 0.278, "n": 0.634, "f": 0.352, "a": 0.613,
+           # the lower-case letters of named values (loss =, correct_class_scores =)
+           "b": 0.635, "c": 0.550, "d": 0.635, "g": 0.635, "h": 0.634, "j": 0.278,
+           "k": 0.579, "l": 0.278, "m": 0.974, "o": 0.612, "p": 0.635, "q": 0.635,
+           "r": 0.411, "s": 0.521, "t": 0.392, "u": 0.634, "v": 0.592, "w": 0.818,
+           "y": 0.592, "z": 0.525, "_": 0.5, "=": 0.838}
 _ASCENT = 0.76  # cap height and digits reach about 0.73 em above the baseline
 _DESCENT = 0.24
 
@@ -63,6 +68,8 @@ class Figure:
     rules: dict[str, list[tuple[float, float, float]]]  # node -> horizontal lines (x0, x1, y)
     edges: list[tuple[str, list[tuple[float, float]]]]  # edge title -> sampled points
     circles: list[tuple[str, float, float, float]]  # node, cx, cy, r
+    # the vertical radius of a gate drawn as an ellipse (an index's label), by node
+    heights: dict[str, float] = field(default_factory=dict)
 
 
 def _points(d: str) -> list[tuple[float, float]]:
@@ -86,6 +93,7 @@ def read(svg: str) -> Figure:
     rules: dict[str, list[tuple[float, float, float]]] = {}
     edges: list[tuple[str, list[tuple[float, float]]]] = []
     circles: list[tuple[str, float, float, float]] = []
+    heights: dict[str, float] = {}
     for group in root.iter(f"{SVG}g"):
         cls = group.get("class")
         if cls not in ("node", "edge"):
@@ -109,7 +117,8 @@ def read(svg: str) -> Figure:
         for ellipse in group.iter(f"{SVG}ellipse"):
             circles.append((title, float(ellipse.get("cx", 0)), float(ellipse.get("cy", 0)),
                             float(ellipse.get("rx", 0))))
-    return Figure(texts, rules, edges, circles)
+            heights[title] = float(ellipse.get("ry", ellipse.get("rx", 0)))
+    return Figure(texts, rules, edges, circles, heights)
 
 
 def side_problems(fig: Figure) -> list[str]:
@@ -171,7 +180,8 @@ def problems(fig: Figure) -> list[str]:
                 continue
             b = text.box
             nx, ny = min(max(cx, b.x0), b.x1), min(max(cy, b.y0), b.y1)
-            if (nx - cx) ** 2 + (ny - cy) ** 2 < (r - 1) ** 2:
+            ry = fig.heights.get(node, r)  # an ellipse is as wide as r, as high as ry
+            if ((nx - cx) / r) ** 2 + ((ny - cy) / ry) ** 2 < ((r - 1) / r) ** 2:
                 found.append(f"{text.text!r} ({text.node}) is inside the circle of {node}")
     return found
 

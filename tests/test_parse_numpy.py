@@ -9,15 +9,19 @@ checked against central differences and against numpy alone.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import autograd.numpy as anp
 import numpy as np
 import pytest
 from autograd import grad
+from autograd.extend import VSpace
 from autograd.numpy.numpy_boxes import ArrayBox
+from autograd.numpy.numpy_vspaces import ArrayVSpace
 
 import backviz
+from backviz.gallery import load
 
 RNG = np.random.default_rng(19)
 X = RNG.normal(size=(4, 3))
@@ -90,10 +94,24 @@ ArrayBox.dot = lambda self, other: anp.dot(self, other)  # type: ignore[attr-def
 ArrayBox.copy = lambda self: self * 1.0  # type: ignore[attr-defined]
 
 
+class _Held(np.ndarray):
+    """An input held fixed while autograd differentiates another: numpy's own X.dot(W)
+    would make an array of autograd's boxes of W, so its dot is autograd's."""
+
+    def dot(self, other: Any) -> Any:  # type: ignore[override]
+        return anp.dot(np.asarray(self), other)
+
+
+VSpace.register(_Held, ArrayVSpace)  # its gradients are numpy arrays like any other
+ArrayBox.register(_Held)
+
+
 def _run(program: str, module: Any, values: dict[str, Any]) -> Any:
     """The program run by Python with ``module`` as np (test code, not user input)."""
+    if module is anp:
+        values = {k: v.view(_Held) if type(v) is np.ndarray else v for k, v in values.items()}
     scope: dict[str, Any] = {"np": module, **values}
-    exec(program, scope)  # noqa: S102 - the tests' own programs
+    exec(program, scope)  # the tests' own programs, never user text
     return scope["loss"]
 
 
@@ -184,3 +202,29 @@ def test_example_values_as_numpy_writes_them() -> None:
                       "loss = x * np.sum(z + o)")
     assert t.value == 12.0
     assert t.inputs["z"].shape == (2, 3)
+
+
+# --- the gallery's numpy: the same text, run by numpy, gives the same numbers -------------
+
+GALLERY = Path(__file__).parent.parent / "expressions"
+
+
+@pytest.mark.parametrize("name", ["cs231n_softmax_loss", "cs231n_svm_loss", "batch_norm_numpy"])
+def test_the_pasted_gallery_losses_are_what_numpy_computes(name: str) -> None:
+    figure = load(GALLERY / f"{name}.toml")
+    values = {k: np.array(v) if isinstance(v, list) else v for k, v in figure.values.items()}
+    t = backviz.trace(figure.expression, values)
+    assert t.warnings == ()
+    assert t.value == pytest.approx(float(_run(figure.expression, np, values)), rel=1e-14)
+    graph = t.graph
+    floats = {k: np.asarray(v, dtype=np.float64) for k, v in values.items()}
+    for var, got in t.gradients.items():
+        np.testing.assert_allclose(got, _central(graph, floats, var), rtol=1e-5, atol=1e-7,
+                                   err_msg=f"d/d{var} (central differences)")
+        if "] = " in figure.expression:  # index assignment: autograd cannot take it
+            continue
+        others = {k: v for k, v in values.items() if k != var}
+        expected = grad(lambda x, others=others, var=var: _run(
+            figure.expression, anp, {**others, var: x}))(floats[var])
+        np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12,
+                                   err_msg=f"d/d{var} (autograd)")

@@ -82,9 +82,9 @@ def edge_label(value: Any, grad: Any, numbers: Numbers, theme: Theme, shown: boo
     # Arrays get room between their brackets and the line.
     pad = "1" if np.ndim(value) == 0 and np.ndim(grad) == 0 else "3"
     side = '<TD WIDTH="1" CELLPADDING="0"></TD>'
-    if grad is None:  # an index: integers, written as such
+    if grad is None:  # an index: integers, written as such (a value read for its shape, as is)
         whole = copy.copy(numbers)
-        whole.integral = True
+        whole.integral = bool(np.all(np.asarray(value) == np.round(value)))
         below = " "
         value_cell = _number_cell(value, whole, theme.value)
     else:

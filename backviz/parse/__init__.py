@@ -226,8 +226,9 @@ class _Program:
         the program computed (an input is not changed in place)."""
         node = self.scope.get(s.name)
         if node is None:
-            raise self.fail(f"'{s.name}[...] {s.sign} ...' needs a value of {s.name} first "
-                            f"(e.g. {s.name} = np.zeros_like(x))", s.first)
+            raise self.fail(f"'{s.name}[...] {s.sign} ...' changes a value the program has "
+                            f"made, and {s.name} has none yet: make it first (e.g. {s.name} = "
+                            "x.copy() or np.zeros_like(x))", s.first)
         if self.builder.ops[node] == INPUT and self.builder.names[node] == s.name:
             raise self.fail(f"{s.name} is an input, and inputs are not changed in place: "
                             f"copy it first, m = {s.name}.copy(), then assign to m[...]",

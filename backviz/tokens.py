@@ -67,7 +67,7 @@ def is_name(token: str) -> bool:
 
 
 def is_number(token: str) -> bool:
-    return token[:1] in NUMBER_START and token != "."
+    return token[:1] in NUMBER_START and token != "." and token != "..."
 
 
 def integer(tokens: list[str], k: int) -> tuple[int | None, int]:

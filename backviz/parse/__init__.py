@@ -5,17 +5,20 @@ A program is statements separated by line breaks or ``;``; ``#`` starts a commen
     program    := statement ((NEWLINE | ";") statement)*
     statement  := NAME "=" expr                     an intermediate, or an input's example value
                 | NAME ("+=" | "-=" | "*=" | "/=" | "**=" | "@=") expr
+                | NAME "[" index ("," index)* "]" ("=" | "+=" | ...) expr   a new version of NAME
                 | NAME "(" NAME ("," NAME)* ")" "=" expr        a user gate
                 | "import" ... | "from" ... "import" ...        math and numpy only, ignored
                 | expr
-    expr       := expr ("+" | "-") term | term
+    expr       := sum (("<" | "<=" | ">" | ">=" | "==" | "!=") sum)?     a mask, no gradient
+    sum        := sum ("+" | "-") term | term
     term       := term ("*" | "/" | "@") unary | unary
     unary      := ("-" | "+") unary | power
     power      := postfix ("**" | "^") unary | postfix    (right-associative)
-    postfix    := atom (".T" | "[" index ("," index)* "]")*
-    atom       := NUMBER | NAME | NAME "(" expr ("," expr)* ("," NAME "=" INTEGER)? ")"
-                | "(" expr ")"
-    index      := INTEGER | [INTEGER] ":" [INTEGER] [":" [INTEGER]] | NAME | "arange(" INTEGER ")"
+    postfix    := atom ("." NAME | "." NAME "(" args? ")" | "[" index ("," index)* "]")*
+    atom       := NUMBER | NAME | NAME "(" args ")" | "(" expr ")"
+    args       := expr ("," expr)* ("," NAME "=" kwvalue)*
+    index      := INTEGER | [INTEGER] ":" [INTEGER] [":" [INTEGER]] | NAME | None | "..."
+                | "arange(" (INTEGER | NAME) ")"
 
 A lone expression is a one-statement program. The output is the value of the last
 statement. A name assigned an expression without variables (``x = 3``, ``W = [[1, 2], [3,

@@ -2,11 +2,12 @@
 
 The loop reads one token at a time, alternating between two places: where an operand is
 expected (a number, a name, a call, ``(``, a prefix sign) and where an operator is (a
-binary operator, ``)``, ``,``, ``.T``, an index). Each kind of token has its method, which
-returns where the next token is. Operands wait on one stack, operators and open brackets on
-another, each entry a record; an operator is applied when one of lower binding power
-arrives, a call when its ``)`` does. Nothing recurses, so a 100,000-term sum or 5,000
-nested brackets cost memory, never Python's recursion limit.
+binary operator or a comparison, ``)``, ``,``, an attribute or a method such as ``.T`` or
+``.sum(``, an index; :mod:`backviz.parse.numpy_forms` reads numpy's forms). Each kind of
+token has its method, which returns where the next token is. Operands wait on one stack,
+operators and open brackets on another, each entry a record; an operator is applied when
+one of lower binding power arrives, a call when its ``)`` does. Nothing recurses, so a
+100,000-term sum or 5,000 nested brackets cost memory, never Python's recursion limit.
 """
 
 from __future__ import annotations
@@ -491,6 +492,10 @@ class Expression:
         """``a < b``: a mask of 0s and 1s; ``x > 0`` carries its constant, ``0 < x`` is
         written ``x > 0``."""
         a, b, symbol = left.value, right.value, top.symbol
+        if isinstance(a, int) and self.builder.ops[a] in ("compare", "compare_c") \
+                and self.tokens[left.first] != "(":
+            raise self.fail("a chained comparison (a < b < c) means 'and' in Python: write "
+                            "(a < b) * (b < c)", top.token)
         if isinstance(a, Const) and isinstance(b, Const):
             return Const(float(COMPARISONS[symbol](a.value, b.value)), top.token)
         if isinstance(a, Const) or isinstance(b, Const):
@@ -544,6 +549,8 @@ def _bad_character(char: str) -> str:
                 "(e.g. --W '[[1,2],[3,4]]'), not written in the expression")
     if char in "'\"":
         return "unexpected quote: the expression language has no strings"
+    if char == "...":
+        return "unexpected '...': an ellipsis stands only in an index, X[..., 0]"
     if char == ".":
         return ("unexpected '.': an attribute follows a value (W.T, X.shape, X.sum(axis=0)); "
                 "numbers are written 0.5 or .5")

@@ -61,6 +61,7 @@ _OUTSIDE = {
                     "nonlocal", "assert", "del", "pass", "break", "continue", "async",
                     "await", "in", "is")},
 }
+_DUNDER = ("a dunder name", "names are the program's own; nothing of Python is reachable")
 # Names a program may use for its own values, but not call.
 _CALLS = {"print": ("print", "leave it out: the figure shows every value"),
           **{name: _RUNS for name in ("eval", "exec", "open", "input", "compile", "globals",
@@ -81,8 +82,8 @@ def outside_the_language(token: str, called: bool, following: str = "") -> str |
     if what is not None and not called and token not in _ALWAYS and not (
             is_name(following) or (following[:1] in "0123456789.([:'\"" and following)):
         what = None
-    if what is None and token.startswith("__"):
-        what = ("a dunder name", "names are the program's own; nothing of Python is reachable")
+    if what is None and called and token.startswith("__"):
+        what = _DUNDER
     if what is None:
         return None
     construct, instead = what
@@ -152,9 +153,8 @@ def check_attribute(source: Source, k: int) -> None:
     if not is_name(name) or "." in name:
         raise source.error("expected an attribute's name after '.' (W.T, X.shape, "
                            "X.sum(axis=0))", k + 1)
-    outside = outside_the_language(name, called=False)
-    if outside is not None and name.startswith("__"):
-        raise source.error(outside, k + 1)
+    if name.startswith("__"):  # x.__class__: a variable may be called __x, an attribute not
+        raise source.error(f"{_DUNDER[0]} is not part of backviz's language: {_DUNDER[1]}", k + 1)
     if name not in METHODS:
         raise source.error(f"unknown attribute .{name[:40]}: a value has .T, .shape, .size, "
                            f".ndim and the methods {', '.join(METHODS)}", k + 1)

@@ -522,8 +522,10 @@ def _where_values(rest: tuple[Array, ...]) -> tuple[Array, Array, Array]:
     """``where``'s two branches and its mask: ``rest`` is the inputs (the branches that are
     not constants, then the mask), then the parameter (each branch's constant, or None)."""
     *inputs, spec = rest
+    if not isinstance(spec, tuple) or len(inputs) != 1 + sum(k is None for k in spec):
+        raise GateError("where takes its branches that are not numbers, then its mask")
     given = iter(inputs[:-1])
-    a, b = (next(given) if k is None else np.float64(k) for k in spec)
+    a, b = [next(given) if k is None else np.float64(k) for k in spec]
     return a, b, inputs[-1]
 
 

@@ -70,6 +70,8 @@ def test_long_programs_trace_without_recursion() -> None:
                         "none yet: make it first"),
     ("3 .shape[0] * x", {}, "a number has no shape[0]: it has no axes"),
     ("np.clip(x, y, 1)", {}, "np.clip's bounds are numbers"),
+    ("N, D = x + 1\nN", {}, "only a shape unpacks, N, D = X.shape: the language has no tuples"),
+    ("N, D = x.shape\nN * D", {"x": [1.0, 2.0]}, "D: a vector (2,) has no shape[1]"),
     ("x + ...", {}, "unexpected '...': an ellipsis stands only in an index, X[..., 0]"),
     ("np.sum(0 < x < 1)", {}, "a chained comparison (a < b < c) means 'and' in Python"),
 ])

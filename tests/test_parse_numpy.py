@@ -62,6 +62,7 @@ PROGRAMS = [
     # 3. shapes as numbers
     "N = X.shape[0]\nloss = np.sum(X) / N",
     "loss = np.sum(X) / X.size + X.ndim * a + len(X) * b",
+    "N, D = X.shape\nloss = np.sum(X.reshape(D, N).T * M) / (N * D)",
     "N = X.shape[0]\nD = X.shape[1]\nloss = np.sum(X.reshape(N * D, -1)[:, 0] * 2) / D",
     "loss = np.sum(X.reshape(-1) * X.flatten()) + X.ravel().dot(X.ravel())",
     "loss = np.sum(X.reshape(3, 4) @ X)",

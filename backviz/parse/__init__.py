@@ -6,6 +6,7 @@ A program is statements separated by line breaks or ``;``; ``#`` starts a commen
     statement  := NAME "=" expr                     an intermediate, or an input's example value
                 | NAME ("+=" | "-=" | "*=" | "/=" | "**=" | "@=") expr
                 | NAME "[" index ("," index)* "]" ("=" | "+=" | ...) expr   a new version of NAME
+                | NAME ("," NAME)+ "=" NAME ".shape"                     N, D = X.shape
                 | NAME "(" NAME ("," NAME)* ")" "=" expr        a user gate
                 | "import" ... | "from" ... "import" ...        math and numpy only, ignored
                 | expr
@@ -62,6 +63,7 @@ from .statements import (
     Import,
     IndexAssignment,
     Statement,
+    Unpacking,
     assigns,
     is_definition,
     read,
@@ -153,6 +155,8 @@ class _Program:
                 return self.example(s.name, value, s.first)
             case IndexAssignment():
                 return self.assign_index(s)
+            case Unpacking():
+                return self.unpack(s)
             case Bare():
                 return self.bare(s, last)
         return None
@@ -222,6 +226,22 @@ class _Program:
                                  const=index.spec)
         self.scope[s.name] = result
         builder.names[result] = s.name
+        return result
+
+    def unpack(self, s: Unpacking) -> Value:
+        """``N, D = X.shape``: each name the gate that reads one size of X (only a shape
+        unpacks: the language has no tuples)."""
+        tokens, k = self.tokens, s.equals + 1
+        if not (k + 3 == s.last and tokens[k + 1] == "." and tokens[k + 2] == "shape"):
+            raise self.fail("only a shape unpacks, N, D = X.shape: the language has no "
+                            "tuples; assign one value to each name", s.equals)
+        x = self.expression(k, k + 1)
+        if isinstance(x, Const):
+            raise self.fail("a number has no shape to unpack", k)
+        result: Value = x
+        for axis, name in enumerate(s.names):
+            result = self.builder.add("shape", (x,), k + 2, k, s.last, const=("shape", axis))
+            self.bind(name, result)
         return result
 
     def indexed(self, s: IndexAssignment) -> int:

@@ -13,7 +13,7 @@ from typing import NamedTuple
 from ..tokens import END, is_name
 
 __all__ = ["AUGMENTED", "Assignment", "Augmented", "Bare", "Definition", "Example", "Import",
-           "IndexAssignment", "Statement", "assigns", "is_definition", "read"]
+           "IndexAssignment", "Statement", "Unpacking", "assigns", "is_definition", "read"]
 
 AUGMENTED = {"+=": "+", "-=": "-", "*=": "*", "/=": "/", "**=": "**", "@=": "@"}
 ARRAY = frozenset(["np.array", "numpy.array", "np.zeros", "numpy.zeros", "np.ones",
@@ -75,6 +75,15 @@ class IndexAssignment(NamedTuple):
     last: int
 
 
+class Unpacking(NamedTuple):
+    """``N, D = X.shape``: a name for each size (its ``=`` at ``equals``)."""
+
+    names: tuple[str, ...]
+    equals: int
+    first: int
+    last: int
+
+
 class Bare(NamedTuple):
     """An expression on its own: the output, if it is the last statement."""
 
@@ -82,7 +91,8 @@ class Bare(NamedTuple):
     last: int
 
 
-Statement = Import | Definition | Assignment | Augmented | Example | IndexAssignment | Bare
+Statement = (Import | Definition | Assignment | Augmented | Example | IndexAssignment | Unpacking
+             | Bare)
 
 
 def read(tokens: list[str]) -> list[Statement]:
@@ -129,6 +139,10 @@ def _kind(tokens: list[str], first: int, last: int) -> Statement:
     close = _index_assigned(tokens, first, last)
     if close is not None:
         return IndexAssignment(head, tokens[close + 1], close, first, last)
+    if second == ",":
+        unpacked = _unpacked(tokens, first, last)
+        if unpacked is not None:
+            return Unpacking(unpacked, first + 2 * len(unpacked) - 1, first, last)
     if not is_name(head) or not assigns(tokens, first):
         return Bare(first, last)
     if second in AUGMENTED:
@@ -142,6 +156,20 @@ def _kind(tokens: list[str], first: int, last: int) -> Statement:
 def assigns(tokens: list[str], first: int) -> bool:
     """Whether the statement at ``first`` is written as an assignment, ``=`` or ``+=``..."""
     return tokens[first + 1] == "=" or tokens[first + 1] in AUGMENTED
+
+
+def _unpacked(tokens: list[str], first: int, last: int) -> tuple[str, ...] | None:
+    """``N, D = ...``: the names before the ``=``, or None."""
+    names = []
+    k = first
+    while k < last and is_name(tokens[k]):
+        names.append(tokens[k])
+        if tokens[k + 1] == "=":
+            return tuple(names)
+        if tokens[k + 1] != ",":
+            return None
+        k += 2
+    return None
 
 
 def _index_assigned(tokens: list[str], first: int, last: int) -> int | None:

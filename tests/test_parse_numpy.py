@@ -229,3 +229,13 @@ def test_the_pasted_gallery_losses_are_what_numpy_computes(name: str) -> None:
             figure.expression, anp, {**others, var: x}))(floats[var])
         np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12,
                                    err_msg=f"d/d{var} (autograd)")
+
+
+def test_numpy_names_may_name_values_as_in_python() -> None:
+    t = backviz.trace("var = x.var()\nnorm = np.linalg.norm(x)\nloss = var * norm + np.var(x)",
+                      x=[1.0, 2.0, 4.0])
+    x = np.array([1.0, 2.0, 4.0])
+    assert t.value == pytest.approx(np.var(x) * np.linalg.norm(x) + np.var(x), rel=1e-14)
+    assert backviz.trace("len * 2", len=3.0).gradients == {"len": 2.0}  # an input named len
+    with pytest.raises(backviz.ExpressionSyntaxError, match="'exp' is a function of backviz"):
+        backviz.parse("exp = 3\nexp")

@@ -53,6 +53,7 @@ from ..tokens import Source, function_name, is_name
 from . import indexes, literals
 from .builder import MAX_NODES, Builder, Const, UserGate, Value
 from .expression import Expression, Names
+from .numpy_forms import NAMES_OF_VALUES
 from .statements import (
     AUGMENTED,
     Assignment,
@@ -175,7 +176,8 @@ class _Program:
     def value_at(self, name: str, sign: str, s: Assignment | Augmented | Example) -> int:
         """Where the value assigned to ``name`` starts, once it is known ``name`` may be
         assigned one."""
-        if function_name(name) in FUNCTIONS or name in self.gates or "." in name:
+        if (function_name(name) in FUNCTIONS and name not in NAMES_OF_VALUES) \
+                or name in self.gates or "." in name:
             what = "a function of backviz" if function_name(name) in FUNCTIONS \
                 else "a user gate" if name in self.gates else "not a name"
             raise self.fail(f"'{name}' is {what}, and cannot be assigned a value", s.first)

@@ -24,7 +24,7 @@ from ..ops import ALIASES, BINARY, COMPARISONS, OPS, OVERLOADS, Op
 from ..tokens import NAME_START, PREFIXES, Source, function_name, is_name, is_number
 from . import indexes, numpy_forms
 from .builder import Builder, Const, UserGate, Value
-from .numpy_forms import KNOWN, STRUCTURAL, outside_the_language
+from .numpy_forms import KNOWN, NAMES_OF_VALUES, STRUCTURAL, outside_the_language
 from .statements import AUGMENTED
 
 __all__ = ["Expression", "Names"]
@@ -228,7 +228,7 @@ class Expression:
             raise self.source.error(f"unknown name '{token[:40]}': of math and numpy, backviz "
                                     "knows the functions it lists and pi and e", k,
                                     UnknownFunctionError)
-        if token in KNOWN or token in self.names.gates:
+        if (token in KNOWN and token not in NAMES_OF_VALUES) or token in self.names.gates:
             raise self.fail(f"'{token}' is a function: call it as {token}(...)", k)
         if self.defining is not None or token in self.names.assigned_at:
             raise self.not_an_input(token, k)

@@ -17,8 +17,9 @@ from ..ops import ALIASES, FUNCTIONS, OPS, OVERLOADS, REDUCTIONS
 from ..tokens import Source, integer, is_name
 from .builder import Builder, Const, Value
 
-__all__ = ["KNOWN", "METHODS", "SHAPES", "STRUCTURAL", "arities", "check_attribute", "flipped",
-           "keyword_value", "keywords", "outside_the_language", "shape_param", "structural"]
+__all__ = ["KNOWN", "METHODS", "NAMES_OF_VALUES", "SHAPES", "STRUCTURAL", "arities",
+           "check_attribute", "flipped", "keyword_value", "keywords", "outside_the_language",
+           "shape_param", "structural"]
 
 STRUCTURAL: dict[str, tuple[int, ...]] = {
     "reshape": (2, 3, 4), "flatten": (1,), "ravel": (1,), "copy": (1,), "zeros_like": (1,),
@@ -27,6 +28,12 @@ STRUCTURAL: dict[str, tuple[int, ...]] = {
 
 KNOWN = frozenset([*FUNCTIONS, *ALIASES, *STRUCTURAL])
 """Every function a call may name (after its math./np./numpy. prefix)."""
+
+NAMES_OF_VALUES = frozenset(["var", "std", "norm", "clip", "where", "len", "copy", "dot",
+                             "square", "power", "pow", "maximum", "minimum", "flatten", "ravel",
+                             "reshape", "log1p", "expm1", "matmul", "zeros_like", "ones_like"])
+"""numpy's names that programs also give their own values (``var = x.var(axis=0)``), as
+Python lets them: assigned, the name is the value, and ``np.var``, ``x.var()`` still call."""
 
 SHAPES = frozenset(["shape", "size", "ndim"])
 """The attributes that read a number (or the shape) off a value."""

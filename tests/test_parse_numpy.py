@@ -71,6 +71,16 @@ PROGRAMS = [
     "c = X[:, 1]\nloss = np.sum(c[:, None] * X)",
     "N = X.shape[0]\nloss = np.sum(np.log(np.abs(M[np.arange(N), yc]) + 1)) / N",
     "loss = np.sum(X[..., 1]) + np.sum(M[1, ...])",
+    # the forward passes of a first course: layer norm, an attention head, an RNN step,
+    # a clipped cross-entropy
+    "mu = X.mean(axis=-1, keepdims=True)\nvar = X.var(axis=-1, keepdims=True)\n"
+    "xh = (X - mu) / np.sqrt(var + 1e-5)\nloss = np.sum((v * xh + a) * M)",
+    "d = X.shape[-1]\nscores = X @ M.T / np.sqrt(d)\n"
+    "w = np.exp(scores - scores.max(axis=-1, keepdims=True))\nw /= w.sum(axis=-1, keepdims=True)"
+    "\nloss = np.sum((w @ X) ** 2)",
+    "h = np.tanh(np.dot(X, v) + a)\nloss = np.sum(h * h) * 0.5",
+    "p = np.clip(1 / (1 + np.exp(-X)), 1e-7, 1 - 1e-7)\n"
+    "loss = -np.mean(M * np.log(p) + (1 - M) * np.log(1 - p))",
     # 4. masks
     "loss = np.sum((X > 0) * X)",
     "loss = np.sum(np.where(X > 0, X, 0.1 * X))",

@@ -24,7 +24,7 @@ from ..ops import ALIASES, BINARY, COMPARISONS, OPS, OVERLOADS, Op
 from ..tokens import NAME_START, PREFIXES, Source, function_name, is_name, is_number
 from . import indexes, numpy_forms
 from .builder import Builder, Const, UserGate, Value
-from .numpy_forms import KNOWN, NAMES_OF_VALUES, STRUCTURAL, outside_the_language
+from .numpy_forms import KNOWN, NAMES_OF_VALUES, PYTHON_WORDS, STRUCTURAL, outside_the_language
 from .statements import AUGMENTED
 
 __all__ = ["Expression", "Names"]
@@ -216,9 +216,10 @@ class Expression:
     def name(self, k: int) -> Value:
         """A name at k that does not name a value yet: a constant, or a new input."""
         token = self.tokens[k]
-        outside = outside_the_language(token, called=False, following=self.tokens[k + 1])
-        if outside is not None:
-            raise self.fail(outside, k)
+        if token in PYTHON_WORDS:
+            outside = outside_the_language(token, called=False, following=self.tokens[k + 1])
+            if outside is not None:
+                raise self.fail(outside, k)
         if token.startswith(PREFIXES):
             constant = _CONSTANTS.get(function_name(token))
             if constant is not None:

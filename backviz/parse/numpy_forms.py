@@ -17,7 +17,7 @@ from ..ops import ALIASES, FUNCTIONS, OPS, OVERLOADS, REDUCTIONS
 from ..tokens import Source, integer, is_name
 from .builder import Builder, Const, Value
 
-__all__ = ["KNOWN", "METHODS", "NAMES_OF_VALUES", "SHAPES", "STRUCTURAL", "arities",
+__all__ = ["KNOWN", "METHODS", "NAMES_OF_VALUES", "PYTHON_WORDS", "SHAPES", "STRUCTURAL", "arities",
            "check_attribute", "flipped", "keyword_value", "keywords", "outside_the_language",
            "shape_param", "structural"]
 
@@ -76,6 +76,9 @@ _CALLS = {"print": ("print", "leave it out: the figure shows every value"),
 
 
 _ALWAYS = frozenset(["True", "False", "None", "np.random", "numpy.random"])
+PYTHON_WORDS = frozenset(_OUTSIDE)
+"""The names that may be Python outside the language where they stand (a cheap first test
+for the parser, which meets a new name at every input)."""
 
 
 def outside_the_language(token: str, called: bool, following: str = "") -> str | None:

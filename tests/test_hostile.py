@@ -72,6 +72,9 @@ def test_long_programs_trace_without_recursion() -> None:
     ("np.clip(x, y, 1)", {}, "np.clip's bounds are numbers"),
     ("N, D = x + 1\nN", {}, "only a shape unpacks, N, D = X.shape: the language has no tuples"),
     ("N, D = x.shape\nN * D", {"x": [1.0, 2.0]}, "D: a vector (2,) has no shape[1]"),
+    ("np.sum(np.max(x, 0))", {}, "np.max(X, 0) is numpy's max along axis 0: write "
+                                 "np.max(X, axis=0), or np.maximum(a, b) for the elementwise"),
+    ("np.sum(x.max(0))", {}, "write the axis as a keyword: X.max(axis=...) (column 14)"),
     ("x + ...", {}, "unexpected '...': an ellipsis stands only in an index, X[..., 0]"),
     ("np.sum(0 < x < 1)", {}, "a chained comparison (a < b < c) means 'and' in Python"),
 ])

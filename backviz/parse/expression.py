@@ -384,6 +384,8 @@ class Expression:
             return after
         if self.at_keyword(after, call):
             return self.keyword(after, call)
+        if function in numpy_forms.REDUCING:  # numpy reads X.max(0) as X.max(axis=0)
+            raise self.fail(f"write the axis as a keyword: X.{function}(axis=...)", after)
         call.args = 2
         self.expect_operand = True
         return after
@@ -472,6 +474,10 @@ class Expression:
             value = self.builder.apply(OPS[target], [*args, *extra], call.token, first, end)
         else:
             # max(a, b) or max(X): the overload with this many arguments
+            if n == 2 and function in ("max", "min") and call.name.startswith(("np.", "numpy.")):
+                raise self.fail(f"{call.name}(X, 0) is numpy's {function} along axis 0: write "
+                                f"{call.name}(X, axis=0), or np.{function}imum(a, b) for the "
+                                "elementwise one", call.token)
             op = next(op for op in OVERLOADS[function] if op.arity == n)
             value = self.builder.apply(op, args, call.token, first, end, self.param(op, call))
         self.operands.append(_Operand(value, first, end))

@@ -17,9 +17,9 @@ from ..ops import ALIASES, FUNCTIONS, OPS, OVERLOADS, REDUCTIONS
 from ..tokens import Source, integer, is_name
 from .builder import Builder, Const, Value
 
-__all__ = ["KNOWN", "METHODS", "NAMES_OF_VALUES", "PYTHON_WORDS", "SHAPES", "STRUCTURAL", "arities",
-           "check_attribute", "flipped", "keyword_value", "keywords", "outside_the_language",
-           "shape_param", "structural"]
+__all__ = ["KNOWN", "METHODS", "NAMES_OF_VALUES", "PYTHON_WORDS", "REDUCING", "SHAPES",
+           "STRUCTURAL", "arities", "check_attribute", "flipped", "keyword_value", "keywords",
+           "outside_the_language", "shape_param", "structural"]
 
 STRUCTURAL: dict[str, tuple[int, ...]] = {
     "reshape": (2, 3, 4), "flatten": (1,), "ravel": (1,), "copy": (1,), "zeros_like": (1,),
@@ -42,7 +42,8 @@ METHODS = {name: name for name in ("sum", "mean", "max", "min", "var", "std", "d
                                    "flatten", "ravel", "transpose", "copy", "clip")}
 """The methods of an array that the language has, by the function each is."""
 
-_REDUCING = frozenset(op.function for op in OPS.values() if op.name in REDUCTIONS)
+REDUCING = frozenset(op.function for op in OPS.values() if op.name in REDUCTIONS)
+"""The functions of numpy's reductions: sum, mean, max, min, var, std."""
 _FLIPPED = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
 _LOOPS = ("a loop", "write out the steps, or say it for the whole array at once "
           "(sum(x * w), X @ W, np.maximum(0, S))")
@@ -102,7 +103,7 @@ def outside_the_language(token: str, called: bool, following: str = "") -> str |
 
 def keywords(function: str) -> tuple[str, ...]:
     """The keywords a call of ``function`` takes."""
-    if function in _REDUCING:
+    if function in REDUCING:
         return ("axis", "keepdims")
     return ("axis",) if any(op.keyword for op in OVERLOADS.get(function, ())) else ()
 

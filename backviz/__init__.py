@@ -18,6 +18,9 @@ import types
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .bridges import BridgeWarning
+    from .bridges.micrograd import from_micrograd
+    from .bridges.torch import from_torch
     from .errors import (
         BackvizError,
         ExpressionSyntaxError,
@@ -38,6 +41,7 @@ if TYPE_CHECKING:
     from .ops import OPS, Op
     from .parse import parse
     from .tracing import Trace, trace
+    from .values import data
 
 __version__ = "0.1.0"
 
@@ -52,14 +56,19 @@ _WHERE = {
     **dict.fromkeys(["Graph", "Group", "Node"], "graph"),
     **dict.fromkeys(["OPS", "Op"], "ops"),
     "parse": "parse",
+    "data": "values",
+    "BridgeWarning": "bridges",
+    "from_micrograd": "bridges.micrograd",  # micrograd itself is never imported
+    "from_torch": "bridges.torch",  # imports torch, when first used
 }
-_MODULES = {"cli", "errors", "evaluate", "gallery", "gate", "graph", "live", "notebook", "ops",
+_MODULES = {"bridges", "cli", "errors", "evaluate", "gallery", "gate", "graph", "live", "notebook", "ops",
             "page", "parse", "render", "signals", "start", "teach", "template", "text", "tokens",
             "tracing", "values"}
 
 __all__ = [
     "OPS",
     "BackvizError",
+    "BridgeWarning",
     "ExpressionSyntaxError",
     "GalleryFileError",
     "Gate",
@@ -79,8 +88,11 @@ __all__ = [
     "UnknownFunctionError",
     "__version__",
     "backward",
+    "data",
     "edge_gradients",
     "forward",
+    "from_micrograd",
+    "from_torch",
     "gate",
     "parse",
     "trace",

@@ -46,7 +46,15 @@ from .ops import FUNCTIONS
 from .parse import parse
 from .render import to_bytes
 from .render.backend import stop_drawing
-from .render.export import FORMATS, format_for, json_chunks, write_atomic, write_folder_atomic
+from .render.export import (
+    ANIMATIONS,
+    BUILD_FILES,
+    FORMATS,
+    format_for,
+    json_chunks,
+    write_atomic,
+    write_folder_atomic,
+)
 from .render.style import MAX_PRECISION, MIN_PRECISION, THEMES, Style
 from .render.summary import summary
 from .tracing import Trace, trace
@@ -74,6 +82,9 @@ Examples:
       a program: statements on lines or after ';', names drawn at their values
   backviz "sig(u) = 1/(1+exp(-u)); f = sig(w*x)" --w 2 --x -1 --collapse sig
       a gate of your own, drawn as one gate (without --collapse: a box around its gates)
+  backviz "l2(W@x - y)" --W "[[1,2],[3,4]]" --x "[1,-1]" --y "[0.5,1]" --data y
+      y is given data (a target): drawn with its value and no gradient (in the
+      program itself: "data y; l2(W@x - y)")
   backviz expressions/sigmoid_neuron.toml      one expression file
   backviz expressions/                         every file of a folder, into output/
 
@@ -114,8 +125,9 @@ np.zeros_like np.ones_like. Indexes: s[2], X[:, 0], X[1:3], s[y], S[np.arange(N)
 c[:, None] (np.newaxis), X[..., 0]. A program is statements separated by line breaks or
 ';' (# starts a comment): NAME = EXPRESSION; NAME += EXPRESSION; m[idx] = EXPRESSION (a new
 version of m); sig(u) = EXPRESSION (a gate of your own); NAME = 3, [[1, 2]], np.array(2.0),
-np.zeros((2, 3)) give an input an example value; the last statement is the output. Loops,
-if, def, print and random numbers stay out, with a message that says what to write.
+np.zeros((2, 3)) give an input an example value; data y, dout says that inputs are given
+data; the last statement is the output. Loops, if, def, print and random numbers stay out,
+with a message that says what to write.
 """
 
 DRAW_USAGE = "EXPRESSION|FILE.toml|FOLDER [--NAME VALUE]... [OPTIONS]"
@@ -284,6 +296,10 @@ def _common_options(*, precision: str, theme: str) -> Callable[[_F], _F]:
                      metavar="N", help=precision),
         click.option("--set", "assignments", multiple=True, metavar="NAME=VALUE",
                      help="Give a variable's value (for names that clash with options)."),
+        click.option("--data", "data", multiple=True, metavar="NAME",
+                     help="The input NAME is given data (a label, a target, dout), not a "
+                          "parameter: drawn with its value and no gradient; repeatable, or "
+                          "NAME,NAME. Integer indexes (y in s[y]) are data anyway."),
         click.option("--theme", type=click.Choice(list(THEMES), case_sensitive=False), help=theme),
     ]
 
@@ -368,6 +384,25 @@ def _no_target(given: Given, options: set[str]) -> str:
             return f"no such option: {option}" + (f" (did you mean {close[0]}?)" if close else "")
     return ("give an expression (e.g. \"(x+y)*z\"), an expression file or a folder of them; "
             f"usage: backviz {DRAW_USAGE} (backviz --help for more)")
+
+
+def _data(data: Sequence[str], sources: Sequence[Source | BackvizError]) -> tuple[str, ...]:
+    """The names that --data declares given data (it is repeated, or names them with commas
+    between), each an input of an expression drawn: else the error says what it is."""
+    names = tuple(dict.fromkeys(name.strip() for item in data for name in item.split(",")
+                                if name.strip()))
+    variables = _variables(sources)
+    graphs = [source.graph for source in sources if isinstance(source, Source)]
+    for name in (name for name in names if name not in variables):
+        reason = f"no expression file here has an input {name}"
+        if len(graphs) == 1:
+            try:
+                graphs[0].with_data([name])
+            except BackvizError as err:  # what the name is: computed, or not there at all
+                reason = str(err)
+        hint = f"; for the variable data, write --set data={name}" if "data" in variables else ""
+        raise UsageError(f"--data {name}: {reason}{hint}")
+    return names
 
 
 def _listed(names: Sequence[str], limit: int = 10) -> str:
@@ -562,6 +597,8 @@ class Asked:
     check: bool = False
     check_all: bool = False
     annotate: bool = False
+    data: tuple[str, ...] = ()
+    """The inputs --data declares given data, in every expression that has them."""
 
     def name_of(self, source: Source) -> str:
         """The figure's name in output/: --name, the file's, or the expression's."""
@@ -573,8 +610,15 @@ class Asked:
         """Where the figure (or build) goes; with -o FOLDER and several files, in it."""
         if self.output is None or not several:
             return self.output
-        name = self.name_of(source)
-        return str(Path(self.output) / (name if self.steps else f"{name}.{self.fmt}"))
+        return str(Path(self.output) / self.file_name(self.name_of(source)))
+
+    def file_name(self, name: str) -> str:
+        """The file (or a build's folder) a figure named ``name`` is written to."""
+        if not self.steps:
+            return f"{name}.{self.fmt}"
+        if self.fmt in BUILD_FILES:  # one file: name-steps.tex, .gif, or .png for an apng
+            return f"{name}-steps.{'png' if self.fmt == 'apng' else self.fmt}"
+        return name
 
     def style(self, figure: Figure | None) -> Style:
         """How to draw: the options, then the expression file's precision and theme."""
@@ -596,8 +640,13 @@ def _format(output: str | None, fmt: str | None, steps: bool) -> str:
     fmt = fmt.lower() if fmt else None
     if output == "":
         raise BackvizError("-o needs a file name (or - for stdout)")
+    named = Path(output).suffix.lower().lstrip(".") if output else ""
+    animated = fmt if fmt in ANIMATIONS else named if named in ANIMATIONS and not fmt else None
+    if animated and not steps:
+        raise BackvizError(f"{animated} is an animation of a build: add --steps")
+    if steps and named in BUILD_FILES and not fmt:  # -o build.tex, -o build.gif
+        return named
     if output is not None and output != "-" and not steps:
-        named = Path(output).suffix.lower().lstrip(".")
         if fmt and named in FORMATS and named != fmt:
             raise BackvizError(f"-o {output} is {named.upper()} and --format asks for "
                                f"{fmt.upper()}: give one of them (or -o "
@@ -613,12 +662,14 @@ def _check_teaching(asked: Asked) -> None:
     from . import teach
 
     output, fmt = asked.output, asked.fmt
+    if fmt in BUILD_FILES:  # one file: any name, or stdout
+        return
     if output == "-":
         raise BackvizError("--steps writes a folder of frames, not one stream: give -o FOLDER "
                            "or leave -o out (the default is output/NAME/)")
     if fmt not in teach.BUILD_FORMATS:
         raise BackvizError(f"--steps draws its frames as {' or '.join(teach.BUILD_FORMATS)}, "
-                           f"not {fmt}")
+                           f"or one file as {', '.join(BUILD_FILES)}, not {fmt}")
     if (output is not None and Path(output).suffix.lower().lstrip(".") in FORMATS
             and not output.endswith("/") and not Path(output).is_dir()):
         raise BackvizError(f"--steps writes a folder of frames, and -o {output} names a file: "
@@ -633,8 +684,9 @@ def _check_teaching(asked: Asked) -> None:
 @click.option("-o", "--output", metavar="PATH",
               help="File to write (format from its suffix), or - for stdout. "
                    "Default: output/NAME.svg.")
-@click.option("-f", "--format", "fmt", type=click.Choice(FORMATS, case_sensitive=False),
-              help="Output format (default: from the -o suffix, else svg).")
+@click.option("-f", "--format", "fmt", type=click.Choice(FORMATS + ANIMATIONS, case_sensitive=False),
+              help="Output format (default: from the -o suffix, else svg); gif and apng "
+                   "animate a build (--steps).")
 @click.option("-n", "--name", metavar="NAME",
               help="Name of the figure in output/ (default: from the expression or file).")
 @_common_options(
@@ -645,8 +697,8 @@ def _check_teaching(asked: Asked) -> None:
 @click.option("--background", type=click.Choice(["theme", "none"], case_sensitive=False),
               default="theme", help="none: a transparent background (default: the theme's).")
 @click.option("--scale", type=click.FloatRange(0.1, 20), metavar="K",
-              help="Size: K times the natural size for svg, pdf and dot; K pixels per point "
-                   "for png (default 4: the first figure is 808 px wide).")
+              help="Size: K times the default size of every format (a png has 4 pixels per "
+                   "point: --scale 2 makes it twice as wide).")
 @click.option("--max-elements", type=click.IntRange(1, 10_000), metavar="N",
               help="Write arrays of up to N numbers in full (default 16; larger ones are "
                    "written as their shape and range).")
@@ -656,7 +708,8 @@ def _check_teaching(asked: Asked) -> None:
 @click.option("--steps", is_flag=True,
               help="Build the figure one backward step at a time: output/NAME/frame-NN.svg "
                    "(or .png with -f png) and index.html to step through them; -o names the "
-                   "folder.")
+                   "folder. -f tex: one Beamer frame, -f gif or apng: an animation "
+                   "(output/NAME-steps.tex, .gif, .png).")
 @click.option("--explain", is_flag=True,
               help="Print the backward pass, one line per gate: (local)(upstream) = result, "
                    "and the gradient patterns.")
@@ -674,9 +727,9 @@ def _check_teaching(asked: Asked) -> None:
 @click.pass_context
 def draw_cli(ctx: click.Context, /, given: Given, output: str | None, fmt: str | None,
              name: str | None, precision: int | None, assignments: tuple[str, ...],
-             theme: str | None, background: str, scale: float | None, max_elements: int | None,
-             collapse: tuple[str, ...], steps: bool, explain: bool, check_grads: bool,
-             check_all: bool, annotate: bool) -> None:
+             data: tuple[str, ...], theme: str | None, background: str, scale: float | None,
+             max_elements: int | None, collapse: tuple[str, ...], steps: bool, explain: bool,
+             check_grads: bool, check_all: bool, annotate: bool) -> None:
     """Draw backpropagation on the computational graph of an EXPRESSION or a program.
 
     Every edge shows its forward value in green above the line and its gradient
@@ -698,7 +751,7 @@ def draw_cli(ctx: click.Context, /, given: Given, output: str | None, fmt: str |
                       transparent=background.lower() == "none", scale=scale,
                       max_elements=max_elements or Style.max_elements, steps=steps,
                       explain=explain, check=check_grads or check_all, check_all=check_all,
-                      annotate=annotate)
+                      annotate=annotate, data=_data(data, sources))
         _check_teaching(asked)
         if path and Path(given.target).is_dir():
             _check_folder(given.target, sources, asked, options)
@@ -714,7 +767,7 @@ def _run(sources: Sequence[Source | BackvizError], values: dict[str, Any], asked
     Graphviz draws them all at once (see :func:`_drawing_pool`).
     """
     several = len(sources) > 1
-    traced = [_traced(source, values, asked.collapse, several) for source in sources]
+    traced = [_traced(source, values, asked, several) for source in sources]
     if not several and isinstance(traced[0], BackvizError):
         raise traced[0]
     unchecked: list[str] = []
@@ -745,19 +798,23 @@ def _make_one(item: tuple[Source, Trace] | BackvizError, drawn: Callable[[], Any
     return f"{label}: {wrong}" if label and wrong else wrong
 
 
-def _traced(source: Source | BackvizError, values: dict[str, Any], collapse: tuple[str, ...],
+def _traced(source: Source | BackvizError, values: dict[str, Any], asked: Asked,
             several: bool) -> tuple[Source, Trace] | BackvizError:
     """Both passes over one expression, its user gates collapsed; or what went wrong.
 
-    In a folder, ``collapse`` applies to the files that call the gates it names.
+    In a folder, --collapse applies to the files that call the gates it names, and --data
+    to those that have the inputs it names.
     """
     if isinstance(source, BackvizError):
         return source
     try:
+        inputs = source.graph.input_ids
+        source = source._replace(graph=source.graph.with_data(
+            name for name in asked.data if name in inputs))
         t = _trace(source, values)
         called = {g.name for g in t.graph.groups}
         chosen = (*(source.figure.collapse if source.figure else ()),
-                  *(c for c in collapse if not several or c in called))
+                  *(c for c in asked.collapse if not several or c in called))
         return source, (t.collapse(*chosen) if chosen else t)
     except BackvizError as err:
         return err
@@ -824,7 +881,8 @@ def _drawing(source: Source, t: Trace, output: str | None,
 
         title = figure.title if figure else source.expression
         about = figure.caption if figure else None
-        return partial(teach.build, t, style, title, asked.fmt, about)
+        make = teach.build_file if asked.fmt in BUILD_FILES else teach.build
+        return partial(make, t, style, title, asked.fmt, about)
     if output is not None or not (asked.explain or asked.check):
         if asked.fmt == "json":  # written piece by piece: a large array need not be held twice
             return partial(json_chunks, t)
@@ -843,11 +901,11 @@ def _make(source: Source, t: Trace, output: str | None, asked: Asked,
     style = asked.style(source.figure)
     # With -o -, stdout is the figure: the words go to stderr, as the summary does.
     wrong = _teach(t, style, asked, err=output == "-")
-    if drawn is not None and asked.steps:
+    if drawn is not None and asked.steps and asked.fmt not in BUILD_FILES:
         folder = Path(output) if output else Path("output") / asked.name_of(source)
         _write_build(folder, t, style, drawn, label)
     elif drawn is not None:
-        path = Path(output) if output else Path("output") / f"{asked.name_of(source)}.{asked.fmt}"
+        path = Path(output) if output else Path("output") / asked.file_name(asked.name_of(source))
         _write(None if output == "-" else path, t, style, drawn, label)
     return wrong
 
@@ -876,7 +934,7 @@ def _check(t: Trace, every: bool, err: bool) -> str | None:
     if not bad:
         return None
     worst = max(bad, key=lambda r: r.error)
-    return (f"the relative error of d/d{worst.name} is {worst.error:.1e}, above the "
+    return (f"the relative error of {t.graph.d(worst.name)} is {worst.error:.1e}, above the "
             f"tolerance {teach.TOLERANCE:g}")
 
 
@@ -971,7 +1029,8 @@ Examples:
     theme="Colours the page starts with (it can switch them): slides, colorblind, dark.")
 @click.pass_context
 def live_cli(ctx: click.Context, /, given: Given, port: int, no_browser: bool,
-             precision: int | None, assignments: tuple[str, ...], theme: str | None) -> None:
+             precision: int | None, assignments: tuple[str, ...], data: tuple[str, ...],
+             theme: str | None) -> None:
     """Open a page where the figure follows what you type: the EXPRESSION (or the
     expression file's) in a box, a field and a slider for each value, the backward
     pass step by step.
@@ -984,7 +1043,7 @@ def live_cli(ctx: click.Context, /, given: Given, port: int, no_browser: bool,
 
     options = _option_names(ctx)
     with _click_errors(options):
-        start = _start(given, assignments, precision, theme, options)
+        start = _start(given, assignments, data, precision, theme, options)
 
     def ready(server: live.LiveServer) -> None:
         try:
@@ -1015,10 +1074,11 @@ class _Unprinted(Exception):
         self.error = error
 
 
-def _start(given: Given, assignments: Sequence[str], precision: int | None, theme: str | None,
-           options: set[str]) -> Start:
+def _start(given: Given, assignments: Sequence[str], data: Sequence[str], precision: int | None,
+           theme: str | None, options: set[str]) -> Start:
     """What the page opens with: the expression (or file) and values given, else the
-    lecture's first figure."""
+    lecture's first figure. Inputs given data (--data, the file's ``data``) are declared in
+    the text itself, ``data y`` on its first line, which the page's box shows and edits."""
     from .live import Start
 
     source = _one_source(LIVE_EXAMPLE[0] if given.target is None else given.target,
@@ -1026,14 +1086,17 @@ def _start(given: Given, assignments: Sequence[str], precision: int | None, them
     values = _values(given, assignments, _variables([source]), options, strict=True)
     if isinstance(source, BackvizError):
         raise source
+    declared = _data(data, [source])
     figure = source.figure
     if figure is not None:  # the command line's values and options over the file's
         values = {**figure.values, **values}
         precision = figure.precision if precision is None else precision
         theme = theme or figure.theme
+        declared = (*figure.data, *(name for name in declared if name not in figure.data))
     elif given.target is None:
         values = {**LIVE_EXAMPLE[1], **values}
-    return Start(source.expression, {name: as_text(v) for name, v in values.items()}, precision,
+    expression = (f"data {', '.join(declared)}\n" if declared else "") + source.expression
+    return Start(expression, {name: as_text(v) for name, v in values.items()}, precision,
                  (theme or "slides").lower())
 
 

@@ -39,7 +39,8 @@ from .text import short
 from .values import as_value
 
 __all__ = ["Evaluation", "UserCall", "backward", "collapse",
-           "edge_gradients", "finite", "forward", "index_inputs", "local_texts", "public",
+           "data_inputs", "edge_gradients", "finite", "forward", "index_inputs", "local_texts",
+           "public",
            "shares", "unbroadcast", "vjp", "written"]
 
 Array = Any  # np.float64 or np.ndarray
@@ -236,6 +237,16 @@ def index_inputs(graph: Graph) -> frozenset[int]:
     return frozenset(j for j in as_index - as_data if graph.ops[j] == INPUT)
 
 
+def data_inputs(graph: Graph) -> frozenset[int]:
+    """The inputs that are given data, not parameters: drawn and reported without a gradient.
+
+    Those the graph declares data (:attr:`Graph.data`), and those used only as an index
+    (:func:`index_inputs`), which are data whether declared or not.
+    """
+    ids = graph.input_ids
+    return index_inputs(graph) | {ids[name] for name in graph.data if name in ids}
+
+
 # --- the chain rule at one gate ------------------------------------------------------------
 
 def vjp(op: Op, g: Array, out: Array, inputs: Sequence[Array], const: Param) -> tuple[Array, ...]:
@@ -420,16 +431,17 @@ class Evaluation:
     def gradients(self) -> dict[str, float | np.ndarray]:
         """d output / d variable for every variable, as a float or an array of its shape.
 
-        Not for an input used only as an index (``y`` in ``s[y]``): an integer has none.
+        Not for given data (:attr:`data_inputs`): a label, or an index (``y`` in ``s[y]``).
         """
-        skip = self.index_inputs
+        skip = self.data_inputs
         return {name: public(self.grads[i]) for name, i in self.graph.input_ids.items()
                 if i not in skip}
 
     @cached_property
-    def index_inputs(self) -> frozenset[int]:
-        """The ids of the inputs used only as an index (see :func:`index_inputs`)."""
-        return index_inputs(self.graph)
+    def data_inputs(self) -> frozenset[int]:
+        """The ids of the inputs that are given data, declared or used only as an index
+        (see :func:`data_inputs`): the figure draws them without a gradient."""
+        return data_inputs(self.graph)
 
     @property
     def inputs(self) -> dict[str, float | np.ndarray]:

@@ -8,6 +8,7 @@ A file looks like this (``values`` may hold numbers or nested lists); ``title`` 
     caption = "CS231n lecture 4"      # optional
     precision = 2                     # optional: decimals shown
     theme = "colorblind"              # optional: slides, colorblind or dark
+    data = ["y"]                      # optional: inputs that are given data, no gradient
 
     [values]
     w0 = 2.0
@@ -31,7 +32,7 @@ from .values import as_value
 
 __all__ = ["Figure", "find", "load"]
 
-_FIELDS = {"title", "expression", "values", "caption", "precision", "theme", "collapse"}
+_FIELDS = {"title", "expression", "values", "caption", "precision", "theme", "collapse", "data"}
 THEME_NAMES = tuple(THEMES)
 
 
@@ -49,7 +50,9 @@ class Figure:
     collapse: tuple[str, ...] = ()
     """User gates drawn as one gate (``collapse = ["sig"]``)."""
     graph: Graph | None = field(default=None, compare=False, repr=False)
-    """The expression, parsed (the file is read once)."""
+    """The expression, parsed (the file is read once), its ``data`` declared."""
+    data: tuple[str, ...] = ()
+    """Inputs that are given data, drawn without a gradient (``data = ["y"]``)."""
 
     @property
     def name(self) -> str:
@@ -76,11 +79,22 @@ def load(path: str | Path, given: Collection[str] = ()) -> Figure:
             syntax = f"field 'expression': {err}"  # last: its caret lines end the message
     if isinstance(values, dict):
         problems += _value_problems(values, graph, given, missing=bool(problems or syntax))
+    declared = data.get("data", [])
+    if graph is not None and _names(declared):
+        try:
+            graph = graph.with_data(declared)
+        except BackvizError as err:
+            problems.append(f"field 'data': {err}")
     if problems or syntax:
         raise GalleryFileError(f"{path}: {'; '.join([*problems, *([syntax] if syntax else [])])}")
     return Figure(path, data["title"], data["expression"], dict(values), data.get("caption"),
                   data.get("precision"), data.get("theme"), tuple(data.get("collapse", [])),
-                  graph)
+                  graph, tuple(declared))
+
+
+def _names(value: Any) -> bool:
+    """Whether a field is a list of names (``collapse``, ``data``)."""
+    return isinstance(value, list) and all(isinstance(name, str) for name in value)
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -127,10 +141,11 @@ def _field_problems(data: dict[str, Any]) -> list[str]:
     if isinstance(theme, str) and theme not in THEME_NAMES:
         problems.append(f"the field 'theme' must be one of {', '.join(THEME_NAMES)}, "
                         f"not {theme!r}")
-    collapse = data.get("collapse", [])
-    if not isinstance(collapse, list) or not all(isinstance(c, str) for c in collapse):
+    if not _names(data.get("collapse", [])):
         problems.append("the field 'collapse' must be a list of user gates' names, "
                         "e.g. [\"sig\"]")
+    if not _names(data.get("data", [])):
+        problems.append("the field 'data' must be a list of inputs' names, e.g. [\"y\"]")
     return problems
 
 

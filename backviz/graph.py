@@ -15,18 +15,19 @@ feed several gates anywhere in the graph, not only at the inputs. Calls of a use
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any, NamedTuple
 
 from . import tokens as _tokens
-from .errors import line_and_column
+from .errors import BackvizError, line_and_column
 from .ops import OPS, Param
 from .text import short
 
 __all__ = [
+    "COMPUTED_DATA",
     "INPUT",
     "Graph",
     "Group",
@@ -36,6 +37,8 @@ __all__ = [
 
 INPUT = "input"
 """The ``op`` of a node that reads a variable's value."""
+COMPUTED_DATA = "{name} is computed by the program, not given: only an input can be data"
+"""The message for a name declared data that the program computes."""
 
 
 @contextmanager
@@ -129,13 +132,17 @@ class Graph:
     """Every name of the program, and the node it names at the end."""
     warnings: tuple[str, ...] = ()
     """What the parser noticed: unused parameters, statements the output does not use."""
+    data: frozenset[str] = frozenset()
+    """The variables declared given data (labels, targets, ``dout``): drawn with their value
+    and no gradient, like an index (``data y`` in a program; see :meth:`with_data`)."""
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Graph):
             return NotImplemented
         return (self.expression, self.ops, self.inputs, self.names, self.consts, self.tokens,
-                self.groups) == (other.expression, other.ops, other.inputs, other.names,
-                                 other.consts, other.tokens, other.groups)
+                self.groups, self.data) == (other.expression, other.ops, other.inputs,
+                                            other.names, other.consts, other.tokens,
+                                            other.groups, other.data)
 
     __hash__ = object.__hash__
 
@@ -179,6 +186,35 @@ class Graph:
         whose columns cost a pass over the text)."""
         return {name: i for i, (op, name) in enumerate(zip(self.ops, self.names, strict=True))
                 if op == INPUT and name is not None}
+
+    def with_data(self, names: Iterable[str]) -> Graph:
+        """The same graph with these variables declared given data, as well as its own.
+
+        Only an input can be data: a name the program computes, or one it does not have,
+        is an error that says so (a typo must not quietly leave a gradient drawn).
+        """
+        names = frozenset(names)
+        for name in sorted(names - set(self.input_ids)):
+            if name in self.bindings:
+                raise BackvizError(COMPUTED_DATA.format(name=name))
+            raise BackvizError(f"{name} is not an input of the expression, so it cannot be "
+                               f"data (its inputs: {', '.join(self.variables) or 'none'})")
+        return self if names <= self.data else replace(self, data=self.data | names)
+
+    @cached_property
+    def output_name(self) -> str | None:
+        """The output's name, for the words ``de/dx``: ``e`` in ``e = c * d``; None when it
+        has none, or when an input has that name too (``x += 1``: ``dx/dx`` would be no
+        derivative of the output)."""
+        name = self.names[-1]
+        if name is None or (self.ops[-1] != INPUT and name in self.input_ids):
+            return None
+        return name
+
+    def d(self, name: str) -> str:
+        """The derivative of the output by ``name`` in words: ``de/dx`` for the output e,
+        ``d/dx`` where the output has no name."""
+        return f"d{self.output_name or ''}/d{name}"
 
     @property
     def gates(self) -> tuple[Node, ...]:

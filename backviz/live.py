@@ -432,11 +432,14 @@ def _bad_input(err: BackvizError, variables: list[dict[str, str]] | None = None)
 
 
 def _summary(t: Trace, style: Style) -> dict[str, Any]:
-    """The command's summary: the output, each input's gradient, the warnings."""
+    """The command's summary: the output by its name (f if it has none), its value, each
+    input's gradient with its label in words (``de/dx``), the warnings."""
     numbers = Numbers(t, style)
     return {
+        "output": t.graph.output_name or "f",
         "value": numbers.plain(t.values[-1]),
-        "gradients": [[name, numbers.plain(g)] for name, g in t.gradients.items()],
+        "gradients": [[name, numbers.plain(g), t.graph.d(name)]
+                      for name, g in t.gradients.items()],
         "warnings": list(t.warnings),
     }
 

@@ -1,7 +1,10 @@
-"""What a notebook shows for a trace: the figure as SVG and PNG, and the summary as text.
+"""What a notebook shows for a trace: the figure as SVG, PNG and PDF, and the summary as
+text; for a build, the stepping page, with its first and last frames as images.
 
-The SVG is for trusted notebooks; the PNG for untrusted ones (which do not render SVG)
-and for nbconvert's LaTeX and PDF export; the text for everything else. A figure fits
+The SVG is for trusted notebooks; the PNG for untrusted ones (which do not render SVG);
+the PDF for nbconvert's LaTeX and PDF export, which takes it as it is (given only an SVG,
+it runs Inkscape to convert it, and fails where Inkscape is not installed); the text
+for everything else. A figure fits
 the output area, unless that makes its text too small to read: then it keeps a legible
 size and the output area scrolls. Displaying never raises (a notebook's Run All would
 stop): without Graphviz, or for a graph too large to draw, the text says why there is no
@@ -10,12 +13,16 @@ figure.
 
 from __future__ import annotations
 
+import base64
+import html
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from .errors import GraphvizNotFoundError
 from .render import to_bytes, to_svg
 from .render.backend import MAX_GATES
+from .render.dot import PNG_SCALE
 from .render.metrics import svg_resized, svg_size
 from .render.style import Style
 from .render.summary import summary
@@ -23,7 +30,7 @@ from .render.summary import summary
 if TYPE_CHECKING:
     from .evaluate import Evaluation
 
-__all__ = ["AREA", "LEGIBLE", "Figure", "mimebundle"]
+__all__ = ["AREA", "LEGIBLE", "Figure", "build_mimebundle", "mimebundle"]
 
 AREA = 900
 """About how wide a notebook's output area is (CSS pixels)."""
@@ -64,7 +71,8 @@ def mimebundle(trace: Evaluation, scale: float | None = None,
         shown = width * _PX * scale if scale else max(min(width * _PX, AREA), width * _PX * LEGIBLE)
         factor = shown / (width * _PX)
         svg = svg_resized(svg, shown, height * _PX * factor)
-        png = to_bytes(trace, "png", replace(style, scale=_SHARP * _PX * factor))
+        png = to_bytes(trace, "png", replace(style, scale=_SHARP * _PX * factor / PNG_SCALE))
+        pdf = base64.b64encode(to_bytes(trace, "pdf", style)).decode("ascii")
     except GraphvizNotFoundError:
         reason = "Graphviz's dot program is not installed (apt-get install graphviz)"
     except _NoFigure as err:
@@ -75,8 +83,8 @@ def mimebundle(trace: Evaluation, scale: float | None = None,
         size: dict[str, object] = {"width": round(shown)}
         if shown > AREA:
             size["unconfined"] = True  # JupyterLab then scrolls instead of shrinking
-        return ({"text/plain": text, "image/svg+xml": svg, "image/png": png},
-                {"image/svg+xml": size, "image/png": size})
+        return ({"text/plain": text, "image/svg+xml": svg, "image/png": png,
+                 "application/pdf": pdf}, {"image/svg+xml": size, "image/png": size})
     note = (f"(no figure: {reason}; t.to_json() and t.to_dot() give the whole graph "
             "without Graphviz and without a size limit)")
     return {"text/plain": f"{text}\n{note}"}, {}
@@ -84,3 +92,80 @@ def mimebundle(trace: Evaluation, scale: float | None = None,
 
 class _NoFigure(Exception):
     """Why a figure is not drawn."""
+
+
+# --- a build (t.steps()) ---------------------------------------------------------------------
+
+_FIT = """<script>
+(function () {
+  // Trusted: the stepping page, as tall as it is; the still frames are for where it cannot run.
+  var me = document.currentScript;
+  if (!me) { return; }
+  var box = me.parentNode, frame = box.querySelector('iframe');
+  var still = box.querySelector('.backviz-still');
+  if (still) { still.parentNode.removeChild(still); }
+  function fit() {
+    try {
+      var body = frame.contentDocument && frame.contentDocument.body;
+      if (body && body.offsetHeight) { frame.style.height = Math.ceil(body.offsetHeight) + 'px'; }
+    } catch (e) { /* a frame of another origin keeps its height */ }
+  }
+  frame.addEventListener('load', function () {
+    fit();
+    var w = frame.contentWindow;
+    if (w && w.ResizeObserver) { new w.ResizeObserver(fit).observe(w.document.body); }
+  });
+  fit();
+})();
+</script>"""
+
+
+def build_mimebundle(html_page: str, captions: Sequence[str], first_svg: str,
+                     draw_png: Callable[[int, float], bytes]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A build as a notebook shows it: the stepping page where scripts run (a trusted
+    notebook), its first and last frames as images with every caption where they do not
+    (an untrusted notebook, whose sanitiser removes the page's frame and script), the last
+    frame as image/png and the captions as text/plain.
+
+    ``draw_png(k, scale)`` draws frame k as PNG. Never raises: without a drawing, the
+    text and the page remain.
+    """
+    n = len(captions)
+    text = "\n".join([f"{n} frames:", *(f"  {k}. {c}" for k, c in enumerate(captions, 1))])
+    size = svg_size(first_svg) or (300.0, 150.0)
+    try:
+        pngs = [draw_png(k, _SHARP * _PX / PNG_SCALE) for k in (0, n - 1)]
+    except Exception:  # a display must never stop a notebook's Run All
+        pngs = []
+    still = _still(captions, pngs, size[0] * _PX)
+    page = (f'<iframe srcdoc="{html.escape(html_page)}" style="width: 100%; '
+            f'height: {_page_height(*size)}px; border: 0" title="the frames of the build"></iframe>')
+    data: dict[str, Any] = {"text/plain": text,
+                            "text/html": f'<div class="backviz-build">{page}{still}{_FIT}</div>'}
+    if pngs:
+        data["image/png"] = pngs[-1]
+    return data, {"image/png": {"width": round(size[0] * _PX)}} if pngs else {}
+
+
+def _page_height(width: float, height: float) -> int:
+    """About how tall the stepping page is in an output area (CSS px) until its script
+    measures it: the figure as the page draws it, the title, buttons, caption and help."""
+    natural_w, natural_h = width * _PX, height * _PX
+    shown = max(natural_w, min(natural_w * 2, AREA - 64, natural_w * 520 / max(natural_h, 1.0)))
+    return round(shown * natural_h / natural_w + 320 + (20 if shown > AREA - 64 else 0))
+
+
+def _still(captions: Sequence[str], pngs: Sequence[bytes], width: float) -> str:
+    """The first and the last frame as images, and every caption, in HTML that a
+    sanitiser keeps (no frame, no script)."""
+    n = len(captions)
+    parts = ['<div class="backviz-still">']
+    for k, png in zip((0, n - 1), pngs, strict=False):
+        data = base64.b64encode(png).decode("ascii")
+        parts += [f"<p><b>frame {k + 1} of {n}</b>: {html.escape(captions[k])}</p>",
+                  f'<img src="data:image/png;base64,{data}" width="{round(width)}" '
+                  f'alt="frame {k + 1} of {n}" style="max-width: none">']
+    parts.append("<ol>" + "".join(f"<li>{html.escape(c)}</li>" for c in captions) + "</ol>")
+    parts.append("<p><small>The page that steps through the frames runs in a trusted "
+                 "notebook (JupyterLab: File, Trust Notebook).</small></p></div>")
+    return "".join(parts)

@@ -94,6 +94,15 @@ _SCRIPT = """
     prev.disabled = k === 0;
     next.disabled = k === last;
     wider.hidden = box.scrollWidth <= box.clientWidth + 1;
+    follow(k);
+  }
+  // A figure wider than the window (or a phone) scrolls to the gate the frame is at.
+  function follow(i) {
+    var at = data.focus[i];
+    if (at === null || at === undefined || box.scrollWidth <= box.clientWidth + 1) { return; }
+    var img = frames[i].getBoundingClientRect(), view = box.getBoundingClientRect();
+    var x = img.left - view.left + box.scrollLeft + at * img.width - box.clientWidth / 2;
+    box.scrollLeft = Math.max(0, Math.min(x, box.scrollWidth - box.clientWidth));
   }
   prev.addEventListener('click', function () { show(k - 1); });
   next.addEventListener('click', function () { show(k + 1); });
@@ -141,11 +150,13 @@ _SCRIPT = """
 
 def page(title: str, expression: str, svgs: Sequence[str | bytes], captions: Sequence[str],
          files: Sequence[str] | None = None, about: str | None = None,
-         theme: Theme = THEME) -> str:
+         theme: Theme = THEME, focus: Sequence[float | None] | None = None) -> str:
     """The page for frames given as SVG texts (or their UTF-8), each with its caption.
 
     ``files`` are the frames' file names (linked from the page), ``about`` the expression
-    file's caption, shown under the title.
+    file's caption, shown under the title. ``focus`` is, for each frame, where across the
+    figure (0 its left edge, 1 its right) the gate it is at stands, or None: a figure
+    wider than the window scrolls there.
     """
     if len(svgs) != len(captions) or not svgs or (files is not None and len(files) != len(svgs)):
         raise ValueError("a page needs one caption (and file name) per frame, and a frame")
@@ -175,7 +186,8 @@ def page(title: str, expression: str, svgs: Sequence[str | bytes], captions: Seq
         _navigation(len(svgs), files),
         '<p class="help">Next: &rarr;, PageDown, Space, Enter, a click on the figure or a swipe. '
         "Previous: &larr;, PageUp. Home and End go to the first and the last frame.</p>",
-        f'<script type="application/json" id="frame-data">{_frame_data(captions, files)}</script>',
+        f'<script type="application/json" id="frame-data">'
+        f"{_frame_data(captions, files, focus or [None] * len(svgs))}</script>",
         f"<script>{_SCRIPT}</script>",
         "</body>",
         "</html>",
@@ -217,8 +229,11 @@ def _navigation(n: int, files: Sequence[str] | None) -> str:
             f"{link}</nav>")
 
 
-def _frame_data(captions: Sequence[str], files: Sequence[str] | None) -> str:
-    """What the script reads: the captions, the file names and the keys."""
+def _frame_data(captions: Sequence[str], files: Sequence[str] | None,
+                focus: Sequence[float | None]) -> str:
+    """What the script reads: the captions, the file names, where each frame's gate is,
+    and the keys."""
     # JSON inside <script> must not close the element: escape "<" (json.dumps keeps it).
-    return json.dumps({"captions": list(captions), "files": list(files or []), "keys": KEYS},
-                      ensure_ascii=False).replace("<", "\\u003c")
+    return json.dumps({"captions": list(captions), "files": list(files or []),
+                       "focus": [None if f is None else round(f, 4) for f in focus],
+                       "keys": KEYS}, ensure_ascii=False).replace("<", "\\u003c")

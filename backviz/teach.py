@@ -25,13 +25,11 @@ their results by shape and range.
 
 from __future__ import annotations
 
-import html
 import math
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
-from decimal import Decimal, InvalidOperation
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -41,11 +39,14 @@ from .evaluate import local_texts, vjp
 from .graph import INPUT, Node
 from .ops import OPS, UPSTREAM
 from .page import page
+from .render.animate import PIXELS_PER_POINT, animation
 from .render.backend import Drawings, render
-from .render.dot import gate_labels, to_dot
-from .render.metrics import note_width, svg_size
-from .render.numbers import Numbers
+from .render.dot import PNG_SCALE, gate_labels, to_dot
+from .render.export import BUILD_FILES
+from .render.metrics import note_width
+from .render.numbers import Numbers, adding_up
 from .render.style import STUB, TOTAL, Note, Style
+from .render.tikz import PAD, beamer
 from .template import Template
 from .text import short
 
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
     from .evaluate import Evaluation
 
 __all__ = [
+    "BUILD_FILES",
     "BUILD_FORMATS",
     "MAX_STEPS",
     "SAMPLE",
@@ -66,6 +68,7 @@ __all__ = [
     "Product",
     "Step",
     "build",
+    "build_file",
     "check",
     "check_lines",
     "explain",
@@ -126,9 +129,11 @@ class Step:
     def lines(self) -> list[str]:
         """The products as written beside the gate, one line per input."""
         texts = [p.text for p in self.products]
-        if len(texts) == 1:
+        if not texts:
+            return ["nothing to send back to given data"]
+        if len(texts) == 1 and len(self.gate.inputs[:OPS[self.gate.op].index_from]) == 1:
             return texts
-        if len(set(texts)) == 1:
+        if len(texts) > 1 and len(set(texts)) == 1:
             return [f"{texts[0]} to both inputs"]
         return [f"{p.text} to {p.to_words}" for p in self.products]
 
@@ -204,6 +209,7 @@ def steps(trace: Evaluation, style: Style | None = None) -> list[Step]:
     write = _writer(numbers)
     graph = trace.graph
     nodes, words = graph.nodes, graph.descriptions
+    given = trace.data_inputs
     arrived: dict[int, list[Array]] = {}
     out: list[Step] = []
     for gate in reversed(nodes):
@@ -216,15 +222,16 @@ def steps(trace: Evaluation, style: Style | None = None) -> list[Step]:
             # What the gate sends back before it is summed to each input's shape.
             raw = vjp(op, trace.grads[gate.id], trace.values[gate.id], inputs, gate.const)
         upstream = write(trace.grads[gate.id])
-        # An index input gets no gradient: the index gate sends nothing back to it.
-        carries = gate.inputs[:op.index_from]
+        # Given data gets no gradient (an index neither: the index gate sends it nothing).
+        carries = [(k, i) for k, i in enumerate(gate.inputs[:op.index_from]) if i not in given]
         shares = trace.edge_grads[gate.id]
         products = tuple(
-            Product(nodes[i], chain(local, upstream, _result(numbers, share),
-                                    _summed(grad, np.shape(trace.values[i]))), words[i])
-            for i, local, share, grad in zip(carries, locals_, shares, raw, strict=False))
+            Product(nodes[i], chain(locals_[k], upstream, _result(numbers, shares[k]),
+                                    _summed(raw[k], np.shape(trace.values[i]))), words[i])
+            for k, i in carries)
         sums = []
-        for i, share in zip(carries, shares, strict=False):
+        for k, i in carries:
+            share = shares[k]
             terms = arrived.setdefault(i, [])
             terms.append(share)
             if len(terms) > 1:
@@ -238,27 +245,16 @@ def _sum_text(numbers: Numbers, terms: list[Array]) -> str:
 
     Each number is rounded to the figure's decimals. When the rounded terms do not add up
     to the rounded total (1.584 + (-0.036) = 1.548 would read 1.58 + (-0.04) = 1.55), the
-    sum is written with one more decimal, up to four more, until they do.
+    sum is written with the decimals the figure gives them (:func:`adding_up`).
     """
     total = terms[0]
     for term in terms[1:]:
         total = total + term
-    scalars = all(np.ndim(t) == 0 for t in terms) and np.isfinite(total)
-    for extra in range(5 if scalars else 1):
-        shown = numbers.more_decimals(extra)
-        write = _writer(shown)
-        written = [write(terms[0])] + [_signed(write(t)) for t in terms[1:]]
-        result = _result(shown, total)
-        if not scalars or _adds_up([write(t) for t in terms], result):
-            break
-    return f"{' + '.join(written)} = {result}"
-
-
-def _adds_up(terms: list[str], total: str) -> bool:
-    try:
-        return sum(Decimal(t) for t in terms) == Decimal(total)
-    except InvalidOperation:  # nan, inf
-        return True
+    if all(np.ndim(t) == 0 for t in terms):
+        numbers = adding_up(numbers, terms, total)
+    write = _writer(numbers)
+    written = [write(terms[0])] + [_signed(write(t)) for t in terms[1:]]
+    return f"{' + '.join(written)} = {_result(numbers, total)}"
 
 
 def _signed(text: str) -> str:
@@ -281,11 +277,13 @@ def frame_svgs(trace: Evaluation, style: Style | None = None) -> list[tuple[Fram
     return [(frame, svg.decode("utf-8")) for frame, svg in _drawn(trace, style or Style())]
 
 
-def laid_out(trace: Evaluation, style: Style | None = None) -> tuple[list[Frame], Template]:
+def laid_out(trace: Evaluation, style: Style | None = None,
+             drawing: bool = False) -> tuple[list[Frame], Template]:
     """The frames of the build and the template that draws each one
-    (``template.svg(frame.style)``); runs Graphviz once."""
+    (``template.svg(frame.style)``; with ``drawing``, its ``drawing`` for TikZ); runs
+    Graphviz once."""
     base, planned = _plan(trace, style or Style())
-    template = Template(trace, base)
+    template = Template(trace, base, drawing)
     return [replace(f, style=replace(f.style, layout=template.layout)) for f in planned], template
 
 
@@ -303,7 +301,7 @@ def _plan(trace: Evaluation, style: Style) -> tuple[Style, list[Frame]]:
             f"the expression has {len(all_steps)} gates; a build has one frame per gate and "
             f"is made for up to {MAX_STEPS} of them")
     numbers = Numbers(trace, style)
-    start = f"df/df = {numbers.scalar(1.0)}"
+    start = _start(trace, numbers)
     notes = [tuple([Note(step.gate.id, line) for line in step.lines]
                    + [Note(s.node.id, f"gradients add at {s.words}: {s.text}")
                       for s in step.sums])
@@ -314,8 +312,8 @@ def _plan(trace: Evaluation, style: Style) -> tuple[Style, list[Frame]]:
     shown = {STUB}
     result = [
         Frame(replace(style, gradients=frozenset()),
-              f"The forward pass: every value in {style.theme.value_name}, the output f = "
-              f"{numbers.plain(trace.values[-1])}."),
+              f"The forward pass: every value in {style.theme.value_name}, the output "
+              f"{_output(trace)} = {numbers.plain(trace.values[-1])}."),
         Frame(replace(style, gradients=frozenset(shown),
                       notes=(Note(trace.graph.output.id, start),)),
               f"The backward pass starts at the output: {start}."),
@@ -358,9 +356,38 @@ def build(trace: Evaluation, style: Style | None = None, title: str | None = Non
         files = dict(zip(names, _pngs(trace, [frame for frame, _ in made]), strict=True))
     text = page(title or trace.expression, trace.expression, [svg for _, svg in made],
                 [frame.caption for frame, _ in made], files=list(files), about=about,
-                theme=(style or Style()).theme)
+                theme=(style or Style()).theme, focus=[focus(frame) for frame, _ in made])
     files["index.html"] = text.encode("utf-8")
     return files
+
+
+def build_file(trace: Evaluation, style: Style | None = None, title: str | None = None,
+               format: str = "tex", about: str | None = None) -> bytes:
+    """A build as one file, from one layout: a Beamer frame whose overlays are the frames
+    (tex, see :mod:`backviz.render.tikz`), or an animation of them (gif or apng)."""
+    if format not in BUILD_FILES:
+        raise BackvizError(f"a build's file is {', '.join(BUILD_FILES)}, not {format}")
+    made, template = laid_out(trace, style or Style(), drawing=format == "tex")
+    if format == "tex":
+        head = f"backviz --steps: {len(made)} overlays of {subject(trace)}"
+        head += f"\n{about}" if about else ""
+        return beamer(template.drawing, [f.style for f in made], [f.caption for f in made],
+                      template.edges, title or trace.expression, head).encode()
+    # Posted, not projected: fewer pixels per point than a PNG frame of a build.
+    size = PIXELS_PER_POINT * ((style or Style()).scale or 1.0) / PNG_SCALE
+    pngs = _pngs(trace, [replace(f, style=replace(f.style, scale=size)) for f in made])
+    return animation(pngs, format)
+
+
+def focus(frame: Frame) -> float | None:
+    """Where across the figure (0 to 1) the gate a frame is at stands: the highlighted
+    gate, or the node its first note is under (the output, at df/df); None for none."""
+    style, layout = frame.style, frame.style.layout
+    node = style.highlight if style.highlight is not None else \
+        style.notes[0].node if style.notes else None
+    if layout is None or node is None or node not in layout.x:
+        return None
+    return (layout.x[node] + PAD) / (layout.width + 2 * PAD)
 
 
 def _pngs(trace: Evaluation, frames: list[Frame]) -> list[bytes]:
@@ -397,12 +424,23 @@ def explain(trace: Evaluation, style: Style | None = None) -> list[str]:
 
     lines = [f"backward pass of {subject(trace)} = {numbers.plain(trace.values[-1])}, "
              "one gate at a time from the output; each gradient is (local)(upstream):",
-             row("start", "", f"df/df = {numbers.scalar(1.0)}")]
+             row("start", "", _start(trace, numbers))]
     lines += [row(label, where, s.sentence)
               for label, where, s in zip(labels, wheres, all_steps, strict=True)]
-    lines.append("gradients: " + ", ".join(f"d/d{name} = {numbers.plain(g)}"
+    lines.append("gradients: " + ", ".join(f"{trace.graph.d(name)} = {numbers.plain(g)}"
                                            for name, g in trace.gradients.items()))
     return lines
+
+
+def _output(trace: Evaluation) -> str:
+    """The output in words: its name (``e``), or f, as the lecture calls it."""
+    return trace.graph.output_name or "f"
+
+
+def _start(trace: Evaluation, numbers: Numbers) -> str:
+    """Where the backward pass starts: ``df/df = 1``, or ``de/de = 1`` for the output e."""
+    out = _output(trace)
+    return f"d{out}/d{out} = {numbers.scalar(1.0)}"
 
 
 def subject(trace: Evaluation) -> str:
@@ -635,6 +673,8 @@ class Build:
     frames: tuple[Frame, ...]
     svgs: tuple[str, ...]
     html: str
+    trace: Evaluation | None = field(default=None, compare=False, repr=False)
+    """What the frames are drawn from (for a notebook's images of them)."""
 
     @classmethod
     def of(cls, trace: Evaluation, style: Style | None = None, title: str | None = None) -> Build:
@@ -642,8 +682,8 @@ class Build:
         svgs = tuple(svg for _, svg in made)
         captions = [frame.caption for frame, _ in made]
         text = page(title or trace.expression, trace.expression, svgs, captions,
-                    theme=(style or Style()).theme)
-        return cls(tuple(frame for frame, _ in made), svgs, text)
+                    theme=(style or Style()).theme, focus=[focus(frame) for frame, _ in made])
+        return cls(tuple(frame for frame, _ in made), svgs, text, trace)
 
     @property
     def captions(self) -> list[str]:
@@ -657,12 +697,17 @@ class Build:
         lines += [f"  {k}. {caption}" for k, caption in enumerate(self.captions, 1)]
         return "\n".join(lines)
 
-    def _repr_html_(self) -> str:
-        # The page is a whole document with its script: in an iframe it keeps its keys
-        # and styles to itself. The frame is as tall as the figure (at its natural size)
-        # plus the title, the caption and the buttons.
-        size = svg_size(self.svgs[0])
-        figure = size[1] * 4 / 3 if size else 400.0
-        height = round(min(1000.0, max(420.0, figure + 330)))
-        return (f'<iframe srcdoc="{html.escape(self.html)}" style="width: 100%; '
-                f'height: {height}px; border: 0" title="the frames of the build"></iframe>')
+    def _repr_mimebundle_(self, include: object = None,
+                          exclude: object = None) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The stepping page where a notebook runs scripts, its first and last frames as
+        images where it does not (see :func:`backviz.notebook.build_mimebundle`)."""
+        from .notebook import build_mimebundle
+
+        return build_mimebundle(self.html, self.captions, self.svgs[0], self._png)
+
+    def _png(self, k: int, scale: float) -> bytes:
+        """Frame k as PNG, at ``scale`` (see :attr:`Style.scale`)."""
+        if self.trace is None:
+            raise BackvizError("this build has no trace to draw its frames from")
+        style = replace(self.frames[k].style, scale=scale)
+        return render(to_dot(self.trace, style, "png"), "png", len(self.trace.graph.gates))

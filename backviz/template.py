@@ -32,7 +32,7 @@ import html
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from xml.parsers import expat
 
 from .graph import INPUT
@@ -67,10 +67,14 @@ class Template:
     (``note_rows``, ``note_width``); its gradients, highlight and notes do not matter.
     """
 
-    def __init__(self, trace: Evaluation, style: Style) -> None:
+    def __init__(self, trace: Evaluation, style: Style, drawing: bool = False) -> None:
         if style.note_rows < 1:
             raise ValueError("a template needs room for at least one row of notes")
-        svg, self.layout = _master(trace, style)
+        svg, self.drawing = _master(trace, style, drawing)
+        """The master as Graphviz laid it out (``dot -Tjson0``), or with ``drawing`` as it
+        drew it (``-Tjson``: every shape and text too, for a build's TikZ frame; it takes
+        a third of a large build's time more, so only when asked)."""
+        self.layout = _read_layout(self.drawing)
         """Where the nodes are, for :attr:`Style.layout` (a frame's own DOT needs it)."""
         graph = next(e for e in _read(svg).children if e.attrs.get("class") == "graph")
         # The graph's own texts: the placeholders of the notes, one per row, top to bottom.
@@ -90,6 +94,8 @@ class Template:
         self._bytes = _cut(svg, changing)
         piece = {element: 2 * k + 1 for k, element in enumerate(changing)}
         self._hidden = {edge: (piece[g], drawn) for edge, (g, drawn) in hidden.items()}
+        self.edges = list(hidden)
+        """Every gradient the figure draws (the keys :attr:`Style.gradients` may hold)."""
         self._highlighted = {n: (piece[g], drawn) for n, (g, drawn) in highlighted.items()}
         self._notes = [piece[row] for row in self._rows]
 
@@ -120,19 +126,21 @@ class Template:
         return b"".join(pieces)
 
 
-def _master(trace: Evaluation, style: Style) -> tuple[bytes, Layout]:
+def _master(trace: Evaluation, style: Style, drawing: bool) -> tuple[bytes, dict[str, Any]]:
     """The master's SVG (every gradient shown, no gate highlighted, a placeholder in each
-    row of notes) and its layout, from one run of Graphviz."""
+    row of notes) and its layout (with ``drawing``, every shape and text too), from one
+    run of Graphviz."""
     placeholders = tuple(Note(-1, "0", HIDDEN) for _ in range(style.note_rows))
     master = replace(style, gradients=None, highlight=None, notes=placeholders, layout=None)
     n_gates = len(trace.graph.gates)
-    svg, end, data = render(to_dot(trace, master, "svg"), "svg", n_gates, also=["json0"]) \
+    also = ["json" if drawing else "json0"]
+    svg, end, data = render(to_dot(trace, master, "svg"), "svg", n_gates, also=also) \
         .partition(b"</svg>\n")
-    return svg + end, _read_layout(json.loads(data))
+    return svg + end, json.loads(data)
 
 
-def _read_layout(data: dict[str, object]) -> Layout:
-    """The figure's width and its nodes' x (``n<id>``), from Graphviz's -Tjson0."""
+def _read_layout(data: dict[str, Any]) -> Layout:
+    """The figure's width and its nodes' x (``n<id>``), from Graphviz's -Tjson0 or -Tjson."""
     x0, _, x1, _ = (float(v) for v in str(data["bb"]).split(","))
     xs = {}
     objects = data.get("objects", [])

@@ -23,7 +23,7 @@ from .render.dot import to_dot
 from .render.export import to_dict, to_json
 from .render.style import Style
 from .render.summary import summary
-from .values import describe
+from .values import Data, describe
 
 if TYPE_CHECKING:
     from .notebook import Figure
@@ -58,7 +58,7 @@ class Trace(Evaluation):
 
     def save(self, path: str | Path, format: str | None = None,
              style: Style | None = None) -> Path:
-        """Write the figure; the format follows the suffix (.svg .dot .png .pdf .json)."""
+        """Write the figure; the format follows the suffix (.svg .dot .png .pdf .json .tex)."""
         return save(self, path, format, style)
 
     def steps(self, style: Style | None = None, title: str | None = None) -> Build:
@@ -118,7 +118,8 @@ def trace(expression: str | Graph, values: Mapping[str, object] | None = None,
     """Parse (unless given a graph), run the forward and the backward pass.
 
     Values come as keywords (``trace("(x+y)*z", x=-2, y=5, z=-4)``) or as a mapping
-    for names that are not Python identifiers or clash with keywords.
+    for names that are not Python identifiers or clash with keywords. A value marked
+    ``backviz.data(...)`` is given data (a label, a target): drawn without a gradient.
     """
     with collector_paused():
         return _trace(expression, values, named)
@@ -132,6 +133,7 @@ def _trace(expression: str | Graph, values: Mapping[str, object] | None,
             f"the values must be a mapping from names to values (e.g. {{'x': 1.0}}) or "
             f"keywords (x=1.0), not {describe(values)}")
     given: Mapping[str, object] = {**values, **named} if values and named else values or named
+    graph, given = _marked(graph, given)
     vals = forward(graph, given)
     try:
         grads = backward(graph, vals)
@@ -144,3 +146,17 @@ def _trace(expression: str | Graph, values: Mapping[str, object] | None,
         known = set(graph.variables)
         unused = tuple(name for name in given if name not in known)
     return Trace(graph, vals, grads, unused)
+
+
+def _marked(graph: Graph, given: Mapping[str, object]) -> tuple[Graph, Mapping[str, object]]:
+    """The graph with the variables whose values are marked :func:`~backviz.data` declared
+    data, and the values without their marks (a mark on a name the expression does not have
+    gets the warning any unused value gets)."""
+    # One pass over the types first, in C: a 100,000-term sum has 200,000 values, none marked.
+    if Data not in set(map(type, given.values())):
+        return graph, given
+    marked = [name for name, value in given.items() if type(value) is Data]
+    variables = set(graph.variables)
+    graph = graph.with_data(name for name in marked if name in variables)
+    return graph, {name: value.value if type(value) is Data else value
+                   for name, value in given.items()}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ import numpy as np
 from .errors import InvalidValueError
 from .text import short
 
-__all__ = ["as_text", "as_value", "describe", "from_field", "from_option"]
+__all__ = ["Data", "as_text", "as_value", "data", "describe", "from_field", "from_option"]
 
 Array = Any  # np.float64 or np.ndarray
 
@@ -168,6 +169,23 @@ def _load_npy(option: str, path: Path) -> Any:
             return np.load(f, allow_pickle=False)
         except (ValueError, EOFError) as err:
             raise InvalidValueError(f"{option}: cannot read {path}: {err}") from None
+
+
+@dataclass(frozen=True)
+class Data:
+    """A value marked as given data, not a parameter (see :func:`data`)."""
+
+    value: object
+
+
+def data(value: object) -> Data:
+    """Mark a value as given data (a label, a target, ``dout``): the trace draws it with its
+    value and no gradient, and leaves it out of the gradients.
+
+    ``backviz.trace("l2(W @ x - y)", W=W, x=x, y=backviz.data([1, 0]))``: the keywords
+    of :func:`~backviz.trace` are the variables' values, so the mark goes on the value.
+    """
+    return Data(value)
 
 
 def as_value(name: str, value: object) -> Array:

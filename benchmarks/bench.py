@@ -776,6 +776,102 @@ def bench_gallery(config: Config) -> Result:
     return result
 
 
+def _torch_mlp(batch: int) -> tuple[Callable[[], Any], Callable[[], Any]] | None:
+    """A two-layer MLP with cross-entropy on a batch: the loss, and the loss with its
+    backward pass; None without torch."""
+    if find_spec("torch") is None:
+        return None
+    import torch
+    import torch.nn.functional as F
+
+    # One thread: torch's spare threads spin after each operation and took the cores from
+    # numpy's (the same matrix product varied 30x from run to run on 2 cores).
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.ReLU(),
+                                torch.nn.Linear(128, 10)).double()
+    x = torch.randn(batch, 64, dtype=torch.float64)
+    y = torch.randint(0, 10, (batch,))
+
+    def loss() -> Any:
+        return F.cross_entropy(model(x), y)
+
+    def with_backward() -> Any:
+        model.zero_grad()
+        out = loss()
+        out.backward()
+        return out
+
+    return loss, with_backward
+
+
+def bench_bridges(config: Config) -> Result:
+    """from_torch against the program and its backward pass; micrograd's MLP of ~1,000 Values
+    traced and drawn."""
+    result = Result()
+    made = _torch_mlp(16 if config.quick else 256)
+    if made is None:
+        message = "torch is not installed: pip install 'backviz[torch]'"
+        result.notes.append(message)
+        result.targets.append(Target("recording / fn and its backward pass", None, 2.0,
+                                     message))
+    else:
+        loss, with_backward = made
+        from backviz.bridges.torch import record
+
+        def recorded() -> Any:  # fn run under the recorder, and the graph made of it
+            recorder, out = record(loss, (), {})
+            return recorder.rec.graph(recorder.node[id(out)])
+
+        rows = time_interleaved({
+            "torch: the MLP's loss and its backward pass": with_backward,
+            "recording: fn under the recorder, the graph made": recorded,
+            "backviz.from_torch(loss): recorded and traced": lambda: backviz.from_torch(loss),
+        }, config.repeats * 4)
+        plain, recording, bridged = rows.values()
+        result.rows += rows.values()
+        result.targets.append(Target("recording / fn and its backward pass",
+                                     recording.best / plain.best, 2.0,
+                                     "two-layer MLP 64-128-10, cross-entropy on 256, float64"))
+        result.notes.append(f"from_torch in all, the engine's numpy passes included: "
+                            f"{bridged.best / plain.best:.2f}x fn and its backward pass")
+    result.targets += _micrograd_mlp(config, result)
+    return result
+
+
+def _micrograd_mlp(config: Config, result: Result) -> list[Target]:
+    """micrograd's MLP(3, [16, 16, 1]) on one example: about 1,000 Values, its neurons
+    collapsed, under the drawing limit and drawn in a few seconds."""
+    if find_spec("micrograd") is None:
+        message = "micrograd is not installed: pip install micrograd==0.1.0"
+        result.notes.append(message)
+        return [Target("micrograd MLP, ~1,000 Values: gates", None, backviz.render.MAX_GATES,
+                       message, "")]
+    from micrograd.nn import MLP  # type: ignore[import-untyped]
+
+    random.seed(0)
+    model = MLP(3, [16, 16, 1])
+    loss = lambda x: (model(x) - 1.0) ** 2
+    rows = time_interleaved({
+        "micrograd: the MLP's loss and backward()": lambda: loss([2.0, 3.0, -1.0]).backward(),
+        "backviz.from_micrograd(loss, x)": lambda: backviz.from_micrograd(loss, [2.0, 3.0, -1.0]),
+    }, config.repeats * 2)
+    result.rows += rows.values()
+    t = backviz.from_micrograd(loss, [2.0, 3.0, -1.0])
+    gates = len(t.graph.gates)
+    result.notes.append(f"micrograd MLP(3, [16, 16, 1]): {len(t.graph):,} nodes, {gates:,} gates; "
+                        f"{len(t.collapse('Neuron').graph.gates)} collapsed")
+    targets = [Target("micrograd MLP, ~1,000 Values: gates", gates, backviz.render.MAX_GATES,
+                      "under the drawing limit", "")]
+    if shutil.which("dot") is not None:
+        drawn = time_interleaved({"micrograd MLP: to_dot + dot -Tsvg": t.to_svg}, 1)
+        result.rows += drawn.values()
+        (row,) = drawn.values()
+        targets.append(Target("micrograd MLP: to_dot + dot -Tsvg", row.best, 5.0,
+                              "as the render times of ~1,000 gates", " s"))
+    return targets
+
+
 SECTIONS: list[Section] = [
     Section("linear", "Linear growth: backviz.trace of x0*y0 + x1*y1 + ...", bench_linear),
     Section("micrograd", "Against micrograd 0.1.0: a 1,500-product sum", bench_micrograd),
@@ -787,6 +883,8 @@ SECTIONS: list[Section] = [
             bench_live),
     Section("load", "backviz live under load: 20 clients at once against one, on 127.0.0.1",
             bench_load),
+    Section("bridges", "from_torch and from_micrograd: a PyTorch MLP, micrograd's MLP",
+            bench_bridges),
     Section("build", "A --steps build: 81 frames from one layout, and PNG frames", bench_build),
     Section("gallery", "The gallery folder: drawn in parallel", bench_gallery),
 ]

@@ -51,6 +51,8 @@ STAMP="$VENV/.backviz-installed${BACKVIZ_EXTRAS:+-$BACKVIZ_EXTRAS}"
 if [ ! -f "$STAMP" ] || [ "$ROOT/pyproject.toml" -nt "$STAMP" ]; then
     echo "backviz setup: installing the package into .venv" >&2
     "$VENV/bin/python" -m pip install -q --upgrade pip >&2
+    # The test extras hold torch, pinned to the CPU build (a range would fetch a CUDA one),
+    # and micrograd: tests/test_bridges_*.py run against both.
     # setuptools warns on every editable install that a folder named like the package
     # may shadow it (here it is the package): ten lines of noise, and nothing to act on.
     PYTHONWARNINGS="ignore:Editable installation" \

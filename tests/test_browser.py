@@ -11,6 +11,7 @@ import re
 import shutil
 import threading
 from collections.abc import Iterator
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -427,3 +428,156 @@ def test_live_any_variable_name_gets_its_field(browser: WebDriver, live_url: str
     _until(browser, lambda d: d.find_element(By.ID, "summary").text.split("\n") == [
         "f = 4", "d/dconstructor = 3", "d/d__proto__ = 1", "d/dtoString = 1"],
         "the values of these names are not used")
+
+
+def test_live_names_the_output_and_leaves_data_out(browser: WebDriver, live_url: str) -> None:
+    """The summary calls the output by its name, and given data has no gradient in it."""
+    browser.get(live_url)
+    _until(browser, lambda d: _reds(d), "no figure drawn")
+    browser.execute_script("const box = document.getElementById('expression');"
+                           "box.value = arguments[0];"
+                           "box.dispatchEvent(new Event('input', {bubbles: true}));",
+                           "data y\nq = x + y\ne = q * z")
+    _until(browser, lambda d: d.find_element(By.ID, "summary").text.split("\n") == [
+        "e = 2", "de/dx = 1", "de/dz = 2"], "the summary does not name the output e")
+# --- following the gate on a wide figure, and a build in a notebook --------------------------
+
+_VIEW = """
+var b = document.querySelector('.frames'), i = document.querySelector('.frames img.shown');
+var r = i.getBoundingClientRect(), v = b.getBoundingClientRect();
+return [b.scrollLeft, b.clientWidth, b.scrollWidth, r.left - v.left + b.scrollLeft, r.width,
+        JSON.parse(document.getElementById('frame-data').textContent).focus];
+"""
+
+
+def _gate_in_view(driver: WebDriver, frame: int) -> tuple[float, float, float]:
+    """Where the frame's gate is on the figure and the part of it in view (CSS px)."""
+    left, width, _, img_left, img_width, focus = driver.execute_script(_VIEW)
+    return img_left + focus[frame] * img_width, left, left + width
+
+
+def _chain_build(tmp_path: Path) -> Path:
+    folder = tmp_path / "chain"
+    chain = "sin(" * 24 + "x" + ")" * 24
+    result = CliRunner().invoke(cli, [chain, "--x", "0.5", "--steps", "-o", str(folder)])
+    assert result.exit_code == 0, result.output
+    return folder / "index.html"
+
+
+def test_a_wide_figure_scrolls_to_the_gate_of_each_frame(browser: WebDriver, tmp_path: Path) -> None:
+    browser.get(_chain_build(tmp_path).resolve().as_uri())
+    _, _, scroll_width, *_ = browser.execute_script(_VIEW)
+    assert scroll_width > 2 * 1280  # 24 gates: far wider than the window
+    body = browser.find_element(By.TAG_NAME, "body")
+    assert browser.execute_script(_VIEW)[0] == 0  # the forward pass starts at the inputs
+    seen = []
+    for frame in range(1, 26):  # the output, then each gate from the right to the left
+        body.send_keys(Keys.ARROW_RIGHT)
+        gate, left, right = _gate_in_view(browser, frame)
+        assert left + 50 <= gate <= right - 50 or left == 0, (frame, gate, left, right)
+        seen.append(left)
+    assert seen[0] > scroll_width - 1280 - 5  # the output: scrolled to the right end
+    assert seen == sorted(seen, reverse=True) and seen[-1] < seen[0] / 4  # then leftwards
+
+
+def test_on_a_phone_the_figure_follows_the_gate(phone: WebDriver, tmp_path: Path) -> None:
+    phone.get(_build(tmp_path).resolve().as_uri())
+    body = phone.find_element(By.TAG_NAME, "body")
+    body.send_keys(Keys.ARROW_RIGHT)  # df/df at the output, at the right end of the figure
+    gate, left, right = _gate_in_view(phone, 1)
+    assert left > 0 and left <= gate <= right
+    body.send_keys(Keys.END)  # the first gate, on the left
+    gate, left, right = _gate_in_view(phone, 9)
+    assert left <= gate <= right
+    _screenshot(phone, "page-phone-follows.png")
+
+
+class _Sanitiser(HTMLParser):
+    """HTML as JupyterLab's sanitiser leaves it for an untrusted notebook
+    (packages/apputils/src/sanitizer.ts): its tags only (no iframe, no script, no style),
+    with their content; script and style lose theirs; attributes on* are dropped."""
+
+    KEPT = frozenset(["a", "b", "br", "div", "em", "figure", "figcaption", "i", "img", "li", "ol",
+                      "p", "small", "span", "strong", "table", "td", "th", "tr", "ul"])
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.out: list[str] = []
+        self.skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("script", "style"):
+            self.skipping += 1
+        elif tag in self.KEPT and not self.skipping:
+            kept = "".join(f' {k}="{html.escape(v or "")}"' for k, v in attrs
+                           if not k.startswith("on"))
+            self.out.append(f"<{tag}{kept}>")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style"):
+            self.skipping -= 1
+        elif tag in self.KEPT and not self.skipping:
+            self.out.append(f"</{tag}>")
+
+    def handle_data(self, data: str) -> None:
+        if not self.skipping:
+            self.out.append(html.escape(data))
+
+
+def _sanitised(text: str) -> str:
+    parser = _Sanitiser()
+    parser.feed(text)
+    parser.close()
+    return "".join(parser.out)
+
+
+def _output_area(tmp_path: Path, name: str, body: str) -> str:
+    """A page with an output area as wide as a notebook's, holding ``body``."""
+    path = tmp_path / name
+    path.write_text(f'<!DOCTYPE html><html><body style="margin: 0"><div style="width: 900px">'
+                    f"{body}</div></body></html>", encoding="utf-8")
+    return path.resolve().as_uri()
+
+
+@pytest.mark.parametrize("expression", ["(x+y)*z", "sigmoid", "chain"])
+def test_a_build_in_a_notebook_is_as_tall_as_its_page(browser: WebDriver, tmp_path: Path,
+                                                      expression: str) -> None:
+    t = {"(x+y)*z": lambda: backviz.trace("(x+y)*z", x=-2, y=5, z=-4),
+         "sigmoid": lambda: backviz.trace(FIG2[0], w0=2, x0=-1, w1=-3, x1=-2, w2=-3),
+         "chain": lambda: backviz.trace("sin(" * 12 + "x" + ")" * 12, x=0.5)}[expression]()
+    data, _ = t.steps()._repr_mimebundle_()
+    browser.get(_output_area(tmp_path, "trusted.html", data["text/html"]))  # scripts run
+    _until(browser, lambda d: d.execute_script(
+        "var f = document.querySelector('iframe'); var b = f.contentDocument.body;"
+        "return b && b.offsetHeight > 0 && Math.abs(f.clientHeight - b.offsetHeight) <= 1;"),
+        "the frame takes the height of its page")
+    assert browser.find_elements(By.CSS_SELECTOR, ".backviz-still") == []  # the page instead
+    frame = browser.find_element(By.TAG_NAME, "iframe")
+    height = frame.size["height"]
+    browser.switch_to.frame(frame)
+    for element in ("next", "counter", "caption"):  # nothing of the page is cut off
+        shown = browser.find_element(By.ID, element)
+        assert shown.location["y"] + shown.size["height"] <= height, element
+    browser.find_element(By.ID, "next").click()
+    assert browser.find_element(By.ID, "counter").text.startswith("frame 2 of")
+    browser.switch_to.default_content()
+    _screenshot(browser, f"notebook-build-{expression.replace('*', '')}.png")
+
+
+def test_an_untrusted_notebook_shows_the_first_and_last_frames(browser: WebDriver,
+                                                               tmp_path: Path) -> None:
+    t = backviz.trace(FIG2[0], w0=2, x0=-1, w1=-3, x1=-2, w2=-3)
+    build = t.steps()
+    data, _ = build._repr_mimebundle_()
+    clean = _sanitised(data["text/html"])
+    assert "<iframe" not in clean and "<script" not in clean
+    browser.get(_output_area(tmp_path, "untrusted.html", clean))
+    images = browser.find_elements(By.TAG_NAME, "img")
+    assert len(images) == 2 and all(img.is_displayed() for img in images)
+    assert all(browser.execute_script("return arguments[0].naturalWidth", img) > 500
+               for img in images)
+    text = browser.find_element(By.TAG_NAME, "body").text
+    assert f"frame 1 of 10: {build.captions[0]}" in text
+    assert f"frame 10 of 10: {build.captions[-1]}" in text
+    assert all(caption in text for caption in build.captions)  # every caption, as text
+    _screenshot(browser, "notebook-build-untrusted.png")

@@ -230,9 +230,10 @@ def test_name_output_and_format_choose_the_file(run) -> None:  # type: ignore[no
 
 
 def test_unknown_suffix_and_bad_name_are_refused(run) -> None:  # type: ignore[no-untyped-def]
-    result = run(*FIG1, "-o", "fig.gif")
+    result = run(*FIG1, "-o", "fig.bmp")
     assert result.exit_code == 2
-    assert result.stderr == "Error: unknown output format 'gif': choose one of svg, dot, png, pdf, json\n"
+    assert result.stderr == ("Error: unknown output format 'bmp': choose one of svg, dot, png, pdf, "
+                             "json, tex\n")
     result = run(*FIG1, "--name", "../evil")
     assert result.exit_code == 2
     assert result.stderr == "Error: --name '../evil': use only letters, digits, '_' and '-'\n"
@@ -348,8 +349,10 @@ def test_python_dash_m_runs_the_command(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["--format", "gif"], "Error: Invalid value for '-f' / '--format': 'gif' is not one of "
-                          "'svg', 'dot', 'png', 'pdf', 'json'.\n"),
+    (["--format", "bmp"], "Error: Invalid value for '-f' / '--format': 'bmp' is not one of "
+                          "'svg', 'dot', 'png', 'pdf', 'json', 'tex', 'gif', 'apng'.\n"),
+    (["--format", "gif"], "Error: gif is an animation of a build: add --steps\n"),
+    (["-o", "f.gif"], "Error: gif is an animation of a build: add --steps\n"),
     (["--precision", "-1"], "Error: Invalid value for '-p' / '--precision': -1 is not in the "
                             "range 0<=x<=12.\n"),
 ])

@@ -86,8 +86,9 @@ def test_a_drawing_has_the_figure_and_the_summary_of_the_trace() -> None:
     t = backviz.trace(SIGMOID, {k: float(v) for k, v in SIGMOID_VALUES.items()})
     assert answer.body["svg"] == t.to_svg()
     assert answer.body["summary"] == {
-        "value": "0.73", "gradients": [["w0", "-0.20"], ["x0", "0.39"], ["w1", "-0.39"],
-                                       ["x1", "-0.59"], ["w2", "0.20"]], "warnings": []}
+        "output": "f", "value": "0.73",
+        "gradients": [["w0", "-0.20", "d/dw0"], ["x0", "0.39", "d/dx0"], ["w1", "-0.39", "d/dw1"],
+                      ["x1", "-0.59", "d/dx1"], ["w2", "0.20", "d/dw2"]], "warnings": []}
     assert [v["name"] for v in answer.body["variables"]] == ["w0", "x0", "w1", "x1", "w2"]
     assert answer.body["frames"] == 10 and answer.body["step"] is None
 
@@ -118,8 +119,8 @@ def test_arrays_are_json_lists() -> None:
     answer = draw({"expression": "l2(W@x)", "values": {"W": "[[0.1,0.5],[-0.3,0.8]]",
                                                        "x": "[0.2, 0.4]"}, "precision": 3})
     assert answer.status == HTTPStatus.OK
-    assert answer.body["summary"]["gradients"] == [["W", "[[0.088, 0.176], [0.104, 0.208]]"],
-                                                   ["x", "[-0.112, 0.636]"]]
+    assert answer.body["summary"]["gradients"] == [
+        ["W", "[[0.088, 0.176], [0.104, 0.208]]", "d/dW"], ["x", "[-0.112, 0.636]", "d/dx"]]
 
 
 def test_a_step_is_the_frame_of_the_build() -> None:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import base64
 import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -13,6 +16,7 @@ from nbformat.sign import NotebookNotary
 
 import backviz
 from backviz.notebook import AREA, LEGIBLE
+from backviz.render import to_bytes
 
 FIG1 = dict(x=-2, y=5, z=-4)
 
@@ -33,10 +37,12 @@ def _png_size(png: bytes) -> tuple[int, int]:
     return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
 
 
-def test_the_bundle_has_svg_png_and_the_summary() -> None:
+def test_the_bundle_has_svg_png_pdf_and_the_summary() -> None:
     t = backviz.trace("(x+y)*z", **FIG1)
     data, meta = t._repr_mimebundle_()
-    assert set(data) == {"text/plain", "image/svg+xml", "image/png"}
+    assert set(data) == {"text/plain", "image/svg+xml", "image/png", "application/pdf"}
+    # the PDF for nbconvert's LaTeX export, which converts an SVG only with Inkscape
+    assert base64.b64decode(data["application/pdf"]) == to_bytes(t, "pdf")
     assert data["text/plain"] == "(x+y)*z = -12\n  d/dx = -4\n  d/dy = -4\n  d/dz = 3"
     assert "<title>(x+y)*z</title>" in data["image/svg+xml"]
     width = _svg_width(data["image/svg+xml"])
@@ -121,7 +127,9 @@ def test_teaching_mode_in_python() -> None:
                                  "(-1/1.37^2)(1.00) = -0.53")
     assert repr(build).splitlines()[:2] == [
         "10 frames:", "  1. The forward pass: every value in green, the output f = 0.73."]
-    assert build._repr_html_().startswith("<iframe srcdoc=") and "frame 1 of 10" in build.html
+    data, _ = build._repr_mimebundle_()
+    assert data["text/html"].startswith('<div class="backviz-build"><iframe srcdoc=')
+    assert "frame 1 of 10" in build.html and data["text/plain"] == repr(build)
     explained = t.explain()
     assert explained.splitlines()[2] == ("  1/x    1/(1+exp(-(w0*x0+w1*x1+w2)))  "
                                          "(-1/1.37^2)(1.00) = -0.53")
@@ -172,7 +180,7 @@ def test_a_real_notebook_shows_the_figure_trusted_or_not(tmp_path: Path) -> None
     assert first.output_type == "execute_result"
     assert _shown(first, TRUSTED) == "image/svg+xml"
     assert _shown(first, UNTRUSTED) == "image/png"
-    assert _shown(first, LATEX) == "image/png"
+    assert _shown(first, LATEX) == "application/pdf"
     assert first.data["text/plain"].startswith("(x+y)*z = -12")
     png = base64.b64decode(first.data["image/png"])
     assert _png_size(png)[0] > 400
@@ -193,6 +201,9 @@ def test_a_real_notebook_shows_the_figure_trusted_or_not(tmp_path: Path) -> None
 
     steps = outputs[4][0]
     assert "text/html" in steps.data and "frame 1 of 4" in steps.data["text/html"]
+    # untrusted: the PNG of the finished figure, or the still frames of the sanitised HTML
+    assert _shown(steps, UNTRUSTED) == "image/png" and _shown(steps, LATEX) == "image/png"
+    assert _png_size(base64.b64decode(steps.data["image/png"]))[0] > 400
 
     # A notebook handed out with its outputs is untrusted until its reader trusts it.
     (tmp_path / "jupyter").mkdir()
@@ -203,3 +214,29 @@ def test_a_real_notebook_shows_the_figure_trusted_or_not(tmp_path: Path) -> None
     nbformat.write(nb, tmp_path / "figure.ipynb")
     again = nbformat.read(tmp_path / "figure.ipynb", as_version=4)
     assert _shown(again.cells[0].outputs[0], UNTRUSTED) == "image/png"
+
+
+def test_nbconvert_exports_a_notebook_with_figures_to_pdf(tmp_path: Path) -> None:
+    """jupyter nbconvert --to pdf, as it comes: pandoc and xelatex (scripts/test installs
+    them), no Inkscape. The trace's figure is its PDF, text and all; a build its last frame."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# Backprop"),
+                nbformat.v4.new_code_cell(NOTEBOOK[0]), nbformat.v4.new_code_cell("t.steps()")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    NotebookClient(nb, timeout=120, kernel_name="python3",
+                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    nbformat.write(nb, tmp_path / "figures.ipynb")
+    assert shutil.which("inkscape") is None  # what made the export fail: it is not needed
+    done = subprocess.run([sys.executable, "-m", "nbconvert", "--to", "pdf", "figures.ipynb"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "PDF successfully created" in done.stderr
+    text = subprocess.run(["pdftotext", str(tmp_path / "figures.pdf"), "-"], capture_output=True,
+                          text=True, check=True).stdout.split()
+    assert "Backprop" in text and "t.steps()" in text
+    assert {"-2", "5", "-4", "3", "-12", "x", "y", "z", "+", "*"} <= set(text)  # the figure's PDF
+    latex = subprocess.run([sys.executable, "-m", "nbconvert", "--to", "latex", "--stdout",
+                            "figures.ipynb"], cwd=tmp_path, capture_output=True, text=True,
+                           timeout=300, check=True).stdout
+    assert re.findall(r"\\adjustimage\{[^\n]*\}\{([^}]*)\}", latex) == [
+        "figures_files/figures_1_0.pdf", "figures_files/figures_2_0.png"]

@@ -201,8 +201,8 @@ def test_explain_never_describes_two_gates_the_same_way() -> None:
 def test_the_summary_and_explain_speak_the_names() -> None:
     result = CliRunner().invoke(cli, ["-o", "-", "-f", "json", "--", NOTES])
     assert result.exit_code == 0, result.output
-    assert result.stderr.splitlines()[:3] == ["f = 1.55", "  d/dx = 2.06", "  d/dy = 1.59"]
-    assert "  sigy   = 0.02, d/dsigy = 0.51" in result.stderr.splitlines()
+    assert result.stderr.splitlines()[:3] == ["f = 1.55", "  df/dx = 2.06", "  df/dy = 1.59"]
+    assert "  sigy   = 0.02, df/dsigy = 0.51" in result.stderr.splitlines()
     data = json.loads(result.stdout)
     assert data["expression"] == NOTES  # the program text is kept
     assert [n.get("name") for n in data["nodes"]][-1] == "f"

@@ -80,15 +80,18 @@ def test_scale_works_for_every_format(scale: float, tmp_path: Path) -> None:
     assert b'viewBox="0.00 0.00 202.00 109.00"' in svg  # the same drawing, drawn larger
     assert _pdf_page(to_bytes(t, "pdf", style)) == (
         pytest.approx(width * scale, abs=1), pytest.approx(height * scale, abs=1))
+    # a PNG: K times the default 4 pixels per point
     assert _png_size(to_bytes(t, "png", style)) == (
-        pytest.approx(width * scale, abs=1), pytest.approx(height * scale, abs=1))
+        pytest.approx(PNG_SCALE * width * scale, abs=1), pytest.approx(PNG_SCALE * height * scale, abs=1))
     assert f"dpi={72 * scale:g}" in to_bytes(t, "dot", style).decode()
-    # on the command line
-    out = tmp_path / "f.png"
+    # on the command line: --scale 2 is twice as wide as without it
+    plain, out = tmp_path / "plain.png", tmp_path / "f.png"
+    assert CliRunner().invoke(cli, [*FIG1, "-o", str(plain)]).exit_code == 0
     result = CliRunner().invoke(cli, [*FIG1, "--scale", str(scale), "-o", str(out)])
     assert result.exit_code == 0, result.output
-    assert _png_size(out.read_bytes()) == (pytest.approx(width * scale, abs=1),
-                                           pytest.approx(height * scale, abs=1))
+    plain_width, plain_height = _png_size(plain.read_bytes())
+    assert _png_size(out.read_bytes()) == (pytest.approx(plain_width * scale, abs=1),
+                                           pytest.approx(plain_height * scale, abs=1))
 
 
 def test_a_bad_scale_is_one_clear_message() -> None:
@@ -112,7 +115,7 @@ def test_max_elements_on_the_command_line(tmp_path: Path) -> None:
 
 def test_scale_applies_to_the_frames_of_a_build(tmp_path: Path) -> None:
     runner = CliRunner()
-    for scale, width in ((None, 808), ("2", 404)):
+    for scale, width in ((None, 808), ("2", 1616), ("0.5", 404)):
         folder = tmp_path / f"build-{scale}"
         args = [*FIG1, "--steps", "-f", "png", "-o", str(folder)]
         result = runner.invoke(cli, args + (["--scale", scale] if scale else []))

@@ -184,13 +184,17 @@ def _alive(pid: int) -> bool:
 def _group_is_gone() -> None:
     """Neither the wrappers' children nor any process of the runs' groups is left."""
     groups, children = Path("group").read_text().split(), Path("child").read_text().split()
+
+    def left() -> list[str]:
+        in_groups = [pid for pid in os.listdir("/proc") if pid.isdigit()
+                     and _stat(pid)[2:3] in [[g] for g in groups]]
+        return [pid for pid in [*children, *in_groups] if _alive(int(pid))]
+
+    # A killed process takes a moment to end on a loaded machine: wait for it, a while.
     deadline = time.monotonic() + 5
-    while any(_alive(int(child)) for child in children) and time.monotonic() < deadline:
+    while left() and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert not any(_alive(int(child)) for child in children)
-    left = [pid for pid in os.listdir("/proc") if pid.isdigit()
-            and _stat(pid)[2:3] in [[g] for g in groups] and _alive(int(pid))]
-    assert left == []
+    assert left() == []
 
 
 @pytest.mark.parametrize("wrapper", [

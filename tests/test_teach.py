@@ -439,8 +439,8 @@ def test_check_passes_on_the_gallery(path: Path) -> None:
     assert code == 0, out
     assert out.splitlines()[0].startswith("gradient check of ")
     figure = load(path)
-    # one line per input, index inputs (integers, without a gradient) excepted
-    gradients = backviz.trace(figure.expression, figure.values).gradients
+    # one line per input, given data and index inputs (without a gradient) excepted
+    gradients = backviz.trace(figure.graph or figure.expression, figure.values).gradients
     assert len(out.splitlines()) == 1 + len(gradients)
     assert all(line.endswith("  ok") for line in out.splitlines()[1:])
 
@@ -552,7 +552,8 @@ def test_steps_on_a_folder_builds_every_file(tmp_path: Path,
 @pytest.mark.parametrize(("args", "message"), [
     (["--steps", "-o", "-"], "Error: --steps writes a folder of frames, not one stream: give "
                              "-o FOLDER or leave -o out (the default is output/NAME/)"),
-    (["--steps", "-f", "pdf"], "Error: --steps draws its frames as svg or png, not pdf"),
+    (["--steps", "-f", "pdf"], "Error: --steps draws its frames as svg or png, or one file "
+                                   "as tex, gif, apng, not pdf"),
     (["--steps", "-o", "taken.txt"], "Error: taken.txt is a file; --steps writes a folder of "
                                      "frames"),
     (["--steps", "-o", "figure.svg"], "Error: --steps writes a folder of frames, and -o "

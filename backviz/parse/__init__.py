@@ -4,6 +4,7 @@ A program is statements separated by line breaks or ``;``; ``#`` starts a commen
 
     program    := statement ((NEWLINE | ";") statement)*
     statement  := NAME "=" expr                     an intermediate, or an input's example value
+                | "data" NAME ("," NAME)*            inputs that are given data: no gradient
                 | NAME ("+=" | "-=" | "*=" | "/=" | "**=" | "@=") expr
                 | NAME "[" index ("," index)* "]" ("=" | "+=" | ...) expr   a new version of NAME
                 | NAME ("," NAME)+ "=" NAME ".shape"                     N, D = X.shape
@@ -42,12 +43,13 @@ inlined: its body's gates, with the arguments in place of the parameters, rememb
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
-from ..errors import ExpressionSyntaxError, PositionedError
-from ..graph import INPUT, Graph, collector_paused
+from ..errors import BackvizError, ExpressionSyntaxError, PositionedError
+from ..graph import COMPUTED_DATA, INPUT, Graph, collector_paused
 from ..ops import BINARY, FUNCTIONS
 from ..tokens import Source, function_name, is_name
 from . import indexes, literals
@@ -59,6 +61,7 @@ from .statements import (
     Assignment,
     Augmented,
     Bare,
+    Data,
     Definition,
     Example,
     Import,
@@ -102,6 +105,7 @@ class _Program:
         self.warnings: list[str] = []
         self.assigned_at: dict[str, int] = {}  # each name's first assignment (its token)
         self.defined_at: dict[str, int] = {}  # each user gate's definition (its token)
+        self.data: dict[str, int] = {}  # the names declared data, and where
         self.names = Names(self.gates, self.assigned_at, self.defined_at)
 
     def fail(self, message: str, token: int) -> PositionedError:
@@ -142,6 +146,11 @@ class _Program:
         match s:
             case Import():
                 self.imports(s)
+            case Data():
+                self.declare(s)
+                if last:
+                    raise self.fail("the program ends with 'data': its last statement must "
+                                    "give the output", s.first)
             case Definition():
                 self.define(s)
                 if last:
@@ -172,6 +181,16 @@ class _Program:
         if not modules:
             raise self.fail("only math and numpy can be imported (backviz knows their "
                             "functions; the import itself changes nothing)", s.first)
+
+    def declare(self, s: Data) -> None:
+        """``data y, dout``: names, one after another with commas between them."""
+        tokens = self.tokens
+        for k in range(s.first + 1, s.last, 2):
+            if not is_name(tokens[k]) or "." in tokens[k]:
+                raise self.fail("'data' is followed by the names of inputs: data y, dout", k)
+            self.data.setdefault(tokens[k], k)
+            if k + 1 < s.last and tokens[k + 1] != ",":
+                raise self.fail("expected ',' between the names after 'data'", k + 1)
 
     def value_at(self, name: str, sign: str, s: Assignment | Augmented | Example) -> int:
         """Where the value assigned to ``name`` starts, once it is known ``name`` may be
@@ -358,7 +377,25 @@ class _Program:
         if len(kept) < len(builder):  # number the nodes that are left, in the same order
             builder, new = builder.pruned(kept)
             bindings = {name: new[node] for name, node in bindings.items() if node in new}
-        return builder.graph(self.defaults, bindings, self.warnings)
+        return self.with_data(builder.graph(self.defaults, bindings, self.warnings))
+
+    def with_data(self, graph: Graph) -> Graph:
+        """The graph with the names declared data; a declared input the output does not use
+        is a warning, any other name that is no input an error at its declaration."""
+        unused = []
+        for name, token in self.data.items():
+            node = self.scope.get(name)
+            if name not in graph.input_ids and node is not None:  # the output does not use it
+                if self.builder.ops[node] != INPUT:
+                    raise self.fail(COMPUTED_DATA.format(name=name), token)
+                unused.append(f"{self.source.place(token)}: {name} is declared data, but the "
+                              "output does not use it")
+                continue
+            try:
+                graph = graph.with_data([name])
+            except BackvizError as err:
+                raise self.fail(str(err), token) from None
+        return replace(graph, warnings=(*graph.warnings, *unused)) if unused else graph
 
     def warn_unused(self, output: int, used: list[bool]) -> None:
         """A warning for each name given a value that the output does not use."""

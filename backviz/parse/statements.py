@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from ..tokens import END, is_name
+from ..tokens import END, is_name, is_number
 
-__all__ = ["AUGMENTED", "Assignment", "Augmented", "Bare", "Definition", "Example", "Import",
-           "IndexAssignment", "Statement", "Unpacking", "assigns", "is_definition", "read"]
+__all__ = ["AUGMENTED", "DATA", "Assignment", "Augmented", "Bare", "Data", "Definition",
+           "Example", "Import", "IndexAssignment", "Statement", "Unpacking", "assigns",
+           "is_definition", "read"]
 
 AUGMENTED = {"+=": "+", "-=": "-", "*=": "*", "/=": "/", "**=": "**", "@=": "@"}
 ARRAY = frozenset(["np.array", "numpy.array", "np.zeros", "numpy.zeros", "np.ones",
@@ -21,11 +22,20 @@ ARRAY = frozenset(["np.array", "numpy.array", "np.zeros", "numpy.zeros", "np.one
 _SEPARATORS = frozenset(["\n", ";"])
 _OPENING = frozenset("([")
 _CLOSING = frozenset(")]")
+DATA = "data"
+"""The word that declares inputs given data: ``data y, dout``."""
 _CONTINUES = frozenset(["+", "-", "*", "/", "@", "**", "^", ",", "=", *AUGMENTED])
 
 
 class Import(NamedTuple):
     """``import math``, ``from numpy import exp``: allowed, and changes nothing."""
+
+    first: int
+    last: int
+
+
+class Data(NamedTuple):
+    """``data y, dout``: inputs that are given data (labels, targets), not parameters."""
 
     first: int
     last: int
@@ -91,8 +101,8 @@ class Bare(NamedTuple):
     last: int
 
 
-Statement = (Import | Definition | Assignment | Augmented | Example | IndexAssignment | Unpacking
-             | Bare)
+Statement = (Import | Data | Definition | Assignment | Augmented | Example | IndexAssignment
+             | Unpacking | Bare)
 
 
 def read(tokens: list[str]) -> list[Statement]:
@@ -134,6 +144,8 @@ def _kind(tokens: list[str], first: int, last: int) -> Statement:
     head, second = tokens[first], tokens[first + 1]
     if head in ("import", "from"):
         return Import(first, last)
+    if head == DATA and (is_name(second) or is_number(second)):  # never so in an expression
+        return Data(first, last)
     if is_definition(tokens, first, last):
         return Definition(head, first, last)
     close = _index_assigned(tokens, first, last)

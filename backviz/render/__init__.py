@@ -1,7 +1,8 @@
-"""The renderer: a trace drawn as SVG, PNG, PDF, DOT or JSON, saved, or as a graphviz.Digraph.
+"""The renderer: a trace drawn as SVG, PNG, PDF, TikZ, DOT or JSON, saved, or as a
+graphviz.Digraph.
 
-This module is the figure API (:func:`to_svg`, :func:`to_bytes`, :func:`save`,
-:func:`to_graphviz`); each part of the drawing is a module of this package, in the order
+This module is the figure API (:func:`to_svg`, :func:`to_tikz`, :func:`to_bytes`,
+:func:`save`, :func:`to_graphviz`); each part of the drawing is a module of this package, in the order
 a figure is made:
 
 - :mod:`~backviz.render.style`: themes and :class:`Style`, what a figure shows;
@@ -11,6 +12,7 @@ a figure is made:
   :mod:`~backviz.render.boxes` (boxes around user gates) and
   :mod:`~backviz.render.metrics` (how wide text is drawn);
 - :mod:`~backviz.render.backend`: running Graphviz's dot;
+- :mod:`~backviz.render.tikz`: the figure and a build's Beamer frame as TikZ;
 - :mod:`~backviz.render.export`: JSON, and files and folders written atomically;
 - :mod:`~backviz.render.summary`: the command's text summary.
 
@@ -21,7 +23,9 @@ name is imported from the module that owns it.
 
 from __future__ import annotations
 
+import json
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +38,7 @@ from .notes import note_spacers
 from .numbers import Numbers, blank
 from .style import STUB, THEMES, Layout, Note, Style, Theme
 from .summary import summary
+from .tikz import figure_tex
 
 if TYPE_CHECKING:
     from ..evaluate import Evaluation
@@ -63,6 +68,7 @@ __all__ = [
     "to_graphviz",
     "to_json",
     "to_svg",
+    "to_tikz",
 ]
 
 
@@ -79,6 +85,16 @@ def described(svg: str, trace: Evaluation, style: Style) -> str:
     desc = f"\n<desc>{escape(text)}</desc>"
     at = svg.find("</title>")
     return svg if at < 0 else svg[:at + 8] + desc + svg[at + 8:]
+
+
+def to_tikz(trace: Evaluation, style: Style | None = None) -> str:
+    """The figure as a TikZ picture in a file that is also a standalone document, drawn
+    from Graphviz's layout of the figure (the SVG's): see :mod:`backviz.render.tikz`."""
+    style = style or Style()
+    n_gates = len(trace.graph.gates)
+    drawing = json.loads(render(to_dot(trace, replace(style, scale=None), "svg"), "json", n_gates))
+    about = f"backviz: {summary(trace, style, limit=0).splitlines()[0]}"
+    return figure_tex(drawing, style.theme, about, style.scale or 1.0)
 
 
 def to_graphviz(trace: Evaluation, style: Style | None = None) -> Any:
@@ -98,10 +114,12 @@ def to_bytes(trace: Evaluation, format: str, style: Style | None = None) -> byte
     """The figure in one of FORMATS, as bytes."""
     if format == "json":
         return b"".join(json_chunks(trace))
-    if format in ("svg", "png", "pdf"):  # refused before the DOT of 100,000 gates is written
+    if format in ("svg", "png", "pdf", "tex"):  # refused before the DOT of 100,000 gates is written
         drawable(len(trace.graph.gates))
     if format == "svg":
         return to_svg(trace, style).encode("utf-8")
+    if format == "tex":
+        return to_tikz(trace, style).encode("utf-8")
     dot = to_dot(trace, style, format)
     if format == "dot":
         return dot.encode("utf-8")

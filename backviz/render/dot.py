@@ -11,10 +11,12 @@ The labels live in the DOT itself: a saved .dot renders the same figure with pla
 
 from __future__ import annotations
 
+import copy
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..evaluate import index_inputs
 from ..graph import INPUT, Node
 from ..ops import OPS
 from ..text import escape, quote, short
@@ -22,7 +24,7 @@ from .boxes import Boxes
 from .labels import edge_label, font, gate_label
 from .metrics import GATE, GATE_FONT
 from .notes import caption_label, notes_label
-from .numbers import Numbers
+from .numbers import Numbers, adding_up
 from .style import HIGHLIGHT_WIDTH, STUB, TOTAL, Style
 
 if TYPE_CHECKING:
@@ -35,7 +37,7 @@ __all__ = ["FONT", "PNG_SCALE", "gate_labels", "gradient_node", "title", "to_dot
 # sans-serif the viewer has, never its default serif).
 FONT = "DejaVu Sans,Verdana,Arial,sans-serif"
 PNG_SCALE = 4
-"""A PNG has this many pixels per point unless a scale is given: the first figure is 808 px
+"""A PNG has this many pixels per point (times the style's scale): the first figure is 808 px
 wide, sharp on a projector."""
 _LARGE = 300  # from this many gates on, lay out for speed (see _large_graph_settings)
 _HELPER = "shape=plaintext, width=0, height=0, margin=0"  # a node that is only its label
@@ -45,7 +47,7 @@ def to_dot(trace: Evaluation, style: Style | None = None, format: str | None = N
     """The figure as DOT source: deterministic, ids from the topological order.
 
     ``format`` is the format it will be drawn in, for its size: a PNG has
-    :data:`PNG_SCALE` pixels per point unless the style gives a scale.
+    :data:`PNG_SCALE` pixels per point, times the style's scale.
 
     An edge is drawn through a helper (``e{gate}_{k}``) carrying its value and gradient.
     A value used more than once first goes through a stub (``s{id}``) with its total
@@ -65,7 +67,9 @@ def to_dot(trace: Evaluation, style: Style | None = None, format: str | None = N
 def _header(trace: Evaluation, style: Style, format: str | None) -> list[str]:
     """The graph's head line and the defaults of the graph, its nodes and its edges."""
     n_gates = sum(1 for n in trace.graph.nodes if n.op != INPUT)
-    scale = style.scale or (PNG_SCALE if format == "png" else None)
+    # --scale K multiplies every format's default size: K points per point, or a PNG's
+    # PNG_SCALE pixels per point K times.
+    scale = (style.scale or 1) * PNG_SCALE if format == "png" else style.scale
     size = f", dpi={72 * scale:g}" if scale else ""
     background = "transparent" if style.transparent else style.theme.background
     ink = style.theme.text
@@ -101,7 +105,12 @@ class _Body:
         self.style = style
         self.numbers = Numbers(trace, style)
         self.labels = gate_labels(trace)
-        self.index_inputs = trace.index_inputs
+        self.data_inputs = trace.data_inputs
+        # Which of them are indexes (integers): all, unless some are declared data.
+        self.indexes = index_inputs(self.graph) if self.graph.data else self.data_inputs
+        self.whole = copy.copy(self.numbers)  # an index's numbers: integers
+        self.whole.integral = True
+        self._digits: dict[int, Numbers] = {}
         self.uses = self.graph.uses
         self.shared = any(n > 1 for n in self.uses)
         self.boxes = Boxes(self.graph, style.theme)
@@ -110,35 +119,54 @@ class _Body:
     def emit(self, where: int | None, line: str) -> None:
         self.lines.setdefault(where, []).append(line)
 
-    def helper(self, key: tuple[int, int], value_of: int, grad: object, named: bool) -> str:
-        """A helper node's line: the value of node ``value_of`` and the gradient ``grad``
-        (None: an index edge), with its name and caption where ``named``."""
+    def helper(self, key: tuple[int, int], value_of: int, grad: object, named: bool,
+               index: bool = False) -> str:
+        """A helper node's line: the value of node ``value_of`` (integers if an ``index``) and
+        the gradient ``grad`` (None: none, for data), with its name and caption where ``named``."""
         shown = self.style.gradients is None or key in self.style.gradients
         caption, name = "", None
         if named:  # an intermediate's name, where its value starts (an input's is its node)
             caption = _caption(self.trace, value_of)
             name = self.graph.names[value_of] if self.graph.ops[value_of] != INPUT else None
-        label = edge_label(self.trace.values[value_of], grad, self.numbers, self.style.theme,
-                           shown, caption, name)
+        label = edge_label(self.trace.values[value_of], grad,
+                           self.whole if index else self.numbers, self.style.theme, shown,
+                           caption, name, self.digits(value_of))
         return f"  {gradient_node(key)} [{_HELPER}, label={label}];"
+
+    def digits(self, node_id: int) -> Numbers:
+        """How a value's gradients are written: for a value used more than once, its total
+        and its shares with the decimals that make the shares add up to the total."""
+        if self.uses[node_id] < 2 or node_id in self.data_inputs:
+            return self.numbers
+        if node_id not in self._digits:  # asked once per edge: worked out once
+            graph = self.graph
+            shares = [self.trace.edge_grads[gate][k]
+                      for gate in dict.fromkeys(graph.consumers[node_id])
+                      for k, j in enumerate(graph.inputs[gate]) if j == node_id]
+            self._digits[node_id] = adding_up(self.numbers, shares, self.trace.grads[node_id])
+        return self._digits[node_id]
 
     def node(self, node: Node) -> None:
         """A node's lines: the node, and the stub and fork of a value used more than once."""
         self.emit(self.boxes.node(node.id), self._node_line(node))
         if self.uses[node.id] > 1:  # the stub with the total gradient, then the fork
             where = self.boxes.common(node.id, *self.graph.consumers[node.id])
-            self.emit(where, self.helper((node.id, TOTAL), node.id, self.trace.grads[node.id], True))
+            total = None if node.id in self.data_inputs else self.trace.grads[node.id]
+            self.emit(where, self.helper((node.id, TOTAL), node.id, total, True,
+                                         node.id in self.indexes))
             self.emit(where, f'  f{node.id} [shape=point, width=0.03, height=0.03, '
                              f'color="{self.style.theme.text}"];')
             self.emit(None, f"  n{node.id} -> s{node.id}:p:w [arrowhead=none];")
             self.emit(None, f"  s{node.id}:p:e -> f{node.id} [arrowhead=none];")
 
     def _node_line(self, node: Node) -> str:
-        """An input's name, an index input's name and the word index, or a gate's circle."""
-        if node.id in self.index_inputs:  # integers that pick elements: no gradient
+        """An input's name; given data's name and the word data (index, for integers that
+        pick elements); or a gate's circle."""
+        if node.id in self.data_inputs:  # no gradient
+            word = "index" if node.id in self.indexes else "data"
             return (f"  n{node.id} [shape=plaintext, width=0, height=0, margin=0.02, "
                     f"label=<{escape(node.label)}<BR/><FONT POINT-SIZE=\"10\" "
-                    f"COLOR=\"{self.style.theme.pattern}\">index</FONT>>];")
+                    f"COLOR=\"{self.style.theme.pattern}\">{word}</FONT>>];")
         if node.op == INPUT:
             return (f"  n{node.id} [shape=plaintext, width=0, height=0, margin=0.02, "
                     f"label={quote(node.label)}];")
@@ -163,8 +191,11 @@ class _Body:
             is_index = index_from is not None and k >= index_from
             helper = gradient_node((node.id, k))
             dashed = ", style=dashed" if is_index else ""
+            given = is_index or src in self.data_inputs  # no gradient drawn
             self.emit(self.boxes.common(src, node.id),
-                      self.helper((node.id, k), src, None if is_index else grad, not fanned))
+                      self.helper((node.id, k), src, None if given else grad, not fanned,
+                                  # integers, unless a value read only for its shape (X.shape)
+                                  is_index and bool(np.all(self.trace.values[src] % 1 == 0))))
             self.emit(None, f"  {'f' if fanned else 'n'}{src} -> {helper}:p:w "
                             f"[arrowhead=none{dashed}];")
             self.emit(None, f"  {helper}:p:e -> n{node.id}{' [style=dashed]' if is_index else ''};")

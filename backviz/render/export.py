@@ -27,10 +27,14 @@ from ..graph import INPUT, Node
 if TYPE_CHECKING:
     from ..evaluate import Evaluation
 
-__all__ = ["FORMATS", "format_for", "json_chunks", "to_dict", "to_json", "write_atomic",
-           "write_folder_atomic"]
+__all__ = ["ANIMATIONS", "BUILD_FILES", "FORMATS", "format_for", "json_chunks", "to_dict",
+           "to_json", "write_atomic", "write_folder_atomic"]
 
-FORMATS = ("svg", "dot", "png", "pdf", "json")
+FORMATS = ("svg", "dot", "png", "pdf", "json", "tex")
+ANIMATIONS = ("gif", "apng")
+"""Animations of a build (``--steps -f gif``); an animated PNG's file ends in .png."""
+BUILD_FILES = ("tex", *ANIMATIONS)
+"""A build in one file: one Beamer frame (tex) or an animation."""
 
 
 def _json_value(x: Any) -> Any:
@@ -70,15 +74,25 @@ def to_dict(trace: Evaluation, write: Callable[[Any], Any] = _json_value) -> dic
 
 
 def _node_entry(trace: Evaluation, node: Node, write: Callable[[Any], Any]) -> dict[str, Any]:
-    """One node of :func:`to_dict`: its op, label, name, inputs, value and gradients."""
+    """One node of :func:`to_dict`: its op, label, name, inputs, value and gradients.
+
+    Given data (:attr:`~backviz.evaluate.Evaluation.data_inputs`) is marked so, and has no
+    gradient: neither its own, nor a share on the edges from it (null).
+    """
     entry: dict[str, Any] = {"id": node.id, "op": node.op, "label": node.label}
     if node.name is not None:
         entry["name"] = node.name
     entry["inputs"] = list(node.inputs)
     entry["value"] = write(trace.values[node.id])
-    entry["grad"] = write(trace.grads[node.id])
+    given = trace.data_inputs
+    if node.id in given:
+        entry["data"] = True
+    else:
+        entry["grad"] = write(trace.grads[node.id])
     if node.inputs:  # the red number under each input edge: that use's share
-        entry["edge_grads"] = [write(share) for share in trace.edge_grads[node.id]]
+        entry["edge_grads"] = [None if i in given else write(share)
+                               for i, share in zip(node.inputs, trace.edge_grads[node.id],
+                                                   strict=True)]
     return entry
 
 

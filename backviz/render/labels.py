@@ -11,7 +11,6 @@ which Graphviz's own edge labels (``label``, ``xlabel``, ``headlabel``) do not g
 
 from __future__ import annotations
 
-import copy
 import re
 from typing import Any
 
@@ -66,14 +65,15 @@ def _hide(html: str, color: str) -> str:
 
 
 def edge_label(value: Any, grad: Any, numbers: Numbers, theme: Theme, shown: bool = True,
-                caption: str = "", name: str | None = None) -> str:
+                caption: str = "", name: str | None = None, digits: Numbers | None = None) -> str:
     """The helper node's label: value, the rule (the line itself), the port, gradient.
 
     ``name`` is the intermediate the value is, written before it in the theme's text
     colour, black like an input's name on the slides (``q = 3``).
-    ``grad`` None: an index edge, which carries no gradient (an empty cell keeps the line
-    where it is on the other edges). ``caption``: a small grey line above the value (the
-    shape of a reduction's result).
+    ``grad`` None: an edge that carries no gradient, of given data or an index (an empty
+    cell keeps the line where it is on the other edges). ``caption``: a small grey line
+    above the value (the shape of a reduction's result). ``digits``: how the gradient is
+    written, where not as the value is (shares with the decimals that make their sum add up).
 
     The rule reaches a point past the port on each side (the 1-point cells beside it):
     Graphviz ends an edge up to a point outside its port, and with a rule as long as the
@@ -82,15 +82,12 @@ def edge_label(value: Any, grad: Any, numbers: Numbers, theme: Theme, shown: boo
     # Arrays get room between their brackets and the line.
     pad = "1" if np.ndim(value) == 0 and np.ndim(grad) == 0 else "3"
     side = '<TD WIDTH="1" CELLPADDING="0"></TD>'
-    if grad is None:  # an index: integers, written as such (a value read for its shape, as is)
-        whole = copy.copy(numbers)
-        whole.integral = bool(np.all(np.asarray(value) == np.round(value)))
+    value_cell = _number_cell(value, numbers, theme.value)
+    if grad is None:
         below = " "
-        value_cell = _number_cell(value, whole, theme.value)
     else:
-        red = _number_cell(grad, numbers, theme.gradient)
+        red = _number_cell(grad, digits or numbers, theme.gradient)
         below = red if shown else _hide(red, theme.gradient)
-        value_cell = _number_cell(value, numbers, theme.value)
     if name is not None:
         value_cell = ('<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="0"><TR>'
                       f'<TD>{font(name + " =", theme.text)}</TD><TD WIDTH="5"></TD>'

@@ -10,6 +10,8 @@ import copy
 import math
 import re
 import warnings
+from collections.abc import Sequence
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -19,7 +21,7 @@ from .style import Style
 if TYPE_CHECKING:
     from ..evaluate import Evaluation
 
-__all__ = ["Numbers", "all_integral", "blank"]
+__all__ = ["Numbers", "adding_up", "all_integral", "blank"]
 
 
 class Numbers:
@@ -86,6 +88,25 @@ class Numbers:
         if a.ndim == 1:
             return "[" + ", ".join(self.scalar(v) for v in a) + "]"
         return "[" + ", ".join("[" + ", ".join(self.scalar(v) for v in r) + "]" for r in a) + "]"
+
+def adding_up(numbers: Numbers, terms: Sequence[Any], total: Any, most: int = 4) -> Numbers:
+    """The numbers with as many more decimals (up to ``most``) as the written ``terms`` need
+    to add up to the written ``total``, element by element.
+
+    A value used twice gets 7.7948 and 7.7948, 15.5897 in all: at two decimals that reads
+    7.79 + 7.79 = 15.59, at three 7.795 + 7.795 = 15.590. Arrays written by their shape,
+    and nan or inf, keep the numbers as they are.
+    """
+    arrays = [np.asarray(x, dtype=np.float64) for x in (total, *terms)]
+    if arrays[0].size > numbers.max_elements or not all(np.isfinite(a).all() for a in arrays):
+        return numbers
+    for extra in range(most + 1):
+        shown = numbers.more_decimals(extra)
+        written = [[Decimal(shown.scalar(v)) for v in a.flat] for a in arrays]
+        if all(sum(parts) == whole for whole, *parts in zip(*written, strict=True)):
+            return shown
+    return numbers
+
 
 def all_integral(trace: Evaluation) -> bool:
     """Whether every number a figure of the trace writes is whole: values, gradients and

@@ -117,8 +117,9 @@ class Style:
     transparent: bool = False
     """No background: the slide or page shows through."""
     scale: float | None = None
-    """Size: K times the natural size (SVG, PDF); a PNG has K pixels per point.
-    None: 1, and :data:`backviz.render.dot.PNG_SCALE` for PNG."""
+    """Size: K times the default size of every format (None: 1). An SVG or a PDF is K
+    times its natural size; a PNG has K times :data:`backviz.render.dot.PNG_SCALE`
+    pixels per point."""
     max_elements: int = MAX_ELEMENTS
     """Arrays of more elements are written as their shape and range."""
     caption: str | None = None

@@ -34,7 +34,7 @@ def summary(trace: Evaluation, style: Style | None = None, limit: int | None = N
 
 def _gradients(trace: Evaluation, numbers: Numbers, limit: int | None) -> list[str]:
     """A line per gradient (at most ``limit``), then how many more there are."""
-    rows = [(f"d/d{name}", g) for name, g in trace.gradients.items()]
+    rows = [(trace.graph.d(name), g) for name, g in trace.gradients.items()]
     more = 0
     if limit is not None and len(rows) > limit:
         rows, more = rows[:limit], len(rows) - limit
@@ -56,7 +56,7 @@ def _named(trace: Evaluation, numbers: Numbers, limit: int | None) -> list[str]:
     shown = named if limit is None else named[:limit]
     width = max(len(name) for name, _ in shown)
     lines += [f"  {name.ljust(width)} = {numbers.plain(trace.values[i])}, "
-              f"d/d{name} = {numbers.plain(trace.grads[i])}" for name, i in shown]
+              f"{graph.d(name)} = {numbers.plain(trace.grads[i])}" for name, i in shown]
     if len(shown) < len(named):
         lines.append(f"  ... and {len(named) - len(shown):,} more (t.value_of(name) and "
                      "t.grad_of(name) read them)")

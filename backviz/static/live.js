@@ -230,8 +230,8 @@
   }
 
   function showSummary(s) {
-    const rows = [['value', 'f', s.value]].concat(
-      s.gradients.map(([name, g]) => ['grad', 'd/d' + name, g]),
+    const rows = [['value', s.output, s.value]].concat(
+      s.gradients.map(([, g, label]) => ['grad', label, g]),
       s.warnings.map((w) => ['warning', 'warning', w]));
     summary.replaceChildren(...rows.map(([kind, label, text]) => {
       const tr = document.createElement('tr');

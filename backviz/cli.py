@@ -591,7 +591,7 @@ class Asked:
     """--theme was given: it wins over an expression file's theme."""
     transparent: bool = False
     scale: float | None = None
-    max_elements: int = Style.max_elements
+    max_elements: int | None = Style.max_elements
     steps: bool = False
     explain: bool = False
     check: bool = False
@@ -700,8 +700,8 @@ def _check_teaching(asked: Asked) -> None:
               help="Size: K times the default size of every format (a png has 4 pixels per "
                    "point: --scale 2 makes it twice as wide).")
 @click.option("--max-elements", type=click.IntRange(1, 10_000), metavar="N",
-              help="Write arrays of up to N numbers in full (default 16; larger ones are "
-                   "written as their shape and range).")
+              help="Write every array of up to N numbers in full, larger ones as their "
+                   "shape and range (default: fit a slide, see docs/figures.md).")
 @click.option("--collapse", multiple=True, metavar="GATE",
               help="Draw each call of the user gate GATE (e.g. sig, from 'sig(u) = ...') as "
                    "one gate instead of a box around its body's gates; repeatable.")

@@ -121,6 +121,9 @@ class Op:
     # For a binary gate: why two shapes do not fit, from the two operands as written
     # and their shapes ("cannot multiply W (2, 3) by x (2,): the inner sizes 3 and 2 differ").
     mismatch: Callable[[str, str, Shape, Shape], str] | None = None
+    # The slide notation drawn in the circle where the label is too long for it
+    # (``lse`` for logsumexp, ``Σ₀`` for ``sum axis=0``); the figure's key gives the label.
+    short: Callable[[Param], str] | None = None
 
 
 def _fixed(text: str) -> Callable[[Param], str]:
@@ -142,6 +145,28 @@ def _with_axis(text: str) -> Callable[[Param], str]:
             return f"{text} axis=({','.join(map(str, axis))})"
         return f"{text} axis={format_constant(float(axis))}"
     return label
+
+
+_SUBSCRIPT = str.maketrans("-0123456789", "₋₀₁₂₃₄₅₆₇₈₉")
+
+
+def _short_axis(text: str, whole: str | None = None) -> Callable[[Param], str]:
+    """``Σ₀`` for ``sum axis=0``: the notation with the axis as a subscript; ``whole`` (or
+    the notation itself) where the gate works over every element or the last axis."""
+    def make(c: Param) -> str:
+        axis = c[0] if isinstance(c, tuple) else c  # numpy's (axis, keepdims)
+        if axis is None:
+            return whole or text
+        axes = axis if isinstance(axis, tuple) else (axis,)
+        return text + ",".join(str(int(a)).translate(_SUBSCRIPT) for a in axes)
+    return make
+
+
+def _short_index(spec: Param) -> str:
+    """``[y]`` for ``[arange(4), y]``: the per-row pick written by what it picks with."""
+    assert isinstance(spec, tuple)
+    kept = [item for item in spec if not (isinstance(item, tuple) and item[0] == "arange")]
+    return index_label(tuple(kept)) if kept else index_label(spec)
 
 
 def _neg(text: str) -> str:
@@ -827,29 +852,32 @@ _ENTRIES = [
     # gradient of a sum is 1 for every element: the upstream gradient is copied back.
     Op("sum", _with_axis("sum"), 1, _reduce(np.sum),
        lambda g, out, x, c=None: (_spread_param(g, x, c) * 1.0,),
-       function="sum", has_const=True, keyword="axis",
+       function="sum", has_const=True, keyword="axis", short=_short_axis("Σ", "sum"),
        local=lambda f, out, x, c=None: ("1",)),
     Op("mean", _with_axis("mean"), 1, _reduce(np.mean),
        lambda g, out, x, c=None: (_spread_param(g, x, c) / _mean_count(x, c),),
-       function="mean", has_const=True, keyword="axis",
+       function="mean", has_const=True, keyword="axis", short=_short_axis("μ", "mean"),
        local=lambda f, out, x, c=None: (f"1/{_mean_count(x, c)}",)),
     # max(X) and min(X): one input, unlike the elementwise max(a, b); ties share evenly.
     Op("amax", _with_axis("max"), 1, _reduce(np.max), _extreme_vjp,
        function="max", has_const=True, keyword="axis", pattern="router",
+       short=_short_axis("max"),
        local=lambda f, out, x, c=None: (_exact(f, _extreme_share(out, x, c)),)),
     Op("amin", _with_axis("min"), 1, _reduce(np.min), _extreme_vjp,
        function="min", has_const=True, keyword="axis", pattern="router",
+       short=_short_axis("min"),
        local=lambda f, out, x, c=None: (_exact(f, _extreme_share(out, x, c)),)),
     # The softmax family works along the last axis unless told (each row of a matrix).
     Op("logsumexp", _with_axis("logsumexp"), 1, _logsumexp, _logsumexp_vjp,
-       function="logsumexp", has_const=True, keyword="axis",
+       function="logsumexp", has_const=True, keyword="axis", short=_short_axis("lse"),
        local=lambda f, out, x, c=None: (f(_softmax(x, c)),)),
     Op("softmax", _with_axis("softmax"), 1, _softmax, _softmax_vjp,
-       function="softmax", has_const=True, keyword="axis",
+       function="softmax", has_const=True, keyword="axis", short=_short_axis("soft max"),
        local=lambda f, out, x, c=None: (
            f"{f(out)} * ({UPSTREAM} - sum({f(out)} * {UPSTREAM}{_axis_text(x, c)}))",)),
     Op("log_softmax", _with_axis("log_softmax"), 1, _log_softmax, _log_softmax_vjp,
        function="log_softmax", has_const=True, keyword="axis",
+       short=_short_axis("log σ"),
        local=lambda f, out, x, c=None: (
            f"{UPSTREAM} - {f(np.exp(out))} * sum({UPSTREAM}{_axis_text(x, c)})",)),
     # A vector's transpose is itself, as in numpy.
@@ -858,7 +886,7 @@ _ENTRIES = [
        local=lambda f, out, x: (f"({UPSTREAM})^T",)),
     # x[2], X[:, 0], S[arange(N), y]: the index is the gate's parameter; an index that
     # comes from an input (y) is one more graph input, which gets no gradient.
-    Op("index", index_label, 1, _index, _index_vjp, has_const=True, index_from=1,
+    Op("index", index_label, 1, _index, _index_vjp, has_const=True, index_from=1, short=_short_index,
        local=_index_local),
     # The lecture's squared L2 norm gate: f(q) = ||q||^2 = sum_i q_i^2.
     Op("l2", _fixed("L2"), 1, lambda x: np.sum(x * x),

@@ -12,7 +12,8 @@ starts in the file). Graphviz writes each node as
 elements that change are found by it, never by the shape of a label:
 
 - an edge whose gradient is not reached yet (its helper node,
-  :func:`~backviz.dot.gradient_node`): its gradient's texts and lines drawn as
+  :func:`~backviz.dot.gradient_node`): its gradient's texts, lines and the filled
+  squares of its picture drawn as
   Graphviz draws a hidden label (the colour of the master's placeholder notes), the
   numbers blanked (:func:`~backviz.numbers.blank`);
 - the highlighted gate (``n<id>``): its shape's fill, outline and pen width;
@@ -282,6 +283,8 @@ def _hide(svg: bytes, group: _Element, gradient: str, hidden_fill: str) -> bytes
             attrs["fill"], text = hidden_fill, blank(text)
         if attrs.get("stroke") == gradient:  # a line: Graphviz writes HIDDEN as it is
             attrs["stroke"] = HIDDEN
+        if element.tag == "polygon" and attrs.get("fill") == gradient:  # a picture's square
+            attrs["fill"] = HIDDEN
         if (attrs, text) != (element.attrs, element.text):
             edits.append((element, _write(element.tag, attrs, text)))
     return _edited(svg, group, edits)

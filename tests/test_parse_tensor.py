@@ -199,7 +199,8 @@ def test_an_index_input_is_drawn_as_one_without_a_gradient() -> None:
 def test_a_reduction_along_an_axis_shows_its_result_shape() -> None:
     t = backviz.trace("l2(X - mean(X, axis=0))", X=S)
     dot = t.to_dot()
-    assert '"mean\\naxis=0"' in dot and ">shape (3,)</FONT>" in dot
+    # The gate is μ₀ in its circle, mean axis=0 in the key under the figure.
+    assert '"μ₀"' in dot and "μ₀: mean axis=0" in dot and ">shape (3,)</FONT>" in dot
     assert svggeom.problems(svggeom.read(t.to_svg())) == []
 
 

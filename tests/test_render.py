@@ -109,8 +109,11 @@ def test_max_elements_on_the_command_line(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["sum(x)", "--x", x, "--max-elements", "20", "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert ">19.50<" in out.read_text() and "d/dx = [1.00, 1.00" in result.output
-    result = CliRunner().invoke(cli, ["sum(x)", "--x", x, "-o", str(out)])
+    result = CliRunner().invoke(cli, ["sum(x)", "--x", x, "--max-elements", "16", "-o", str(out)])
     assert "20 in [0.50, 19.50]" in out.read_text() and "d/dx = 20 in [1.00, 1.00]" in result.output
+    result = CliRunner().invoke(cli, ["sum(x)", "--x", x, "-o", str(out)])  # a picture, by default
+    assert ">19.50<" not in out.read_text() and 'FIXEDSIZE="TRUE"' in out.read_text()
+    assert "d/dx = 20 in [1.00, 1.00]" in result.output
 
 
 def test_scale_applies_to_the_frames_of_a_build(tmp_path: Path) -> None:

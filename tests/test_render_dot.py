@@ -306,7 +306,8 @@ def test_the_svg_names_the_expression_and_describes_the_result() -> None:
 
 def test_max_elements_writes_larger_arrays_in_full() -> None:
     x = np.arange(20.0) + 0.5
-    assert "20 in [0.50, 19.50]" in backviz.trace("sum(x)", x=x).to_dot()
+    assert "20 in [0.50, 19.50]" in backviz.trace("sum(x)", x=x).to_dot(Style(max_elements=16))
+    assert ">19.50<" not in backviz.trace("sum(x)", x=x).to_dot()  # a picture, by default
     dot = backviz.trace("sum(x)", x=x).to_dot(Style(max_elements=20))
     assert "20 in" not in dot and ">19.50<" in dot
     with pytest.raises(backviz.BackvizError, match="max_elements"):
@@ -328,3 +329,36 @@ def test_annotations_stay_under_their_gates_on_a_larger_graph() -> None:
         box = word.box
         assert box.x0 - 2 <= cx <= box.x1 + 2, word  # centred under its gate...
         assert 18 < box.y0 - cy < 30, word  # ...just below its circle
+
+
+def test_a_picture_shows_signs_and_sizes() -> None:
+    from backviz.render.labels import picture
+    html = picture(np.array([[1.0, -0.25], [0.0, -1.0]]), "#008000")
+    cells = re.findall(r'<TD FIXEDSIZE="TRUE" WIDTH="(\d+)" HEIGHT="\d+" ([^>]*)></TD>', html)
+    # The place of each number is 11 points; the squares inside: 11 filled (1), 6 outlined
+    # (-0.25: a quarter of the area), none for 0, 11 outlined (-1).
+    squares = [(int(w), "BGCOLOR" in look) for w, look in cells if look]
+    assert squares == [(11, True), (6, False), (11, False)]
+    t = backviz.trace("h = relu(W @ x); f = sum(h)", W=np.eye(5) - 0.5, x=np.arange(5.0))
+    svg = t.to_svg()
+    assert "■ positive, □ negative" in svg and ">h = <" in svg and ">5<" in svg
+    fig = svggeom.read(svg)
+    assert len(fig.squares) > 5 and svggeom.problems(fig) == []
+
+
+def test_gates_have_a_short_notation_and_a_key() -> None:
+    t = backviz.trace("logsumexp(S[arange(2), y]) + sum(mean(S, axis=1) / sqrt(2) + 1e-5)",
+                      S=[[1.0, 2.0], [3.0, 4.0]], y=[0, 1])
+    dot = t.to_dot()
+    for drawn in ('"lse"', '"[y]"', '"μ₁"', '"/√2"', '"+ε"'):
+        assert f"label={drawn}" in dot, drawn
+    for key in ("lse: logsumexp", "[y]: [arange(2), y]", "μ₁: mean axis=1", "+ε: +1e-05"):
+        assert key in dot, key
+    assert 'label="/3"' in backviz.trace("x / 3", x=1.0).to_dot()
+    third = backviz.trace("x * (1/3)", x=1.0)
+    assert 'label="*0.33"' in third.to_dot()  # the figure's 2 decimals
+    # At 4 decimals, as many as the circle holds at 9 points or more (not *0.3…).
+    assert 'label="*0.33", fixedsize=true, fontsize=10.5' in third.to_dot(Style(precision=4))
+    svg = t.to_svg()
+    gates = [c for c in svggeom.read(svg).circles if c[0].startswith("n")]
+    assert {r for *_, r in gates} == {18.0}

@@ -9,8 +9,9 @@ a figure is made:
 - :mod:`~backviz.render.numbers`: how numbers are written;
 - :mod:`~backviz.render.dot`: the DOT writer, with :mod:`~backviz.render.labels` (the
   labels of edges and gates), :mod:`~backviz.render.notes` (the band of notes),
-  :mod:`~backviz.render.boxes` (boxes around user gates) and
-  :mod:`~backviz.render.metrics` (how wide text is drawn);
+  :mod:`~backviz.render.boxes` (boxes around user gates),
+  :mod:`~backviz.render.metrics` (how wide text is drawn) and
+  :mod:`~backviz.render.fit` (whether a figure fits a slide);
 - :mod:`~backviz.render.backend`: running Graphviz's dot;
 - :mod:`~backviz.render.tikz`: the figure and a build's Beamer frame as TikZ;
 - :mod:`~backviz.render.export`: JSON, and files and folders written atomically;

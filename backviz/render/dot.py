@@ -21,7 +21,8 @@ from ..graph import INPUT, Node
 from ..ops import OPS
 from ..text import escape, quote, short
 from .boxes import Boxes
-from .labels import edge_label, font, gate_label
+from .fit import too_wide
+from .labels import circle_text, edge_label, font, gate_label
 from .metrics import GATE, GATE_FONT
 from .notes import caption_label, notes_label
 from .numbers import Numbers, adding_up
@@ -30,7 +31,8 @@ from .style import HIGHLIGHT_WIDTH, STUB, TOTAL, Style
 if TYPE_CHECKING:
     from ..evaluate import Evaluation
 
-__all__ = ["FONT", "PNG_SCALE", "gate_labels", "gradient_node", "title", "to_dot"]
+__all__ = ["FONT", "PNG_SCALE", "circle_texts", "gate_key", "gate_labels", "gradient_node", "title",
+           "to_dot"]
 
 # fonts-dejavu-core is on every stock Debian/Ubuntu, so nothing is downloaded; the rest of
 # the list is for SVGs viewed elsewhere (Verdana has DejaVu's proportions; then whatever
@@ -41,6 +43,7 @@ PNG_SCALE = 4
 wide, sharp on a projector."""
 _LARGE = 300  # from this many gates on, lay out for speed (see _large_graph_settings)
 _HELPER = "shape=plaintext, width=0, height=0, margin=0"  # a node that is only its label
+_PULL = ", weight=4"  # how strongly an edge between two gates keeps them close
 
 
 def to_dot(trace: Evaluation, style: Style | None = None, format: str | None = None) -> str:
@@ -60,7 +63,11 @@ def to_dot(trace: Evaluation, style: Style | None = None, format: str | None = N
     for node in trace.graph.gates:
         body.edges(node)
     body.output_stub()
-    lines = [*_header(trace, style, format), *body.boxes.nest(body.lines), *_footer(trace, style)]
+    if style.annotate:
+        body.lines[None] += _input_order(trace)
+    key = [*gate_key(trace, body.texts), *([PICTURE_KEY] if body.pictures else [])]
+    lines = [*_header(trace, style, format), *body.boxes.nest(body.lines),
+             *_footer(trace, style, key)]
     return "\n".join(lines) + "\n"
 
 
@@ -86,13 +93,14 @@ def _header(trace: Evaluation, style: Style, format: str | None) -> list[str]:
     ]
 
 
-def _footer(trace: Evaluation, style: Style) -> list[str]:
-    """What comes after the nodes and edges: --annotate's words, the band under the figure."""
+def _footer(trace: Evaluation, style: Style, key: list[str]) -> list[str]:
+    """What comes after the nodes and edges: --annotate's words, the band under the figure
+    (a build's notes, or the key of the gates' notation and the caption)."""
     lines = _patterns(trace, style) if style.annotate else []
     if style.notes or style.note_rows:
         lines.append(notes_label(style))
-    elif style.caption:
-        lines.append(caption_label(style))
+    elif style.caption or key:
+        lines.append(caption_label(style, key))
     return [*lines, "}"]
 
 
@@ -104,7 +112,9 @@ class _Body:
         self.graph = trace.graph
         self.style = style
         self.numbers = Numbers(trace, style)
+        self.numbers.compact = self.numbers.fit and too_wide(trace, self.numbers)
         self.labels = gate_labels(trace)
+        self.texts = circle_texts(trace, style.precision)
         self.data_inputs = trace.data_inputs
         # Which of them are indexes (integers): all, unless some are declared data.
         self.indexes = index_inputs(self.graph) if self.graph.data else self.data_inputs
@@ -115,22 +125,29 @@ class _Body:
         self.shared = any(n > 1 for n in self.uses)
         self.boxes = Boxes(self.graph, style.theme)
         self.lines: dict[int | None, list[str]] = {None: []}  # by group index; None: no box
+        self.pictures = False  # whether an array is drawn as a picture (the key says how)
 
     def emit(self, where: int | None, line: str) -> None:
         self.lines.setdefault(where, []).append(line)
 
     def helper(self, key: tuple[int, int], value_of: int, grad: object, named: bool,
-               index: bool = False) -> str:
+               share: bool = False, index: bool = False) -> str:
         """A helper node's line: the value of node ``value_of`` (integers if an ``index``) and
-        the gradient ``grad`` (None: none, for data), with its name and caption where ``named``."""
+        the gradient ``grad`` (None: none, for data), with its name and caption where ``named``.
+        ``share``: an edge after a fork, whose value its stub already writes (so it is drawn
+        as a gate's result is: a large array as a picture)."""
         shown = self.style.gradients is None or key in self.style.gradients
         caption, name = "", None
+        made = share or self.graph.ops[value_of] != INPUT
+        value = self.trace.values[value_of]
         if named:  # an intermediate's name, where its value starts (an input's is its node)
-            caption = _caption(self.trace, value_of)
+            # A picture writes the shape itself.
+            if self.numbers.drawn(value, made) == "numbers":
+                caption = _caption(self.trace, value_of)
             name = self.graph.names[value_of] if self.graph.ops[value_of] != INPUT else None
-        label = edge_label(self.trace.values[value_of], grad,
-                           self.whole if index else self.numbers, self.style.theme, shown,
-                           caption, name, self.digits(value_of))
+        self.pictures |= np.ndim(value) > 0 and self.numbers.drawn(value, made) == "picture"
+        label = edge_label(value, grad, self.whole if index else self.numbers, self.style.theme,
+                           shown, caption, name, self.digits(value_of), made)
         return f"  {gradient_node(key)} [{_HELPER}, label={label}];"
 
     def digits(self, node_id: int) -> Numbers:
@@ -180,7 +197,10 @@ class _Body:
         # values need not cross (the staged example's do if the order is kept).
         if len(node.inputs) > 1 and not (op.commutative and self.shared):
             mark += ", ordering=in"
-        return f"  n{node.id} [label={gate_label(self.labels[node.id])}{mark}];"
+        full = self.labels[node.id]
+        if self.texts[node.id] != full:  # the key says it too; a viewer shows it on hover
+            mark += f", tooltip={quote(full)}"
+        return f"  n{node.id} [label={gate_label(self.texts[node.id])}{mark}];"
 
     def edges(self, node: Node) -> None:
         """An edge's lines for each input of the gate: its helper, and the edges through it."""
@@ -192,13 +212,23 @@ class _Body:
             helper = gradient_node((node.id, k))
             dashed = ", style=dashed" if is_index else ""
             given = is_index or src in self.data_inputs  # no gradient drawn
+            pull = _PULL if self._pulls(src) and not fanned else ""
             self.emit(self.boxes.common(src, node.id),
                       self.helper((node.id, k), src, None if given else grad, not fanned,
                                   # integers, unless a value read only for its shape (X.shape)
-                                  is_index and bool(np.all(self.trace.values[src] % 1 == 0))))
+                                  fanned, is_index and bool(np.all(self.trace.values[src] % 1 == 0))))
             self.emit(None, f"  {'f' if fanned else 'n'}{src} -> {helper}:p:w "
-                            f"[arrowhead=none{dashed}];")
-            self.emit(None, f"  {helper}:p:e -> n{node.id}{' [style=dashed]' if is_index else ''};")
+                            f"[arrowhead=none{dashed}{pull}];")
+            attributes = (dashed + pull)[2:]
+            self.emit(None, f"  {helper}:p:e -> n{node.id}"
+                            f"{f' [{attributes}]' if attributes else ''};")
+
+    def _pulls(self, src: int) -> bool:
+        """Whether the edge from ``src`` pulls its gates together: from a gate that takes
+        a shared value, so that an RNN's Wx @ x3 is drawn at step 3, where x3 comes in,
+        not in the first column with Wx's other uses. (Graphs without shared values,
+        the lecture's figures among them, are laid out as they always were.)"""
+        return self.graph.ops[src] != INPUT and any(self.uses[i] > 1 for i in self.graph.nodes[src].inputs)
 
     def output_stub(self) -> None:
         """The output's stub: its value and its gradient, 1, after the last gate."""
@@ -231,6 +261,41 @@ def gate_labels(trace: Evaluation) -> dict[int, str]:
         if distinct is not None and len(kinds[labels[node.id]]) > 1:
             labels[node.id] = distinct
     return labels
+
+
+PICTURE_KEY = "■ positive, □ negative, area: size"
+"""The key's words for the pictures of arrays (see :func:`backviz.render.labels.edge_label`)."""
+
+
+def circle_texts(trace: Evaluation, precision: int) -> dict[int, str]:
+    """What each gate's circle says, by node id: its label, or its notation where the
+    label is too long for the circle (see :func:`~backviz.render.labels.circle_text`)."""
+    labels = gate_labels(trace)
+    return {node.id: circle_text(labels[node.id], _short(node), node.const, precision)
+            for node in trace.graph.gates}
+
+
+def _short(node: Node) -> str | None:
+    short = OPS[node.op].short
+    return None if short is None else short(node.const)
+
+
+def gate_key(trace: Evaluation, texts: dict[int, str]) -> list[str]:
+    """The key under a figure: each notation a circle uses for a longer label
+    (``lse: logsumexp``), once, in the order the gates come; a constant written to the
+    figure's precision (``/1.41``) needs none."""
+    labels = gate_labels(trace)
+    key: dict[str, str] = {}
+    for node in trace.graph.gates:
+        text, label = texts[node.id], labels[node.id]
+        if text != label and not _rounded(text, label):
+            key.setdefault(text, f"{text}: {label}")
+    return list(key.values())
+
+
+def _rounded(text: str, label: str) -> bool:
+    """Whether the circle's text is its label with the constant's digits cut."""
+    return text[-1:].isdigit() and label.startswith(text.rstrip("0123456789"))
 
 
 def title(trace: Evaluation) -> str:
@@ -269,6 +334,43 @@ def _patterns(trace: Evaluation, style: Style) -> list[str]:
                    f"{{rank=same; n{node.id}; c{node.id};}}}}")
         out.append(f"  c{node.id} -> n{node.id} [style=invis];")
     return out
+
+
+def _input_order(trace: Evaluation) -> list[str]:
+    """DOT that draws the inputs of one gate in the order written, top to bottom, for
+    --annotate.
+
+    Graphviz puts an input next to the gate that first uses it, and orders the inputs
+    of one column (rank) by its crossing minimisation: with --annotate's clusters, that
+    put a neuron's x2 above its w2. The inputs of one gate in one column are tied in the
+    order written by invisible edges within the rank. (A figure without the clusters
+    keeps that order by itself, ``ordering=in``, tests/test_render_fit.py checks it on
+    every gallery file; the ties would move its inputs a few points, and the lecture's
+    figures stay as they are.) (Tying every column's inputs so
+    made an RNN over two steps cross six times where it crossed twice: its x2 feeds the
+    second step, drawn below the first.) The columns are worked out as Graphviz ranks
+    them: a gate one helper (two ranks) after its latest input, or two more for a value
+    used more than once (its stub and fork); an input two (or four) ranks before its
+    first gate.
+    """
+    graph = trace.graph
+    step = [2 if n < 2 else 4 for n in graph.uses]
+    rank = [0] * len(graph.nodes)
+    for node in graph.gates:
+        rank[node.id] = max(rank[src] + step[src] for src in node.inputs)
+    columns: dict[int, list[int]] = {}  # by the column and the gate
+    for node in graph.nodes:
+        if node.op == INPUT and graph.consumers[node.id]:
+            first = min(graph.consumers[node.id], key=lambda c: rank[c])
+            column = rank[first] - step[node.id]
+            columns.setdefault(column * len(graph.nodes) + first, []).append(node.id)
+    lines = []
+    for ids in columns.values():
+        if len(ids) > 1:
+            names = "; ".join(f"n{i}" for i in ids)
+            lines.append(f"  {{rank=same; {names}; "
+                         + " -> ".join(f"n{i}" for i in ids) + " [style=invis];}")
+    return lines
 
 
 def _large_graph_settings(n_gates: int) -> str:

@@ -11,19 +11,21 @@ which Graphviz's own edge labels (``label``, ``xlabel``, ``headlabel``) do not g
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
 import numpy as np
 
+from ..ops import format_constant
 from ..text import escape, quote
 from .metrics import GATE_FONT, gate_font_size
 from .numbers import Numbers, blank
 from .style import HIDDEN, Theme
 
-__all__ = ["edge_label", "font", "gate_label"]
+__all__ = ["circle_text", "edge_label", "font", "gate_label", "picture"]
 
-_LEGIBLE = 9  # points: a label that would be smaller in its circle gets an ellipse instead
+_LEGIBLE = 9  # points: a circle's text is never set smaller (it is cut shorter instead)
 
 
 def font(text: str, color: str) -> str:
@@ -44,17 +46,70 @@ def _cell_table(cells: list[list[str]], color: str) -> str:
             inner = (bracket.format(n=n_rows, sides="LTB", c=color) + inner
                      + bracket.format(n=n_rows, sides="RTB", c=color))
         rows.append(f"<TR>{inner}</TR>")
-    return ('<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="0">'
-            + "".join(rows) + "</TABLE>")
+    table = ('<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="0">'
+             + "".join(rows) + "</TABLE>")
+    # Graphviz stretches a table to its cell, sharing the extra width evenly between the
+    # columns of the row: empty cells on each side take nearly all of it, so that an array
+    # narrower than its twin above or below (its value's or gradient's) keeps its
+    # brackets at its numbers, centred.
+    room = "<TD></TD>" * _ROOM
+    return ('<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="0"><TR>'
+            f"{room}<TD>{table}</TD>{room}</TR></TABLE>")
 
 
-def _number_cell(x: Any, numbers: Numbers, color: str) -> str:
+_ROOM = 6  # empty cells on each side of an array, which take 12/13 of any extra width
+_CELL = 11  # points: the side of one number's square in a picture of an array
+
+
+def _number_cell(x: Any, numbers: Numbers, color: str, made: bool = False) -> str:
+    """A value's cell: a number, an array's numbers between brackets, a picture of
+    them (:func:`picture`), or its shape and range (see :meth:`Numbers.drawn`)."""
     a = np.asarray(x)
     if a.ndim == 0:
         return font(numbers.scalar(a), color)
-    if a.size > numbers.max_elements:
+    drawn = numbers.drawn(a, made)
+    if drawn == "summary":
         return font(numbers.summary(a), color)
+    if drawn == "picture":
+        return picture(a, color)
     return _cell_table(numbers.rows(a), color)
+
+
+def picture(a: Any, color: str) -> str:
+    """An array as a Hinton diagram between brackets: one square per number, its area
+    the number's size (the largest fills its place), filled where it is positive and
+    drawn as an outline where it is negative; a zero leaves its place empty. A vector
+    is a column, as its numbers are.
+
+    The one drawing of an array too large to write out (an HTML-like label's table):
+    :meth:`Numbers.drawn` says when an array is drawn so."""
+    grid = a.reshape(-1, 1) if a.ndim == 1 else a
+    finite = np.abs(grid[np.isfinite(grid)])
+    top = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+    bracket = f'<TD ROWSPAN="{len(grid)}" WIDTH="4" BORDER="1" SIDES="{{}}" COLOR="{color}"></TD>'
+    rows = []
+    for r, row in enumerate(grid):
+        cells = "".join(_square(float(v), top, color) for v in row)
+        rows.append("<TR>" + (bracket.format("LTB") + cells + bracket.format("RTB") if r == 0
+                              else cells) + "</TR>")
+    # Its exact size, fixed: in a cell made wider by a name or a shape above it, the
+    # picture keeps its size (Graphviz would stretch it, brackets and all).
+    n_rows, n_cols = grid.shape
+    width, height = _CELL * n_cols + 8 + (n_cols + 3), _CELL * n_rows + (n_rows + 1)
+    return (f'<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="1" CELLPADDING="0" '
+            f'FIXEDSIZE="TRUE" WIDTH="{width}" HEIGHT="{height}">' + "".join(rows) + "</TABLE>")
+
+
+def _square(v: float, top: float, color: str) -> str:
+    """One number's place in a picture: a square of area |v| / top of the place's."""
+    size = _CELL if not math.isfinite(v) else round(_CELL * math.sqrt(min(abs(v) / top, 1.0)))
+    place = f'<TD FIXEDSIZE="TRUE" WIDTH="{_CELL}" HEIGHT="{_CELL}">'
+    if size < 2 or math.isnan(v):
+        return place + "</TD>"
+    look = f'BGCOLOR="{color}"' if v > 0 else f'BORDER="1" COLOR="{color}"'
+    return (place + '<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="0"><TR>'
+            f'<TD FIXEDSIZE="TRUE" WIDTH="{size}" HEIGHT="{size}" {look}></TD>'
+            "</TR></TABLE></TD>")
 
 
 def _hide(html: str, color: str) -> str:
@@ -65,59 +120,115 @@ def _hide(html: str, color: str) -> str:
 
 
 def edge_label(value: Any, grad: Any, numbers: Numbers, theme: Theme, shown: bool = True,
-                caption: str = "", name: str | None = None, digits: Numbers | None = None) -> str:
+               caption: str = "", name: str | None = None, digits: Numbers | None = None,
+               made: bool = False) -> str:
     """The helper node's label: value, the rule (the line itself), the port, gradient.
 
     ``name`` is the intermediate the value is, written before it in the theme's text
-    colour, black like an input's name on the slides (``q = 3``).
+    colour, black like an input's name on the slides (``q = 3``). Before an array it has
+    a column of its own, so that the brackets below, the gradient's, hug their numbers
+    rather than stretch under the name. A value drawn as a picture has its name and
+    shape written above it (``xc = 4×3``), which keeps a long chain narrow.
     ``grad`` None: an edge that carries no gradient, of given data or an index (an empty
     cell keeps the line where it is on the other edges). ``caption``: a small grey line
     above the value (the shape of a reduction's result). ``digits``: how the gradient is
     written, where not as the value is (shares with the decimals that make their sum add up).
+    ``made``: the value is a gate's result, or a share after a fork (see
+    :meth:`Numbers.drawn`).
 
     The rule reaches a point past the port on each side (the 1-point cells beside it):
     Graphviz ends an edge up to a point outside its port, and with a rule as long as the
     port that left a visible gap between the edge and the rule.
     """
-    # Arrays get room between their brackets and the line.
-    pad = "1" if np.ndim(value) == 0 and np.ndim(grad) == 0 else "3"
-    side = '<TD WIDTH="1" CELLPADDING="0"></TD>'
-    value_cell = _number_cell(value, numbers, theme.value)
+    array = np.ndim(value) > 0 or np.ndim(grad) > 0
+    pad = "3" if array else "1"  # arrays get room between their brackets and the line
+    value_cell = _number_cell(value, numbers, theme.value, made)
     if grad is None:
         below = " "
     else:
-        red = _number_cell(grad, digits or numbers, theme.gradient)
+        red = _number_cell(grad, digits or numbers, theme.gradient, made)
         below = red if shown else _hide(red, theme.gradient)
-    if name is not None:
-        value_cell = ('<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="0"><TR>'
-                      f'<TD>{font(name + " =", theme.text)}</TD><TD WIDTH="5"></TD>'
-                      f'<TD>{value_cell}</TD></TR></TABLE>')
-    top = (f'<TR>{side}<TD CELLPADDING="0"><FONT POINT-SIZE="10" COLOR="{theme.pattern}">'
-           f'{escape(caption)}</FONT></TD>{side}</TR>') if caption else ""
+    above, under = [value_cell], [below]
+    picture = np.ndim(value) > 0 and numbers.drawn(value, made) == "picture"
+    if picture:  # its name and shape above it: "xc = 4×3"
+        named = "" if name is None else font(name + " = ", theme.text)
+        top = _row([named + font(numbers.shape(value), theme.value)], "0")
+    elif name is not None and array:
+        above, under = [font(name + " =", theme.text), *above], ["", *under]
+    elif name is not None:
+        above = ['<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="0"><TR>'
+                 f'<TD>{font(name + " =", theme.text)}</TD><TD WIDTH="5"></TD>'
+                 f'<TD>{value_cell}</TD></TR></TABLE>']
+    span = f' COLSPAN="{len(above)}"' if len(above) > 1 else ""
+    if not picture:
+        top = (f'<TR>{_SIDE}<TD CELLPADDING="0"{span}><FONT POINT-SIZE="10" '
+               f'COLOR="{theme.pattern}">{escape(caption)}</FONT></TD>{_SIDE}</TR>'
+               if caption else "")
     return ('<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">' + top +
-            f'<TR>{side}<TD CELLPADDING="{pad}">{value_cell}</TD>{side}</TR>'
-            '<HR/>'
-            f'<TR>{side}<TD PORT="p" HEIGHT="0" CELLPADDING="0"></TD>{side}</TR>'
-            f'<TR>{side}<TD CELLPADDING="{pad}">{below}</TD>{side}</TR>'
-            '</TABLE>>')
+            _row(above, pad) + '<HR/>'
+            f'<TR>{_SIDE}<TD PORT="p" HEIGHT="0" CELLPADDING="0"{span}></TD>{_SIDE}</TR>'
+            + _row(under, pad) + '</TABLE>>')
 
 
-def gate_label(label: str) -> str:
-    """A gate's DOT label and size: one circle for every gate.
+_SIDE = '<TD WIDTH="1" CELLPADDING="0"></TD>'
 
-    The label is set smaller, or broken before its bracket (``max`` over ``(x,0)``) or
-    its axis (``sum`` over ``axis=0``), to fit the circle; the choice is the one with the
-    larger font. A label that would be smaller than 9 points (``log_softmax``) is drawn
-    in an ellipse at the usual size instead.
-    """
-    head, axis, rest = label.partition(" axis=")
-    options = [[head, f"axis={rest}"]] if axis else [[label]]
-    if not axis and "(" in label[1:]:
+
+def _row(cells: list[str], pad: str) -> str:
+    """A row of the helper's table between its two 1-point side cells."""
+    return f"<TR>{_SIDE}" + "".join(f'<TD CELLPADDING="{pad}">{c}</TD>' for c in cells) \
+        + f"{_SIDE}</TR>"
+
+
+def _fitting(label: str) -> list[str]:
+    """The label's lines as drawn in the circle: whole, or broken before its bracket
+    (``max`` over ``(x,0)``) or at a space (``log`` over ``smax``), at the larger font."""
+    options = [[label]]
+    if "(" in label[1:]:
         cut = label.index("(", 1)
         options.append([label[:cut], label[cut:]])
-    best = max(options, key=gate_font_size)
+    if " " in label:
+        options.append(label.split(" ", 1))
+    return max(options, key=gate_font_size)
+
+
+def circle_text(label: str, short: str | None = None, const: object = None,
+                precision: int = 2) -> str:
+    """What a gate's circle says: its slide notation (``short``, e.g. ``lse``), or its
+    label with the constant written to ``precision`` (``/1.41`` for ``/1.41421``; an exact
+    ``/√2``; ``+ε`` for a constant too small to show), with fewer decimals where the
+    circle cannot hold them legibly, cut with ``…`` where even that is too long (a long
+    user gate's name)."""
+    text = short if short is not None else label
+    if short is None and isinstance(const, float) and not const.is_integer():
+        # As many of the figure's decimals as the circle holds legibly: *0.333 at 4.
+        for decimals in range(precision, -1, -1):
+            text = label.replace(format_constant(const), _constant(const, decimals), 1)
+            if gate_font_size(_fitting(text)) >= _LEGIBLE or decimals == 1:
+                break
+    cut = len(text)
+    while cut > 1 and gate_font_size(_fitting(text)) < _LEGIBLE:
+        cut -= 1
+        text = text[:cut] + "…"
+    return text
+
+
+def _constant(c: float, precision: int) -> str:
+    """A gate's constant as the figure writes numbers: √k where it is one, exactly."""
+    sign = "-" if c < 0 else ""
+    square = round(c * c)
+    if 1 < square < 100 and math.isqrt(square) ** 2 != square and abs(c * c - square) < 1e-9:
+        return f"{sign}√{square}"
+    if abs(c) < 0.5 * 10.0 ** -precision:
+        return f"{sign}ε"
+    if round(c, precision) == c:
+        return format_constant(c)
+    return f"{c:.{precision}f}"
+
+
+def gate_label(text: str) -> str:
+    """A gate's DOT label and size: one circle for every gate, the text set smaller or
+    on two lines (:func:`_fitting`) to fit it; :func:`circle_text` makes it short enough."""
+    best = _fitting(text)
     quoted = '"' + "\\n".join(quote(line)[1:-1] for line in best) + '"'
     size = gate_font_size(best)
-    if size < _LEGIBLE:
-        return f"{quoted}, shape=ellipse, width=0, margin=0.08"
     return f"{quoted}, fixedsize=true" + (f", fontsize={size:g}" if size != GATE_FONT else "")

@@ -8,6 +8,7 @@ the DOT label and for the frames drawn from one layout (:mod:`backviz.template`)
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from ..text import escape
 from .metrics import NOTE_SIZE, note_width
@@ -62,12 +63,14 @@ def notes_label(style: Style) -> str:
             f'CELLSPACING="0" CELLPADDING="0" WIDTH="{band}">{"".join(rows)}</TABLE>>];')
 
 
-def caption_label(style: Style) -> str:
-    """The graph's label: the caption under the figure, in two lines where it can.
+def caption_label(style: Style, key: Sequence[str] = ()) -> str:
+    """The graph's label: the key of the gates' notation (``lse: logsumexp``) on a line
+    of its own, then the caption under the figure, in two lines where it can.
 
     Lines are half the caption's width, from 270 to 560 points: a short caption does not
     make a small figure much wider, and a long one does not become a narrow column.
     """
+    head = f'<FONT COLOR="{style.theme.text}">{escape(",  ".join(key))}</FONT>' if key else ""
     caption = " ".join(style.caption.split()) if style.caption else ""
     limit = min(560.0, max(270.0, note_width(caption) / 2 + 20))
     lines: list[str] = []
@@ -76,6 +79,7 @@ def caption_label(style: Style) -> str:
             lines[-1] += " " + word
         else:
             lines.append(word)
-    text = "<BR/>".join(escape(line) for line in lines)
+    italic = f"<I>{'<BR/>'.join(escape(line) for line in lines)}</I>" if lines else ""
+    text = "<BR/>".join(part for part in (head, italic) if part)
     return (f'  graph [labelloc=b, labeljust=c, label=<<FONT POINT-SIZE="{NOTE_SIZE}" '
-            f'COLOR="{style.theme.note}"><I>{text}</I></FONT>>];')
+            f'COLOR="{style.theme.note}">{text}</FONT>>];')

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .style import Style
+from .style import MADE_ELEMENTS, MAX_ELEMENTS, PICTURE_ELEMENTS, Style
 
 if TYPE_CHECKING:
     from ..evaluate import Evaluation
@@ -37,7 +37,11 @@ class Numbers:
 
     def __init__(self, trace: Evaluation, style: Style) -> None:
         self.precision = style.precision
-        self.max_elements = style.max_elements
+        self.fit = style.max_elements is None
+        self.max_elements = MAX_ELEMENTS if style.max_elements is None else style.max_elements
+        self.compact = False
+        """Fitting a slide, draw the inputs' arrays as a gate's results are (a figure
+        too wide with their numbers: see :func:`backviz.render.fit.too_wide`)."""
         integral = style.integers
         self.integral = all_integral(trace) if integral is None else integral
 
@@ -70,9 +74,30 @@ class Numbers:
             return [[self.scalar(v)] for v in a]
         return [[self.scalar(v) for v in row] for row in a]
 
+    def drawn(self, x: Any, made: bool) -> str:
+        """How an array is drawn on an edge: ``"numbers"``, ``"picture"`` or ``"summary"``
+        (its shape and range). ``made``: a gate's result, not an input.
+
+        Fitting a slide (no ``max_elements`` asked for), a gate's result shows its numbers
+        up to :data:`MADE_ELEMENTS` and an input up to :data:`MAX_ELEMENTS` (up to
+        :data:`MADE_ELEMENTS` too in a figure too wide for a slide, ``compact``); a larger
+        matrix or vector is a picture of its numbers, up to :data:`PICTURE_ELEMENTS`.
+        With ``max_elements``, every array up to it shows its numbers, and larger ones
+        their shape and range, as the text summary writes them.
+        """
+        a = np.asarray(x)
+        limit = MADE_ELEMENTS if self.fit and (made or self.compact) else self.max_elements
+        if a.ndim == 0 or a.size <= limit:
+            return "numbers"
+        return "picture" if self.fit and a.size <= PICTURE_ELEMENTS else "summary"
+
+    def shape(self, x: Any) -> str:
+        """An array's shape as a figure writes it: 4×3, or 3 for a vector."""
+        return "×".join(str(n) for n in np.shape(x))
+
     def summary(self, x: Any) -> str:
         a = np.asarray(x)
-        shape = "×".join(str(n) for n in a.shape)
+        shape = self.shape(a)
         with warnings.catch_warnings():  # all nan: numpy warns, and the range is nan
             warnings.simplefilter("ignore", RuntimeWarning)
             low, high = np.nanmin(a), np.nanmax(a)

@@ -15,9 +15,11 @@ from ..errors import BackvizError
 __all__ = [
     "HIDDEN",
     "HIGHLIGHT_WIDTH",
+    "MADE_ELEMENTS",
     "MAX_ELEMENTS",
     "MAX_PRECISION",
     "MIN_PRECISION",
+    "PICTURE_ELEMENTS",
     "STUB",
     "THEME",
     "THEMES",
@@ -76,7 +78,13 @@ STUB = (-1, 0)
 position); the stub of a value used more than once, with its total gradient: (its id, -1)."""
 TOTAL = -1
 MAX_ELEMENTS = 16
-"""Arrays with more elements are summarised by their shape and range (unless asked)."""
+"""An input with more elements is drawn as a picture, or its shape and range (unless asked)."""
+MADE_ELEMENTS = 4
+"""A value a gate makes with more elements is drawn as a picture (unless asked): a figure
+shows its inputs' numbers and the shapes of what flows between its gates, so that it fits
+a slide (the lecture's vectorized figure, whose q has 2, keeps its numbers)."""
+PICTURE_ELEMENTS = 64
+"""The largest array drawn as a picture of its numbers; a larger one is its shape and range."""
 MIN_PRECISION = 0
 MAX_PRECISION = 12
 """Decimals a figure can show: from MIN_PRECISION to MAX_PRECISION."""
@@ -120,8 +128,10 @@ class Style:
     """Size: K times the default size of every format (None: 1). An SVG or a PDF is K
     times its natural size; a PNG has K times :data:`backviz.render.dot.PNG_SCALE`
     pixels per point."""
-    max_elements: int = MAX_ELEMENTS
-    """Arrays of more elements are written as their shape and range."""
+    max_elements: int | None = None
+    """Arrays of more elements are written as their shape and range; None: fit a slide,
+    an input's numbers up to :data:`MAX_ELEMENTS`, a made value's up to
+    :data:`MADE_ELEMENTS`, larger arrays as a picture of their numbers."""
     caption: str | None = None
     """A line or two of text under the figure (an expression file's ``caption``)."""
 
@@ -131,8 +141,9 @@ class Style:
                                f"{MAX_PRECISION}, not {self.precision!r}")
         if self.scale is not None and not _is_number(self.scale, 0.1, 20):
             raise BackvizError(f"scale must be a number from 0.1 to 20, not {self.scale!r}")
-        if isinstance(self.max_elements, bool) or not isinstance(self.max_elements, int) \
-                or self.max_elements < 1:
+        if self.max_elements is not None and (
+                isinstance(self.max_elements, bool) or not isinstance(self.max_elements, int)
+                or self.max_elements < 1):
             raise BackvizError(f"max_elements must be a whole number of at least 1, "
                                f"not {self.max_elements!r}")
         if not isinstance(self.theme, Theme):

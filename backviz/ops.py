@@ -165,7 +165,8 @@ def _short_axis(text: str, whole: str | None = None) -> Callable[[Param], str]:
 def _short_index(spec: Param) -> str:
     """``[y]`` for ``[arange(4), y]``: the per-row pick written by what it picks with."""
     assert isinstance(spec, tuple)
-    kept = [item for item in spec if not (isinstance(item, tuple) and item[0] == "arange")]
+    kept = [item for item in spec
+            if not (isinstance(item, tuple) and item[0] in ("arange", "arange_input"))]
     return index_label(tuple(kept)) if kept else index_label(spec)
 
 
@@ -633,6 +634,13 @@ def _shape_of(x: Array, c: Param) -> Array:
     return np.float64(shape[axis])
 
 
+def _shape_short(c: Param) -> str:
+    """``n₀`` for ``X.shape[0]`` (a size, read off axis 0) in a slide-fit figure."""
+    assert isinstance(c, tuple)
+    return "n" + str(c[1]).translate(_SUBSCRIPT) if c[0] == "shape" and len(c) > 1 \
+        else _shape_label(c)
+
+
 def _shape_label(c: Param) -> str:
     assert isinstance(c, tuple)
     if c[0] == "shape" and len(c) > 1:
@@ -898,10 +906,10 @@ _ENTRIES = [
     Op("expm1", _fixed("expm1"), 1, np.expm1, lambda g, out, x: (g * (out + 1),),
        function="expm1", local=lambda f, out, x: ("e^" + f(x),)),
     Op("var", _with_axis("var"), 1, _reduce(np.var), _var_vjp,
-       function="var", has_const=True, keyword="axis",
+       function="var", has_const=True, keyword="axis", short=_short_axis("var"),
        local=lambda f, out, x, c=None: (f"2({f(_centred(x, c))})/{_mean_count(x, c)}",)),
     Op("std", _with_axis("std"), 1, _reduce(np.std), _std_vjp,
-       function="std", has_const=True, keyword="axis",
+       function="std", has_const=True, keyword="axis", short=_short_axis("std"),
        local=lambda f, out, x, c=None: (
            f"({f(_centred(x, c))})/({_mean_count(x, c)}*{f(out)})",)),
     # ||x||, the vector's 2-norm, or a matrix's Frobenius norm (np.linalg.norm).
@@ -927,6 +935,7 @@ _ENTRIES = [
        local=_where_local),
     # X.shape, X.shape[0], X.size, X.ndim, len(X): numbers read off a value, no gradient.
     Op("shape", _shape_label, 1, _shape_of, _no_gradient, has_const=True, index_from=0,
+       short=lambda c: _shape_short(c),
        local=lambda f, out, x, c: ("none",)),
     Op("zeros_like", lambda c: "zeros_like" if c == (0.0,) else "ones_like", 1,
        lambda x, c: np.full(np.shape(x), c[0]), _no_gradient, has_const=True, index_from=0,
@@ -937,9 +946,10 @@ _ENTRIES = [
                                        *("none" for _ in rest[:-1]))),
     # m[idx] = v: a new version of m. The replaced places get no gradient; the value does.
     Op("setitem", lambda c: index_label(c) + "=", 2, _setitem, _setitem_vjp, has_const=True,
-       index_from=2, local=_setitem_local),
+       index_from=2, local=_setitem_local, short=lambda c: _short_index(c) + "="),
     Op("fill", _fill_label, 1, _fill, _fill_vjp, has_const=True, index_from=1,
-       local=_fill_local),
+       local=_fill_local,
+       short=lambda c: f"{_short_index(c[1])}={format_constant(c[0])}"),  # type: ignore[index]
     # A call of a user gate drawn as one gate (``--collapse sig``), labelled with the
     # gate's name. Its parameter is the call, an ``evaluate.UserCall`` (the name and the
     # body as a graph of its own), which the engine runs: every rule is the body's. Like

@@ -404,6 +404,8 @@ def bracket_gaps(svg: str) -> list[tuple[str, float]]:
             near = [b.x0 - upright for b in inside if b.x0 >= upright - 0.5]
         else:
             near = [upright - b.x1 for b in inside if b.x1 <= upright + 0.5]
+        if not inside:  # an array of zeros drawn as a picture: no square to hug
+            continue
         gaps.append((f"{node} {colour} {'[' if arm > upright else ']'}", min(near) if near else 1e9))
     return gaps
 

@@ -113,11 +113,21 @@ A VALUE is a number, a JSON list, or @PATH to a .npy or .json file. A variable
 whose name is also an option of backviz (e.g. 'name') is given with --set name=VALUE.
 
 \b
-The language: numbers, variables, + - * / ** (or ^) @, unary -, parentheses, and
-exp log sqrt abs sin cos tanh sigmoid relu max(a,b) min(a,b) sum mean l2. A program is
-statements, NAME = EXPRESSION, separated by line breaks or ';' (# starts a comment);
-NAME = 3 gives an input an example value; data y, dout says that inputs are given data;
-the last statement is the output.
+The language (docs/language.md): numbers, variables, + - * / ** (or ^) @, unary -,
+parentheses, comparisons < <= > >= == != (masks, no gradient), and the functions
+exp log sqrt abs sin cos tanh sigmoid relu log1p expm1 max(a,b) min(a,b) sum mean max min
+var std l2 norm softmax log_softmax logsumexp transpose clip(x,lo,hi) where(m,a,b), with
+axis= (an int or a tuple) and keepdims=; math./np./numpy. prefixes, and numpy's names:
+np.dot np.matmul np.maximum np.minimum np.square np.power pow np.linalg.norm.
+W.T, X.shape[0], X.size, X.ndim, len(X); methods X.sum() .mean() .max() .min() .var() .std()
+.dot(W) .reshape(N, -1) .flatten() .ravel() .transpose() .copy() .clip(lo, hi);
+np.zeros_like np.ones_like. Indexes: s[2], X[:, 0], X[1:3], s[y], S[np.arange(N), y],
+c[:, None] (np.newaxis), X[..., 0]. A program is statements separated by line breaks or
+';' (# starts a comment): NAME = EXPRESSION; NAME += EXPRESSION; m[idx] = EXPRESSION (a new
+version of m); sig(u) = EXPRESSION (a gate of your own); NAME = 3, [[1, 2]], np.array(2.0),
+np.zeros((2, 3)) give an input an example value; data y, dout says that inputs are given
+data; the last statement is the output. Loops, if, def, print and random numbers stay out,
+with a message that says what to write.
 """
 
 DRAW_USAGE = "EXPRESSION|FILE.toml|FOLDER [--NAME VALUE]... [OPTIONS]"

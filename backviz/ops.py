@@ -38,8 +38,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["BINARY", "FUNCTIONS", "OPS", "OVERLOADS", "UPSTREAM", "GateError", "Op", "Param",
-           "format_constant", "index_label"]
+__all__ = ["ALIASES", "BINARY", "COMPARISONS", "FUNCTIONS", "OPS", "OVERLOADS", "REDUCTIONS",
+           "UPSTREAM", "GateError", "Op", "Param", "format_constant", "index_label"]
 
 Array = Any  # np.float64 or np.ndarray: numpy's own typing of mixed scalars is too loose to help
 Fmt = Callable[[Array], str]
@@ -135,8 +135,16 @@ def _with_const(make: Callable[[float], str]) -> Callable[[Param], str]:
 
 
 def _with_axis(text: str) -> Callable[[Param], str]:
-    """``sum`` over everything, ``sum axis=0`` along an axis (the renderer breaks the line)."""
-    return lambda c: text if c is None else f"{text} axis={format_constant(float(c))}"  # type: ignore[arg-type]
+    """``sum`` over everything, ``sum axis=0`` along an axis (the renderer breaks the line);
+    ``axis=(0,1)`` for several, and keepdims, which only the shapes show, is not written."""
+    def label(c: Param) -> str:
+        axis = c[0] if isinstance(c, tuple) else c
+        if axis is None:
+            return text
+        if isinstance(axis, tuple):
+            return f"{text} axis=({','.join(map(str, axis))})"
+        return f"{text} axis={format_constant(float(axis))}"
+    return label
 
 
 _SUBSCRIPT = str.maketrans("-0123456789", "₋₀₁₂₃₄₅₆₇₈₉")
@@ -146,16 +154,19 @@ def _short_axis(text: str, whole: str | None = None) -> Callable[[Param], str]:
     """``Σ₀`` for ``sum axis=0``: the notation with the axis as a subscript; ``whole`` (or
     the notation itself) where the gate works over every element or the last axis."""
     def make(c: Param) -> str:
-        if c is None:
+        axis = c[0] if isinstance(c, tuple) else c  # numpy's (axis, keepdims)
+        if axis is None:
             return whole or text
-        return text + format_constant(float(c)).translate(_SUBSCRIPT)  # type: ignore[arg-type]
+        axes = axis if isinstance(axis, tuple) else (axis,)
+        return text + ",".join(str(int(a)).translate(_SUBSCRIPT) for a in axes)
     return make
 
 
 def _short_index(spec: Param) -> str:
     """``[y]`` for ``[arange(4), y]``: the per-row pick written by what it picks with."""
     assert isinstance(spec, tuple)
-    kept = [item for item in spec if not (isinstance(item, tuple) and item[0] == "arange")]
+    kept = [item for item in spec
+            if not (isinstance(item, tuple) and item[0] in ("arange", "arange_input"))]
     return index_label(tuple(kept)) if kept else index_label(spec)
 
 
@@ -279,27 +290,73 @@ def _last(x: Array, axis: Param) -> int | None:
     return _check_axis(x, -1 if axis is None else axis)
 
 
-def _spread(g: Array, x: Array, axis: int | None) -> Array:
-    """A reduction's upstream gradient, copied back along the axis it reduced."""
-    if axis is None:
+def _spread(g: Array, x: Array, axis: int | tuple[int, ...] | None,
+            keepdims: bool = False) -> Array:
+    """A reduction's upstream gradient, copied back along the axes it reduced."""
+    if axis is None or keepdims:
         return np.broadcast_to(g, np.shape(x))
     return np.broadcast_to(np.expand_dims(g, axis), np.shape(x))
 
 
+Axes = int | tuple[int, ...] | None
+
+
+def _axes(x: Array, c: Param) -> tuple[Axes, bool]:
+    """A reduction's parameter as numpy's ``axis`` and ``keepdims``.
+
+    The parameter is an axis (an int, or None for every element), or, when the call says
+    more, the pair ``(axis, keepdims)`` whose axis may be a tuple: ``sum(X, axis=(0, 1))``.
+    """
+    axis, keep = c if isinstance(c, tuple) else (c, False)
+    if not isinstance(axis, tuple):
+        return _check_axis(x, axis), bool(keep)
+    axes = tuple(_check_axis(x, a) % max(np.ndim(x), 1) for a in axis)  # type: ignore[operator]
+    if len(set(axes)) < len(axes):
+        raise GateError(f"{np.shape(x)}: the axes {axis} name one axis twice")
+    return axes, bool(keep)
+
+
+def _spread_param(g: Array, x: Array, c: Param) -> Array:
+    return _spread(g, x, *_axes(x, c))
+
+
 def _reduce(f: Callable[..., Array]) -> Callable[..., Array]:
     def forward(x: Array, c: Param = None) -> Array:
-        return f(x, axis=_check_axis(x, c))
+        axis, keep = _axes(x, c)
+        return f(x, axis=axis, keepdims=keep)[()]
     return forward
 
 
 def _mean_count(x: Array, c: Param) -> int:
-    return int(np.size(x) if c is None else np.shape(x)[int(c)])  # type: ignore[arg-type]
+    axis, _ = _axes(x, c)
+    if axis is None:
+        return int(np.size(x))
+    axes = axis if isinstance(axis, tuple) else (axis,)
+    return int(np.prod([np.shape(x)[a] for a in axes]))
+
+
+def _centred(x: Array, c: Param) -> Array:
+    """x minus its mean along the reduced axes, in x's shape (var and std need it)."""
+    axis, _ = _axes(x, c)
+    return x - np.mean(x, axis=axis, keepdims=True)
+
+
+def _var_vjp(g: Array, out: Array, x: Array, c: Param = None) -> tuple[Array]:
+    # d var / dx_i = 2 (x_i - mean) / n: the mean's own dependence on x_i sums to 0.
+    return (_spread_param(g, x, c) * 2.0 * _centred(x, c) / _mean_count(x, c),)
+
+
+def _std_vjp(g: Array, out: Array, x: Array, c: Param = None) -> tuple[Array]:
+    # d std / dx_i = (x_i - mean) / (n std): 0/0 = nan where every element is equal, as
+    # in PyTorch.
+    return (_spread_param(g, x, c) * _centred(x, c)
+            / (_mean_count(x, c) * _spread_param(out, x, c)),)
 
 
 def _extreme_share(out: Array, x: Array, c: Param) -> Array:
     """Where x attains its max (or min): 1/k for each of the k elements that tie, else 0."""
-    axis = _check_axis(x, c)
-    top = _spread(out, x, axis)
+    axis, keep = _axes(x, c)
+    top = _spread(out, x, axis, keep)
     hit = (x == top) | (np.isnan(x) & np.isnan(top))  # a nan wins, as in PyTorch
     count = np.sum(hit, axis=axis, keepdims=axis is not None)
     return hit / count
@@ -309,7 +366,7 @@ def _extreme_vjp(g: Array, out: Array, x: Array, c: Param = None) -> tuple[Array
     # PyTorch's amax/amin: the gradient is shared evenly between the elements that tie;
     # the others get 0, even from an infinite g (as torch.max(x) gives it).
     share = _extreme_share(out, x, c)
-    return (_routed(_spread(g, x, _check_axis(x, c)), share),)
+    return (_routed(_spread_param(g, x, c), share),)
 
 
 def _logsumexp(x: Array, c: Param = None) -> Array:
@@ -382,6 +439,12 @@ def _index_item_text(item: Any) -> str:
         return f"{start}:{stop}" + (f":{step}" if step else "")
     if kind == "arange":
         return f"arange({item[1]})"
+    if kind == "newaxis":
+        return "None"
+    if kind == "ellipsis":
+        return "..."
+    if kind == "arange_input":
+        return f"arange({item[1]})"
     return str(item[1])
 
 
@@ -405,6 +468,12 @@ def _index_tuple(spec: Param, indices: tuple[Array, ...]) -> tuple[Any, ...]:
             out.append(slice(*item[1:]))
         elif item[0] == "arange":
             out.append(np.arange(item[1]))
+        elif item[0] == "newaxis":
+            out.append(None)
+        elif item[0] == "ellipsis":
+            out.append(Ellipsis)
+        elif item[0] == "arange_input":
+            out.append(np.arange(_integers(next(inputs), item)))
         else:
             out.append(_integers(next(inputs), item))
     return tuple(out)
@@ -414,11 +483,11 @@ def _index(x: Array, *rest: Array) -> Array:
     """``x[index]``: ``rest`` is the index inputs' values, then the parameter (the spec)."""
     *indices, spec = rest
     where = _index_tuple(spec, tuple(indices))
-    if len(where) > np.ndim(x):
+    if sum(w is not None and w is not Ellipsis for w in where) > np.ndim(x):
         kind = {0: "a number", 1: "a vector"}.get(np.ndim(x), "a matrix")
         raise GateError(f"{kind} {np.shape(x)} has {np.ndim(x)} "
                      f"ax{'i' if np.ndim(x) == 1 else 'e'}s, and {index_label(spec)} indexes "
-                     f"{len(where)}")
+                     f"{sum(w is not None and w is not Ellipsis for w in where)}")
     arrays = [np.shape(w) for w in where if isinstance(w, np.ndarray)]
     try:
         np.broadcast_shapes(*arrays)
@@ -448,6 +517,247 @@ def _index_local(f: Fmt, out: Array, x: Array, *rest: Array) -> tuple[str, ...]:
     *indices, spec = rest
     zeros = "0" if np.ndim(x) == 0 else "zeros(" + ", ".join(map(str, np.shape(x))) + ")"
     return (f"({UPSTREAM}) placed at {index_label(spec)} in {zeros}", *("none" for _ in indices))
+
+
+# --- numpy as a first course writes it: masks, where, clip, norm, shapes, index assignment --
+
+COMPARISONS: dict[str, Callable[[Array, Array], Array]] = {
+    "<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal,
+    "==": np.equal, "!=": np.not_equal}
+"""The comparison operators: each gives a mask of 0s and 1s, which has no gradient."""
+_FLIPPED = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
+
+
+def _compare(x: Array, y: Array, c: Param) -> Array:
+    assert isinstance(c, tuple)
+    return COMPARISONS[c[0]](x, y) * 1.0
+
+
+def _compare_c(x: Array, c: Param) -> Array:
+    """``x < 0``; the parser writes ``0 < x`` as ``x > 0``, so the constant is on the right."""
+    assert isinstance(c, tuple)
+    return COMPARISONS[c[0]](x, c[1]) * 1.0
+
+
+def _no_gradient(g: Array, out: Array, *rest: Array) -> tuple[Array, ...]:
+    """A mask or a shape: every input (but the parameter, last) gets zeros."""
+    return tuple(np.zeros(np.shape(x)) for x in rest[:-1])
+
+
+def _where_values(rest: tuple[Array, ...]) -> tuple[Array, Array, Array]:
+    """``where``'s two branches and its mask: ``rest`` is the inputs (the branches that are
+    not constants, then the mask), then the parameter (each branch's constant, or None)."""
+    *inputs, spec = rest
+    if not isinstance(spec, tuple) or len(inputs) != 1 + sum(k is None for k in spec):
+        raise GateError("where takes its branches that are not numbers, then its mask")
+    given = iter(inputs[:-1])
+    a, b = [next(given) if k is None else np.float64(k) for k in spec]
+    return a, b, inputs[-1]
+
+
+def _where(*rest: Array) -> Array:
+    a, b, mask = _where_values(rest)
+    picked: Array = np.where(mask != 0, a, b)
+    return picked * 1.0
+
+
+def _where_vjp(g: Array, out: Array, *rest: Array) -> tuple[Array, ...]:
+    # The gradient goes to the branch that was picked; none to the other, nor to the mask.
+    a, b, mask = _where_values(rest)
+    picked = np.broadcast_to(mask != 0, np.broadcast(a, b, mask).shape)
+    branches = (np.where(picked, g, 0.0)[()], np.where(picked, 0.0, g)[()])
+    spec = rest[-1]
+    assert isinstance(spec, tuple)
+    kept = tuple(d for d, k in zip(branches, spec, strict=True) if k is None)
+    return (*kept, np.zeros(np.shape(mask)))
+
+
+def _where_local(f: Fmt, out: Array, *rest: Array) -> tuple[str, ...]:
+    mask = _where_values(rest)[2]
+    spec = rest[-1]
+    assert isinstance(spec, tuple)
+    texts = (_exact(f, mask != 0), _exact(f, mask == 0))
+    return (*(t for t, k in zip(texts, spec, strict=True) if k is None), "none")
+
+
+def _where_label(c: Param) -> str:
+    """``where``, or ``where(m,a,0)`` when a branch is a number."""
+    assert isinstance(c, tuple)
+    if c == (None, None):
+        return "where"
+    a, b = (name if k is None else format_constant(k) for name, k in zip("ab", c, strict=True))
+    return f"where(m,{a},{b})"
+
+
+def _bound_text(v: Any) -> str:
+    return "None" if v is None else format_constant(v)
+
+
+def _clip_inside(x: Array, c: Param) -> Array:
+    """Where clip passes x through: between the bounds, the bounds themselves included
+    (PyTorch's clamp sends the gradient through at a bound)."""
+    assert isinstance(c, tuple)
+    low, high = c
+    inside = np.ones(np.shape(x), dtype=bool)
+    if low is not None:
+        inside &= x >= low
+    if high is not None:
+        inside &= x <= high
+    return inside
+
+
+def _norm_vjp(g: Array, out: Array, x: Array) -> tuple[Array]:
+    # d||x||/dx = x / ||x||, and 0 at x = 0 (PyTorch's subgradient there).
+    return (np.where(out == 0, 0.0, g * x / np.where(out == 0, 1.0, out))[()],)
+
+
+def _shape_of(x: Array, c: Param) -> Array:
+    """``X.shape``, ``X.shape[0]``, ``X.size``, ``X.ndim``, ``len(X)``: numbers, not
+    gradients."""
+    assert isinstance(c, tuple)
+    shape = np.shape(x)
+    what = c[0]
+    if what == "size":
+        return np.float64(np.size(x))
+    if what == "ndim":
+        return np.float64(np.ndim(x))
+    if what == "shape" and len(c) == 1:
+        if not shape:
+            raise GateError("a number, whose shape () is empty: it has no .shape to draw")
+        return np.array(shape, dtype=np.float64)
+    axis = c[1] if what == "shape" else 0
+    if not -len(shape) <= axis < len(shape):
+        kind = {0: "a number", 1: "a vector"}.get(len(shape), "a matrix")
+        raise GateError(f"{kind} {shape} has no {_shape_label(c)}"
+                        + (" (a number has no shape: len and .shape[k] need an array)"
+                           if not shape else ""))
+    return np.float64(shape[axis])
+
+
+def _shape_short(c: Param) -> str:
+    """``n₀`` for ``X.shape[0]`` (a size, read off axis 0) in a slide-fit figure."""
+    assert isinstance(c, tuple)
+    return "n" + str(c[1]).translate(_SUBSCRIPT) if c[0] == "shape" and len(c) > 1 \
+        else _shape_label(c)
+
+
+def _shape_label(c: Param) -> str:
+    assert isinstance(c, tuple)
+    if c[0] == "shape" and len(c) > 1:
+        return f"shape[{c[1]}]"
+    return "len" if c[0] == "len" else c[0]
+
+
+def _dims(spec: Param, dims: tuple[Array, ...]) -> tuple[int, ...]:
+    """A reshape's sizes: the numbers written, and those that come from inputs (N)."""
+    assert isinstance(spec, tuple)
+    given = iter(dims)
+    out = []
+    for item in spec:
+        size = item if isinstance(item, int) else _integers(next(given), item)
+        out.append(int(size))
+    return tuple(out)
+
+
+def _reshape(x: Array, *rest: Array) -> Array:
+    *dims, spec = rest
+    sizes = _dims(spec, tuple(dims))
+    try:
+        return np.reshape(x, sizes) * 1.0
+    except ValueError:
+        raise GateError(f"{np.shape(x)} ({np.size(x)} elements) cannot be reshaped to "
+                        f"{sizes}") from None
+
+
+def _reshape_vjp(g: Array, out: Array, x: Array, *rest: Array) -> tuple[Array, ...]:
+    return (np.reshape(g, np.shape(x)), *(np.zeros(np.shape(d)) for d in rest[:-1]))
+
+
+def _reshape_label(c: Param) -> str:
+    assert isinstance(c, tuple)
+    return "reshape(" + ",".join(map(_index_item_text, c)) + ")"
+
+
+def _targets(m: Array, spec: Param, indices: tuple[Array, ...]) -> tuple[Any, Shape]:
+    """Where ``m[index] = ...`` writes, and the shape of what it replaces."""
+    where = _index_tuple(spec, indices)
+    try:
+        return where, np.shape(np.asarray(m)[where])
+    except IndexError as err:
+        raise GateError(str(err)) from None
+
+
+def _assigned(m: Array, value: Array, spec: Param, indices: tuple[Array, ...]) -> Array:
+    """A new version of m: a copy, the places of the index replaced by the value."""
+    where, shape = _targets(m, spec, indices)
+    if np.ndim(m) == 0:
+        raise GateError("a number cannot be assigned at an index")
+    out = np.array(m, dtype=np.float64)
+    try:
+        out[where] = np.broadcast_to(value, shape)
+    except ValueError:
+        raise GateError(f"a value of shape {np.shape(value)} cannot be put in the {shape} "
+                        f"places of {index_label(spec)}") from None
+    return out
+
+
+def _assigned_vjp(g: Array, m: Array, value: Array, spec: Param,
+                  indices: tuple[Array, ...]) -> tuple[Array, Array]:
+    """The gradient of m is g but 0 at the replaced places; the value gets g at each place
+    it was written to last (numpy writes repeated indices in order: the last one stays)."""
+    where, shape = _targets(m, spec, indices)
+    dm = np.array(g, dtype=np.float64)
+    dm[where] = 0.0
+    writer = np.full(np.shape(m), -1)
+    ids = np.arange(int(np.prod(shape))).reshape(shape)
+    writer[where] = ids
+    dvalue = np.where(writer[where] == ids, np.asarray(g)[where], 0.0)
+    return dm, dvalue
+
+
+def _setitem(m: Array, value: Array, *rest: Array) -> Array:
+    *indices, spec = rest
+    return _assigned(m, value, spec, tuple(indices))
+
+
+def _setitem_vjp(g: Array, out: Array, m: Array, value: Array, *rest: Array) -> tuple[Array, ...]:
+    *indices, spec = rest
+    dm, dvalue = _assigned_vjp(g, m, value, spec, tuple(indices))
+    return (dm, dvalue, *(np.zeros(np.shape(i)) for i in indices))
+
+
+def _fill(m: Array, *rest: Array) -> Array:
+    """``m[index] = 0``: the parameter is ``(0, index)``."""
+    *indices, (value, spec) = rest
+    return _assigned(m, np.float64(value), spec, tuple(indices))
+
+
+def _fill_vjp(g: Array, out: Array, m: Array, *rest: Array) -> tuple[Array, ...]:
+    *indices, (value, spec) = rest
+    dm, _ = _assigned_vjp(g, m, np.float64(value), spec, tuple(indices))
+    return (dm, *(np.zeros(np.shape(i)) for i in indices))
+
+
+def _kept_text(m: Array, spec: Param) -> str:
+    return f"1, and 0 at {index_label(spec)}"
+
+
+def _setitem_local(f: Fmt, out: Array, m: Array, value: Array, *rest: Array
+                   ) -> tuple[str, ...]:
+    *indices, spec = rest
+    return (_kept_text(m, spec), f"({UPSTREAM}) at {index_label(spec)}",
+            *("none" for _ in indices))
+
+
+def _fill_local(f: Fmt, out: Array, m: Array, *rest: Array) -> tuple[str, ...]:
+    *indices, (_, spec) = rest
+    return (_kept_text(m, spec), *("none" for _ in indices))
+
+
+def _fill_label(c: Param) -> str:
+    assert isinstance(c, tuple)
+    value, spec = c
+    return f"{index_label(spec)}={format_constant(value)}"
 
 
 _ENTRIES = [
@@ -549,11 +859,11 @@ _ENTRIES = [
     # Reductions over every element (sum(x)) or along an axis (sum(X, axis=0)). The local
     # gradient of a sum is 1 for every element: the upstream gradient is copied back.
     Op("sum", _with_axis("sum"), 1, _reduce(np.sum),
-       lambda g, out, x, c=None: (_spread(g, x, _check_axis(x, c)) * 1.0,),
+       lambda g, out, x, c=None: (_spread_param(g, x, c) * 1.0,),
        function="sum", has_const=True, keyword="axis", short=_short_axis("Σ", "sum"),
        local=lambda f, out, x, c=None: ("1",)),
     Op("mean", _with_axis("mean"), 1, _reduce(np.mean),
-       lambda g, out, x, c=None: (_spread(g, x, _check_axis(x, c)) / _mean_count(x, c),),
+       lambda g, out, x, c=None: (_spread_param(g, x, c) / _mean_count(x, c),),
        function="mean", has_const=True, keyword="axis", short=_short_axis("μ", "mean"),
        local=lambda f, out, x, c=None: (f"1/{_mean_count(x, c)}",)),
     # max(X) and min(X): one input, unlike the elementwise max(a, b); ties share evenly.
@@ -590,6 +900,56 @@ _ENTRIES = [
     Op("l2", _fixed("L2"), 1, lambda x: np.sum(x * x),
        lambda g, out, x: (2 * g * x,), function="l2",
        local=lambda f, out, x: (_scaled("2", f(x)),)),
+    # --- numpy as a first course writes it ---------------------------------------
+    Op("log1p", _fixed("log1p"), 1, np.log1p, lambda g, out, x: (g / (1 + x),), function="log1p",
+       local=lambda f, out, x: (f"1/(1 + {f(x)})",)),
+    Op("expm1", _fixed("expm1"), 1, np.expm1, lambda g, out, x: (g * (out + 1),),
+       function="expm1", local=lambda f, out, x: ("e^" + f(x),)),
+    Op("var", _with_axis("var"), 1, _reduce(np.var), _var_vjp,
+       function="var", has_const=True, keyword="axis", short=_short_axis("var"),
+       local=lambda f, out, x, c=None: (f"2({f(_centred(x, c))})/{_mean_count(x, c)}",)),
+    Op("std", _with_axis("std"), 1, _reduce(np.std), _std_vjp,
+       function="std", has_const=True, keyword="axis", short=_short_axis("std"),
+       local=lambda f, out, x, c=None: (
+           f"({f(_centred(x, c))})/({_mean_count(x, c)}*{f(out)})",)),
+    # ||x||, the vector's 2-norm, or a matrix's Frobenius norm (np.linalg.norm).
+    Op("norm", _fixed("norm"), 1, lambda x: np.sqrt(np.sum(x * x)), _norm_vjp,
+       function="norm", local=lambda f, out, x: (f"{f(x)}/{f(out)}",)),
+    # np.clip(x, low, high): the bounds are its parameter, None for no bound.
+    Op("clip", lambda c: "clip " + ",".join(map(_bound_text, c)), 1,  # type: ignore[arg-type]
+       lambda x, c: np.clip(x, *c) * 1.0,
+       lambda g, out, x, c: (_routed(g, _clip_inside(x, c)),), function="clip",
+       has_const=True, pattern="router",
+       local=lambda f, out, x, c: (_exact(f, _clip_inside(x, c)),)),
+    # a < b and the other comparisons: masks of 0s and 1s, without gradient (their
+    # parameter is the operator, and the constant for ``x > 0``).
+    Op("compare", lambda c: str(c[0]), 2, _compare,  # type: ignore[index]
+       lambda g, out, x, y, c: (np.zeros(np.shape(x)), np.zeros(np.shape(y))),
+       has_const=True, local=lambda f, out, x, y, c: ("0", "0")),
+    Op("compare_c", lambda c: f"{c[0]}{_paren(c[1])}", 1, _compare_c,  # type: ignore[index]
+       lambda g, out, x, c: (np.zeros(np.shape(x)),), has_const=True,
+       local=lambda f, out, x, c: ("0",)),
+    # np.where(mask, a, b): the mask (last input) gets no gradient; a branch that is a
+    # number is the parameter's.
+    Op("where", _where_label, 2, _where, _where_vjp, has_const=True, index_from=2,
+       local=_where_local),
+    # X.shape, X.shape[0], X.size, X.ndim, len(X): numbers read off a value, no gradient.
+    Op("shape", _shape_label, 1, _shape_of, _no_gradient, has_const=True, index_from=0,
+       short=lambda c: _shape_short(c),
+       local=lambda f, out, x, c: ("none",)),
+    Op("zeros_like", lambda c: "zeros_like" if c == (0.0,) else "ones_like", 1,
+       lambda x, c: np.full(np.shape(x), c[0]), _no_gradient, has_const=True, index_from=0,
+       local=lambda f, out, x, c: ("none",)),
+    # X.reshape(N, -1), flatten, ravel: sizes written, or from inputs (no gradient).
+    Op("reshape", _reshape_label, 1, _reshape, _reshape_vjp, has_const=True, index_from=1,
+       local=lambda f, out, x, *rest: (f"({UPSTREAM}) reshaped to {np.shape(x)}",
+                                       *("none" for _ in rest[:-1]))),
+    # m[idx] = v: a new version of m. The replaced places get no gradient; the value does.
+    Op("setitem", lambda c: index_label(c) + "=", 2, _setitem, _setitem_vjp, has_const=True,
+       index_from=2, local=_setitem_local, short=lambda c: _short_index(c) + "="),
+    Op("fill", _fill_label, 1, _fill, _fill_vjp, has_const=True, index_from=1,
+       local=_fill_local,
+       short=lambda c: f"{_short_index(c[1])}={format_constant(c[0])}"),  # type: ignore[index]
     # A call of a user gate drawn as one gate (``--collapse sig``), labelled with the
     # gate's name. Its parameter is the call, an ``evaluate.UserCall`` (the name and the
     # body as a graph of its own), which the engine runs: every rule is the body's. Like
@@ -617,3 +977,14 @@ BINARY: dict[str, Op] = {
     "**": OPS["pow"], "^": OPS["pow"], "@": OPS["matmul"],
 }
 """The binary operators of the expression language, by symbol."""
+
+
+REDUCTIONS = frozenset(["sum", "mean", "amax", "amin", "var", "std"])
+"""The gates that take numpy's ``keepdims=`` and a tuple of axes, besides ``axis=``."""
+
+ALIASES: dict[str, tuple[str, float | None]] = {
+    "dot": ("matmul", None), "matmul": ("matmul", None), "power": ("pow", None),
+    "pow": ("pow", None), "maximum": ("max", None), "minimum": ("min", None),
+    "square": ("pow", 2.0), "linalg.norm": ("norm", None)}
+"""numpy's other names for gates of the table, by the name a call uses: ``np.dot(a, b)``
+is ``a @ b``, ``np.square(x)`` is ``x ** 2`` (the constant is its last argument)."""

@@ -14,13 +14,14 @@ from .errors import ExpressionSyntaxError, PositionedError
 __all__ = ["END", "NAME_START", "NUMBER_START", "PREFIXES", "Source", "function_name", "integer",
            "is_name", "is_number", "offsets", "split"]
 
-# Every token: a name (with an optional math./np./numpy. prefix), an operator or
+# Every token: a name (with an optional math./np./numpy. prefix, and np.linalg.), an operator,
+# a comparison or an ellipsis, or
 # punctuation, a number, a line break, a comment, a backslash line continuation, or else one
 # bad character. Spaces, tabs and carriage returns are skipped (nothing here matches them).
 # The most frequent tokens come first.
 _TOKEN = re.compile(
-    r"(?:(?:math|numpy|np)\.)?[A-Za-z_][A-Za-z0-9_]*"
-    r"|\*\*=?|[-+*/@]=|[-+*/^@(),=\[\];\n]|\r(?!\n)|\u2028"
+    r"(?:(?:math|numpy|np)\.(?:linalg\.)?)?[A-Za-z_][A-Za-z0-9_]*"
+    r"|\*\*=?|[-+*/@]=|[<>=!]=|[-+*/^@(),=<>\[\];\n]|\r(?!\n)|\u2028|\.\.\."
     r"|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
     r"|#[^\n]*|\\\r?\n"
     r"|\S"
@@ -66,7 +67,7 @@ def is_name(token: str) -> bool:
 
 
 def is_number(token: str) -> bool:
-    return token[:1] in NUMBER_START and token != "."
+    return token[:1] in NUMBER_START and token != "." and token != "..."
 
 
 def integer(tokens: list[str], k: int) -> tuple[int | None, int]:
@@ -78,7 +79,8 @@ def integer(tokens: list[str], k: int) -> tuple[int | None, int]:
 
 
 def function_name(token: str) -> str:
-    """``exp`` for ``exp``, ``math.exp``, ``np.exp`` and ``numpy.exp``."""
+    """``exp`` for ``exp``, ``math.exp``, ``np.exp`` and ``numpy.exp``; ``linalg.norm`` for
+    ``np.linalg.norm``."""
     return token.split(".", 1)[1] if token.startswith(PREFIXES) else token
 
 

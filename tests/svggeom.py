@@ -23,7 +23,8 @@ _WIDTHS = {**dict.fromkeys("0123456789", 0.636), ".": 0.318, ",": 0.318, "-": 0.
            "i": 0.278, "n": 0.634, "f": 0.352, "a": 0.613, "l": 0.278, "o": 0.612,
            "s": 0.521, "t": 0.392, "r": 0.411, "d": 0.635, "h": 0.634, "m": 0.974,
            "p": 0.635, "u": 0.634, "c": 0.550, "g": 0.635, "y": 0.592, "=": 0.838,
-           "_": 0.5, "b": 0.635}
+           "_": 0.5, "b": 0.635, "j": 0.278, "k": 0.579, "q": 0.635, "v": 0.592,
+           "w": 0.818, "z": 0.525}
 _ASCENT = 0.76  # cap height and digits reach about 0.73 em above the baseline
 _DESCENT = 0.24
 
@@ -68,6 +69,8 @@ class Figure:
     circles: list[tuple[str, float, float, float]]  # node, cx, cy, r
     squares: list[tuple[str, Box]] = field(default_factory=list)  # pictures of arrays, by node
     brackets: list[tuple[str, str, float, float, float, float]] = field(default_factory=list)
+    # the vertical radius of a gate drawn as an ellipse (an index's label), by node
+    heights: dict[str, float] = field(default_factory=dict)
 
 
 def _points(d: str) -> list[tuple[float, float]]:
@@ -101,6 +104,7 @@ def read(svg: str) -> Figure:
     rules: dict[str, list[tuple[float, float, float]]] = {}
     edges: list[tuple[str, list[tuple[float, float]]]] = []
     circles: list[tuple[str, float, float, float]] = []
+    heights: dict[str, float] = {}
     for group in root.iter(f"{SVG}g"):
         cls = group.get("class")
         if cls not in ("node", "edge"):
@@ -124,7 +128,8 @@ def read(svg: str) -> Figure:
         for ellipse in group.iter(f"{SVG}ellipse"):
             circles.append((title, float(ellipse.get("cx", 0)), float(ellipse.get("cy", 0)),
                             float(ellipse.get("rx", 0))))
-    return Figure(texts, rules, edges, circles, _squares(root), _brackets(root))
+            heights[title] = float(ellipse.get("ry", ellipse.get("rx", 0)))
+    return Figure(texts, rules, edges, circles, _squares(root), _brackets(root), heights)
 
 
 def side_problems(fig: Figure) -> list[str]:
@@ -178,7 +183,9 @@ def problems(fig: Figure) -> list[str]:
             found.append(f"the gradient of {node} is {min(reds) - y:.1f}pt below its line")
     for i, a in enumerate(fig.texts):
         for b in fig.texts[i + 1:]:
-            if a.box.overlaps(b.box, slack=0.5):
+            # Side by side in one label (a name and its value), the texts sit where Graphviz's
+            # own widths put them, which run up to a point short of DejaVu's advances.
+            if a.box.overlaps(b.box, slack=1.0 if a.node == b.node else 0.5):
                 found.append(f"{a.text!r} ({a.node}) overlaps {b.text!r} ({b.node})")
     for title, points in fig.edges:
         for text in fig.texts:
@@ -191,7 +198,8 @@ def problems(fig: Figure) -> list[str]:
                 continue
             b = text.box
             nx, ny = min(max(cx, b.x0), b.x1), min(max(cy, b.y0), b.y1)
-            if (nx - cx) ** 2 + (ny - cy) ** 2 < (r - 1) ** 2:
+            ry = fig.heights.get(node, r)  # an ellipse is as wide as r, as high as ry
+            if ((nx - cx) / r) ** 2 + ((ny - cy) / ry) ** 2 < ((r - 1) / r) ** 2:
                 found.append(f"{text.text!r} ({text.node}) is inside the circle of {node}")
     return found
 
@@ -396,6 +404,8 @@ def bracket_gaps(svg: str) -> list[tuple[str, float]]:
             near = [b.x0 - upright for b in inside if b.x0 >= upright - 0.5]
         else:
             near = [upright - b.x1 for b in inside if b.x1 <= upright + 0.5]
+        if not inside:  # an array of zeros drawn as a picture: no square to hug
+            continue
         gaps.append((f"{node} {colour} {'[' if arm > upright else ']'}", min(near) if near else 1e9))
     return gaps
 

@@ -487,3 +487,45 @@ def test_matmul_with_transposes(text: str, tree: Any, fn: Callable[[Env], Any]) 
     for name in values:
         np.testing.assert_allclose(t.gradients[name], expected[name], rtol=1e-12, atol=1e-12)
         np.testing.assert_allclose(t.gradients[name], numeric[name], rtol=1e-6, atol=1e-8)
+
+
+# --- numpy's reductions: keepdims, negative axes and tuples of axes, var and std -----------
+
+REDUCTIONS: dict[str, Callable[..., Any]] = {
+    "sum": anp.sum, "mean": anp.mean, "amax": anp.max, "amin": anp.min,
+    "var": anp.var, "std": anp.std}
+
+
+@st.composite
+def reduction_cases(draw: st.DrawFn) -> tuple[str, Any, np.ndarray]:
+    name = draw(st.sampled_from(sorted(REDUCTIONS)))
+    ndim = draw(st.integers(1, 2))
+    shape = tuple(draw(st.lists(st.integers(2, 4), min_size=ndim, max_size=ndim)))
+    axes = draw(st.one_of(st.none(), st.integers(-ndim, ndim - 1),
+                          st.lists(st.integers(0, ndim - 1), min_size=1, max_size=ndim,
+                                   unique=True).map(tuple)))
+    keepdims = draw(st.booleans())
+    ties = name in ("amax", "amin") and draw(st.booleans())
+    elements = st.integers(-2, 2).map(float) if ties else st.floats(-3, 3)
+    n = int(np.prod(shape))
+    x = np.array(draw(st.lists(elements, min_size=n, max_size=n))).reshape(shape)
+    if name == "std" and np.any(np.std(x, axis=axes) < 1e-3):
+        name = "var"  # std's gradient at equal elements is 0/0 (nan in PyTorch, in autograd inf)
+    return name, (axes, keepdims), x
+
+
+@settings(max_examples=300, deadline=timedelta(seconds=5),
+          suppress_health_check=[HealthCheck.too_slow])
+@given(reduction_cases(), st.randoms(use_true_random=False))
+def test_reductions_with_keepdims_and_axes_against_autograd(
+        case: tuple[str, Any, np.ndarray], random: Any) -> None:
+    name, (axes, keepdims), x = case
+    f = lambda X: REDUCTIONS[name](X, axis=axes, keepdims=keepdims)
+    out = f(x)
+    g = np.random.default_rng(random.randint(0, 2**32 - 1)).uniform(-1.5, 1.5, np.shape(out))
+    graph = build_graph(("sum", None, ("mul", None, "G", (name, (axes, keepdims), "X"))))
+    t = backviz.trace(graph, X=x, G=g)
+    np.testing.assert_allclose(t.values[-2], g * out, rtol=1e-10, atol=1e-12)
+    want = grad(lambda X: anp.sum(g * f(X)))(x)
+    np.testing.assert_allclose(t.gradients["X"], want, rtol=1e-7, atol=1e-9,
+                               err_msg=f"{name} axis={axes} keepdims={keepdims} at {x.tolist()}")

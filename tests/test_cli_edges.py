@@ -220,7 +220,7 @@ def test_a_file_that_is_no_expression_file_says_to_give_its_text(run) -> None:  
     assert 'backviz live "$(cat prog.py)" --x VALUE' in _one_error(run("live", "prog.py"))
     Path("real.py").write_text("import numpy\nprint(numpy.pi)\n")
     assert "real.py is a file, not an expression file (.toml, see docs/figures.md); its text " \
-           "is no program backviz reads either (unknown function 'print'" in \
+           "is no program backviz reads either (print is not part of backviz's language" in \
            _one_error(run("real.py"))
     Path("data.bin").write_bytes(b"\xff\xfe\x00")
     assert _one_error(run("data.bin")).endswith(

@@ -43,12 +43,20 @@ SEEDS = [
     "a = -4.0;  b = 2.0\nc = a + b;  d = a * b + b**3\nc += c + 1;  c += 1 + c + (-a)\ng = c - d",
     "sig(u) = 1/(1+exp(-u))\nsw(u, v) = u*sig(v)\nf = sw(x, y) + sig(sw(y, x))",
     "W = [[0.5, -1.0], [2.0, 0.25]]\nx = np.array([0.3, -0.7])\nf = l2(W @ x)",
+    # numpy as a course writes it
+    "N = W.shape[0]\ns = W.dot(x)\nm = np.maximum(0, s - s[:, None] + 1)\nm[np.arange(N), y] = 0"
+    "\nf = np.sum(m) / N",
+    "f = np.sum(W.max(axis=1, keepdims=True) * np.where(W > 0, W, 0.1 * W)) + np.var(x)",
+    "m = W * 1\nm[0] += x\nf = np.linalg.norm(m.reshape(-1)) + np.clip(b, -1, 1).std()",
 ]
 
 TOKENS = ["x", "y", "W", "b", "w0", "1", "2.5", "1e-3", ".5", "0", "+", "-", "*", "/", "**", "^", "@",
           "(", ")", ",", " ", "exp", "log", "sqrt", "max", "min", "sum", "mean", "relu", "sigmoid",
           "l2", "abs", "1e999", "e", "E", ".", "_", "=", ";", "\n", "+=", "*=", "#", "q", "q =",
-          "math.exp", "np.", "numpy.tanh", "math.pi", "s(u) = ", "s(", "[", "]", "import math"]
+          "math.exp", "np.", "numpy.tanh", "math.pi", "s(u) = ", "s(", "[", "]", "import math",
+          ".dot(", ".sum(", ".shape", "[0]", "axis=", "keepdims=True", "(0, 1)", "<", ">=",
+          "==", "np.where(", "None", "...", "np.arange(", ":", "] = ", ".T", ".reshape(",
+          "np.newaxis", "len(", "np.clip(", "for ", "if "]
 
 
 def attempt(expression: str, values: dict[str, Any] | None = None) -> None:
@@ -151,6 +159,22 @@ PYTHON = [
     "f'{x}'",
     "`x`",
     "x := 1",
+    "x.shape.__class__",
+    "x.sum.__globals__",
+    "x.__dict__",
+    "x.T.__len__()",
+    "np.__builtins__",
+    "x.sum()(y)",
+    "np.random.randn(3)",
+    "for i in range(3): x",
+    "if x > 0: x",
+    "def f(x): return x",
+    "print(x)",
+    "x.append(1)",
+    "x.dot",
+    "x.shape()",
+    "while x: x",
+    "x if x > 0 else -x",
 ]
 
 HOSTILE = [

@@ -22,7 +22,7 @@ from backviz.ops import BINARY, FUNCTIONS, OPS, OVERLOADS, GateError, Op, Param,
 
 # Arguments (by position) that must be positive: log and sqrt, and a power's base.
 POSITIVE_ARGS: dict[str, tuple[int, ...]] = {
-    "log": (0,), "sqrt": (0,), "pow": (0,), "pow_c": (0,)}
+    "log": (0,), "sqrt": (0,), "pow": (0,), "pow_c": (0,), "log1p": (0,)}
 # Gates whose constant must be positive (c ** x).
 POSITIVE_CONST = {"rpow_c"}
 # Binary gates that are not elementwise, with the shape pairs they take.
@@ -57,10 +57,48 @@ INDEXES: list[tuple[tuple[int, ...], Param, tuple[Any, ...]]] = [
     ((3, 4), (("input", "i"), 2), (np.array([2.0, 0.0, 2.0]),)),
     ((3, 4), (("input", "y"),), (np.array([2.0, 2.0]),)),  # rows, one picked twice
 ]
+# numpy's keepdims and tuples of axes, for the reductions: the parameter is (axis, keepdims).
+KEEPDIMS: list[tuple[tuple[int, ...], Param]] = [
+    ((2, 3), (None, True)), ((2, 3), (1, True)), ((2, 3), (-2, True)), ((2, 3), ((0, 1), False)),
+    ((2, 3), ((-1,), True)), ((4, 5), ((1, 0), True)), ((3,), (0, True))]
 PARAMETERS: dict[str, list[tuple[tuple[int, ...], Param, tuple[Any, ...]]]] = {
     name: [(shape, axis, ()) for shape, axis in AXES]
     for name in ("sum", "mean", "amax", "amin", "logsumexp", "softmax", "log_softmax")}
-PARAMETERS["index"] = INDEXES
+for _name in ("sum", "mean", "amax", "amin"):
+    PARAMETERS[_name] += [(shape, param, ()) for shape, param in KEEPDIMS]
+# var and std of one element are 0; std's gradient there is 0/0, as in PyTorch.
+PARAMETERS["var"] = [(shape, axis, ()) for shape, axis in [*AXES, *KEEPDIMS]]
+PARAMETERS["std"] = [(shape, axis, ()) for shape, axis in [*AXES, *KEEPDIMS] if shape != ()]
+PARAMETERS["index"] = [
+    *INDEXES, ((3,), (SLICE_ALL, ("newaxis",)), ()), ((2, 3), (("newaxis",), 1), ()),
+    ((2, 3), (("ellipsis",), 0), ()), ((3, 4), (("arange_input", "n"), ("input", "y")),
+                                        (np.float64(3), np.array([1.0, 1.0, 3.0])))]
+PARAMETERS["clip"] = [((), (-1.0, 1.0), ()), ((3,), (-1.0, 1.0), ()), ((2, 3), (-0.2, 0.9), ())]
+PARAMETERS["compare_c"] = [((3,), ("<", 0.0), ()), ((2, 3), (">=", 0.2), ()),
+                           ((), ("!=", 1.0), ())]
+PARAMETERS["shape"] = [((2, 3), ("shape", 0), ()), ((2, 3), ("shape", -1), ()),
+                       ((3,), ("len",), ()), ((2, 3), ("size",), ()), ((2, 3), ("ndim",), ()),
+                       ((2, 3), ("shape",), ()), ((), ("size",), ())]
+PARAMETERS["zeros_like"] = [((2, 3), (0.0,), ()), ((3,), (1.0,), ())]
+PARAMETERS["reshape"] = [((2, 3), (-1,), ()), ((2, 3), (3, 2), ()),
+                         ((2, 3), (("input", "n"), -1), (np.float64(3),))]
+PARAMETERS["fill"] = [
+    ((3, 4), (0.0, (("arange", 3), ("input", "y"))), (np.array([0.0, 3.0, 3.0]),)),
+    ((5,), (2.5, (("input", "y"),)), (np.array([1.0, 1.0, 4.0]),)),  # a repeated index
+    ((3, 4), (-1.0, (SLICE_ALL, 0)), ())]
+# Gates with two inputs and a parameter: the shapes of both, the parameter, the indices.
+PAIRS_WITH_PARAMETER: dict[str, list[tuple[tuple[tuple[int, ...], ...], Param, tuple[Any, ...]]]] = {
+    "compare": [(((2, 3), (3,)), ("<",), ()), (((3,), (3,)), ("==",), ()),
+                (((), (2, 3)), (">=",), ())],
+    "where": [(((2, 3), (2, 3)), (None, None), (np.array([[1.0, 0, 1], [0, 0, 1]]),)),
+              (((2, 3), (3,)), (None, None), (np.array([1.0, 0.0, 1.0]),)),
+              (((), (3,)), (None, None), (np.array([[1.0], [0.0]]),))],
+    "setitem": [
+        (((3, 4), (3,)), (("arange", 3), ("input", "y")), (np.array([0.0, 3.0, 3.0]),)),
+        (((5,), ()), (("input", "y"),), (np.array([1.0, 1.0, 4.0]),)),  # last write wins
+        (((3, 4), (4,)), (("input", "y"),), (np.array([2.0, 2.0]),)),
+        (((3, 4), (3, 1)), (SLICE_ALL, ("slice", 1, 3, None)), ()),
+    ]}
 # A collapsed call's parameter is the call of a user gate, as a collapsed view makes it.
 SIG_CALL = backviz.trace("sig(u) = 1/(1+exp(-u))\nf = sig(x)", x=0.5).collapse("sig").graph.consts[-1]
 PARAMETERS["call"] = [(shape, SIG_CALL, ()) for shape in UNARY_SHAPES]
@@ -71,7 +109,11 @@ H = 1e-6
 def cases() -> list[Any]:
     out = []
     for name, op in OPS.items():
-        if name in PARAMETERS:
+        if name in PAIRS_WITH_PARAMETER:
+            for shapes, param, indices in PAIRS_WITH_PARAMETER[name]:
+                out.append(pytest.param(name, shapes, param, indices,
+                                        id=f"{name}-{shapes}-{param}"))
+        elif name in PARAMETERS:
             for shape, param, indices in PARAMETERS[name]:
                 out.append(pytest.param(name, (shape,), param, indices,
                                         id=f"{name}-{shape}-{param}"))
@@ -97,7 +139,8 @@ def draw(name: str, shapes: tuple[tuple[int, ...], ...], c: Param) -> list[Any]:
             if k not in POSITIVE_ARGS.get(name, ()):
                 x = x * rng.choice([-1.0, 1.0], shape)
             args.append(np.float64(x) if shape == () else x)
-        if len(args) < 2 or name in SPECIAL_PAIRS or np.all(np.abs(np.subtract(*args)) > 0.1):
+        if len(args) < 2 or name in SPECIAL_PAIRS or name in PAIRS_WITH_PARAMETER or np.all(
+                np.abs(np.subtract(*args)) > 0.1):
             return args
 
 
@@ -151,13 +194,14 @@ def test_cases_cover_every_gate() -> None:
     assert covered == set(OPS)
     for name, op in OPS.items():
         # A binary gate that is not elementwise must say which shapes it takes.
-        if op.arity == 2 and name not in SPECIAL_PAIRS:
+        if op.arity == 2 and name not in SPECIAL_PAIRS and name not in PAIRS_WITH_PARAMETER:
             x, y = draw(name, ((2, 3), (3,)), None)
             assert np.shape(op.forward(x, y)) == (2, 3), f"{name} does not broadcast elementwise"
         # A gate with a parameter that is not a constant must say which parameters it takes.
         if op.has_const and op.const_left is None and not any(
                 name in (parent.const_left, parent.const_right) for parent in OPS.values()):
-            assert name in PARAMETERS, f"{name} needs sample parameters"
+            assert name in PARAMETERS or name in PAIRS_WITH_PARAMETER, \
+                f"{name} needs sample parameters"
 
 
 # --- the same through the expression language and the engine -----------------------------
@@ -190,6 +234,8 @@ def expression_for(name: str, c: float | None) -> str:
 
 def graph_for(name: str, c: Param, n_indices: int) -> backviz.Graph:
     """``sum(gate(x[, y]))``: parsed where the language writes the gate, else built by hand."""
+    if name in PAIRS_WITH_PARAMETER:
+        return build(("sum", None, (name, c, "x", "y", *[f"i{k}" for k in range(n_indices)])))
     if name not in PARAMETERS:
         graph = backviz.parse(f"sum({expression_for(name, c)})")
         assert [n.op for n in graph.gates] == [name, "sum"]
@@ -209,11 +255,12 @@ def test_gate_through_the_engine(name: str, shapes: tuple[tuple[int, ...], ...],
     values = dict(zip(names, args, strict=True))
     fixed = {f"i{k}": index for k, index in enumerate(indices)}
     t = backviz.trace(graph, {**values, **fixed})
-    assert set(t.gradients) == set(names)  # index inputs have no gradient
+    # Index inputs have no gradient; nor has a value only read for its shape.
+    assert set(t.gradients) == (set() if OPS[name].index_from == 0 else set(names))
     f = lambda *xs: backviz.forward(graph, {**dict(zip(names, xs, strict=True)), **fixed})[-1]
     expected = numeric_vjp(f, args, 1.0)
     for var, want in zip(names, expected, strict=True):
-        got = t.gradients[var]
+        got = t.gradients.get(var, np.zeros(np.shape(values[var])))
         assert np.shape(got) == np.shape(values[var])
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-8, err_msg=var)
     assert t.warnings == ()
@@ -223,14 +270,16 @@ def test_table_is_consistent() -> None:
     for name, op in OPS.items():
         assert op.name == name
         assert op.arity in (1, 2)
-        param = PARAMETERS[name][-1][1] if name in PARAMETERS else 2.0 if op.has_const else None
+        param = PARAMETERS[name][-1][1] if name in PARAMETERS else \
+            PAIRS_WITH_PARAMETER[name][-1][1] if name in PAIRS_WITH_PARAMETER else \
+            2.0 if op.has_const else None
         assert isinstance(op.label(param), str)
         assert op.label(param)
         for const_gate in (op.const_left, op.const_right):
             if const_gate is not None:
                 assert OPS[const_gate].has_const and OPS[const_gate].arity == 1
         if op.has_const:
-            assert op.arity == 1
+            assert op.arity == 1 or name in PAIRS_WITH_PARAMETER
     for fn, op in FUNCTIONS.items():
         assert OPS[op.name] is op and op.function == fn
         assert OVERLOADS[fn][0] is op

@@ -226,8 +226,12 @@ def test_long_chain_of_unary_minus_and_powers() -> None:
     ("exp", backviz.ExpressionSyntaxError,
      "'exp' is a function: call it as exp(...) (column 1)\n  exp\n  ^"),
     ("x.y", backviz.ExpressionSyntaxError,
-     "unexpected '.': the only attribute is .T (the transpose, W.T); numbers are written 0.5 "
-     "or .5 (column 2)\n  x.y\n   ^"),
+     "unknown attribute .y: a value has .T, .shape, .size, .ndim and the methods sum, mean, "
+     "max, min, var, std, dot, reshape, flatten, ravel, transpose, copy, clip (column 3)"
+     "\n  x.y\n    ^"),
+    ("x. + 1", backviz.ExpressionSyntaxError,
+     "expected an attribute's name after '.' (W.T, X.shape, X.sum(axis=0)) (column 4)"
+     "\n  x. + 1\n     ^"),
     ("f = x = y", backviz.ExpressionSyntaxError,
      "unexpected '=': an assignment is a statement of its own (q = x + y), on its own line "
      "or after ';' (column 7)\n  f = x = y\n        ^"),
@@ -236,7 +240,7 @@ def test_long_chain_of_unary_minus_and_powers() -> None:
      "not written in the expression (column 1)\n  [1, 2] @ x\n  ^"),
     ("x['a']", backviz.ExpressionSyntaxError,
      "unexpected \"'\" in an index: an index is a whole number (2, -1), a slice (1:3, :), a "
-     "variable or arange(n) (column 3)\n  x['a']\n    ^"),
+     "variable, arange(n), None (np.newaxis) or ... (column 3)\n  x['a']\n    ^"),
     ("1e999*x", backviz.ExpressionSyntaxError,
      "the number 1e999 is too large for a float64 (column 1)\n  1e999*x\n  ^"),
     ("", backviz.ExpressionSyntaxError, "the expression is empty (column 1)\n  \n  ^"),
@@ -298,8 +302,10 @@ def test_unknown_function_without_a_close_name_lists_the_known_ones() -> None:
     with pytest.raises(backviz.UnknownFunctionError) as info:
         backviz.parse("2*qqqqqq(x)")
     assert str(info.value) == (
-        "unknown function 'qqqqqq' (known: abs, cos, exp, l2, log, log_softmax, logsumexp, "
-        "max, mean, min, relu, sigmoid, sin, softmax, sqrt, sum, tanh, transpose) (column 3)"
+        "unknown function 'qqqqqq' (known: abs, clip, copy, cos, dot, exp, expm1, flatten, l2, "
+        "len, linalg.norm, log, log1p, log_softmax, logsumexp, matmul, max, maximum, mean, min, "
+        "minimum, norm, ones_like, pow, power, ravel, relu, reshape, sigmoid, sin, softmax, "
+        "sqrt, square, std, sum, tanh, transpose, var, where, zeros_like) (column 3)"
         "\n  2*qqqqqq(x)\n    ^")
 
 

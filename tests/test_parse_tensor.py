@@ -148,22 +148,31 @@ def test_normalisation_by_the_column_means() -> None:
      "sum(X, axis=2): X is a matrix (4, 3), which has no axis 2 (its axes are 0 and 1, or -2 "
      "and -1) (column 1)\n  sum(X, axis=2)\n  ^"),
     ("sum(X, axis=x)", {}, backviz.ExpressionSyntaxError,
-     "axis= takes a whole number, such as axis=0 or axis=-1 (column 13)"),
+     "axis= takes a whole number, such as axis=0 or axis=-1, or a tuple of them, axis=(0, 1) "
+     "(column 13)"),
     ("exp(X, axis=0)", {}, backviz.ExpressionSyntaxError, "exp() takes no keyword axis="),
     ("max(a, b, axis=0)", {}, backviz.ExpressionSyntaxError,
      "max() with 2 arguments takes no keyword axis= (column 11)"),
     ("sum(X, axis=0, 1)", {}, backviz.ExpressionSyntaxError,
-     "axis= comes last in a call: expected ')' (column 14)"),
+     "a positional argument after a keyword argument: keywords come last, as in Python "
+     "(column 16)"),
     ("sum(X, keepdims=1)", {}, backviz.ExpressionSyntaxError,
-     "sum() takes no keyword keepdims= (it takes axis=) (column 8)"),
+     "keepdims= takes True or False (column 17)"),
+    ("exp(X, keepdims=True)", {}, backviz.ExpressionSyntaxError,
+     "exp() takes no keyword keepdims= (column 8)"),
+    ("softmax(X, keepdims=True)", {}, backviz.ExpressionSyntaxError,
+     "softmax() takes no keyword keepdims= (it takes axis=) (column 12)"),
+    ("sum(X, axis=0, axis=1)", {}, backviz.ExpressionSyntaxError,
+     "axis= is given twice (column 16)"),
     ("arange(3) @ x", {}, backviz.ExpressionSyntaxError,
      "arange(n) is only for indexing: it gives the row numbers of S[arange(N), y] (column 1)"),
-    ("S[arange(y), y]", {}, backviz.ExpressionSyntaxError,
-     "arange(n) takes one positive whole number, the number of rows (column 3)"),
+    ("S[arange(1.5), y]", {}, backviz.ExpressionSyntaxError,
+     "arange(n) takes one positive whole number, the number of rows, or a name given one "
+     "(N = X.shape[0]) (column 3)"),
     ("s[", {}, backviz.ExpressionSyntaxError, "this '[' is never closed (column 2)"),
     ("s[1 2]", {}, backviz.ExpressionSyntaxError, "expected ',' or ']' in the index"),
     ("s[exp]", {}, backviz.ExpressionSyntaxError, "unexpected 'exp' in an index"),
-    ("W.X", {}, backviz.ExpressionSyntaxError, "the only attribute is .T"),
+    ("W.X", {}, backviz.ExpressionSyntaxError, "unknown attribute .X: a value has .T, .shape"),
 ])
 def test_bad_index_or_keyword(expression: str, values: dict[str, object],
                               error: type[Exception], message: str) -> None:

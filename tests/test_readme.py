@@ -160,7 +160,12 @@ README_CONSTANTS = {"add_c": 1, "sub_c": 3, "rsub_c": 3, "mul_c": 2, "div_c": 2,
                     # parameters: an axis, or an index (README_PARAMETERS lists more)
                     "sum": 0, "mean": 1, "amax": None, "amin": 1, "logsumexp": None,
                     "softmax": None, "log_softmax": None, "index": (("input", "y"),),
-                    "call": SIG_CALL}
+                    "call": SIG_CALL, "var": 0, "std": None, "clip": (0.0, 1.0),
+                    "compare": ("<",), "compare_c": (">", 0.0), "where": (None, None),
+                    "shape": ("shape", 0), "zeros_like": (0.0,),
+                    "reshape": (("input", "N"), -1),
+                    "setitem": (("arange_input", "N"), ("input", "y")),
+                    "fill": (0.0, (("arange_input", "N"), ("input", "y")))}
 README_PARAMETERS = {"sum": [None], "mean": [None], "amax": [None], "amin": [None],
                      "index": [(2,), (("slice", None, None, None), 0),
                                (("arange", 4), ("input", "y"))]}

@@ -79,6 +79,18 @@ SAMPLES: dict[str, list[object]] = {
     "index": [np.array([[0.5, 1.5], [1.25, 0.75]]), np.array([1.0, 0.0]),
               (("arange", 2), ("input", "y"))],
     "call": [np.float64(1.5), SIG_CALL],
+    **{name: [np.array([[0.5, 1.5, -1.0], [1.25, 0.75, 1.25]]), (1, True)]
+       for name in ("var", "std")},
+    "clip": [np.array([0.5, 1.5, -1.0]), (-0.5, 1.0)],
+    "compare": [np.array([0.5, 1.5]), np.array([1.0, 1.0]), ("<",)],
+    "compare_c": [np.array([0.5, 1.5]), (">", 1.0)],
+    "where": [np.array([0.5, 1.5]), np.array([2.0, 3.0]), np.array([1.0, 0.0]), (None, None)],
+    "shape": [np.ones((2, 3)), ("shape", 0)],
+    "zeros_like": [np.ones((2, 3)), (0.0,)],
+    "reshape": [np.ones((2, 3)), np.float64(3), (("input", "n"), -1)],
+    "setitem": [np.ones((2, 3)), np.array([5.0, 6.0]), np.array([2.0, 0.0]),
+                (("arange", 2), ("input", "y"))],
+    "fill": [np.ones((2, 3)), np.array([2.0, 0.0]), (0.0, (("arange", 2), ("input", "y")))],
 }
 
 

@@ -6,17 +6,21 @@ A program is statements separated by line breaks or ``;``; ``#`` starts a commen
     statement  := NAME "=" expr                     an intermediate, or an input's example value
                 | "data" NAME ("," NAME)*            inputs that are given data: no gradient
                 | NAME ("+=" | "-=" | "*=" | "/=" | "**=" | "@=") expr
+                | NAME "[" index ("," index)* "]" ("=" | "+=" | ...) expr   a new version of NAME
+                | NAME ("," NAME)+ "=" NAME ".shape"                     N, D = X.shape
                 | NAME "(" NAME ("," NAME)* ")" "=" expr        a user gate
                 | "import" ... | "from" ... "import" ...        math and numpy only, ignored
                 | expr
-    expr       := expr ("+" | "-") term | term
+    expr       := sum (("<" | "<=" | ">" | ">=" | "==" | "!=") sum)?     a mask, no gradient
+    sum        := sum ("+" | "-") term | term
     term       := term ("*" | "/" | "@") unary | unary
     unary      := ("-" | "+") unary | power
     power      := postfix ("**" | "^") unary | postfix    (right-associative)
-    postfix    := atom (".T" | "[" index ("," index)* "]")*
-    atom       := NUMBER | NAME | NAME "(" expr ("," expr)* ("," NAME "=" INTEGER)? ")"
-                | "(" expr ")"
-    index      := INTEGER | [INTEGER] ":" [INTEGER] [":" [INTEGER]] | NAME | "arange(" INTEGER ")"
+    postfix    := atom ("." NAME | "." NAME "(" args? ")" | "[" index ("," index)* "]")*
+    atom       := NUMBER | NAME | NAME "(" args ")" | "(" expr ")"
+    args       := expr ("," expr)* ("," NAME "=" kwvalue)*
+    index      := INTEGER | [INTEGER] ":" [INTEGER] [":" [INTEGER]] | NAME | None | "..."
+                | "arange(" (INTEGER | NAME) ")"
 
 A lone expression is a one-statement program. The output is the value of the last
 statement. A name assigned an expression without variables (``x = 3``, ``W = [[1, 2], [3,
@@ -48,9 +52,10 @@ from ..errors import BackvizError, ExpressionSyntaxError, PositionedError
 from ..graph import COMPUTED_DATA, INPUT, Graph, collector_paused
 from ..ops import BINARY, FUNCTIONS
 from ..tokens import Source, function_name, is_name
-from . import literals
+from . import indexes, literals
 from .builder import MAX_NODES, Builder, Const, UserGate, Value
 from .expression import Expression, Names
+from .numpy_forms import NAMES_OF_VALUES
 from .statements import (
     AUGMENTED,
     Assignment,
@@ -60,7 +65,9 @@ from .statements import (
     Definition,
     Example,
     Import,
+    IndexAssignment,
     Statement,
+    Unpacking,
     assigns,
     is_definition,
     read,
@@ -156,6 +163,10 @@ class _Program:
             case Example():
                 value = literals.array(self.source, self.value_at(s.name, "=", s), s.last)
                 return self.example(s.name, value, s.first)
+            case IndexAssignment():
+                return self.assign_index(s)
+            case Unpacking():
+                return self.unpack(s)
             case Bare():
                 return self.bare(s, last)
         return None
@@ -184,7 +195,8 @@ class _Program:
     def value_at(self, name: str, sign: str, s: Assignment | Augmented | Example) -> int:
         """Where the value assigned to ``name`` starts, once it is known ``name`` may be
         assigned one."""
-        if function_name(name) in FUNCTIONS or name in self.gates or "." in name:
+        if (function_name(name) in FUNCTIONS and name not in NAMES_OF_VALUES) \
+                or name in self.gates or "." in name:
             what = "a function of backviz" if function_name(name) in FUNCTIONS \
                 else "a user gate" if name in self.gates else "not a name"
             raise self.fail(f"'{name}' is {what}, and cannot be assigned a value", s.first)
@@ -209,6 +221,63 @@ class _Program:
         result = self.builder.apply(BINARY[AUGMENTED[s.sign]], [self.scope[s.name], value],
                                     s.first + 1, s.first, s.last)
         return self.bind(s.name, result)
+
+    def assign_index(self, s: IndexAssignment) -> Value:
+        """``m[idx] = v`` is a new version of m, the places of idx replaced (the setitem
+        gate, or fill for a number); ``m[idx] += v`` is ``m[idx] = m[idx] + v``, as numpy
+        does it (a repeated index adds once)."""
+        node = self.indexed(s)
+        expression = Expression(self.source, self.names, self.builder, self.scope)
+        index = indexes.read(self.source, s.first + 1, self.gates, expression.variable)
+        if s.close + 2 >= s.last:
+            raise self.fail(f"nothing after '{s.sign}': write a value or an expression",
+                            s.close + 2)
+        value = self.expression(s.close + 2, s.last)
+        builder, at, where = self.builder, s.close + 1, (node, *index.inputs)
+        if s.sign != "=":
+            current = builder.add("index", where, s.first + 1, s.first, s.close + 1,
+                                  const=index.spec)
+            value = builder.apply(BINARY[AUGMENTED[s.sign]], [current, value], at, s.first,
+                                  s.last)
+        if isinstance(value, Const):
+            result = builder.add("fill", where, at, s.first, s.last,
+                                 const=(value.value, index.spec))
+        else:
+            result = builder.add("setitem", (node, value, *index.inputs), at, s.first, s.last,
+                                 const=index.spec)
+        self.scope[s.name] = result
+        builder.names[result] = s.name
+        return result
+
+    def unpack(self, s: Unpacking) -> Value:
+        """``N, D = X.shape``: each name the gate that reads one size of X (only a shape
+        unpacks: the language has no tuples)."""
+        tokens, k = self.tokens, s.equals + 1
+        if not (k + 3 == s.last and tokens[k + 1] == "." and tokens[k + 2] == "shape"):
+            raise self.fail("only a shape unpacks, N, D = X.shape: the language has no "
+                            "tuples; assign one value to each name", s.equals)
+        x = self.expression(k, k + 1)
+        if isinstance(x, Const):
+            raise self.fail("a number has no shape to unpack", k)
+        result: Value = x
+        for axis, name in enumerate(s.names):
+            result = self.builder.add("shape", (x,), k + 2, k, s.last, const=("shape", axis))
+            self.bind(name, result)
+        return result
+
+    def indexed(self, s: IndexAssignment) -> int:
+        """The node that ``m[idx] = ...`` makes a new version of: m's, which must be a value
+        the program computed (an input is not changed in place)."""
+        node = self.scope.get(s.name)
+        if node is None:
+            raise self.fail(f"'{s.name}[...] {s.sign} ...' changes a value the program has "
+                            f"made, and {s.name} has none yet: make it first (e.g. {s.name} = "
+                            "x.copy() or np.zeros_like(x))", s.first)
+        if self.builder.ops[node] == INPUT and self.builder.names[node] == s.name:
+            raise self.fail(f"{s.name} is an input, and inputs are not changed in place: "
+                            f"copy it first, m = {s.name}.copy(), then assign to m[...]",
+                            s.first)
+        return node
 
     def example(self, name: str, value: Any, token: int) -> int:
         """``x = 3``: the input x, with 3 as its example value."""

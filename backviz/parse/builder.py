@@ -137,13 +137,17 @@ class Builder:
         constants = [a.value for a in args if isinstance(a, Const)]
         if not constants:
             return self.add(op.name, _nodes(args), token, first, last, const=const)
-        if len(constants) == len(args):  # only constants: fold them into one
+        if len(constants) == len(args) and len(args) <= 2:  # only constants: fold them
             return self._fold(op, [*constants, const] if op.has_const else constants, token)
         return self._with_constant(op, args, token, first, last)
 
     def _with_constant(self, op: Op, args: list[Value], token: int, first: int, last: int
                        ) -> int:
         """A binary operator with one constant operand: the unary gate that carries it."""
+        if len(args) != 2:  # np.where in a user gate's body, given a number: no such gate
+            number = next(a for a in args if isinstance(a, Const))
+            raise self.source.error(f"'{_symbol(op)}' needs arrays here, and {show(number.value)} "
+                                    "is a number", number.token, ShapeError)
         left, right = args
         constant, other = (left, right) if isinstance(left, Const) else (right, left)
         assert isinstance(constant, Const) and isinstance(other, int)
@@ -183,12 +187,13 @@ class Builder:
         items: list[Any] = []
         kept: list[Value] = []
         for item in spec:
-            if isinstance(item, tuple) and item[0] == "input":
+            if isinstance(item, tuple) and item[0] in ("input", "arange_input"):
                 value = next(given)
                 if isinstance(value, Const):
-                    item = self._whole(value.value, token)
+                    whole = self._whole(value.value, token)
+                    item = whole if item[0] == "input" else ("arange", whole)
                 else:
-                    item = ("input", self.names[value] or self.written(value))
+                    item = (item[0], self.names[value] or self.written(value))
                     kept.append(value)
             items.append(item)
         return tuple(items), kept
@@ -273,7 +278,8 @@ def _ids(values: Iterable[Value]) -> tuple[int, ...]:
 
 
 def _symbol(op: Op) -> str:
-    return next(s for s, o in BINARY.items() if o is op) if op.function is None else op.function
+    return next((s for s, o in BINARY.items() if o is op), op.name) if op.function is None \
+        else op.function
 
 
 def show(value: float) -> str:

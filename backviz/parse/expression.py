@@ -2,11 +2,12 @@
 
 The loop reads one token at a time, alternating between two places: where an operand is
 expected (a number, a name, a call, ``(``, a prefix sign) and where an operator is (a
-binary operator, ``)``, ``,``, ``.T``, an index). Each kind of token has its method, which
-returns where the next token is. Operands wait on one stack, operators and open brackets on
-another, each entry a record; an operator is applied when one of lower binding power
-arrives, a call when its ``)`` does. Nothing recurses, so a 100,000-term sum or 5,000
-nested brackets cost memory, never Python's recursion limit.
+binary operator or a comparison, ``)``, ``,``, an attribute or a method such as ``.T`` or
+``.sum(``, an index; :mod:`backviz.parse.numpy_forms` reads numpy's forms). Each kind of
+token has its method, which returns where the next token is. Operands wait on one stack,
+operators and open brackets on another, each entry a record; an operator is applied when
+one of lower binding power arrives, a call when its ``)`` does. Nothing recurses, so a
+100,000-term sum or 5,000 nested brackets cost memory, never Python's recursion limit.
 """
 
 from __future__ import annotations
@@ -14,23 +15,25 @@ from __future__ import annotations
 import math
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import NamedTuple
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
-from ..errors import PositionedError, UnknownFunctionError
+from ..errors import InvalidIndexError, PositionedError, UnknownFunctionError
 from ..graph import INPUT
-from ..ops import BINARY, FUNCTIONS, OPS, OVERLOADS
-from ..tokens import NAME_START, PREFIXES, Source, function_name, integer, is_name, is_number
-from . import indexes
+from ..ops import ALIASES, BINARY, COMPARISONS, OPS, OVERLOADS, Op
+from ..tokens import NAME_START, PREFIXES, Source, function_name, is_name, is_number
+from . import indexes, numpy_forms
 from .builder import Builder, Const, UserGate, Value
+from .numpy_forms import KNOWN, NAMES_OF_VALUES, PYTHON_WORDS, STRUCTURAL, outside_the_language
 from .statements import AUGMENTED
 
 __all__ = ["Expression", "Names"]
 
 # Binding power of the binary operators and of prefix minus/plus; a bracket's is 0, so
 # that no operator arriving after it applies what is before it.
-_PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "@": 2, "**": 4, "^": 4}
-_PREFIX = 3
+_PRECEDENCE = {"<": 1, "<=": 1, ">": 1, ">=": 1, "==": 1, "!=": 1,
+               "+": 2, "-": 2, "*": 3, "/": 3, "@": 3, "**": 5, "^": 5}
+_PREFIX = 4
 _RIGHT_ASSOCIATIVE = frozenset(["**", "^"])
 _CONSTANTS = {"pi": math.pi, "e": math.e}  # math.pi, np.e...: only with a prefix
 
@@ -74,19 +77,21 @@ class _Keyword(NamedTuple):
     """A call's keyword argument, ``axis=1``, and the token of its name."""
 
     name: str
-    value: int
+    value: Any
     token: int
 
 
 @dataclass(slots=True)
 class _Call:
-    """An open call: the function's name (as written), its arguments so far, its keyword."""
+    """An open call: the function's name (as written), its positional arguments so far
+    (a method's value counts as the first), its keywords, and where it is first written."""
 
     name: str
     token: int
     args: int = 1
-    keyword: _Keyword | None = None
+    keywords: dict[str, _Keyword] = field(default_factory=dict)
     precedence: int = 0
+    first: int = -1
 
 
 _Pending = _Binary | _Prefix | _Paren | _Call
@@ -190,14 +195,17 @@ class Expression:
     def check_call(self, k: int) -> None:
         """A name called as a function must be a known function or an earlier user gate."""
         token, gates = self.tokens[k], self.names.gates
-        if token == indexes.ARANGE and token not in gates:
-            raise self.fail("arange(n) is only for indexing: it gives the row numbers of "
-                            "S[arange(N), y]", k)
+        if function_name(token) in indexes.ARANGE and token not in gates:
+            raise self.fail(f"{token}(n) is only for indexing: it gives the row numbers of "
+                            f"S[{token}(N), y]", k)
         if token == self.defining:
             raise self.fail(f"the gate {token} calls itself: a user gate's body may call "
                             "only functions and gates defined before it", k)
-        if token in gates or function_name(token) in FUNCTIONS:
+        if token in gates or function_name(token) in KNOWN:
             return
+        outside = outside_the_language(token, called=True)
+        if outside is not None:
+            raise self.fail(outside, k)
         defined_at = self.names.defined_at
         if defined_at.get(token, -1) > k:
             raise self.source.error(f"the gate {token} is used before it is defined (at "
@@ -208,16 +216,20 @@ class Expression:
     def name(self, k: int) -> Value:
         """A name at k that does not name a value yet: a constant, or a new input."""
         token = self.tokens[k]
+        if token in PYTHON_WORDS:
+            outside = outside_the_language(token, called=False, following=self.tokens[k + 1])
+            if outside is not None:
+                raise self.fail(outside, k)
         if token.startswith(PREFIXES):
             constant = _CONSTANTS.get(function_name(token))
             if constant is not None:
                 return Const(constant, k)
-            if function_name(token) in FUNCTIONS:
+            if function_name(token) in KNOWN:
                 raise self.fail(f"'{token}' is a function: call it as {token}(...)", k)
             raise self.source.error(f"unknown name '{token[:40]}': of math and numpy, backviz "
                                     "knows the functions it lists and pi and e", k,
                                     UnknownFunctionError)
-        if token in FUNCTIONS or token in self.names.gates:
+        if (token in KNOWN and token not in NAMES_OF_VALUES) or token in self.names.gates:
             raise self.fail(f"'{token}' is a function: call it as {token}(...)", k)
         if self.defining is not None or token in self.names.assigned_at:
             raise self.not_an_input(token, k)
@@ -245,8 +257,8 @@ class Expression:
             return self.close(k)
         if token == ",":
             return self.comma(k)
-        if token == "." and self.tokens[k + 1] == "T":
-            return self.transpose(k)
+        if token == ".":
+            return self.attribute(k)
         if token == "[":
             return self.index(k)
         self.refuse_after_operand(k)
@@ -281,21 +293,25 @@ class Expression:
         return k + 1
 
     def comma(self, k: int) -> int:
-        """``,`` between a call's arguments, or before its keyword argument."""
+        """``,`` between a call's arguments, or before a keyword argument."""
         top = self.finish_argument(k, "',' outside a function call")
         if not isinstance(top, _Call):
-            raise self.fail("',' outside a function call", k)
-        if top.keyword is not None:
-            raise self.fail(f"{top.keyword.name}= comes last in a call", k)
-        tokens = self.tokens
-        if is_name(tokens[k + 1]) and tokens[k + 2] == "=" and top.name not in self.names.gates:
-            top.keyword, after = self.keyword(k + 1, function_name(top.name))
-            return after  # its ")"
+            raise self.fail("',' outside a function call (a tuple is written only after "
+                            "axis=, as axis=(0, 1))", k)
+        if self.at_keyword(k + 1, top):
+            return self.keyword(k + 1, top)
+        if top.keywords:
+            raise self.fail("a positional argument after a keyword argument: keywords come "
+                            "last, as in Python", k + 1)
         if top.args >= self.arities(top.name)[-1]:
             raise self.fail(_arity_message(top.name, self.arities(top.name)), k)
         top.args += 1
         self.expect_operand = True
         return k + 1
+
+    def at_keyword(self, k: int, call: _Call) -> bool:
+        tokens = self.tokens
+        return is_name(tokens[k]) and tokens[k + 1] == "=" and call.name not in self.names.gates
 
     def finish_argument(self, k: int, unmatched: str) -> _Paren | _Call:
         """Apply the operators since the innermost open bracket, which it returns."""
@@ -308,22 +324,25 @@ class Expression:
         assert isinstance(top, _Paren | _Call)
         return top
 
-    def keyword(self, k: int, function: str) -> tuple[_Keyword, int]:
-        """``axis=1`` at token k of a call of ``function``, and the token after it, which
-        must be the call's ``)``."""
+    def keyword(self, k: int, call: _Call) -> int:
+        """``axis=1`` (or ``keepdims=True``, ``axis=(0, 1)``) at token k of ``call``; the
+        token after it, a ``,`` or the call's ``)``."""
         tokens = self.tokens
         name = tokens[k]
-        if all(op.keyword != name for op in OVERLOADS[function]):
-            takes = [op.keyword for op in OVERLOADS[function] if op.keyword]
+        function = function_name(call.name)
+        takes = numpy_forms.keywords(function)
+        if name not in takes:
             raise self.fail(f"{function}() takes no keyword {name}="
-                            + (f" (it takes {takes[0]}=)" if takes else ""), k)
-        value, after = integer(tokens, k + 2)
-        if value is None:
-            raise self.fail(f"{name}= takes a whole number, such as {name}=0 or {name}=-1", k + 2)
-        if tokens[after] != ")":
-            raise self.fail(f"{name}= comes last in a call: expected ')'" if tokens[after]
+                            + (f" (it takes {'= and '.join(takes)}=)" if takes else ""), k)
+        if name in call.keywords:
+            raise self.fail(f"{name}= is given twice", k)
+        value, after = numpy_forms.keyword_value(self.source, name, k + 2)
+        if tokens[after] not in (",", ")"):
+            raise self.fail("expected ',' or ')' after a keyword argument" if tokens[after]
                             else "the call is never closed: expected ')'", after)
-        return _Keyword(name, value, k), after
+        call.keywords[name] = _Keyword(name, value, k)
+        self.expect_operand = False
+        return after
 
     def transpose(self, k: int) -> int:
         """``W.T``: the transpose, binding tightest."""
@@ -332,6 +351,44 @@ class Expression:
                                            k + 2)
         operand.last = k + 2
         return k + 2
+
+    def attribute(self, k: int) -> int:
+        """``.T``, ``.shape``, ``.size``, ``.ndim``, or a method: ``X.sum(axis=0)``."""
+        name = self.tokens[k + 1]
+        if name == "T":
+            return self.transpose(k)
+        operand = self.operands[-1]
+        if name in numpy_forms.SHAPES:
+            param, after = numpy_forms.shape_param(self.tokens, k + 1)
+            operand.value = self.shape(operand, param, k, after)
+            operand.last = after
+            return after
+        numpy_forms.check_attribute(self.source, k)
+        return self.method(k, numpy_forms.METHODS[name])
+
+    def shape(self, operand: _Operand, param: tuple[Any, ...], k: int, after: int) -> Value:
+        """The gate of ``X.shape[0]`` (or ``len(X)``...): a number read off the value."""
+        if isinstance(operand.value, Const):
+            raise self.source.error(f"a number has no {OPS['shape'].label(param)}: it "
+                                    "has no axes", k, InvalidIndexError)
+        return self.builder.add("shape", (operand.value,), k, operand.first, after,
+                                const=param)
+
+    def method(self, k: int, function: str) -> int:
+        """``X.sum(`` at tokens k ..: a call whose first argument is X, written before it."""
+        receiver = self.operands[-1]
+        call = _Call(function, k + 1, first=receiver.first)
+        self.pending.append(call)
+        after = k + 3  # after "("
+        if self.tokens[after] == ")":
+            return after
+        if self.at_keyword(after, call):
+            return self.keyword(after, call)
+        if function in numpy_forms.REDUCING:  # numpy reads X.max(0) as X.max(axis=0)
+            raise self.fail(f"write the axis as a keyword: X.{function}(axis=...)", after)
+        call.args = 2
+        self.expect_operand = True
+        return after
 
     def index(self, k: int) -> int:
         """An index after a value: ``s[y]``, ``X[:, 0]``, ``S[arange(4), y]``."""
@@ -362,6 +419,9 @@ class Expression:
                             k)
         if token == "=" or token in AUGMENTED:
             raise self.fail(_bad_character("="), k)
+        outside = outside_the_language(token, called=False, following=self.tokens[k + 1])
+        if outside is not None:
+            raise self.fail(outside, k)
         if is_name(token) or is_number(token):
             raise self.fail(f"expected an operator before '{token[:20]}': "
                             "write * to multiply, e.g. 2*x", k)
@@ -379,7 +439,9 @@ class Expression:
             return
         right = self.operands.pop()
         left = self.operands[-1]
-        if type(left.value) is int and type(right.value) is int:  # two gates: nothing to fold
+        if top.symbol in COMPARISONS:
+            left.value = self.compare(top, left, right)
+        elif type(left.value) is int and type(right.value) is int:  # two gates: nothing to fold
             left.value = self.builder.add(BINARY[top.symbol].name, (left.value, right.value),
                                           top.token, left.first, right.last)
         else:
@@ -399,27 +461,65 @@ class Expression:
         n = call.args
         args = [operand.value for operand in self.operands[-n:]]
         del self.operands[-n:]
+        first = call.token if call.first < 0 else call.first
         gate = self.names.gates.get(call.name)
+        function = function_name(call.name)
         if gate is not None:
             value = self.builder.inline(gate, args, call.token, end)
+        elif function in STRUCTURAL:
+            value = numpy_forms.structural(self.builder, function, args, call.token, first, end)
+        elif function in ALIASES:
+            target, constant = ALIASES[function]
+            extra = [] if constant is None else [Const(constant, call.token)]
+            value = self.builder.apply(OPS[target], [*args, *extra], call.token, first, end)
         else:
             # max(a, b) or max(X): the overload with this many arguments
-            op = next(op for op in OVERLOADS[function_name(call.name)] if op.arity == n)
-            param = None
-            if call.keyword is not None:
-                name, param, at = call.keyword
-                if op.keyword != name:
-                    raise self.fail(f"{call.name}() with {n} argument{'s' if n > 1 else ''} "
-                                    f"takes no keyword {name}=", at)
-            value = self.builder.apply(op, args, call.token, call.token, end, param)
-        self.operands.append(_Operand(value, call.token, end))
+            if n == 2 and function in ("max", "min") and call.name.startswith(("np.", "numpy.")):
+                raise self.fail(f"{call.name}(X, 0) is numpy's {function} along axis 0: write "
+                                f"{call.name}(X, axis=0), or np.{function}imum(a, b) for the "
+                                "elementwise one", call.token)
+            op = next(op for op in OVERLOADS[function] if op.arity == n)
+            value = self.builder.apply(op, args, call.token, first, end, self.param(op, call))
+        self.operands.append(_Operand(value, first, end))
+
+    def param(self, op: Op, call: _Call) -> Any:
+        """The parameter the keywords of a call give its gate: an axis, or (axis, keepdims)."""
+        if not call.keywords:
+            return None
+        if op.keyword is None:
+            kw = next(iter(call.keywords.values()))
+            raise self.fail(f"{call.name}() with {call.args} argument"
+                            f"{'s' if call.args > 1 else ''} takes no keyword {kw.name}=",
+                            kw.token)
+        axis = call.keywords["axis"].value if "axis" in call.keywords else None
+        keep = "keepdims" in call.keywords and call.keywords["keepdims"].value
+        return (axis, True) if keep else (axis, False) if isinstance(axis, tuple) else axis
+
+    def compare(self, top: _Binary, left: _Operand, right: _Operand) -> Value:
+        """``a < b``: a mask of 0s and 1s; ``x > 0`` carries its constant, ``0 < x`` is
+        written ``x > 0``."""
+        a, b, symbol = left.value, right.value, top.symbol
+        if isinstance(a, int) and self.builder.ops[a] in ("compare", "compare_c") \
+                and self.tokens[left.first] != "(":
+            raise self.fail("a chained comparison (a < b < c) means 'and' in Python: write "
+                            "(a < b) * (b < c)", top.token)
+        if isinstance(a, Const) and isinstance(b, Const):
+            return Const(float(COMPARISONS[symbol](a.value, b.value)), top.token)
+        if isinstance(a, Const) or isinstance(b, Const):
+            node, c = (b, a) if isinstance(a, Const) else (a, b)
+            assert isinstance(c, Const) and isinstance(node, int)
+            sign = numpy_forms.flipped(symbol) if c is a else symbol
+            return self.builder.add("compare_c", (node,), top.token, left.first, right.last,
+                                    const=(sign, c.value))
+        return self.builder.add("compare", (a, b), top.token, left.first, right.last,
+                                const=(symbol,))
 
     def arities(self, name: str) -> tuple[int, ...]:
         """How many arguments a call may have: max(a, b) and max(X)."""
         gate = self.names.gates.get(name)
         if gate:
             return (len(gate.params),)
-        return tuple(sorted(op.arity for op in OVERLOADS[function_name(name)]))
+        return numpy_forms.arities(function_name(name))
 
     def end(self, last: int) -> Value:
         """The end of the expression, at token ``last``: apply what still waits."""
@@ -444,7 +544,7 @@ def _arity_message(function: str, arities: tuple[int, ...]) -> str:
 def _unknown_function(name: str, gates: Mapping[str, UserGate]) -> str:
     import difflib  # only for this message: a run that parses without error never needs it
 
-    known = sorted({*FUNCTIONS, *gates})
+    known = sorted({*KNOWN, *gates})
     close = difflib.get_close_matches(function_name(name).lower(), known, n=1, cutoff=0.5)
     hint = f"; did you mean {close[0]}?" if close else ""
     return f"unknown function '{name[:40]}'{hint} (known: {', '.join(known)})"
@@ -456,9 +556,11 @@ def _bad_character(char: str) -> str:
                 "(e.g. --W '[[1,2],[3,4]]'), not written in the expression")
     if char in "'\"":
         return "unexpected quote: the expression language has no strings"
+    if char == "...":
+        return "unexpected '...': an ellipsis stands only in an index, X[..., 0]"
     if char == ".":
-        return ("unexpected '.': the only attribute is .T (the transpose, W.T); numbers are "
-                "written 0.5 or .5")
+        return ("unexpected '.': an attribute follows a value (W.T, X.shape, X.sum(axis=0)); "
+                "numbers are written 0.5 or .5")
     if char == "=":
         return ("unexpected '=': an assignment is a statement of its own (q = x + y), "
                 "on its own line or after ';'")

@@ -12,12 +12,14 @@ from typing import Any, NamedTuple
 
 from ..errors import InvalidIndexError
 from ..ops import FUNCTIONS
-from ..tokens import Source, integer, is_name, is_number
+from ..tokens import Source, function_name, integer, is_name, is_number
 
 __all__ = ["ARANGE", "Index", "read"]
 
-ARANGE = "arange"  # only inside an index: the row numbers of S[arange(N), y]
-_FORMS = "an index is a whole number (2, -1), a slice (1:3, :), a variable or arange(n)"
+ARANGE = frozenset(["arange", "range"])  # only in an index: the row numbers of S[arange(N), y]
+NEWAXIS = frozenset(["None", "np.newaxis", "numpy.newaxis"])
+_FORMS = ("an index is a whole number (2, -1), a slice (1:3, :), a variable, arange(n), "
+          "None (np.newaxis) or ...")
 
 
 class Index(NamedTuple):
@@ -67,8 +69,11 @@ class _Items:
         if value is not None:
             self.spec.append(value)
             return after
-        if token == ARANGE and tokens[j + 1] == "(":
+        if function_name(token) in ARANGE and tokens[j + 1] == "(":
             return self.arange(j)
+        if token in NEWAXIS or token == "...":
+            self.spec.append(("newaxis",) if token in NEWAXIS else ("ellipsis",))
+            return j + 1
         if self.is_variable(j):
             self.spec.append(("input", token))
             self.inputs.append(self.variable(token, j))
@@ -84,7 +89,7 @@ class _Items:
         """A name, not a function's (nor called, nor with a math./np. prefix)."""
         token = self.source.tokens[j]
         return (is_name(token) and "." not in token and self.source.tokens[j + 1] != "("
-                and token not in FUNCTIONS and token not in self.gates)
+                and token not in FUNCTIONS and token not in self.gates and token not in NEWAXIS)
 
     def slice(self, start: int | None, j: int) -> int:
         """``1:3``, ``:``, ``::-1``: its start read already, its first ``:`` at token j."""
@@ -97,11 +102,16 @@ class _Items:
         return j
 
     def arange(self, j: int) -> int:
-        """``arange(n)`` at token j: the row numbers 0 .. n - 1."""
+        """``arange(n)`` (or ``np.arange``, ``range``) at token j: the row numbers 0 .. n - 1;
+        n a whole number, or a name (``num_train = X.shape[0]``)."""
         tokens = self.source.tokens
         n, after = integer(tokens, j + 2)
+        if n is None and self.is_variable(j + 2) and tokens[j + 3] == ")":
+            self.spec.append(("arange_input", tokens[j + 2]))
+            self.inputs.append(self.variable(tokens[j + 2], j + 2))
+            return j + 4
         if n is None or n <= 0 or tokens[after] != ")":
-            raise self.source.error("arange(n) takes one positive whole number, the number of "
-                                    "rows", j)
+            raise self.source.error(f"{tokens[j]}(n) takes one positive whole number, the "
+                                    "number of rows, or a name given one (N = X.shape[0])", j)
         self.spec.append(("arange", n))
         return after + 1

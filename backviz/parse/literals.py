@@ -22,8 +22,13 @@ def array(source: Source, first: int, last: int) -> np.ndarray:
     tokens = source.tokens
     if tokens[first] in ARRAY:
         if tokens[last - 1] != ")":
-            raise source.error("np.array(...) is never closed", first + 1)
+            raise source.error(f"{tokens[first]}(...) is never closed", first + 1)
+        if not tokens[first].endswith("array"):
+            return _filled(source, first, last)
         first, last = first + 2, last - 1
+        number = _scalar(tokens, first, last)
+        if number is not None:  # np.array(2.0)
+            return np.array(number)
     lists = _Lists(source, last)
     k = first
     while k < last:
@@ -91,3 +96,21 @@ class _Lists:
 def _starts_number(token: str) -> bool:
     """A number, a sign, or a lone '.' (which :meth:`_Lists.number` refuses)."""
     return token[:1] in NUMBER_START or token in "-+"
+
+
+def _scalar(tokens: list[str], first: int, last: int) -> float | None:
+    """A number alone, ``2.0`` or ``-1``, at tokens ``first`` .. ``last - 1``; else None."""
+    sign = -1.0 if tokens[first] == "-" else 1.0
+    k = first + (tokens[first] in "-+")
+    return sign * float(tokens[k]) if k == last - 1 and is_number(tokens[k]) else None
+
+
+def _filled(source: Source, first: int, last: int) -> np.ndarray:
+    """``np.zeros(3)``, ``np.ones((2, 3))``: the shape written as one or two whole numbers."""
+    tokens = source.tokens
+    inner = [t for t in tokens[first + 2:last - 1] if t not in "(),"]
+    if not 1 <= len(inner) <= 2 or not all(t.isdigit() and int(t) > 0 for t in inner):
+        raise source.error(f"{tokens[first]}(...) takes a shape: a positive whole number or two, "
+                           "as np.zeros((2, 3))", first)
+    fill = 1.0 if tokens[first].endswith("ones") else 0.0
+    return np.full(tuple(int(t) for t in inner), fill)

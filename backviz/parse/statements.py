@@ -13,10 +13,12 @@ from typing import NamedTuple
 from ..tokens import END, is_name, is_number
 
 __all__ = ["AUGMENTED", "DATA", "Assignment", "Augmented", "Bare", "Data", "Definition",
-           "Example", "Import", "Statement", "assigns", "is_definition", "read"]
+           "Example", "Import", "IndexAssignment", "Statement", "Unpacking", "assigns",
+           "is_definition", "read"]
 
 AUGMENTED = {"+=": "+", "-=": "-", "*=": "*", "/=": "/", "**=": "**", "@=": "@"}
-ARRAY = frozenset(["np.array", "numpy.array"])
+ARRAY = frozenset(["np.array", "numpy.array", "np.zeros", "numpy.zeros", "np.ones",
+                   "numpy.ones"])
 _SEPARATORS = frozenset(["\n", ";"])
 _OPENING = frozenset("([")
 _CLOSING = frozenset(")]")
@@ -73,6 +75,25 @@ class Example(NamedTuple):
     last: int
 
 
+class IndexAssignment(NamedTuple):
+    """``m[idx] = v`` or ``m[idx] += v``: a new version of m (its ``]`` at ``close``)."""
+
+    name: str
+    sign: str  # "=", "+="...
+    close: int
+    first: int
+    last: int
+
+
+class Unpacking(NamedTuple):
+    """``N, D = X.shape``: a name for each size (its ``=`` at ``equals``)."""
+
+    names: tuple[str, ...]
+    equals: int
+    first: int
+    last: int
+
+
 class Bare(NamedTuple):
     """An expression on its own: the output, if it is the last statement."""
 
@@ -80,7 +101,8 @@ class Bare(NamedTuple):
     last: int
 
 
-Statement = Import | Data | Definition | Assignment | Augmented | Example | Bare
+Statement = (Import | Data | Definition | Assignment | Augmented | Example | IndexAssignment
+             | Unpacking | Bare)
 
 
 def read(tokens: list[str]) -> list[Statement]:
@@ -126,6 +148,13 @@ def _kind(tokens: list[str], first: int, last: int) -> Statement:
         return Data(first, last)
     if is_definition(tokens, first, last):
         return Definition(head, first, last)
+    close = _index_assigned(tokens, first, last)
+    if close is not None:
+        return IndexAssignment(head, tokens[close + 1], close, first, last)
+    if second == ",":
+        unpacked = _unpacked(tokens, first, last)
+        if unpacked is not None:
+            return Unpacking(unpacked, first + 2 * len(unpacked) - 1, first, last)
     if not is_name(head) or not assigns(tokens, first):
         return Bare(first, last)
     if second in AUGMENTED:
@@ -139,6 +168,33 @@ def _kind(tokens: list[str], first: int, last: int) -> Statement:
 def assigns(tokens: list[str], first: int) -> bool:
     """Whether the statement at ``first`` is written as an assignment, ``=`` or ``+=``..."""
     return tokens[first + 1] == "=" or tokens[first + 1] in AUGMENTED
+
+
+def _unpacked(tokens: list[str], first: int, last: int) -> tuple[str, ...] | None:
+    """``N, D = ...``: the names before the ``=``, or None."""
+    names = []
+    k = first
+    while k < last and is_name(tokens[k]):
+        names.append(tokens[k])
+        if tokens[k + 1] == "=":
+            return tuple(names)
+        if tokens[k + 1] != ",":
+            return None
+        k += 2
+    return None
+
+
+def _index_assigned(tokens: list[str], first: int, last: int) -> int | None:
+    """``m[...] = ...``: the token of the ``]`` before the ``=``, or None."""
+    if not is_name(tokens[first]) or tokens[first + 1] != "[":
+        return None
+    depth = 0
+    for k in range(first + 1, last):
+        depth += (tokens[k] == "[") - (tokens[k] == "]")
+        if depth == 0:
+            after = tokens[k + 1]
+            return k if after == "=" or after in AUGMENTED else None
+    return None
 
 
 def is_definition(tokens: list[str], first: int, last: int) -> bool:

@@ -215,7 +215,8 @@ class _Body:
             pull = _PULL if self._pulls(src) and not fanned else ""
             self.emit(self.boxes.common(src, node.id),
                       self.helper((node.id, k), src, None if given else grad, not fanned,
-                                  fanned, is_index))
+                                  # integers, unless a value read only for its shape (X.shape)
+                                  fanned, is_index and bool(np.all(self.trace.values[src] % 1 == 0))))
             self.emit(None, f"  {'f' if fanned else 'n'}{src} -> {helper}:p:w "
                             f"[arrowhead=none{dashed}{pull}];")
             attributes = (dashed + pull)[2:]

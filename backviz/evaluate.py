@@ -38,9 +38,8 @@ from .ops import OPS, GateError, Op, Param
 from .text import short
 from .values import as_value
 
-__all__ = ["Evaluation", "UserCall", "backward", "collapse",
-           "data_inputs", "edge_gradients", "finite", "forward", "index_inputs", "local_texts",
-           "public",
+__all__ = ["Evaluation", "UserCall", "backward", "collapse", "data_inputs", "edge_gradients",
+           "finite", "forward", "given_values", "index_inputs", "local_texts", "public",
            "shares", "unbroadcast", "vjp", "written"]
 
 Array = Any  # np.float64 or np.ndarray
@@ -247,6 +246,20 @@ def data_inputs(graph: Graph) -> frozenset[int]:
     return index_inputs(graph) | {ids[name] for name in graph.data if name in ids}
 
 
+def given_values(graph: Graph, data: frozenset[int]) -> frozenset[int]:
+    """The given data and the gates computed from it alone: each input of such a gate is
+    given, or read only for its value at an index position (``X.shape[0]``, ``zeros_like``).
+    No gradient reaches a parameter through them, so the figure draws them as data."""
+    given = set(data)
+    for gate, (op_name, args) in enumerate(zip(graph.ops, graph.inputs, strict=True)):
+        if op_name == INPUT or not args:
+            continue
+        start = OPS[op_name].index_from
+        if all(j in given or (start is not None and k >= start) for k, j in enumerate(args)):
+            given.add(gate)
+    return frozenset(given)
+
+
 # --- the chain rule at one gate ------------------------------------------------------------
 
 def vjp(op: Op, g: Array, out: Array, inputs: Sequence[Array], const: Param) -> tuple[Array, ...]:
@@ -442,6 +455,12 @@ class Evaluation:
         """The ids of the inputs that are given data, declared or used only as an index
         (see :func:`data_inputs`): the figure draws them without a gradient."""
         return data_inputs(self.graph)
+
+    @cached_property
+    def given_values(self) -> frozenset[int]:
+        """The ids of given data and of the gates computed from it alone (see
+        :func:`given_values`): the figure draws their values without a gradient."""
+        return given_values(self.graph, self.data_inputs)
 
     @property
     def inputs(self) -> dict[str, float | np.ndarray]:

@@ -12,7 +12,7 @@ import svggeom
 from slides import FIG5, FIGURES
 
 import backviz
-from backviz.render import MAX_GATES, Style, render, to_bytes, to_dot
+from backviz.render import MAX_GATES, THEMES, Style, render, to_bytes, to_dot
 
 
 def _style(name: str) -> Style:
@@ -374,3 +374,18 @@ def test_a_user_gates_name_is_set_smaller_before_it_is_cut() -> None:
         size = float(re.split(r"[],]", dot.split(f'label="{drawn}", fixedsize=true, fontsize=')[1])[0])
         assert 7 <= size < 9
         assert (f"{drawn}: {name}" in dot) == (drawn != name)  # the key gives a cut name whole
+
+
+def test_values_computed_from_given_data_alone_are_drawn_without_a_gradient() -> None:
+    """X.shape[0] and X / 2, for X given data: numbers handed over, no red below them."""
+    t = backviz.trace("data X; n = X.shape[0]; Xn = X / 2; f = sum(Xn @ w) / n",
+                      X=[[1.0, 2.0], [3.0, 5.0]], w=[1.5, -0.25])
+    ids = t.graph.bindings
+    assert {ids["n"], ids["Xn"]} <= t.given_values and t.graph.output not in t.given_values
+    assert float(t.grads[ids["n"]]) != 0  # the engine has it; the figure leaves it out
+    drawn = svggeom.read(t.to_svg(Style(precision=3)))
+    reds = {t.text.strip() for t in drawn.texts if t.color.upper() == THEMES["slides"].gradient}
+    for name in ("n", "Xn"):
+        for g in np.ravel(t.grads[ids[name]]):
+            assert f"{g:.3f}" not in reds, (name, g)
+    assert f"{float(np.ravel(t.grads[ids['w']])[0]):.3f}" in reds

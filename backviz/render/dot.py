@@ -116,6 +116,7 @@ class _Body:
         self.labels = gate_labels(trace)
         self.texts = circle_texts(trace, style.precision)
         self.data_inputs = trace.data_inputs
+        self.given = trace.given_values  # data, and what is computed from data alone
         # Which of them are indexes (integers): all, unless some are declared data.
         self.indexes = index_inputs(self.graph) if self.graph.data else self.data_inputs
         self.whole = copy.copy(self.numbers)  # an index's numbers: integers
@@ -153,7 +154,7 @@ class _Body:
     def digits(self, node_id: int) -> Numbers:
         """How a value's gradients are written: for a value used more than once, its total
         and its shares with the decimals that make the shares add up to the total."""
-        if self.uses[node_id] < 2 or node_id in self.data_inputs:
+        if self.uses[node_id] < 2 or node_id in self.given:
             return self.numbers
         if node_id not in self._digits:  # asked once per edge: worked out once
             graph = self.graph
@@ -168,7 +169,7 @@ class _Body:
         self.emit(self.boxes.node(node.id), self._node_line(node))
         if self.uses[node.id] > 1:  # the stub with the total gradient, then the fork
             where = self.boxes.common(node.id, *self.graph.consumers[node.id])
-            total = None if node.id in self.data_inputs else self.trace.grads[node.id]
+            total = None if node.id in self.given else self.trace.grads[node.id]
             self.emit(where, self.helper((node.id, TOTAL), node.id, total, True,
                                          node.id in self.indexes))
             self.emit(where, f'  f{node.id} [shape=point, width=0.03, height=0.03, '
@@ -211,7 +212,7 @@ class _Body:
             is_index = index_from is not None and k >= index_from
             helper = gradient_node((node.id, k))
             dashed = ", style=dashed" if is_index else ""
-            given = is_index or src in self.data_inputs  # no gradient drawn
+            given = is_index or src in self.given  # no gradient drawn
             pull = _PULL if self._pulls(src) and not fanned else ""
             self.emit(self.boxes.common(src, node.id),
                       self.helper((node.id, k), src, None if given else grad, not fanned,

@@ -21,7 +21,7 @@ from ..graph import INPUT, Node
 from ..ops import OPS
 from ..text import escape, quote, short
 from .boxes import Boxes
-from .fit import too_wide
+from .fit import crossing, second_row, too_wide
 from .labels import circle_text, edge_label, font, gate_label
 from .metrics import GATE, GATE_FONT
 from .notes import caption_label, notes_label
@@ -113,6 +113,9 @@ class _Body:
         self.style = style
         self.numbers = Numbers(trace, style)
         self.numbers.compact = self.numbers.fit and too_wide(trace, self.numbers)
+        # A long chain still too wide goes on in a second row: the lines that wrap.
+        self.wraps = set(crossing(trace, second_row(trace, self.numbers))
+                         if self.numbers.compact else ())
         self.labels = gate_labels(trace)
         self.texts = circle_texts(trace, style.precision)
         self.data_inputs = trace.data_inputs
@@ -174,7 +177,7 @@ class _Body:
                                          node.id in self.indexes))
             self.emit(where, f'  f{node.id} [shape=point, width=0.03, height=0.03, '
                              f'color="{self.style.theme.text}"];')
-            self.emit(None, f"  n{node.id} -> s{node.id}:p:w [arrowhead=none];")
+            self.link((node.id, TOTAL), f"n{node.id}", f"s{node.id}:p:w", "arrowhead=none")
             self.emit(None, f"  s{node.id}:p:e -> f{node.id} [arrowhead=none];")
 
     def _node_line(self, node: Node) -> str:
@@ -218,11 +221,30 @@ class _Body:
                       self.helper((node.id, k), src, None if given else grad, not fanned,
                                   # integers, unless a value read only for its shape (X.shape)
                                   fanned, is_index and bool(np.all(self.trace.values[src] % 1 == 0))))
-            self.emit(None, f"  {'f' if fanned else 'n'}{src} -> {helper}:p:w "
-                            f"[arrowhead=none{dashed}{pull}];")
+            self.link((src, node.id), f"{'f' if fanned else 'n'}{src}", f"{helper}:p:w",
+                      f"arrowhead=none{dashed}{pull}")
             attributes = (dashed + pull)[2:]
             self.emit(None, f"  {helper}:p:e -> n{node.id}"
                             f"{f' [{attributes}]' if attributes else ''};")
+
+    def link(self, line: tuple[int, int], tail: str, head: str, attributes: str) -> None:
+        """The edge from ``tail`` to ``head``; for a ``line`` that wraps (a value and its
+        gate, see :func:`~backviz.render.fit.crossing`), the way round instead: on to a
+        point after the end of the first row, back left under it to a point in the first
+        column (rank=min) with an arrowhead there, and on into the second row. The way back
+        weighs nothing, so that it does not pull the second row to the right."""
+        if line not in self.wraps:
+            self.emit(None, f"  {tail} -> {head} [{attributes}];")
+            return
+        right, left = (f"w{line[0]}_{line[1] % len(self.graph.nodes)}{end}" for end in "rl")
+        dashed = ", style=dashed" if "dashed" in attributes else ""
+        for point in (right, left):
+            self.emit(None, f'  {point} [shape=point, width=0.03, height=0.03, '
+                            f'color="{self.style.theme.text}"];')
+        self.emit(None, f"  {{rank=min; {left};}}")
+        self.emit(None, f"  {tail} -> {right} [arrowhead=none{dashed}];")
+        self.emit(None, f"  {left} -> {right} [dir=back, weight=0{dashed}];")
+        self.emit(None, f"  {left} -> {head} [arrowhead=none{dashed}];")
 
     def _pulls(self, src: int) -> bool:
         """Whether the edge from ``src`` pulls its gates together: from a gate that takes

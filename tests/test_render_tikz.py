@@ -170,3 +170,9 @@ def test_the_notation_of_gates_and_pictures_is_written_in_latex(tmp_path: Path) 
     (tmp_path / "f.tex").write_text(tex)
     words = _text(_pdflatex(tmp_path, "f.tex"))
     assert "lse:" in words and "logsumexp," in words and "positive," in words
+
+
+def test_a_program_with_named_values_is_written_in_tikz() -> None:
+    """The figure's description (its summary's first line) with names kept to none."""
+    tex = to_bytes(backviz.trace("c = a + b; e = c * c", a=1, b=2), "tex").decode()
+    assert r"\begin{tikzpicture}" in tex and "{9}" in tex

@@ -54,7 +54,7 @@ def _named(trace: Evaluation, numbers: Numbers, limit: int | None) -> list[str]:
         return []
     lines = ["named values (value, gradient):"]
     shown = named if limit is None else named[:limit]
-    width = max(len(name) for name, _ in shown)
+    width = max((len(name) for name, _ in shown), default=0)
     lines += [f"  {name.ljust(width)} = {numbers.plain(trace.values[i])}, "
               f"{graph.d(name)} = {numbers.plain(trace.grads[i])}" for name, i in shown]
     if len(shown) < len(named):

@@ -98,7 +98,14 @@ PAIRS_WITH_PARAMETER: dict[str, list[tuple[tuple[tuple[int, ...], ...], Param, t
         (((5,), ()), (("input", "y"),), (np.array([1.0, 1.0, 4.0]),)),  # last write wins
         (((3, 4), (4,)), (("input", "y"),), (np.array([2.0, 2.0]),)),
         (((3, 4), (3, 1)), (SLICE_ALL, ("slice", 1, 3, None)), ()),
-    ]}
+    ],
+    # an image and a filter bank, (stride, padding): one image, a batch, strided and padded
+    "conv2d": [(((1, 5, 5), (2, 1, 3, 3)), (1, 0), ()),
+               (((2, 2, 5, 6), (3, 2, 2, 3)), (2, 1), ()),
+               (((1, 1, 4, 4), (2, 1, 3, 3)), (1, 1), ())]}
+# The pools' (kernel, stride): windows side by side, overlapping, and apart.
+POOLS = [((2, 4, 4), (2, 2), ()), ((1, 2, 5, 5), (3, 2), ()), ((1, 1, 4, 6), (2, 3), ())]
+PARAMETERS["max_pool2d"] = PARAMETERS["avg_pool2d"] = POOLS
 # A collapsed call's parameter is the call of a user gate, as a collapsed view makes it.
 SIG_CALL = backviz.trace("sig(u) = 1/(1+exp(-u))\nf = sig(x)", x=0.5).collapse("sig").graph.consts[-1]
 PARAMETERS["call"] = [(shape, SIG_CALL, ()) for shape in UNARY_SHAPES]

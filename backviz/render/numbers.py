@@ -87,6 +87,8 @@ class Numbers:
         """
         a = np.asarray(x)
         limit = MADE_ELEMENTS if self.fit and (made or self.compact) else self.max_elements
+        if a.ndim > 2:  # an image or a batch of them: its shape and range
+            return "summary"
         if a.ndim == 0 or a.size <= limit:
             return "numbers"
         return "picture" if self.fit and a.size <= PICTURE_ELEMENTS else "summary"

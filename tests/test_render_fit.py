@@ -126,3 +126,18 @@ def test_the_checks_catch_what_they_check() -> None:
     flipped = backviz.trace("w0 - x0", w0=1, x0=2).to_svg()
     assert svggeom.order_inversions(flipped, ["n0", "n1"]) == []
     assert svggeom.order_inversions(flipped, ["n1", "n0"]) == [("n1", "n0")]
+
+
+def test_a_small_cnn_from_torch_fits_a_slide_once_its_modules_are_collapsed() -> None:
+    """Issue 20: docs/bridges.md's small CNN, conv and fc collapsed, on a 1920 x 1080 slide."""
+    import sys
+    sys.path.insert(0, str(ROOT / "examples"))
+    import bridges  # examples/bridges.py: the figure docs/bridges.md shows
+
+    svg = bridges.torch_cnn()[1].to_svg()
+    fig = svggeom.read(svg)
+    assert svggeom.label_px(fig, svg) >= 14, svggeom.size(svg)
+    assert svggeom.problems(fig) == []
+    boxes = sorted(svggeom.node_boxes(svg).items())
+    assert [(a, b) for i, (a, box) in enumerate(boxes) for b, other in boxes[i + 1:]
+            if box.overlaps(other, slack=0.5)] == []

@@ -246,3 +246,25 @@ def test_what_the_cnn_gates_do_not_draw_is_told() -> None:
         backviz.from_torch(lambda x: F.max_pool2d(x, 2, padding=1).sum(), x)
     with pytest.warns(backviz.BridgeWarning, match=r"the same stride along both axes"):
         backviz.from_torch(lambda x, w: F.conv2d(x, w, stride=(1, 2)).sum(), x, w)
+
+
+def test_view_reshape_and_an_image_without_a_batch_have_autograds_gradients() -> None:
+    g = torch.Generator().manual_seed(8)
+    x = torch.randn(2, 7, 7, dtype=torch.float64, generator=g, requires_grad=True)
+    w = torch.randn(3, 2, 2, 2, dtype=torch.float64, generator=g, requires_grad=True)
+    b = torch.randn(3, dtype=torch.float64, generator=g, requires_grad=True)
+    v = torch.randn(27, dtype=torch.float64, generator=g, requires_grad=True)
+
+    def program(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        h = F.avg_pool2d(torch.tanh(F.conv2d(x, w, b, stride=2, padding="valid")), 1)
+        pooled = F.max_pool2d(h, 3, stride=1, padding=0)
+        return (h.view(-1) @ v) + (h.reshape((3, 9)) ** 2).sum() * pooled.flatten().sum()
+
+    t = backviz.from_torch(program, x, w, b, v)
+    assert t.warnings == ()
+    out = program(x, w, b, v)
+    out.backward()
+    assert t.value == pytest.approx(out.item(), rel=1e-12)
+    assert_autograds(t, {"x": x, "w": w, "b": b, "v": v})
+    assert {n.label for n in t.graph.gates} >= {"conv2d s=2", "avg_pool 1", "max_pool 3 s=1",
+                                                "reshape(-1)", "reshape(3,9)"}

@@ -220,7 +220,19 @@ def _matmul_mismatch(a: str, b: str, sa: Shape, sb: Shape) -> str:
         which = a if not sa else b
         return (f"cannot multiply {a} {sa} by {b} {sb}: {which} is a number, and @ needs a "
                 "vector or matrix on both sides (write * to scale)")
+    if len(sa) > 2 or len(sb) > 2:
+        return (f"cannot multiply {a} {sa} by {b} {sb}: @ multiplies vectors and matrices, "
+                "and this has more than two dimensions")
     return (f"cannot multiply {a} {sa} by {b} {sb}: the inner sizes {sa[-1]} and {sb[0]} differ")
+
+
+def _matmul(x: Array, y: Array) -> Array:
+    """The matrix product of vectors and matrices: a stack of them (3 or 4 dimensions, which
+    values may have for a CNN) is not what the slides' product means, so it is an error
+    (:func:`_matmul_mismatch` says which)."""
+    if np.ndim(x) > 2 or np.ndim(y) > 2:
+        raise ValueError("more than two dimensions")
+    return x @ y
 
 
 def _matmul_vjp(g: Array, out: Array, x: Array, y: Array) -> tuple[Array, Array]:
@@ -768,11 +780,11 @@ def _fill_label(c: Param) -> str:
 
 def _windows(x: Array, size: Shape, stride: int) -> Array:
     """The ``size`` windows of x's last two axes, ``stride`` apart: (..., OH, OW, kh, kw)."""
+    # The engine's message starts "x is": these go on from there.
     if np.ndim(x) < 3:
-        raise GateError(f"an image is (C, H, W) or (N, C, H, W), not {np.shape(x)}")
+        raise GateError(f"{np.shape(x)}, not an image (C, H, W) or a batch of them (N, C, H, W)")
     if any(k > n for k, n in zip(size, np.shape(x)[-2:], strict=True)):
-        raise GateError(f"a {size[0]}x{size[1]} window does not fit in an image of "
-                        f"{np.shape(x)[-2]}x{np.shape(x)[-1]}")
+        raise GateError(f"{np.shape(x)}, smaller than a {size[0]}x{size[1]} window")
     return np.lib.stride_tricks.sliding_window_view(x, size, axis=(-2, -1))[
         ..., ::stride, ::stride, :, :]
 
@@ -795,10 +807,16 @@ def _padded(x: Array, padding: int) -> Array:
 def _conv_windows(x: Array, w: Array, c: Param) -> Array:
     assert isinstance(c, tuple)
     stride, padding = c
-    if np.ndim(w) != 4 or np.ndim(x) not in (3, 4) or np.shape(x)[-3] != np.shape(w)[1]:
-        raise GateError(f"conv2d takes an image (C, H, W) or (N, C, H, W) and filters "
-                        f"(O, C, kh, kw) with the same C, not {np.shape(x)} and {np.shape(w)}")
+    if np.ndim(w) != 4 or np.ndim(x) not in (3, 4) or np.shape(x)[-3] != np.shape(w)[1] or any(
+            k > n + 2 * padding for k, n in zip(np.shape(w)[-2:], np.shape(x)[-2:], strict=True)):
+        raise ValueError("shapes that do not fit")  # _conv_mismatch says how
     return _windows(_padded(x, padding), np.shape(w)[-2:], stride)
+
+
+def _conv_mismatch(a: str, b: str, sa: Shape, sb: Shape) -> str:
+    return (f"cannot convolve {a} {sa} with the filters {b} {sb}: conv2d takes an image "
+            "(C, H, W) or a batch (N, C, H, W), and filters (O, C, kh, kw) of its C channels, "
+            "no larger than the image and its padding")
 
 
 def _conv2d(x: Array, w: Array, c: Param) -> Array:
@@ -902,7 +920,7 @@ _ENTRIES = [
     # The lecture's vectorized slide draws the matrix product as "*".
     # dx = (upstream)(y^T) and dy = (x^T)(upstream): the upstream gradient multiplies
     # the first input's local gradient from the left.
-    Op("matmul", _fixed("*"), 2, lambda x, y: x @ y, _matmul_vjp,
+    Op("matmul", _fixed("*"), 2, _matmul, _matmul_vjp,
        local=lambda f, out, x, y: (f"({UPSTREAM})({f(y)}^T)", f"{f(x)}^T"),
        distinct_label="@", mismatch=_matmul_mismatch),
     Op("max", _fixed("max"), 2, np.maximum,
@@ -1065,7 +1083,7 @@ _ENTRIES = [
        short=lambda c: f"{_short_index(c[1])}={format_constant(c[0])}"),  # type: ignore[index]
     # A small CNN: the parameter is (stride, padding) for conv2d, (kernel, stride) for the
     # pools. conv2d's bias is a separate "+" (PyTorch's bridge reshapes it to (C, 1, 1)).
-    Op("conv2d", _conv_label, 2, _conv2d, _conv2d_vjp, has_const=True,
+    Op("conv2d", _conv_label, 2, _conv2d, _conv2d_vjp, has_const=True, mismatch=_conv_mismatch,
        local=lambda f, out, x, w, c: (f"conv_transpose({UPSTREAM}, {f(w)})",
                                       f"conv({f(x)}, {UPSTREAM})")),
     Op("max_pool2d", _pool_label("max_pool"), 1,

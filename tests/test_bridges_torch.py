@@ -221,6 +221,10 @@ def test_a_small_cnns_modules_collapse_and_its_gates_are_the_table_s() -> None:
     x = torch.randn(1, 1, 8, 8, dtype=torch.float64)
     t = backviz.from_torch(lambda x, y: F.cross_entropy(model(x), y), x, torch.tensor([1]))
     assert [n.op for n in t.graph.gates][:5] == ["conv2d", "reshape", "add", "relu", "max_pool2d"]
+    # The program as written for the teaching mode names the gates' operands as torch does.
+    assert t.expression.splitlines()[:2] == ["t2 = conv2d(x, conv.weight)",
+                                             "t4 = conv.bias.reshape(-1,1,1)"]
+    assert "max_pool2d(t6)" in t.expression and "conv(x, conv.weight" in t.explain()
     small = t.collapse("conv", "fc")
     assert [n.label for n in small.graph.gates] == ["conv", "relu", "max_pool 2", "reshape(1,-1)",
                                                     "fc", "log_softmax", "[arange(1), y]", "mean",

@@ -220,7 +220,19 @@ def _matmul_mismatch(a: str, b: str, sa: Shape, sb: Shape) -> str:
         which = a if not sa else b
         return (f"cannot multiply {a} {sa} by {b} {sb}: {which} is a number, and @ needs a "
                 "vector or matrix on both sides (write * to scale)")
+    if len(sa) > 2 or len(sb) > 2:
+        return (f"cannot multiply {a} {sa} by {b} {sb}: @ multiplies vectors and matrices, "
+                "and this has more than two dimensions")
     return (f"cannot multiply {a} {sa} by {b} {sb}: the inner sizes {sa[-1]} and {sb[0]} differ")
+
+
+def _matmul(x: Array, y: Array) -> Array:
+    """The matrix product of vectors and matrices: a stack of them (3 or 4 dimensions, which
+    values may have for a CNN) is not what the slides' product means, so it is an error
+    (:func:`_matmul_mismatch` says which)."""
+    if np.ndim(x) > 2 or np.ndim(y) > 2:
+        raise ValueError("more than two dimensions")
+    return x @ y
 
 
 def _matmul_vjp(g: Array, out: Array, x: Array, y: Array) -> tuple[Array, Array]:
@@ -760,6 +772,125 @@ def _fill_label(c: Param) -> str:
     return f"{index_label(spec)}={format_constant(value)}"
 
 
+# --- a small CNN: conv2d, max_pool2d, avg_pool2d --------------------------------------------
+# Images are (C, H, W), or (N, C, H, W) for a batch; a filter bank is (O, C, kh, kw). Each
+# gate reads its input as windows (sliding_window_view), computes on them with einsum or a
+# max, and sends each window's gradient back to the places it came from (_added_back): where
+# windows overlap, their shares add up, as in PyTorch.
+
+def _windows(x: Array, size: Shape, stride: int) -> Array:
+    """The ``size`` windows of x's last two axes, ``stride`` apart: (..., OH, OW, kh, kw)."""
+    # The engine's message starts "x is": these go on from there.
+    if np.ndim(x) < 3:
+        raise GateError(f"{np.shape(x)}, not an image (C, H, W) or a batch of them (N, C, H, W)")
+    if any(k > n for k, n in zip(size, np.shape(x)[-2:], strict=True)):
+        raise GateError(f"{np.shape(x)}, smaller than a {size[0]}x{size[1]} window")
+    return np.lib.stride_tricks.sliding_window_view(x, size, axis=(-2, -1))[
+        ..., ::stride, ::stride, :, :]
+
+
+def _added_back(shares: Array, shape: Shape, stride: int) -> Array:
+    """Each window's gradient (..., OH, OW, kh, kw) added back at its places in x's shape."""
+    dx = np.zeros(shape)
+    oh, ow, kh, kw = np.shape(shares)[-4:]
+    for i in range(kh):
+        for j in range(kw):
+            dx[..., i:i + stride * (oh - 1) + 1:stride,
+               j:j + stride * (ow - 1) + 1:stride] += shares[..., i, j]
+    return dx
+
+
+def _padded(x: Array, padding: int) -> Array:
+    return np.pad(x, [(0, 0)] * (np.ndim(x) - 2) + [(padding, padding)] * 2)
+
+
+def _conv_windows(x: Array, w: Array, c: Param) -> Array:
+    assert isinstance(c, tuple)
+    stride, padding = c
+    if np.ndim(w) != 4 or np.ndim(x) not in (3, 4) or np.shape(x)[-3] != np.shape(w)[1] or any(
+            k > n + 2 * padding for k, n in zip(np.shape(w)[-2:], np.shape(x)[-2:], strict=True)):
+        raise ValueError("shapes that do not fit")  # _conv_mismatch says how
+    return _windows(_padded(x, padding), np.shape(w)[-2:], stride)
+
+
+def _conv_mismatch(a: str, b: str, sa: Shape, sb: Shape) -> str:
+    return (f"cannot convolve {a} {sa} with the filters {b} {sb}: conv2d takes an image "
+            "(C, H, W) or a batch (N, C, H, W), and filters (O, C, kh, kw) of its C channels, "
+            "no larger than the image and its padding")
+
+
+def _conv2d(x: Array, w: Array, c: Param) -> Array:
+    """PyTorch's conv2d (a cross-correlation): each output is a window dotted with a filter."""
+    return np.einsum("...chwij,ocij->...ohw", _conv_windows(x, w, c), w)
+
+
+def _conv2d_vjp(g: Array, out: Array, x: Array, w: Array, c: Param) -> tuple[Array, Array]:
+    """dW: each window times the gradient of its output; dx: each filter times it, added
+    back where the window came from (and the padding cut off)."""
+    assert isinstance(c, tuple)
+    stride, padding = c
+    windows = _conv_windows(x, w, c)
+    batch = (-1, *np.shape(windows)[-5:])
+    dw = np.einsum("nchwij,nohw->ocij", np.reshape(windows, batch),
+                   np.reshape(g, (-1, *np.shape(g)[-3:])))
+    shares = np.einsum("...ohw,ocij->...chwij", g, w)
+    dx = _added_back(shares, np.shape(_padded(x, padding)), stride)
+    h, wd = np.shape(x)[-2:]
+    return dx[..., padding:padding + h, padding:padding + wd], dw
+
+
+def _conv_label(c: Param) -> str:
+    assert isinstance(c, tuple)
+    stride, padding = c
+    return "conv2d" + (f" s={stride}" if stride != 1 else "") + (f" p={padding}" if padding else "")
+
+
+def _pool_windows(x: Array, c: Param) -> Array:
+    assert isinstance(c, tuple)
+    kernel, stride = c
+    return _windows(x, (kernel, kernel), stride)
+
+
+def _first_max(windows: Array) -> Array:
+    """1 at the first largest element of each window, 0 elsewhere: PyTorch's max_pool2d sends
+    the whole gradient to one element even on a tie (the first, row by row)."""
+    flat = np.reshape(windows, (*np.shape(windows)[:-2], -1))
+    first = np.argmax(flat, axis=-1)[..., None] == np.arange(flat.shape[-1])
+    return np.reshape(first, np.shape(windows))
+
+
+def _max_pool_vjp(g: Array, out: Array, x: Array, c: Param) -> tuple[Array]:
+    assert isinstance(c, tuple)
+    mask = _first_max(_pool_windows(x, c))
+    shares = np.where(mask, np.asarray(g)[..., None, None], 0.0)
+    return (_added_back(shares, np.shape(x), c[1]),)
+
+
+def _avg_pool_vjp(g: Array, out: Array, x: Array, c: Param) -> tuple[Array]:
+    assert isinstance(c, tuple)
+    kernel, stride = c
+    shares = np.broadcast_to(np.asarray(g)[..., None, None] / kernel ** 2,
+                             (*np.shape(g), kernel, kernel))
+    return (_added_back(shares, np.shape(x), stride),)
+
+
+def _pool_label(text: str) -> Callable[[Param], str]:
+    """``max_pool 2`` for 2x2 windows 2 apart; ``max_pool 3 s=2`` when the stride differs."""
+    def label(c: Param) -> str:
+        assert isinstance(c, tuple)
+        kernel, stride = c
+        return f"{text} {kernel}" + (f" s={stride}" if stride != kernel else "")
+    return label
+
+
+def _pool_short(text: str) -> Callable[[Param], str]:
+    """``max 2×2`` in the circle, on two lines; the figure's key gives the stride."""
+    def short(c: Param) -> str:
+        assert isinstance(c, tuple)
+        return f"{text} {c[0]}×{c[0]}"
+    return short
+
+
 _ENTRIES = [
     # --- binary operators -------------------------------------------------------
     Op("add", _fixed("+"), 2, lambda x, y: x + y,
@@ -789,7 +920,7 @@ _ENTRIES = [
     # The lecture's vectorized slide draws the matrix product as "*".
     # dx = (upstream)(y^T) and dy = (x^T)(upstream): the upstream gradient multiplies
     # the first input's local gradient from the left.
-    Op("matmul", _fixed("*"), 2, lambda x, y: x @ y, _matmul_vjp,
+    Op("matmul", _fixed("*"), 2, _matmul, _matmul_vjp,
        local=lambda f, out, x, y: (f"({UPSTREAM})({f(y)}^T)", f"{f(x)}^T"),
        distinct_label="@", mismatch=_matmul_mismatch),
     Op("max", _fixed("max"), 2, np.maximum,
@@ -950,6 +1081,19 @@ _ENTRIES = [
     Op("fill", _fill_label, 1, _fill, _fill_vjp, has_const=True, index_from=1,
        local=_fill_local,
        short=lambda c: f"{_short_index(c[1])}={format_constant(c[0])}"),  # type: ignore[index]
+    # A small CNN: the parameter is (stride, padding) for conv2d, (kernel, stride) for the
+    # pools. conv2d's bias is a separate "+" (PyTorch's bridge reshapes it to (C, 1, 1)).
+    Op("conv2d", _conv_label, 2, _conv2d, _conv2d_vjp, has_const=True, mismatch=_conv_mismatch,
+       local=lambda f, out, x, w, c: (f"conv_transpose({UPSTREAM}, {f(w)})",
+                                      f"conv({f(x)}, {UPSTREAM})")),
+    Op("max_pool2d", _pool_label("max_pool"), 1,
+       lambda x, c: np.max(_pool_windows(x, c), axis=(-2, -1)), _max_pool_vjp,
+       has_const=True, pattern="router", short=_pool_short("max"),
+       local=lambda f, out, x, c: (f"({UPSTREAM}) to each window's first max",)),
+    Op("avg_pool2d", _pool_label("avg_pool"), 1,
+       lambda x, c: np.mean(_pool_windows(x, c), axis=(-2, -1)), _avg_pool_vjp,
+       has_const=True, short=_pool_short("avg"),
+       local=lambda f, out, x, c: (f"({UPSTREAM})/{c[0] ** 2} to each window's places",)),
     # A call of a user gate drawn as one gate (``--collapse sig``), labelled with the
     # gate's name. Its parameter is the call, an ``evaluate.UserCall`` (the name and the
     # body as a graph of its own), which the engine runs: every rule is the body's. Like

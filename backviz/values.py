@@ -219,10 +219,10 @@ def as_value(name: str, value: object) -> Array:
         raise InvalidValueError(
             f"the value of {name} must be a number, a list of numbers or a numpy array, "
             f"not {describe(value)}") from None
-    if array.ndim > 2:
+    if array.ndim > 4:  # 4: a batch of images (N, C, H, W), as a small CNN takes
         raise InvalidValueError(
             f"the value of {name} has {array.ndim} dimensions {array.shape}; "
-            "backviz takes scalars, vectors and matrices")
+            "backviz takes scalars, vectors, matrices and arrays of up to 4 dimensions")
     if array.size == 0:
         raise InvalidValueError(f"the value of {name} is empty {array.shape}")
     return array[()] if array.ndim == 0 else array

@@ -61,12 +61,33 @@ def torch_mlp():
     return t, t.collapse("fc1", "fc2")
 
 
+class SmallCNN(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 2, 3)
+        self.fc = torch.nn.Linear(18, 3)
+
+    def forward(self, x):
+        h = F.max_pool2d(torch.relu(self.conv(x)), 2)
+        return self.fc(torch.flatten(h, 1))
+
+
+def torch_cnn():
+    torch.manual_seed(0)
+    model = SmallCNN().double()
+    image = torch.randn(1, 1, 8, 8, dtype=torch.float64); label = torch.tensor([2])
+    loss = lambda x, y: F.cross_entropy(model(x), y)
+    t = backviz.from_torch(loss, image, label)
+    return t, t.collapse("conv", "fc")
+
+
 def figures():
     """Each figure's file name and trace."""
     expanded, collapsed = torch_mlp()
     return {"bridge_lecture_L": lecture_L(), "bridge_lecture_neuron": lecture_neuron(),
             "bridge_micrograd_mlp": micrograd_mlp(), "bridge_torch_mlp": expanded,
-            "bridge_torch_mlp_collapsed": collapsed}
+            "bridge_torch_mlp_collapsed": collapsed,
+            "bridge_torch_cnn_collapsed": torch_cnn()[1]}
 
 
 def main(argv):

@@ -161,7 +161,7 @@ SAME = """
 import sys
 sys.path.insert(0, {examples!r})
 import bridges
-for t in bridges.torch_mlp():
+for t in (*bridges.torch_mlp(), *bridges.torch_cnn()):
     print(t.to_dot())
 """
 
@@ -171,7 +171,7 @@ def test_the_same_program_gives_the_same_bytes_in_two_processes() -> None:
     runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, check=True,
                            env={"PYTHONHASHSEED": seed, "PATH": "/usr/bin:/bin"}).stdout
             for seed in ("1", "2")]
-    assert runs[0] == runs[1] and b"fc1.weight" in runs[0]
+    assert runs[0] == runs[1] and b"fc1.weight" in runs[0] and b"conv.weight" in runs[0]
 
 
 def test_a_plain_import_of_backviz_and_the_command_import_no_torch() -> None:
@@ -180,3 +180,95 @@ def test_a_plain_import_of_backviz_and_the_command_import_no_torch() -> None:
             "assert 'micrograd' not in sys.modules; backviz.from_micrograd; "
             "assert 'torch' not in sys.modules; backviz.from_torch; assert 'torch' in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+class SmallCNN(torch.nn.Module):
+    """A first course's small CNN: conv, relu, 2x2 max pool, flatten, a linear layer."""
+
+    def __init__(self, stride: int = 1, padding: int = 0, pool: str = "max") -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 2, 3, stride=stride, padding=padding)
+        self.pool = F.max_pool2d if pool == "max" else F.avg_pool2d
+        side = (8 + 2 * padding - 3) // stride + 1
+        self.fc = torch.nn.Linear(2 * (side // 2) ** 2, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(self.pool(torch.relu(self.conv(x)), 2), 1))
+
+
+@pytest.mark.parametrize(("options", "n"), [({}, 1), ({"stride": 2, "padding": 1}, 2),
+                                            ({"pool": "avg"}, 3)])
+def test_a_small_cnn_has_autograds_gradients_on_every_leaf(options: dict[str, object],
+                                                           n: int) -> None:
+    torch.manual_seed(4)
+    model = SmallCNN(**options).double()  # type: ignore[arg-type]
+    g = torch.Generator().manual_seed(6)
+    x = torch.randn(n, 1, 8, 8, dtype=torch.float64, generator=g, requires_grad=True)
+    y = torch.tensor([2, 0, 1][:n])
+    loss = lambda x, y: F.cross_entropy(model(x), y)
+    t = backviz.from_torch(loss, x, y)
+    assert t.warnings == ()
+    out = loss(x, y)
+    out.backward()
+    assert t.value == pytest.approx(out.item(), rel=1e-12)
+    assert_autograds(t, {"x": x, **dict(model.named_parameters())})
+    assert {"conv.weight", "conv.bias", "fc.weight", "fc.bias", "x"} == set(t.gradients)
+
+
+def test_a_small_cnns_modules_collapse_and_its_gates_are_the_table_s() -> None:
+    torch.manual_seed(4)
+    model = SmallCNN().double()
+    x = torch.randn(1, 1, 8, 8, dtype=torch.float64)
+    t = backviz.from_torch(lambda x, y: F.cross_entropy(model(x), y), x, torch.tensor([1]))
+    assert [n.op for n in t.graph.gates][:5] == ["conv2d", "reshape", "add", "relu", "max_pool2d"]
+    # The program as written for the teaching mode names the gates' operands as torch does.
+    assert t.expression.splitlines()[:2] == ["t2 = conv2d(x, conv.weight)",
+                                             "t4 = conv.bias.reshape(-1,1,1)"]
+    assert "max_pool2d(t6)" in t.expression and "conv(x, conv.weight" in t.explain()
+    small = t.collapse("conv", "fc")
+    assert [n.label for n in small.graph.gates] == ["conv", "relu", "max_pool 2", "reshape(1,-1)",
+                                                    "fc", "log_softmax", "[arange(1), y]", "mean",
+                                                    "*-1"]
+    assert all(np.array_equal(small.gradients[k], v) for k, v in t.gradients.items())
+
+
+def test_max_pool_sends_a_tie_to_the_first_largest_element_as_torch_does() -> None:
+    x = torch.tensor([[[[1.0, 3.0], [3.0, 0.0]]]], dtype=torch.float64, requires_grad=True)
+    t = backviz.from_torch(lambda x: (F.max_pool2d(x, 2) * 2).sum(), x)
+    (F.max_pool2d(x, 2) * 2).sum().backward()
+    assert x.grad is not None
+    np.testing.assert_array_equal(t.gradients["x"], x.grad.numpy())
+    np.testing.assert_array_equal(t.gradients["x"], [[[[0.0, 2.0], [0.0, 0.0]]]])
+
+
+def test_what_the_cnn_gates_do_not_draw_is_told() -> None:
+    x = torch.randn(1, 1, 6, 6, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(2, 1, 3, 3, dtype=torch.float64, requires_grad=True)
+    with pytest.warns(backviz.BridgeWarning, match=r"torch's conv2d .* without dilation"):
+        backviz.from_torch(lambda x, w: F.conv2d(x, w, dilation=2).sum(), x, w)
+    with pytest.warns(backviz.BridgeWarning, match=r"torch's max_pool2d .* without padding"):
+        backviz.from_torch(lambda x: F.max_pool2d(x, 2, padding=1).sum(), x)
+    with pytest.warns(backviz.BridgeWarning, match=r"the same stride along both axes"):
+        backviz.from_torch(lambda x, w: F.conv2d(x, w, stride=(1, 2)).sum(), x, w)
+
+
+def test_view_reshape_and_an_image_without_a_batch_have_autograds_gradients() -> None:
+    g = torch.Generator().manual_seed(8)
+    x = torch.randn(2, 7, 7, dtype=torch.float64, generator=g, requires_grad=True)
+    w = torch.randn(3, 2, 2, 2, dtype=torch.float64, generator=g, requires_grad=True)
+    b = torch.randn(3, dtype=torch.float64, generator=g, requires_grad=True)
+    v = torch.randn(27, dtype=torch.float64, generator=g, requires_grad=True)
+
+    def program(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        h = F.avg_pool2d(torch.tanh(F.conv2d(x, w, b, stride=2, padding="valid")), 1)
+        pooled = F.max_pool2d(h, 3, stride=1, padding=0)
+        return (h.view(-1) @ v) + (h.reshape((3, 9)) ** 2).sum() * pooled.flatten().sum()
+
+    t = backviz.from_torch(program, x, w, b, v)
+    assert t.warnings == ()
+    out = program(x, w, b, v)
+    out.backward()
+    assert t.value == pytest.approx(out.item(), rel=1e-12)
+    assert_autograds(t, {"x": x, "w": w, "b": b, "v": v})
+    assert {n.label for n in t.graph.gates} >= {"conv2d s=2", "avg_pool 1", "max_pool 3 s=1",
+                                                "reshape(-1)", "reshape(3,9)"}

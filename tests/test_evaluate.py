@@ -280,8 +280,9 @@ def test_finite_results_have_no_warnings() -> None:
     ([[1, 2], 3], "must be rectangular and hold only numbers"),
     (np.array(["a"]), "must be rectangular and hold only numbers"),
     (np.array([1 + 1j]), "must be rectangular and hold only numbers"),
-    (np.ones((2, 2, 2)), "has 3 dimensions (2, 2, 2); backviz takes scalars, vectors and matrices"),
-    ([[[1.0]]], "has 3 dimensions"),
+    (np.ones((1, 1, 1, 1, 2)), "has 5 dimensions (1, 1, 1, 1, 2); backviz takes scalars, vectors, "
+                               "matrices and arrays of up to 4 dimensions"),
+    ([[[[[1.0]]]]], "has 5 dimensions"),
     ([], "is empty (0,)"),
     (np.zeros((2, 0)), "is empty (2, 0)"),
     (object(), "(object)"),

@@ -98,7 +98,14 @@ PAIRS_WITH_PARAMETER: dict[str, list[tuple[tuple[tuple[int, ...], ...], Param, t
         (((5,), ()), (("input", "y"),), (np.array([1.0, 1.0, 4.0]),)),  # last write wins
         (((3, 4), (4,)), (("input", "y"),), (np.array([2.0, 2.0]),)),
         (((3, 4), (3, 1)), (SLICE_ALL, ("slice", 1, 3, None)), ()),
-    ]}
+    ],
+    # an image and a filter bank, (stride, padding): one image, a batch, strided and padded
+    "conv2d": [(((1, 5, 5), (2, 1, 3, 3)), (1, 0), ()),
+               (((2, 2, 5, 6), (3, 2, 2, 3)), (2, 1), ()),
+               (((1, 1, 4, 4), (2, 1, 3, 3)), (1, 1), ())]}
+# The pools' (kernel, stride): windows side by side, overlapping, and apart.
+POOLS = [((2, 4, 4), (2, 2), ()), ((1, 2, 5, 5), (3, 2), ()), ((1, 1, 4, 6), (2, 3), ())]
+PARAMETERS["max_pool2d"] = PARAMETERS["avg_pool2d"] = POOLS
 # A collapsed call's parameter is the call of a user gate, as a collapsed view makes it.
 SIG_CALL = backviz.trace("sig(u) = 1/(1+exp(-u))\nf = sig(x)", x=0.5).collapse("sig").graph.consts[-1]
 PARAMETERS["call"] = [(shape, SIG_CALL, ()) for shape in UNARY_SHAPES]
@@ -467,3 +474,38 @@ def test_bad_axes_are_shape_errors() -> None:
     assert "x is a vector (2,), which has no axis 1 (it has only axis 0, or -1)" in str(info.value)
     with pytest.raises(GateError):
         OPS["softmax"].forward(np.ones((2, 3)), 2)
+
+
+# --- a small CNN's gates: known answers and shapes that do not fit ------------------------
+
+def test_conv2d_is_pytorchs_cross_correlation_and_max_pool_its_first_max() -> None:
+    x = np.arange(16.0).reshape(1, 1, 4, 4)
+    w = np.array([[[[1.0, 0.0], [0.0, -1.0]]]])  # x[i, j] - x[i + 1, j + 1]
+    np.testing.assert_array_equal(OPS["conv2d"].forward(x, w, (1, 0)), np.full((1, 1, 3, 3), -5.0))
+    # stride 2 over the padded 6x6, as torch's F.conv2d(x, w, stride=2, padding=1) gives
+    np.testing.assert_array_equal(OPS["conv2d"].forward(x, w, (2, 1))[0, 0],
+                                  [[0.0, -2.0, 0.0], [-8.0, -5.0, 7.0], [0.0, 13.0, 15.0]])
+    ties = np.array([[[1.0, 3.0], [3.0, 0.0]]])
+    assert OPS["max_pool2d"].forward(ties, (2, 2)).tolist() == [[[3.0]]]
+    np.testing.assert_array_equal(OPS["max_pool2d"].vjp(np.array([[[2.0]]]), None, ties, (2, 2))[0],
+                                  [[[0.0, 2.0], [0.0, 0.0]]])
+    np.testing.assert_array_equal(OPS["avg_pool2d"].forward(x, (2, 2))[0, 0],
+                                  [[2.5, 4.5], [10.5, 12.5]])
+
+
+@pytest.mark.parametrize(("spec", "values", "message"), [
+    (("conv2d", (1, 0), "x", "W"), {"x": np.ones((2, 5, 5)), "W": np.ones((2, 1, 3, 3))},
+     "cannot convolve x (2, 5, 5) with the filters W (2, 1, 3, 3): conv2d takes an image"),
+    (("conv2d", (1, 0), "x", "W"), {"x": np.ones((1, 2, 2)), "W": np.ones((2, 1, 3, 3))},
+     "no larger than the image and its padding"),
+    (("max_pool2d", (2, 2), "x"), {"x": np.ones((2, 5))},
+     "x is (2, 5), not an image (C, H, W) or a batch of them (N, C, H, W)"),
+    (("avg_pool2d", (3, 3), "x"), {"x": np.ones((1, 2, 2))}, "x is (1, 2, 2), smaller than a 3x3"),
+    (("matmul", None, "x", "W"), {"x": np.ones((2, 2, 3)), "W": np.ones((3, 2))},
+     "cannot multiply x (2, 2, 3) by W (3, 2): @ multiplies vectors and matrices"),
+])
+def test_shapes_a_cnn_gate_cannot_take_are_shape_errors(spec: Any, values: dict[str, Any],
+                                                        message: str) -> None:
+    with pytest.raises(backviz.ShapeError) as info:
+        backviz.trace(build(("sum", None, spec), "f"), values)
+    assert message in str(info.value)

@@ -165,7 +165,8 @@ README_CONSTANTS = {"add_c": 1, "sub_c": 3, "rsub_c": 3, "mul_c": 2, "div_c": 2,
                     "shape": ("shape", 0), "zeros_like": (0.0,),
                     "reshape": (("input", "N"), -1),
                     "setitem": (("arange_input", "N"), ("input", "y")),
-                    "fill": (0.0, (("arange_input", "N"), ("input", "y")))}
+                    "fill": (0.0, (("arange_input", "N"), ("input", "y"))),
+                    "conv2d": (2, 1), "max_pool2d": (2, 2), "avg_pool2d": (2, 2)}
 README_PARAMETERS = {"sum": [None], "mean": [None], "amax": [None], "amin": [None],
                      "index": [(2,), (("slice", None, None, None), 0),
                                (("arange", 4), ("input", "y"))]}

@@ -151,3 +151,18 @@ def test_a_long_chain_wraps_onto_a_second_row() -> None:
     assert any(t.startswith(f"n{e}->w{e}_") for t in titles)  # e's line goes round
     # A figure that fits has no second row.
     assert second_row(backviz.trace("w0 * x0 + w1", w0=2, x0=-1, w1=3), numbers) == frozenset()
+
+
+def test_a_small_cnn_from_torch_fits_a_slide_once_its_modules_are_collapsed() -> None:
+    """Issue 20: docs/bridges.md's small CNN, conv and fc collapsed, on a 1920 x 1080 slide."""
+    import sys
+    sys.path.insert(0, str(ROOT / "examples"))
+    import bridges  # examples/bridges.py: the figure docs/bridges.md shows
+
+    svg = bridges.torch_cnn()[1].to_svg()
+    fig = svggeom.read(svg)
+    assert svggeom.label_px(fig, svg) >= 14, svggeom.size(svg)
+    assert svggeom.problems(fig) == []
+    boxes = sorted(svggeom.node_boxes(svg).items())
+    assert [(a, b) for i, (a, box) in enumerate(boxes) for b, other in boxes[i + 1:]
+            if box.overlaps(other, slack=0.5)] == []

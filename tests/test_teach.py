@@ -91,6 +91,8 @@ SAMPLES: dict[str, list[object]] = {
     "setitem": [np.ones((2, 3)), np.array([5.0, 6.0]), np.array([2.0, 0.0]),
                 (("arange", 2), ("input", "y"))],
     "fill": [np.ones((2, 3)), np.array([2.0, 0.0]), (0.0, (("arange", 2), ("input", "y")))],
+    "conv2d": [np.ones((1, 3, 3)), np.ones((2, 1, 2, 2)), (1, 0)],
+    **{name: [np.arange(16.0).reshape(1, 4, 4), (2, 2)] for name in ("max_pool2d", "avg_pool2d")},
 }
 
 

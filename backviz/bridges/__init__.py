@@ -34,6 +34,9 @@ class BridgeWarning(UserWarning):
 
 
 _SYMBOLS = {op.name: symbol for symbol, op in reversed(BINARY.items())}  # "pow": "**"
+# Gates the language has no function for, written as torch calls them (their parameters are
+# in the gates' labels): conv2d(x, conv.weight).
+_CALLED = frozenset(["conv2d", "max_pool2d", "avg_pool2d"])
 _UNSAFE = re.compile(r"[#\\\s]")  # a comment, a line continuation, a line break in the text
 
 
@@ -181,7 +184,7 @@ def _joined(pieces: Iterable[str]) -> str:
     """The pieces of a statement as Python spaces them: ``a * b``, ``exp(x)``, ``max(a, b)``."""
     text = ""
     for piece in pieces:
-        tight = text.endswith("(") or piece[:1] in (")", ",", "[")
+        tight = text.endswith("(") or piece[:1] in (")", ",", "[", ".")
         text += piece if tight or not piece else " " + piece
     return text
 
@@ -194,6 +197,11 @@ def _parts(op_name: str, refs: list[str], const: Param) -> list[Part]:
     """A gate written as the language writes it: ``a * b``, ``exp(x)``, ``s[arange(4), y]``."""
     op = OPS[op_name]
     args: list[Part] = [(ref, k) for k, ref in enumerate(refs)]
+    if op_name == "reshape":  # numpy's x.reshape(1, -1)
+        return [args[0], ("." + op.label(const), None)]
+    if op_name in _CALLED:
+        between = [item for k, a in enumerate(args) for item in ([(",", None)] if k else []) + [a]]
+        return [(f"{op_name}(", None), *between, (")", None)]
     if op.index_from is not None:
         return [args[0], (index_label(const), None)]
     if op_name in _SYMBOLS:

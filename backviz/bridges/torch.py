@@ -340,6 +340,62 @@ def _getitem(r: _Recorder, x: Any, index: Any) -> int:
     return r.gate("index", r.of(x), *inputs, const=tuple(spec))
 
 
+def _one(value: Any, what: str) -> int:
+    """A size torch may give as an int or a pair: backviz draws the same size on both axes."""
+    if isinstance(value, (tuple, list)):
+        if len(set(value)) != 1:
+            raise Unsupported(f"backviz draws the same {what} along both axes, not {value}")
+        value = value[0]
+    if not isinstance(value, int):
+        raise Unsupported(f"backviz draws a {what} that is a number, not {value!r}")
+    return value
+
+
+def _conv2d(r: _Recorder, x: Any, weight: Any, bias: Any = None, stride: Any = 1,
+            padding: Any = 0, dilation: Any = 1, groups: int = 1) -> int:
+    """The convolution, then the bias as one number per output channel: b reshaped to (C, 1, 1)."""
+    if _one(dilation, "dilation") != 1 or groups != 1:
+        raise Unsupported("backviz draws it without dilation or groups")
+    padding = 0 if padding == "valid" else padding
+    conv = r.gate("conv2d", r.of(x), r.of(weight),
+                  const=(_one(stride, "stride"), _one(padding, "padding")))
+    if bias is None:
+        return conv
+    return r.gate("add", conv, r.gate("reshape", r.of(bias), const=(-1, 1, 1)))
+
+
+def _pool(op: str) -> Rule:
+    """max_pool2d and avg_pool2d without padding; the stride is the kernel's unless given."""
+    def rule(r: _Recorder, x: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,
+             *rest: Any, **kwargs: Any) -> int:
+        options = dict(zip(("dilation", "ceil_mode", "return_indices"), rest, strict=False))
+        options.update(kwargs)
+        drawn = {"dilation": 1, "ceil_mode": False, "return_indices": False,
+                 "count_include_pad": True, "divisor_override": None}
+        if _one(padding, "padding") or any(options[k] != drawn[k] for k in options):
+            raise Unsupported("backviz draws it without padding, dilation or ceil_mode")
+        kernel = _one(kernel_size, "kernel size")
+        step = kernel if stride is None or stride == [] else _one(stride, "stride")
+        return r.gate(op, r.of(x), const=(kernel, step))
+    return rule
+
+
+def _reshape_rule(r: _Recorder, x: Any, *shape: Any) -> int:
+    """``x.view(1, -1)``, ``x.reshape((1, -1))``: the reshape gate, with the sizes written."""
+    sizes = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+    if not all(isinstance(s, int) for s in sizes):
+        raise Unsupported("backviz reshapes to sizes that are numbers")
+    return r.gate("reshape", r.of(x), const=tuple(int(s) for s in sizes))
+
+
+def _flatten(r: _Recorder, x: Any, start_dim: int = 0, end_dim: int = -1) -> int:
+    """``flatten(x, 1)``: the axes from start_dim to end_dim made one, as a reshape."""
+    shape = list(x.shape)
+    start, end = start_dim % max(len(shape), 1), end_dim % max(len(shape), 1)
+    sizes = (*shape[:start], -1, *shape[end + 1:]) if shape else (-1,)
+    return r.gate("reshape", r.of(x), const=tuple(int(s) for s in sizes))
+
+
 def _rules() -> dict[str, Rule]:
     binary = {"add": "add", "sub": "sub", "subtract": "sub", "mul": "mul", "multiply": "mul",
               "div": "div", "divide": "div", "true_divide": "div", "pow": "pow",
@@ -356,7 +412,9 @@ def _rules() -> dict[str, Rule]:
     rules.update(sum=_reduction("sum"), mean=_reduction("mean"), softmax=_softmax("softmax"),
                  log_softmax=_softmax("log_softmax"), t=_transpose, T=_transpose,
                  transpose=_transpose, linear=_linear, cross_entropy=_cross_entropy,
-                 mse_loss=_mse_loss, __getitem__=_getitem)
+                 mse_loss=_mse_loss, __getitem__=_getitem, conv2d=_conv2d,
+                 max_pool2d=_pool("max_pool2d"), avg_pool2d=_pool("avg_pool2d"),
+                 view=_reshape_rule, reshape=_reshape_rule, flatten=_flatten)
     return rules
 
 

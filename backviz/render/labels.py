@@ -80,11 +80,11 @@ def picture(a: Any, color: str) -> str:
     """An array as a Hinton diagram between brackets: one square per number, its area
     the number's size (the largest fills its place), filled where it is positive and
     drawn as an outline where it is negative; a zero leaves its place empty. A vector
-    is a column, as its numbers are.
+    is a column, as its numbers are, and an image's maps (C, H, W) are one under another.
 
     The one drawing of an array too large to write out (an HTML-like label's table):
     :meth:`Numbers.drawn` says when an array is drawn so."""
-    grid = a.reshape(-1, 1) if a.ndim == 1 else a
+    grid = a.reshape(-1, 1) if a.ndim == 1 else a.reshape(-1, a.shape[-1])
     finite = np.abs(grid[np.isfinite(grid)])
     top = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
     bracket = f'<TD ROWSPAN="{len(grid)}" WIDTH="4" BORDER="1" SIDES="{{}}" COLOR="{color}"></TD>'

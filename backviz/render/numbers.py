@@ -81,12 +81,15 @@ class Numbers:
         Fitting a slide (no ``max_elements`` asked for), a gate's result shows its numbers
         up to :data:`MADE_ELEMENTS` and an input up to :data:`MAX_ELEMENTS` (up to
         :data:`MADE_ELEMENTS` too in a figure too wide for a slide, ``compact``); a larger
-        matrix or vector is a picture of its numbers, up to :data:`PICTURE_ELEMENTS`.
+        matrix or vector is a picture of its numbers, up to :data:`PICTURE_ELEMENTS`, as is
+        an array of more than two dimensions (a CNN's image) of any size up to that.
         With ``max_elements``, every array up to it shows its numbers, and larger ones
         their shape and range, as the text summary writes them.
         """
         a = np.asarray(x)
         limit = MADE_ELEMENTS if self.fit and (made or self.compact) else self.max_elements
+        if a.ndim > 2:  # an image or a batch of them: a picture, its maps one under another
+            return "picture" if self.fit and a.size <= PICTURE_ELEMENTS else "summary"
         if a.ndim == 0 or a.size <= limit:
             return "numbers"
         return "picture" if self.fit and a.size <= PICTURE_ELEMENTS else "summary"
@@ -112,7 +115,7 @@ class Numbers:
             return self.summary(a)
         if a.ndim == 1:
             return "[" + ", ".join(self.scalar(v) for v in a) + "]"
-        return "[" + ", ".join("[" + ", ".join(self.scalar(v) for v in r) + "]" for r in a) + "]"
+        return "[" + ", ".join(self.plain(row) for row in a) + "]"  # a matrix, an image...
 
 def adding_up(numbers: Numbers, terms: Sequence[Any], total: Any, most: int = 4) -> Numbers:
     """The numbers with as many more decimals (up to ``most``) as the written ``terms`` need

@@ -690,6 +690,13 @@ def _reshape_label(c: Param) -> str:
     return "reshape(" + ",".join(map(_index_item_text, c)) + ")"
 
 
+def _reshape_short(c: Param) -> str:
+    """The circle's word: ``flat`` for a flattening (``reshape(-1)``, ``reshape(N,-1)``),
+    ``rshp`` for any other shape (the key spells it out)."""
+    assert isinstance(c, tuple)
+    return "flat" if c and c[-1] == -1 and len(c) <= 2 else "rshp"
+
+
 def _targets(m: Array, spec: Param, indices: tuple[Array, ...]) -> tuple[Any, Shape]:
     """Where ``m[index] = ...`` writes, and the shape of what it replaces."""
     where = _index_tuple(spec, indices)
@@ -1073,6 +1080,7 @@ _ENTRIES = [
        local=lambda f, out, x, c: ("none",)),
     # X.reshape(N, -1), flatten, ravel: sizes written, or from inputs (no gradient).
     Op("reshape", _reshape_label, 1, _reshape, _reshape_vjp, has_const=True, index_from=1,
+       short=_reshape_short,
        local=lambda f, out, x, *rest: (f"({UPSTREAM}) reshaped to {np.shape(x)}",
                                        *("none" for _ in rest[:-1]))),
     # m[idx] = v: a new version of m. The replaced places get no gradient; the value does.

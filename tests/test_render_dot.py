@@ -389,3 +389,11 @@ def test_values_computed_from_given_data_alone_are_drawn_without_a_gradient() ->
         for g in np.ravel(t.grads[ids[name]]):
             assert f"{g:.3f}" not in reds, (name, g)
     assert f"{float(np.ravel(t.grads[ids['w']])[0]):.3f}" in reds
+
+
+def test_a_reshape_is_flat_or_rshp_in_its_circle() -> None:
+    t = backviz.trace("f = sum(x.reshape(-1) * 2) + sum(x.reshape(3, 2))",
+                      x=[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    dot = t.to_dot()
+    assert re.findall(r'label="(flat|rshp)"', dot) == ["flat", "rshp"]
+    assert "flat: reshape(-1)" in dot and "rshp: reshape(3,2)" in dot

@@ -38,3 +38,13 @@ def test_control_characters_in_a_title_and_caption_compile(run, tmp_path: Path) 
     words = _pdflatex(tmp_path, "steps.tex").split()
     assert {"Top", "line", "here", "now", "6"} <= set(words)  # the Beamer frame's title
 
+
+def test_a_control_character_in_a_program_is_refused_with_a_caret(run) -> None:  # type: ignore[no-untyped-def]
+    """A NUL or ESC in a comment, or a form feed between tokens, reached the SVG's title, and
+    dot's refusal of the XML was blamed on the Graphviz install."""
+    for text in ["f = x*y # a\x01b", "f = x*\x0cy", "f = x*y\x1b"]:
+        result = run(text, "--x", "1", "--y", "2", "-o", "f.svg")
+        assert result.exit_code == 2, result.output
+        assert "unexpected character" in result.output and "Graphviz" not in result.output
+        assert "^" in result.output and not Path("f.svg").exists()
+    assert run("f = x*y # a comment\r\ng = f", "--x", "1", "--y", "2").exit_code == 0

@@ -48,3 +48,15 @@ def test_a_control_character_in_a_program_is_refused_with_a_caret(run) -> None: 
         assert "unexpected character" in result.output and "Graphviz" not in result.output
         assert "^" in result.output and not Path("f.svg").exists()
     assert run("f = x*y # a comment\r\ng = f", "--x", "1", "--y", "2").exit_code == 0
+
+
+def test_an_index_too_large_for_an_integer_says_so() -> None:
+    """1e300 is a whole number, but cast to an index it wrapped round to -2**63, and the
+    message spoke of an index the user never gave."""
+    for y in (1e300, [0, -1e19]):
+        try:
+            backviz.trace("m = W*1\nm[y] = 0\nf = sum(m*m)", W=[[1.0, 2.0], [3.0, 4.0]], y=y)
+        except backviz.BackvizError as err:
+            assert "too large to be an index" in str(err) and "922337" not in str(err)
+        else:
+            raise AssertionError("an index of 1e300 was accepted")

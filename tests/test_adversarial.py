@@ -60,3 +60,23 @@ def test_an_index_too_large_for_an_integer_says_so() -> None:
             assert "too large to be an index" in str(err) and "922337" not in str(err)
         else:
             raise AssertionError("an index of 1e300 was accepted")
+
+
+def _torch_trace(fn, *args):  # type: ignore[no-untyped-def]
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        t = backviz.from_torch(fn, *args)
+    return t, [str(w.message) for w in caught]
+
+
+def test_from_torch_a_boolean_mask_is_not_read_as_indexes() -> None:
+    """x[x > 0] took the mask [True, False] for the indexes [1, 0]: the sum came out 0, not 1."""
+    import torch
+
+    x = torch.tensor([1.0, -1.0, 2.5], dtype=torch.float64, requires_grad=True)
+    t, said = _torch_trace(lambda x: x[x > 0].sum(), x)
+    assert t.value == 3.5 == x[x > 0].sum().item()
+    assert any("is drawn as an input" in s for s in said)
+

@@ -327,7 +327,8 @@ def _getitem(r: _Recorder, x: Any, index: Any) -> int:
             spec.append(item)
         elif isinstance(item, slice):
             spec.append(("slice", item.start, item.stop, item.step))
-        elif isinstance(item, torch.Tensor) and not item.is_floating_point() and item.dim() <= 1:
+        elif isinstance(item, torch.Tensor) and not item.is_floating_point() and item.dim() <= 1 \
+                and item.dtype != torch.bool:  # a mask is no integer vector
             if item.dim() == 1 and bool(torch.equal(item, torch.arange(len(item)))):
                 spec.append(("arange", len(item)))
                 continue

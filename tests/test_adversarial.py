@@ -80,3 +80,18 @@ def test_from_torch_a_boolean_mask_is_not_read_as_indexes() -> None:
     assert t.value == 3.5 == x[x > 0].sum().item()
     assert any("is drawn as an input" in s for s in said)
 
+
+def test_from_torch_an_index_assignment_is_not_lost() -> None:
+    """m[y] = 5 changes m in place and returns None: its gate kept showing m's old values."""
+    import torch
+
+    def assign(x):  # type: ignore[no-untyped-def]
+        m = x * 2
+        m[torch.tensor([0, 0])] = 5.0
+        m[1:].mul_(3)  # through a view: m's values change too
+        return (m * x).sum()
+
+    x = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64, requires_grad=True)
+    t, said = _torch_trace(assign, x)
+    assert t.value == assign(x).item() == 5 + 12 * 2 + 18 * 3
+    assert any("in place" in s for s in said)

@@ -114,6 +114,7 @@ class _Recorder(TorchFunctionMode):
         self.names = names
         self.rec = Recording()
         self.node: dict[int, int] = {}  # id(tensor) -> its node
+        self.version: dict[int, int] = {}  # id(tensor) -> its version counter when bound
         self.alive: list[torch.Tensor] = []  # what node's ids refer to, kept from being reused
         self.data: set[str] = set()
         self.open: list[tuple[torch.nn.Module, int]] = []
@@ -122,10 +123,25 @@ class _Recorder(TorchFunctionMode):
     def __torch_function__(self, func: Any, types: Any, args: Any = (),
                            kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
+        before = [(t, t._version) for t in _tensors(args) if id(t) in self.node]
         out = func(*args, **kwargs)  # torch runs it as always; the mode is off meanwhile
         if isinstance(out, torch.Tensor) and self._involved(args, kwargs):
             self._write(_name_of(func), out, args, kwargs)
+        if any(t._version != v for t, v in before):
+            self._changed_in_place(_name_of(func))
         return out
+
+    def _changed_in_place(self, name: str) -> None:
+        """After ``m[y] = 0`` (or an in-place op on a view), every recorded tensor whose
+        values changed under it becomes an input with its new value: its gate would show
+        the old one."""
+        for t in {id(t): t for t in self.alive}.values():
+            if id(t) in self.node and t._version != self.version[id(t)]:
+                old = self.rec.names[self.node[id(t)]] or "a tensor"
+                node = self.leaf(t, f"{name.strip('_')}_result")
+                self.rec.warnings.append(
+                    f"torch's {name} changed {old} in place: it is drawn from then on as an "
+                    f"input, {self.rec.names[node]}, so no gradient flows back through it")
 
     def _involved(self, args: Any, kwargs: Any) -> bool:
         """Whether an operation is part of the graph: some input needs a gradient."""
@@ -146,6 +162,7 @@ class _Recorder(TorchFunctionMode):
 
     def bind(self, t: torch.Tensor, node: int) -> None:
         self.node[id(t)] = node
+        self.version[id(t)] = t._version
         self.alive.append(t)
 
     def of(self, t: Any) -> int:

@@ -95,3 +95,28 @@ def test_from_torch_an_index_assignment_is_not_lost() -> None:
     t, said = _torch_trace(assign, x)
     assert t.value == assign(x).item() == 5 + 12 * 2 + 18 * 3
     assert any("in place" in s for s in said)
+
+
+def test_a_bridged_function_that_raises_is_a_backviz_error_naming_it() -> None:
+    """A function that raises, or arguments it does not take, came out of the bridges as
+    the bare exception; from_torch(tensor) as "'Tensor' object is not callable"."""
+    import torch
+    from micrograd.engine import Value
+
+    def broken(x):  # type: ignore[no-untyped-def]
+        return x / 0 if isinstance(x, float) else x * {}
+
+    cases = [(backviz.from_micrograd, broken, (Value(1.0),), "broken raised TypeError"),
+             (backviz.from_micrograd, lambda x: x * 2, (Value(1.0), Value(2.0)),
+              "<lambda> raised TypeError"),
+             (backviz.from_torch, broken, (torch.ones(2, requires_grad=True),),
+              "broken raised TypeError"),
+             (backviz.from_torch, torch.ones(2), (), "takes a function")]
+    for bridge, fn, args, said in cases:
+        try:
+            bridge(fn, *args)
+        except backviz.BackvizError as err:
+            assert said in str(err), str(err)
+            assert fn is not broken or isinstance(err.__cause__, TypeError)  # kept as the cause
+        else:
+            raise AssertionError(f"{bridge.__name__}({fn!r}) did not raise")

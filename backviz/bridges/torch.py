@@ -25,7 +25,7 @@ from torch.overrides import TorchFunctionMode
 
 from ..errors import BackvizError
 from ..ops import OPS, Param
-from . import Recording, arguments, told, unique_names
+from . import Recording, arguments, called, told, unique_names
 
 if TYPE_CHECKING:
     from ..tracing import Trace
@@ -43,6 +43,9 @@ def from_torch(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Trace:
     The gradients are backviz's, from the values torch computed with; in float64 they
     equal what ``backward()`` gives every leaf. ``fn``'s ``.grad`` s are left as they were.
     """
+    if not callable(fn):
+        raise BackvizError(f"from_torch takes a function and its arguments, "
+                           f"from_torch(f, x), not {type(fn).__name__}")
     recorder, result = record(fn, args, kwargs)
     if not isinstance(result, torch.Tensor) or id(result) not in recorder.node:
         raise BackvizError(f"from_torch needs fn to return a tensor computed from tensors that "
@@ -58,7 +61,7 @@ def record(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
              torch.nn.modules.module.register_module_forward_hook(recorder.leave))
     try:
         with recorder:
-            result = fn(*args, **kwargs)
+            result = called(fn, args, kwargs)
     finally:
         for hook in hooks:
             hook.remove()

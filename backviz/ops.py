@@ -466,6 +466,11 @@ def _integers(value: Array, item: Any) -> Array:
     if not np.all(np.isfinite(a)) or not np.all(a == np.round(a)):
         bad = a[~(np.isfinite(a) & (a == np.round(a)))].flat[0] if a.ndim else a
         raise GateError(f"the index {item[1]} must hold integers, and it holds {float(bad):g}")
+    # 1e300 is whole but no intp: cast, it would wrap round to some other index
+    huge = np.abs(a) > np.iinfo(np.intp).max // 2
+    if np.any(huge):
+        bad = a[huge].flat[0] if a.ndim else a
+        raise GateError(f"the index {item[1]} holds {float(bad):g}, too large to be an index")
     return a.astype(np.intp)
 
 

@@ -18,13 +18,15 @@ __all__ = ["END", "NAME_START", "NUMBER_START", "PREFIXES", "Source", "function_
 # a comparison or an ellipsis, or
 # punctuation, a number, a line break, a comment, a backslash line continuation, or else one
 # bad character. Spaces, tabs and carriage returns are skipped (nothing here matches them).
+# A control character (NUL, a vertical tab, ESC) is a bad character even in a comment or where
+# a regex counts it as a space: the text is the figure's title, and XML refuses it.
 # The most frequent tokens come first.
 _TOKEN = re.compile(
     r"(?:(?:math|numpy|np)\.(?:linalg\.)?)?[A-Za-z_][A-Za-z0-9_]*"
     r"|\*\*=?|[-+*/@]=|[<>=!]=|[-+*/^@(),=<>\[\];\n]|\r(?!\n)|\u2028|\.\.\."
     r"|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
-    r"|#[^\n]*|\\\r?\n"
-    r"|\S"
+    r"|#[^\n\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*|\\\r?\n"
+    r"|\S|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
 )
 
 END = ""

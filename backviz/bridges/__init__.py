@@ -26,7 +26,8 @@ from ..tokens import split
 if TYPE_CHECKING:
     from ..tracing import Trace
 
-__all__ = ["BridgeWarning", "Recording", "ancestors", "arguments", "no_gate", "told", "unique_names"]
+__all__ = ["BridgeWarning", "Recording", "ancestors", "arguments", "called", "no_gate", "told",
+           "unique_names"]
 
 
 class BridgeWarning(UserWarning):
@@ -229,6 +230,19 @@ def told(trace: Trace) -> Trace:
     for message in trace.graph.warnings:
         _warnings.warn(message, BridgeWarning, stacklevel=3)
     return trace
+
+
+def called(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``fn(*args, **kwargs)``; what it raises becomes a BackvizError that names the function
+    (the exception stays its cause, with its traceback): a bridge's caller is told that their
+    own code failed, not handed an error from inside the bridge."""
+    try:
+        return fn(*args, **kwargs)
+    except BackvizError:
+        raise
+    except Exception as err:
+        name = getattr(fn, "__qualname__", type(fn).__name__)
+        raise BackvizError(f"the function {name} raised {type(err).__name__}: {err}") from err
 
 
 def arguments(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import BackvizError
 from ..graph import INPUT
 from ..ops import OPS
-from . import Recording, ancestors, arguments, no_gate, told, unique_names
+from . import Recording, ancestors, arguments, called, no_gate, told, unique_names
 
 if TYPE_CHECKING:
     from ..tracing import Trace
@@ -247,7 +247,7 @@ def _run(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     previous = sys.getprofile()
     sys.setprofile(profile)
     try:
-        result = fn(*args, **kwargs)
+        result = called(fn, args, kwargs)
     finally:
         sys.setprofile(previous)
     return result, done, frozenset(map(id, numbers))

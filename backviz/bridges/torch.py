@@ -25,7 +25,7 @@ from torch.overrides import TorchFunctionMode
 
 from ..errors import BackvizError
 from ..ops import OPS, Param
-from . import Recording, arguments, told, unique_names
+from . import Recording, arguments, called, told, unique_names
 
 if TYPE_CHECKING:
     from ..tracing import Trace
@@ -43,6 +43,9 @@ def from_torch(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Trace:
     The gradients are backviz's, from the values torch computed with; in float64 they
     equal what ``backward()`` gives every leaf. ``fn``'s ``.grad`` s are left as they were.
     """
+    if not callable(fn):
+        raise BackvizError(f"from_torch takes a function and its arguments, "
+                           f"from_torch(f, x), not {type(fn).__name__}")
     recorder, result = record(fn, args, kwargs)
     if not isinstance(result, torch.Tensor) or id(result) not in recorder.node:
         raise BackvizError(f"from_torch needs fn to return a tensor computed from tensors that "
@@ -58,7 +61,7 @@ def record(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
              torch.nn.modules.module.register_module_forward_hook(recorder.leave))
     try:
         with recorder:
-            result = fn(*args, **kwargs)
+            result = called(fn, args, kwargs)
     finally:
         for hook in hooks:
             hook.remove()
@@ -114,6 +117,7 @@ class _Recorder(TorchFunctionMode):
         self.names = names
         self.rec = Recording()
         self.node: dict[int, int] = {}  # id(tensor) -> its node
+        self.version: dict[int, int] = {}  # id(tensor) -> its version counter when bound
         self.alive: list[torch.Tensor] = []  # what node's ids refer to, kept from being reused
         self.data: set[str] = set()
         self.open: list[tuple[torch.nn.Module, int]] = []
@@ -122,10 +126,25 @@ class _Recorder(TorchFunctionMode):
     def __torch_function__(self, func: Any, types: Any, args: Any = (),
                            kwargs: Any = None) -> Any:
         kwargs = kwargs or {}
+        before = [(t, t._version) for t in _tensors(args) if id(t) in self.node]
         out = func(*args, **kwargs)  # torch runs it as always; the mode is off meanwhile
         if isinstance(out, torch.Tensor) and self._involved(args, kwargs):
             self._write(_name_of(func), out, args, kwargs)
+        if any(t._version != v for t, v in before):
+            self._changed_in_place(_name_of(func))
         return out
+
+    def _changed_in_place(self, name: str) -> None:
+        """After ``m[y] = 0`` (or an in-place op on a view), every recorded tensor whose
+        values changed under it becomes an input with its new value: its gate would show
+        the old one."""
+        for t in {id(t): t for t in self.alive}.values():
+            if id(t) in self.node and t._version != self.version[id(t)]:
+                old = self.rec.names[self.node[id(t)]] or "a tensor"
+                node = self.leaf(t, f"{name.strip('_')}_result")
+                self.rec.warnings.append(
+                    f"torch's {name} changed {old} in place: it is drawn from then on as an "
+                    f"input, {self.rec.names[node]}, so no gradient flows back through it")
 
     def _involved(self, args: Any, kwargs: Any) -> bool:
         """Whether an operation is part of the graph: some input needs a gradient."""
@@ -146,6 +165,7 @@ class _Recorder(TorchFunctionMode):
 
     def bind(self, t: torch.Tensor, node: int) -> None:
         self.node[id(t)] = node
+        self.version[id(t)] = t._version
         self.alive.append(t)
 
     def of(self, t: Any) -> int:
@@ -327,7 +347,8 @@ def _getitem(r: _Recorder, x: Any, index: Any) -> int:
             spec.append(item)
         elif isinstance(item, slice):
             spec.append(("slice", item.start, item.stop, item.step))
-        elif isinstance(item, torch.Tensor) and not item.is_floating_point() and item.dim() <= 1:
+        elif isinstance(item, torch.Tensor) and not item.is_floating_point() and item.dim() <= 1 \
+                and item.dtype != torch.bool:  # a mask is no integer vector
             if item.dim() == 1 and bool(torch.equal(item, torch.arange(len(item)))):
                 spec.append(("arange", len(item)))
                 continue

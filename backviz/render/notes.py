@@ -68,10 +68,12 @@ def caption_label(style: Style, key: Sequence[str] = ()) -> str:
     of its own, then the caption under the figure, in two lines where it can.
 
     Lines are half the caption's width, from 270 to 560 points: a short caption does not
-    make a small figure much wider, and a long one does not become a narrow column.
+    make a small figure much wider, and a long one does not become a narrow column. A
+    control character (TOML lets a caption hold one) is a space: dot's XML refuses it.
     """
     head = f'<FONT COLOR="{style.theme.text}">{escape(",  ".join(key))}</FONT>' if key else ""
-    caption = " ".join(style.caption.split()) if style.caption else ""
+    printable = "".join(c if c.isprintable() else " " for c in style.caption or "")
+    caption = " ".join(printable.split())
     limit = min(560.0, max(270.0, note_width(caption) / 2 + 20))
     lines: list[str] = []
     for word in caption.split():

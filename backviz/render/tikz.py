@@ -64,7 +64,11 @@ def _text(text: str) -> str:
 
 def _character(c: str) -> str:
     """A character no table names: ASCII and Latin-1's letters (é) as they are, a Greek
-    letter by its name (\\alpha), anything else a question mark."""
+    letter by its name (\\alpha), anything else a question mark. A control character (a
+    title's NUL, a caption's line breaks) is a space: pdflatex stops at an invalid one, and
+    a blank line would end the paragraph inside a frame's title."""
+    if not c.isprintable() and c.isascii():
+        return " "
     if c.isascii() or "\u00c0" <= c <= "\u00ff":
         return c
     name = unicodedata.name(c, "").split()

@@ -56,6 +56,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BUILD_FILES",
     "BUILD_FORMATS",
+    "MAX_ANIMATION_FRAMES",
     "MAX_STEPS",
     "SAMPLE",
     "STEP",
@@ -85,6 +86,9 @@ TOLERANCE = 1e-6
 STEP = 1e-5
 """The central-difference step, relative to the element's magnitude (at least 1)."""
 MAX_STEPS = 300
+MAX_ANIMATION_FRAMES = 80
+"""A GIF or APNG of more frames takes minutes and hundreds of MB to encode, and is too long
+to follow as a loop: it is refused at once, before any frame is drawn."""
 """A build has one frame per gate; above this many gates it is refused."""
 _INLINE = 4  # arrays with more elements are written by their shape in the products
 
@@ -367,6 +371,12 @@ def build_file(trace: Evaluation, style: Style | None = None, title: str | None 
     (tex, see :mod:`backviz.render.tikz`), or an animation of them (gif or apng)."""
     if format not in BUILD_FILES:
         raise BackvizError(f"a build's file is {', '.join(BUILD_FILES)}, not {format}")
+    frames = len(trace.graph.gates) + 2  # the forward pass, the output, then a frame per gate
+    if format != "tex" and frames > MAX_ANIMATION_FRAMES:
+        raise TooLargeError(
+            f"an animation is made for up to {MAX_ANIMATION_FRAMES} frames, and this build has "
+            f"{frames} (one per gate): draw it as a page (--steps -o FOLDER) or a Beamer frame "
+            f"(-f tex), or collapse a user gate to shorten it")
     made, template = laid_out(trace, style or Style(), drawing=format == "tex")
     if format == "tex":
         head = f"backviz --steps: {len(made)} overlays of {subject(trace)}"

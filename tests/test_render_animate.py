@@ -14,6 +14,7 @@ from backviz.errors import BackvizError
 from backviz.render import to_svg
 from backviz.render.animate import FIRST_MS, FRAME_MS, LAST_MS, PIXELS_PER_POINT, animation
 from backviz.render.metrics import svg_size
+from backviz.teach import MAX_ANIMATION_FRAMES
 
 SIGMOID = Path(__file__).resolve().parent.parent / "expressions" / "sigmoid_neuron.toml"
 FIG1 = ["(x+y)*z", "--x", "-2", "--y", "5", "--z", "-4"]
@@ -92,3 +93,15 @@ def test_frames_of_one_size_become_one_animation() -> None:
     with pytest.raises(BackvizError, match="an animation is gif or apng, not mp4"):
         animation(pngs, "mp4")
 
+
+
+@pytest.mark.parametrize("fmt", ["gif", "apng"])
+def test_an_animation_of_too_many_frames_is_refused_at_once(run, tmp_path: Path, fmt: str) -> None:  # type: ignore[no-untyped-def]
+    chain = "+".join(f"x*{k}" for k in range(1, 45))  # 87 gates: 89 frames
+    result = run(chain, "--x", "1", "--steps", "-f", fmt, "-o", f"a.{fmt}")
+    assert result.exit_code != 0
+    assert f"up to {MAX_ANIMATION_FRAMES} frames" in result.output and "89" in result.output
+    assert "-f tex" in result.output and not (tmp_path / f"a.{fmt}").exists()
+    assert "Traceback" not in result.output
+    # A Beamer frame of the same build is not bounded by it.
+    assert run(chain, "--x", "1", "--steps", "-f", "tex", "-o", "a.tex").exit_code == 0

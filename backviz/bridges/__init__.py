@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import BackvizError
 from ..graph import INPUT, Graph, Group
 from ..ops import BINARY, OPS, Param, index_label
+from ..parse.builder import used_by
 from ..tokens import split
 
 if TYPE_CHECKING:
@@ -131,13 +132,7 @@ class Recording:
 
 def ancestors(inputs: list[tuple[int, ...]], output: int) -> list[int]:
     """The nodes ``output`` depends on, itself included, in their order (no recursion)."""
-    used = [False] * (output + 1)
-    used[output] = True
-    for i in range(output, -1, -1):
-        if used[i]:
-            for j in inputs[i]:
-                used[j] = True
-    return [i for i in range(output + 1) if used[i]]
+    return [i for i, used in enumerate(used_by(inputs, output)) if used]
 
 
 class _Text:

@@ -18,7 +18,7 @@ from ..graph import INPUT, Graph, Group
 from ..ops import BINARY, OPS, Op, Param
 from ..tokens import Source
 
-__all__ = ["MAX_NODES", "Builder", "Const", "UserGate", "Value"]
+__all__ = ["MAX_NODES", "Builder", "Const", "UserGate", "Value", "used_by"]
 
 MAX_NODES = 1_000_000
 """A graph is refused above this many nodes: a user gate whose body calls another twice,
@@ -84,14 +84,7 @@ class Builder:
 
     def used_by(self, output: int) -> list[bool]:
         """For each node up to ``output``, whether the output depends on it."""
-        inputs = self.inputs
-        used = [False] * (output + 1)
-        used[output] = True
-        for i in range(output, -1, -1):
-            if used[i]:
-                for j in inputs[i]:
-                    used[j] = True
-        return used
+        return used_by(self.inputs, output)
 
     def pruned(self, kept: Sequence[int]) -> tuple[Builder, dict[int, int]]:
         """The nodes ``kept`` (in their order) and the calls among them, numbered anew; and
@@ -285,3 +278,15 @@ def _symbol(op: Op) -> str:
 def show(value: float) -> str:
     """A number as a message writes it."""
     return f"{value:g}"
+
+
+def used_by(inputs: Sequence[tuple[int, ...]], output: int) -> list[bool]:
+    """For each node up to ``output``, whether the output depends on it: one pass from the
+    output back, since every node comes after its inputs (no recursion)."""
+    used = [False] * (output + 1)
+    used[output] = True
+    for i in range(output, -1, -1):
+        if used[i]:
+            for j in inputs[i]:
+                used[j] = True
+    return used

@@ -845,11 +845,20 @@ def _drawing_pool(several: bool) -> Iterator[_Later]:
     if not several:
         yield lambda draw: draw
         return
-    from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures import Future, ThreadPoolExecutor, wait
+
+    def awaited(future: Future[Any]) -> Callable[[], Any]:
+        def result() -> Any:
+            # In slices: a signal the kernel hands to a drawing thread runs its handler in
+            # this (the main) thread only once this thread wakes, not when dot ends.
+            while not wait([future], timeout=0.1).done:
+                pass
+            return future.result()
+        return result
 
     pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1)
     try:
-        yield lambda draw: None if draw is None else pool.submit(draw).result
+        yield lambda draw: None if draw is None else awaited(pool.submit(draw))
     except BaseException:
         # Stopped (a signal) or a failure: draw nothing more, and end the dot runs under
         # way in the other threads, or they would finish every file first.

@@ -356,11 +356,11 @@ def _assigned(values: dict[str, Any], assignments: Sequence[str]) -> dict[str, A
 def _not_a_variable(option: str, variables: Sequence[str], options: set[str],
                     strict: bool) -> str | None:
     """What is wrong with --NAME as a variable's option; None if nothing is."""
-    import difflib
-
     name = option[2:]
     if name in variables:
         return None
+    import difflib  # here, as the docstring says: only a message needs it
+
     case = [v for v in variables if v.lower() == name.lower()]
     if case:  # --X for x: names are case-sensitive, and this is a slip
         return (f"{option} is not a variable of the expression (did you mean --{case[0]}? "

@@ -39,7 +39,6 @@ from .notes import note_spacers
 from .numbers import Numbers, blank
 from .style import STUB, THEMES, Layout, Note, Style, Theme
 from .summary import summary
-from .tikz import figure_tex
 
 if TYPE_CHECKING:
     from ..evaluate import Evaluation
@@ -91,6 +90,8 @@ def described(svg: str, trace: Evaluation, style: Style) -> str:
 def to_tikz(trace: Evaluation, style: Style | None = None) -> str:
     """The figure as a TikZ picture in a file that is also a standalone document, drawn
     from Graphviz's layout of the figure (the SVG's): see :mod:`backviz.render.tikz`."""
+    from .tikz import figure_tex  # here, not at the top: only a .tex needs it, and every start paid
+
     style = style or Style()
     n_gates = len(trace.graph.gates)
     drawing = json.loads(render(to_dot(trace, replace(style, scale=None), "svg"), "json", n_gates))

@@ -27,7 +27,9 @@ What keeps it safe, since it is a server:
 - at most :data:`WORKERS` drawings are made at once, the others wait their turn (first
   come, first served), at most :data:`WAITING` of them and for at most :data:`DRAW_SECONDS`;
   past that the answer is 503 at once, with ``Retry-After``, so that a crowd queues
-  rather than thrashes the cores.
+  rather than thrashes the cores;
+- at most :data:`MAX_CONNECTIONS` connections are served at once (a thread each); the next
+  one gets a 503 with ``Retry-After`` and is closed, before anything of it is read.
 
 The page (``static/live.html``, ``live.css``, ``live.js``) is one response with its
 style and script inlined, so it works offline and its Content-Security-Policy allows
@@ -69,6 +71,7 @@ from .render.dot import to_dot
 from .render.numbers import Numbers
 from .render.style import MAX_PRECISION, MIN_PRECISION, Style, is_precision
 from .render.style import THEMES as COLOURS
+from .signals import deferred, held
 from .teach import MAX_STEPS, Frame, laid_out
 from .template import Template
 from .tracing import Trace, trace
@@ -80,6 +83,7 @@ __all__ = [
     "HEADER_SECONDS",
     "LARGE",
     "MAX_BODY",
+    "MAX_CONNECTIONS",
     "MAX_ELEMENTS",
     "MAX_EXPRESSION",
     "THEMES",
@@ -105,6 +109,9 @@ WORKERS = min(8, max(2, os.cpu_count() or 2))
 drawn leaves room for a small one)."""
 WAITING = 32
 """The most drawings that wait for their turn; past it the answer is 503 at once."""
+MAX_CONNECTIONS = 128
+"""The most connections served at once, each by a thread: a browser opens up to six to one
+server, so this is a classroom's pages and more; the next is answered 503 and closed."""
 HEADER_SECONDS = 2.0
 """How long a request's line and headers may take to arrive, in all (the token is in them)."""
 KEEP_ALIVE_SECONDS = 10.0
@@ -116,6 +123,8 @@ SEND_SECONDS = 10.0
 """How long an answer may take to be taken by the client."""
 RETRY_SECONDS = 1
 """The Retry-After of a 503 given when the server is at capacity."""
+POLL_SECONDS = 0.5
+"""How often the command's server looks for a signal while no request comes."""
 THEMES = tuple(COLOURS)
 """The themes the page offers: slides (the lecture's colours, the default), colorblind, dark."""
 DEFAULT_VALUE = "1"
@@ -514,7 +523,8 @@ class LiveServer(ThreadingHTTPServer):
     request_queue_size = 64
 
     def __init__(self, start: Start, port: int = 0, seconds: float = DRAW_SECONDS, *,
-                 workers: int = WORKERS, waiting: int = WAITING) -> None:
+                 workers: int = WORKERS, waiting: int = WAITING,
+                 connections: int = MAX_CONNECTIONS) -> None:
         self.start = start
         self.seconds = seconds
         self.token = secrets.token_urlsafe(32)
@@ -522,7 +532,27 @@ class LiveServer(ThreadingHTTPServer):
         self.builds = _Builds()
         self.queue = _Queue(workers, waiting)
         self.page = _page_parts()
+        self._connections = threading.BoundedSemaphore(connections)
         super().__init__(("127.0.0.1", port), _Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """A thread for the connection, if fewer than ``connections`` are served; else a
+        503 and the connection closed, from the thread that accepts (it never waits)."""
+        if not self._connections.acquire(blocking=False):
+            _turn_away(request)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:  # no thread started: nothing else gives the place back
+            self._connections.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._connections.release()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Quiet: what is left to fail here is a connection the browser closed (a reload,
@@ -541,6 +571,22 @@ class LiveServer(ThreadingHTTPServer):
 
     def allows(self, token: str | None) -> bool:
         return token is not None and hmac.compare_digest(token.encode(), self.token.encode())
+
+
+_TURNED_AWAY = json.dumps({"error": "the server is busy (as many connections as it serves "
+                                    "are open); try again in a moment"}).encode("utf-8")
+
+
+def _turn_away(sock: socket.socket) -> None:
+    """A 503 written to a connection that is not served, if its buffer takes it at once."""
+    answer = (f"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+              f"Content-Length: {len(_TURNED_AWAY)}\r\nRetry-After: {RETRY_SECONDS}\r\n"
+              "Cache-Control: no-store\r\nConnection: close\r\n\r\n").encode() + _TURNED_AWAY
+    try:
+        sock.setblocking(False)
+        sock.send(answer)
+    except OSError:
+        pass  # a client that is gone, or not reading: the close says enough
 
 
 def _page_parts() -> tuple[str, str, str]:
@@ -706,11 +752,17 @@ class _Handler(BaseHTTPRequestHandler):
 
 def serve(start: Start, port: int = 0, ready: Callable[[LiveServer], None] | None = None,
           seconds: float = DRAW_SECONDS) -> None:
-    """Serve the page until interrupted (KeyboardInterrupt propagates, the socket closed).
+    """Serve the page until a signal stops it (:class:`Stopped` or KeyboardInterrupt
+    propagates, the socket closed).
 
     ``ready`` is called with the server once it listens (the command prints the URL).
+    The signal is held, not raised where it lands, and the loop ends at the next request
+    or within :data:`POLL_SECONDS`: raised inside the standard library's loop, it was
+    sometimes lost, and the server ran on with every signal ignored.
     """
-    with LiveServer(start, port, seconds) as server:
+    with LiveServer(start, port, seconds) as server, deferred():
+        server.timeout = POLL_SECONDS
         if ready is not None:
             ready(server)
-        server.serve_forever()
+        while not held():
+            server.handle_request()

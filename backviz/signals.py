@@ -17,7 +17,7 @@ from types import FrameType
 
 from .errors import Stopped
 
-__all__ = ["SIGNALS", "deferred", "stop"]
+__all__ = ["SIGNALS", "deferred", "held", "stop"]
 
 SIGNALS = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated", signal.SIGHUP: "hung up"}
 
@@ -47,3 +47,8 @@ def deferred() -> Iterator[None]:
         if not _main.deferring and pending is not None:
             _main.pending = None
             raise Stopped(pending)
+
+
+def held() -> bool:
+    """Whether a signal came inside :func:`deferred` and waits for the block's end."""
+    return getattr(_main, "pending", None) is not None

@@ -650,3 +650,43 @@ def test_the_expression_live_is_drawn_after_a_double_dash() -> None:
                            "--format", "json"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["expression"] == "live"
+
+
+def test_past_its_connections_a_new_one_is_answered_503_and_closed_at_once() -> None:
+    with running(LiveServer(Start("x"), connections=2)) as server, \
+            contextlib.ExitStack() as stack:
+        held = [stack.enter_context(socket.create_connection(("127.0.0.1", server.server_port),
+                                                             timeout=30)) for _ in range(2)]
+        while server._connections._value:  # until each has a thread, waiting for its request
+            time.sleep(0.01)
+        started = time.monotonic()
+        with socket.create_connection(("127.0.0.1", server.server_port), timeout=30) as third:
+            answer = b""
+            while chunk := third.recv(4096):
+                answer += chunk
+        assert time.monotonic() - started < live.HEADER_SECONDS  # not dropped for silence
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 503 ") and b"Retry-After: 1" in head
+        assert json.loads(body)["error"].startswith("the server is busy")
+        for s in held:
+            s.close()
+        # Their places come back once their threads end: the server serves again.
+        deadline = time.monotonic() + 30
+        while drawn(server, expression="x*y")[0] != HTTPStatus.OK:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_right_after_a_request_stops_the_command_every_time(signum: int) -> None:
+    # Raised where it landed, inside socketserver's loop, a signal was lost about once in
+    # 30 starts: the server ran on with every signal ignored. It is now held, and the loop
+    # ends at the next turn.
+    for _ in range(12):
+        proc, url = _start()
+        try:
+            assert _get(url)[0] == HTTPStatus.OK
+        finally:
+            proc.send_signal(signum)
+            _, err = proc.communicate(timeout=20)
+        assert proc.returncode == 0 and err.endswith("backviz live: stopped\n")

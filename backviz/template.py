@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 from xml.parsers import expat
 
 from .graph import INPUT
-from .render.backend import render
+from .render.backend import not_graphviz, render
 from .render.dot import gradient_node, to_dot
 from .render.notes import note_spacers
 from .render.numbers import blank
@@ -77,14 +77,22 @@ class Template:
         a third of a large build's time more, so only when asked)."""
         self.layout = _read_layout(self.drawing)
         """Where the nodes are, for :attr:`Style.layout` (a frame's own DOT needs it)."""
-        graph = next(e for e in _read(svg).children if e.attrs.get("class") == "graph")
+        graph = next((e for e in _read(svg).children if e.attrs.get("class") == "graph"), None)
+        if graph is None:
+            raise not_graphviz("an SVG without the graph's group (<g class=\"graph\">)")
         # The graph's own texts: the placeholders of the notes, one per row, top to bottom.
         self._rows = [e for e in graph.children if e.tag == "text"]
         if len(self._rows) != style.note_rows:
-            raise AssertionError(f"the master has {len(self._rows)} rows of notes, "
-                                 f"not {style.note_rows}")
+            raise not_graphviz(f"an SVG with {len(self._rows)} rows of notes where the figure "
+                               f"has {style.note_rows}")
+        if any("fill" not in row.attrs for row in self._rows):
+            raise not_graphviz("an SVG whose rows of notes have no colour (fill)")
         self._note_fill = style.theme.note.lower()
         groups = {_title(e): e for e in graph.children if e.tag == "g"}
+        missing = sum(f"n{n.id}" not in groups for n in trace.graph.nodes if n.op != INPUT)
+        if missing:
+            raise not_graphviz(f"an SVG without {missing} of the figure's gates (each a "
+                               "<g> with its <title>)")
         hidden = _hidden_edges(svg, trace, style, groups, self._rows[0].attrs["fill"])
         highlighted = _highlighted_gates(svg, trace, style, groups)
         # The master as UTF-8, cut at the elements that change (the k-th is piece 2k + 1);

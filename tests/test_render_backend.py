@@ -337,3 +337,18 @@ def test_the_size_limit_must_be_a_positive_number_of_bytes(monkeypatch, bad: str
     with pytest.raises(backviz.RenderError, match=r"^BACKVIZ_DOT_MAX_BYTES=.*give a number of "
                        "bytes above 0, e.g. 1000000000 or 1G$"):
         _trace().to_svg()
+
+
+@pytest.mark.parametrize(("edit", "what"), [
+    ('s/class="graph"/class="other"/', r"an SVG without the graph's group"),
+    ('s/fill="[^"]*"//g', r"an SVG whose rows of notes have no colour"),
+    (r's/<text[^>]*>0<\/text>//g', r"an SVG with 0 rows of notes where the figure has 2"),
+    (r's/<title>[^<]*<\/title>//g', r"an SVG without 2 of the figure's gates"),
+], ids=["no-graph-group", "no-fill", "no-rows", "no-titles"])
+def test_a_build_from_an_svg_not_laid_out_as_graphviz_does_is_one_message(
+        fake_dot, edit: str, what: str) -> None:  # type: ignore[no-untyped-def]
+    # Whole and well-formed, so the checks of what dot wrote pass; the frames are cut from
+    # it, and each part they need was read as if it were there (a traceback).
+    fake_dot(SH + f'"{DOT}" "$@" | sed \'{edit}\'\n')
+    message = _refused(["--steps"], f"^Error: Graphviz's dot exited without error but wrote {what}")
+    assert "'dot -V'" in message

@@ -27,7 +27,7 @@ from ..signals import deferred
 from .checks import checked
 
 __all__ = ["DOT_MAX_BYTES", "DOT_TIMEOUT", "MAX_GATES", "Drawings", "dot_max_bytes", "dot_timeout",
-           "drawable", "fixed_pdf", "render", "stop_drawing"]
+           "drawable", "fixed_pdf", "not_graphviz", "render", "stop_drawing"]
 
 MAX_GATES = 3000
 """Above this many gates Graphviz takes minutes; such graphs are refused for drawing."""
@@ -115,12 +115,17 @@ def render(dot: str, format: str, n_gates: int = 0, timeout: float | None = None
                           + _quoted(done.stderr, done.more))
     wrong = checked(done.stdout, [format, *also])
     if wrong:
-        where = shutil.which("dot") or "dot"
-        raise RenderError(f"Graphviz's dot exited without error but wrote {wrong}"
-                          + _quoted(done.stderr, done.more) + f"; the dot run was {where} "
-                          "('dot -V' says if it is Graphviz's; reinstalling Graphviz mends a "
-                          "broken one)")
+        raise not_graphviz(wrong + _quoted(done.stderr, done.more))
     return done.stdout
+
+
+def not_graphviz(wrong: str) -> RenderError:
+    """The error for output that ``dot`` wrote without an error but that is not what
+    Graphviz writes (``wrong``: what it was)."""
+    where = shutil.which("dot") or "dot"
+    return RenderError(f"Graphviz's dot exited without error but wrote {wrong}; the dot run "
+                       f"was {where} ('dot -V' says if it is Graphviz's; reinstalling Graphviz "
+                       "mends a broken one)")
 
 
 class _Overflow(Exception):

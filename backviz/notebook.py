@@ -172,15 +172,21 @@ def _still(captions: Sequence[str], pngs: Sequence[bytes]) -> str:
     n = len(captions)
     parts = ['<div class="backviz-still">']
     for k, png in zip((0, n - 1), pngs, strict=False):
-        data = base64.b64encode(png).decode("ascii")
-        # shown at its size in CSS pixels: the PNG's own (its header), over its pixel density
-        width, height = (int.from_bytes(png[at:at + 4], "big") // _SHARP for at in (16, 20))
         parts += [f"<div><b>frame {k + 1} of {n}</b>: {html.escape(captions[k])}</div>",
-                  '<div style="overflow-x: auto">'
-                  f'<div class="backviz-frame" style="width: {width}px; height: {height}px; '
-                  f"background-image: url(data:image/png;base64,{data}); "
-                  'background-size: 100% 100%; background-repeat: no-repeat"></div></div>']
+                  f'<div style="overflow-x: auto">{_picture(png)}</div>']
     parts.append("<ol>" + "".join(f"<li>{html.escape(c)}</li>" for c in captions) + "</ol>")
     parts.append("<div>The page that steps through the frames needs a trusted notebook "
                  "(JupyterLab: File, Trust Notebook).</div></div>")
     return "".join(parts)
+
+
+def _picture(png: bytes) -> str:
+    """A PNG as the background of a div that fits the output area unless that makes it
+    illegible, as a trace's figure does; the padding, a fraction of the width, keeps its shape."""
+    width, height = (int.from_bytes(png[at:at + 4], "big") / _SHARP for at in (16, 20))  # header
+    data = base64.b64encode(png).decode("ascii")
+    return (f'<div class="backviz-frame" style="max-width: {round(width)}px; '
+            f"min-width: {round(width * LEGIBLE)}px; background-image: "
+            f"url(data:image/png;base64,{data}); background-size: 100% 100%; "
+            f'background-repeat: no-repeat"><div style="padding-top: {100 * height / width:.2f}%">'
+            "</div></div>")

@@ -40,6 +40,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 import backviz
 from backviz.cli import cli
 from backviz.live import LiveServer, Start
+from backviz.notebook import LEGIBLE
 
 FIG2 = ["1/(1+exp(-(w0*x0+w1*x1+w2)))", "--w0", "2", "--x0", "-1", "--w1", "-3", "--x1", "-2",
         "--w2", "-3"]
@@ -590,11 +591,15 @@ def lab(tmp_path: Path) -> Iterator[_Lab]:
     root = tmp_path / "notebooks"
     root.mkdir()
     env = _jupyter_env(tmp_path / "home")
+    # no "Would you like to get notified about official Jupyter news?" over the output
+    news = Path(env["JUPYTERLAB_SETTINGS_DIR"], "@jupyterlab", "apputils-extension")
+    news.mkdir(parents=True)
+    (news / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
     port = _free_port()
     command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
                f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
                f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={root}",
-               "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+               "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
                "--allow-root"]  # a container's CI runs as root
     log_path = tmp_path / "jupyterlab.log"
     with log_path.open("wb") as log:
@@ -641,17 +646,20 @@ def _output(driver: WebDriver, inside: str) -> WebElement:
 
 
 _PICTURE = """
-var done = arguments[arguments.length - 1], style = getComputedStyle(arguments[0]);
-var url = style.backgroundImage.replace(/^url\\("(.*)"\\)$/, '$1'), picture = new Image();
-picture.onload = function () { done([url.slice(0, 22), picture.naturalWidth, style.width]); };
-picture.onerror = function () { done([url.slice(0, 22), 0, style.width]); };
+var done = arguments[arguments.length - 1], box = arguments[0].getBoundingClientRect();
+var url = getComputedStyle(arguments[0]).backgroundImage.replace(/^url\\("(.*)"\\)$/, '$1');
+var picture = new Image();
+picture.onload = function () {
+  done([url.slice(0, 22), picture.naturalWidth, picture.naturalHeight, box.width, box.height]);
+};
+picture.onerror = function () { done([url.slice(0, 22), 0, 0, box.width, box.height]); };
 picture.src = url;
 """
 
 
-def _pictures(driver: WebDriver, output: WebElement) -> list[tuple[str, int, str]]:
-    """Each still frame shown: how its picture starts, its width in pixels, its width shown."""
-    return [tuple(driver.execute_async_script(_PICTURE, frame))
+def _pictures(driver: WebDriver, output: WebElement) -> list[list[Any]]:
+    """Each still frame shown: how its picture starts, its size in pixels, its size shown."""
+    return [driver.execute_async_script(_PICTURE, frame)
             for frame in output.find_elements(By.CLASS_NAME, "backviz-frame") if frame.is_displayed()]
 
 
@@ -670,9 +678,11 @@ def test_jupyterlab_shows_a_build_as_stills_untrusted_and_as_the_page_trusted(
     assert browser.find_element(By.CSS_SELECTOR, ".backviz-build").get_attribute("data-page") is None
     pictures = _pictures(browser, output)
     assert [p[0] for p in pictures] == ["data:image/png;base64,"] * 2
-    # drawn, at two pixels a CSS pixel (sharp on a high-DPI screen)
-    assert all(natural > 500 and natural == pytest.approx(2 * float(shown[:-2]), abs=1)
-               for _, natural, shown in pictures), pictures
+    for _, natural_w, natural_h, shown_w, shown_h in pictures:
+        assert natural_w > 500  # drawn, at two pixels a CSS pixel (sharp on high-DPI screens):
+        # shrunk to the output area (this one is narrower than the frame), legible, in shape
+        assert LEGIBLE * natural_w / 2 <= shown_w < natural_w / 2
+        assert shown_h == pytest.approx(shown_w * natural_h / natural_w, abs=1)
     text = output.text
     assert f"frame 1 of 10: {CAPTIONS[0]}" in text and f"frame 10 of 10: {CAPTIONS[-1]}" in text
     assert all(caption in text for caption in CAPTIONS)

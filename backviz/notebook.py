@@ -96,13 +96,26 @@ class _NoFigure(Exception):
 
 # --- a build (t.steps()) ---------------------------------------------------------------------
 
-_FIT = """<script>
+# Each client keeps a different part of the build's HTML, so the HTML is made of parts that
+# each client either shows or drops without a trace:
+# - the stepping page is in the data-page attribute, which both sanitisers drop silently
+#   (JupyterLab's for an untrusted notebook, bleach's for nbconvert --sanitize-html);
+# - a still frame is a div with the frame as its background: JupyterLab's sanitiser keeps
+#   that style, bleach drops it (an <img> it would show as escaped text, base64 and all);
+# - the script that makes the page's frame, where scripts run, is in a div that the
+#   stylesheets of JupyterLab and of nbconvert's templates hide (lab: lm-mod-hidden,
+#   classic: hidden), because bleach shows a <script> as escaped text;
+# - the rest is div, b, ol and li, which every client shows as they are.
+_LOADER = """<div class="backviz-loader lm-Widget lm-mod-hidden hidden"><script>
 (function () {
-  // Trusted: the stepping page, as tall as it is; the still frames are for where it cannot run.
-  var me = document.currentScript;
-  if (!me) { return; }
-  var box = me.parentNode, frame = box.querySelector('iframe');
-  var still = box.querySelector('.backviz-still');
+  // Where scripts run: the stepping page in a frame as tall as the page, instead of the stills.
+  var me = document.currentScript, box = me && me.closest('.backviz-build');
+  if (!box || !box.dataset.page) { return; }
+  var frame = document.createElement('iframe'), still = box.querySelector('.backviz-still');
+  frame.title = 'the frames of the build';
+  frame.style.cssText = 'width: 100%; border: 0; height: ' + box.dataset.height + 'px';
+  frame.srcdoc = box.dataset.page;
+  box.insertBefore(frame, box.firstChild);
   if (still) { still.parentNode.removeChild(still); }
   function fit() {
     try {
@@ -115,17 +128,16 @@ _FIT = """<script>
     var w = frame.contentWindow;
     if (w && w.ResizeObserver) { new w.ResizeObserver(fit).observe(w.document.body); }
   });
-  fit();
 })();
-</script>"""
+</script></div>"""
 
 
 def build_mimebundle(html_page: str, captions: Sequence[str], first_svg: str,
                      draw_png: Callable[[int, float], bytes]) -> tuple[dict[str, Any], dict[str, Any]]:
     """A build as a notebook shows it: the stepping page where scripts run (a trusted
-    notebook), its first and last frames as images with every caption where they do not
-    (an untrusted notebook, whose sanitiser removes the page's frame and script), the last
-    frame as image/png and the captions as text/plain.
+    notebook), its first and last frames as pictures with every caption where they do not
+    (an untrusted notebook in JupyterLab), every caption where only plain markup is kept
+    (nbconvert --sanitize-html); the last frame as image/png and the captions as text/plain.
 
     ``draw_png(k, scale)`` draws frame k as PNG. Never raises: without a drawing, the
     text and the page remain.
@@ -137,11 +149,10 @@ def build_mimebundle(html_page: str, captions: Sequence[str], first_svg: str,
         pngs = [draw_png(k, _SHARP * _PX / PNG_SCALE) for k in (0, n - 1)]
     except Exception:  # a display must never stop a notebook's Run All
         pngs = []
-    still = _still(captions, pngs, size[0] * _PX)
-    page = (f'<iframe srcdoc="{html.escape(html_page)}" style="width: 100%; '
-            f'height: {_page_height(*size)}px; border: 0" title="the frames of the build"></iframe>')
-    data: dict[str, Any] = {"text/plain": text,
-                            "text/html": f'<div class="backviz-build">{page}{still}{_FIT}</div>'}
+    still = _still(captions, pngs)
+    box = (f'<div class="backviz-build" data-page="{html.escape(html_page)}" '
+           f'data-height="{_page_height(*size)}">{still}{_LOADER}</div>')
+    data: dict[str, Any] = {"text/plain": text, "text/html": box}
     if pngs:
         data["image/png"] = pngs[-1]
     return data, {"image/png": {"width": round(size[0] * _PX)}} if pngs else {}
@@ -155,17 +166,27 @@ def _page_height(width: float, height: float) -> int:
     return round(shown * natural_h / natural_w + 320 + (20 if shown > AREA - 64 else 0))
 
 
-def _still(captions: Sequence[str], pngs: Sequence[bytes], width: float) -> str:
-    """The first and the last frame as images, and every caption, in HTML that a
-    sanitiser keeps (no frame, no script)."""
+def _still(captions: Sequence[str], pngs: Sequence[bytes]) -> str:
+    """The first and the last frame as pictures, and every caption, in HTML that the
+    sanitisers keep (see _LOADER): text in div, b, ol and li; a frame as a background."""
     n = len(captions)
     parts = ['<div class="backviz-still">']
     for k, png in zip((0, n - 1), pngs, strict=False):
-        data = base64.b64encode(png).decode("ascii")
-        parts += [f"<p><b>frame {k + 1} of {n}</b>: {html.escape(captions[k])}</p>",
-                  f'<img src="data:image/png;base64,{data}" width="{round(width)}" '
-                  f'alt="frame {k + 1} of {n}" style="max-width: none">']
+        parts += [f"<div><b>frame {k + 1} of {n}</b>: {html.escape(captions[k])}</div>",
+                  f'<div style="overflow-x: auto">{_picture(png)}</div>']
     parts.append("<ol>" + "".join(f"<li>{html.escape(c)}</li>" for c in captions) + "</ol>")
-    parts.append("<p><small>The page that steps through the frames runs in a trusted "
-                 "notebook (JupyterLab: File, Trust Notebook).</small></p></div>")
+    parts.append("<div>The page that steps through the frames needs a trusted notebook "
+                 "(JupyterLab: File, Trust Notebook).</div></div>")
     return "".join(parts)
+
+
+def _picture(png: bytes) -> str:
+    """A PNG as the background of a div that fits the output area unless that makes it
+    illegible, as a trace's figure does; the padding, a fraction of the width, keeps its shape."""
+    width, height = (int.from_bytes(png[at:at + 4], "big") / _SHARP for at in (16, 20))  # header
+    data = base64.b64encode(png).decode("ascii")
+    return (f'<div class="backviz-frame" style="max-width: {round(width)}px; '
+            f"min-width: {round(width * LEGIBLE)}px; background-image: "
+            f"url(data:image/png;base64,{data}); background-size: 100% 100%; "
+            f'background-repeat: no-repeat"><div style="padding-top: {100 * height / width:.2f}%">'
+            "</div></div>")

@@ -7,16 +7,25 @@ they are missing, so that CI never passes without having run it.
 from __future__ import annotations
 
 import html
+import os
 import re
 import shutil
+import signal
+import socket
+import subprocess
+import sys
 import threading
+import time
+import urllib.request
 from collections.abc import Iterator
-from html.parser import HTMLParser
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import nbformat
 import pytest
 from click.testing import CliRunner
+from nbclient import NotebookClient
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.options import Options
@@ -25,11 +34,13 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 import backviz
 from backviz.cli import cli
 from backviz.live import LiveServer, Start
+from backviz.notebook import LEGIBLE
 
 FIG2 = ["1/(1+exp(-(w0*x0+w1*x1+w2)))", "--w0", "2", "--x0", "-1", "--w1", "-3", "--x1", "-2",
         "--w2", "-3"]
@@ -493,43 +504,11 @@ def test_on_a_phone_the_figure_follows_the_gate(phone: WebDriver, tmp_path: Path
     _screenshot(phone, "page-phone-follows.png")
 
 
-class _Sanitiser(HTMLParser):
-    """HTML as JupyterLab's sanitiser leaves it for an untrusted notebook
-    (packages/apputils/src/sanitizer.ts): its tags only (no iframe, no script, no style),
-    with their content; script and style lose theirs; attributes on* are dropped."""
-
-    KEPT = frozenset(["a", "b", "br", "div", "em", "figure", "figcaption", "i", "img", "li", "ol",
-                      "p", "small", "span", "strong", "table", "td", "th", "tr", "ul"])
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.out: list[str] = []
-        self.skipping = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in ("script", "style"):
-            self.skipping += 1
-        elif tag in self.KEPT and not self.skipping:
-            kept = "".join(f' {k}="{html.escape(v or "")}"' for k, v in attrs
-                           if not k.startswith("on"))
-            self.out.append(f"<{tag}{kept}>")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in ("script", "style"):
-            self.skipping -= 1
-        elif tag in self.KEPT and not self.skipping:
-            self.out.append(f"</{tag}>")
-
-    def handle_data(self, data: str) -> None:
-        if not self.skipping:
-            self.out.append(html.escape(data))
-
-
-def _sanitised(text: str) -> str:
-    parser = _Sanitiser()
-    parser.feed(text)
-    parser.close()
-    return "".join(parser.out)
+_FITTED = """
+var f = document.querySelector('.backviz-build iframe'), b = f && f.contentDocument.body;
+return Boolean(b && b.offsetHeight > 0 && Math.abs(f.clientHeight - b.offsetHeight) <= 1);
+"""
+"""Whether the frame of a build's page is as tall as the page in it."""
 
 
 def _output_area(tmp_path: Path, name: str, body: str) -> str:
@@ -548,10 +527,7 @@ def test_a_build_in_a_notebook_is_as_tall_as_its_page(browser: WebDriver, tmp_pa
          "chain": lambda: backviz.trace("sin(" * 12 + "x" + ")" * 12, x=0.5)}[expression]()
     data, _ = t.steps()._repr_mimebundle_()
     browser.get(_output_area(tmp_path, "trusted.html", data["text/html"]))  # scripts run
-    _until(browser, lambda d: d.execute_script(
-        "var f = document.querySelector('iframe'); var b = f.contentDocument.body;"
-        "return b && b.offsetHeight > 0 && Math.abs(f.clientHeight - b.offsetHeight) <= 1;"),
-        "the frame takes the height of its page")
+    _until(browser, lambda d: d.execute_script(_FITTED), "the frame takes the height of its page")
     assert browser.find_elements(By.CSS_SELECTOR, ".backviz-still") == []  # the page instead
     frame = browser.find_element(By.TAG_NAME, "iframe")
     height = frame.size["height"]
@@ -565,20 +541,195 @@ def test_a_build_in_a_notebook_is_as_tall_as_its_page(browser: WebDriver, tmp_pa
     _screenshot(browser, f"notebook-build-{expression.replace('*', '')}.png")
 
 
-def test_an_untrusted_notebook_shows_the_first_and_last_frames(browser: WebDriver,
-                                                               tmp_path: Path) -> None:
-    t = backviz.trace(FIG2[0], w0=2, x0=-1, w1=-3, x1=-2, w2=-3)
-    build = t.steps()
-    data, _ = build._repr_mimebundle_()
-    clean = _sanitised(data["text/html"])
-    assert "<iframe" not in clean and "<script" not in clean
-    browser.get(_output_area(tmp_path, "untrusted.html", clean))
-    images = browser.find_elements(By.TAG_NAME, "img")
-    assert len(images) == 2 and all(img.is_displayed() for img in images)
-    assert all(browser.execute_script("return arguments[0].naturalWidth", img) > 500
-               for img in images)
-    text = browser.find_element(By.TAG_NAME, "body").text
-    assert f"frame 1 of 10: {build.captions[0]}" in text
-    assert f"frame 10 of 10: {build.captions[-1]}" in text
-    assert all(caption in text for caption in build.captions)  # every caption, as text
-    _screenshot(browser, "notebook-build-untrusted.png")
+# --- a build in the real notebook clients: JupyterLab, trusted or not, and nbconvert ---------
+
+BUILD_CELL = ("import backviz\n"
+              "backviz.trace('1/(1+exp(-(w0*x0+w1*x1+w2)))', w0=2, x0=-1, w1=-3, x1=-2, w2=-3).steps()")
+CAPTIONS = backviz.trace(FIG2[0], w0=2, x0=-1, w1=-3, x1=-2, w2=-3).steps().captions
+TOKEN = "backviz-test-token"
+
+
+def _executed_notebook(folder: Path) -> Path:
+    """A notebook whose outputs a kernel made (nbclient), as a reader receives it: unsigned."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(BUILD_CELL)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    NotebookClient(nb, timeout=120, kernel_name="python3",
+                   resources={"metadata": {"path": str(folder)}}).execute()
+    path = folder / "build.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def _jupyter_env(home: Path) -> dict[str, str]:
+    """Jupyter's folders in the test's own: its trust database, settings and workspaces."""
+    folders = {"HOME": "", "JUPYTER_CONFIG_DIR": "config", "JUPYTER_DATA_DIR": "data",
+               "JUPYTER_RUNTIME_DIR": "runtime", "JUPYTERLAB_SETTINGS_DIR": "settings",
+               "JUPYTERLAB_WORKSPACES_DIR": "workspaces"}
+    return {**os.environ, **{name: str(home / sub) for name, sub in folders.items()}}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class _Lab:
+    url: str
+    root: Path
+    env: dict[str, str]
+
+    def notebook(self, name: str) -> str:
+        return f"{self.url}/lab/tree/{name}?token={TOKEN}"
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[_Lab]:
+    """A real JupyterLab on a free localhost port, stopped with its process group."""
+    root = tmp_path / "notebooks"
+    root.mkdir()
+    env = _jupyter_env(tmp_path / "home")
+    # no "Would you like to get notified about official Jupyter news?" over the output
+    news = Path(env["JUPYTERLAB_SETTINGS_DIR"], "@jupyterlab", "apputils-extension")
+    news.mkdir(parents=True)
+    (news / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
+    port = _free_port()
+    command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
+               f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+               f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={root}",
+               "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+               "--allow-root"]  # a container's CI runs as root
+    log_path = tmp_path / "jupyterlab.log"
+    with log_path.open("wb") as log:
+        server = subprocess.Popen(command, env=env, cwd=root, stdout=log, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            _wait_for_server(url, server, log_path)
+            yield _Lab(url, root, env)
+        finally:
+            _stop(server)
+
+
+def _wait_for_server(url: str, server: subprocess.Popen[bytes], log: Path) -> None:
+    for _ in range(600):  # a minute at most
+        if server.poll() is not None:
+            raise AssertionError(f"jupyter lab ended: {log.read_text(errors='replace')[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/api/status?token={TOKEN}", timeout=1) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"jupyter lab did not answer: {log.read_text(errors='replace')[-2000:]}")
+
+
+def _stop(server: subprocess.Popen[bytes]) -> None:
+    """SIGTERM: the server shuts its kernels down and ends; SIGKILL if it does not."""
+    try:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+    except ProcessLookupError:  # it had ended, and so had its group
+        pass
+    server.wait()
+
+
+def _output(driver: WebDriver, inside: str) -> WebElement:
+    """The notebook's output of the build, once JupyterLab has rendered ``inside`` in it."""
+    _until(driver, lambda d: d.find_elements(By.CSS_SELECTOR, f".jp-OutputArea-output {inside}"),
+           f"JupyterLab did not show {inside}")
+    return driver.find_element(By.CSS_SELECTOR, ".jp-OutputArea-output:has(.backviz-build)")
+
+
+_PICTURE = """
+var done = arguments[arguments.length - 1], box = arguments[0].getBoundingClientRect();
+var url = getComputedStyle(arguments[0]).backgroundImage.replace(/^url\\("(.*)"\\)$/, '$1');
+var picture = new Image();
+picture.onload = function () {
+  done([url.slice(0, 22), picture.naturalWidth, picture.naturalHeight, box.width, box.height]);
+};
+picture.onerror = function () { done([url.slice(0, 22), 0, 0, box.width, box.height]); };
+picture.src = url;
+"""
+
+
+def _pictures(driver: WebDriver, output: WebElement) -> list[list[Any]]:
+    """Each still frame shown: how its picture starts, its size in pixels, its size shown."""
+    return [driver.execute_async_script(_PICTURE, frame)
+            for frame in output.find_elements(By.CLASS_NAME, "backviz-frame") if frame.is_displayed()]
+
+
+def _no_markup(text: str) -> None:
+    for seen in ("<", "script", "function", "srcdoc", "iframe", "base64", "DOCTYPE"):
+        assert seen not in text, seen
+
+
+def test_jupyterlab_shows_a_build_as_stills_untrusted_and_as_the_page_trusted(
+        lab: _Lab, browser: WebDriver) -> None:
+    path = _executed_notebook(lab.root)
+    browser.get(lab.notebook(path.name))
+    output = _output(browser, ".backviz-still")
+    # Untrusted: JupyterLab's sanitiser removed the page and the script, kept the stills.
+    assert output.find_elements(By.TAG_NAME, "iframe") == []
+    assert browser.find_element(By.CSS_SELECTOR, ".backviz-build").get_attribute("data-page") is None
+    pictures = _pictures(browser, output)
+    assert [p[0] for p in pictures] == ["data:image/png;base64,"] * 2
+    for _, natural_w, natural_h, shown_w, shown_h in pictures:
+        assert natural_w > 500  # drawn, at two pixels a CSS pixel (sharp on high-DPI screens):
+        # shrunk to the output area (this one is narrower than the frame), legible, in shape
+        assert LEGIBLE * natural_w / 2 <= shown_w < natural_w / 2
+        assert shown_h == pytest.approx(shown_w * natural_h / natural_w, abs=1)
+    text = output.text
+    assert f"frame 1 of 10: {CAPTIONS[0]}" in text and f"frame 10 of 10: {CAPTIONS[-1]}" in text
+    assert all(caption in text for caption in CAPTIONS)
+    _no_markup(text)
+    _screenshot(browser, "jupyterlab-build-untrusted.png")
+
+    trusted = subprocess.run([str(Path(sys.executable).with_name("jupyter")), "trust", str(path)],
+                             env=lab.env, capture_output=True, text=True, timeout=60, check=False)
+    assert trusted.returncode == 0, trusted.stderr
+    browser.get(lab.notebook(path.name))
+    output = _output(browser, "iframe")
+    assert output.find_elements(By.CLASS_NAME, "backviz-still") == []  # the page instead
+    _until(browser, lambda d: d.execute_script(_FITTED), "the frame is not as tall as its page")
+    frame = output.find_element(By.TAG_NAME, "iframe")
+    browser.switch_to.frame(frame)
+    _until(browser, lambda d: d.find_elements(By.ID, "next"), "the page did not load in its frame")
+    assert browser.find_element(By.ID, "counter").text == "frame 1 of 10"
+    browser.find_element(By.ID, "next").click()
+    assert browser.find_element(By.ID, "counter").text == "frame 2 of 10"
+    assert browser.find_element(By.ID, "caption").text == CAPTIONS[1]
+    browser.switch_to.default_content()
+    _screenshot(browser, "jupyterlab-build-trusted.png")
+
+
+def test_nbconvert_html_shows_a_build_sanitised_as_its_captions(browser: WebDriver,
+                                                                 tmp_path: Path) -> None:
+    path = _executed_notebook(tmp_path)
+    for name, options in (("sanitised", ["--sanitize-html"]), ("plain", [])):
+        done = subprocess.run([sys.executable, "-m", "nbconvert", "--to", "html", *options,
+                               "--output", name, path.name], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stderr[-2000:]
+
+    browser.get((tmp_path / "sanitised.html").as_uri())
+    output = browser.find_element(By.CSS_SELECTOR, '.jp-OutputArea-output[data-mime-type="text/html"]')
+    text = output.text
+    assert text.splitlines()[:2] == [f"frame 1 of 10: {CAPTIONS[0]}", f"frame 10 of 10: {CAPTIONS[-1]}"]
+    assert all(caption in text for caption in CAPTIONS)
+    _no_markup(text)
+    assert "base64" not in str(output.get_attribute("innerHTML"))  # the pictures are not there
+    _screenshot(browser, "nbconvert-build-sanitised.png")
+
+    browser.get((tmp_path / "plain.html").as_uri())  # not sanitised: the page, as trusted
+    frame = _until(browser, lambda d: d.find_element(By.CSS_SELECTOR, ".backviz-build iframe"),
+                   "no page in the export")
+    browser.switch_to.frame(frame)
+    browser.find_element(By.ID, "next").click()
+    assert browser.find_element(By.ID, "counter").text == "frame 2 of 10"
+    browser.switch_to.default_content()
+    _screenshot(browser, "nbconvert-build-plain.png")

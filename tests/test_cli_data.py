@@ -173,6 +173,16 @@ def test_the_summary_explain_and_check_leave_it_out() -> None:
     assert not any(line.lstrip().startswith("y ") for line in check_lines(t, list(report.results)))
 
 
+def test_the_summary_gives_a_name_computed_from_data_alone_no_gradient() -> None:
+    t = backviz.trace("data y; N = X.shape[0]; m = 2 * y; s = X[np.arange(N), y] * w\n"
+                      "loss = sum(s) + sum(m)", X=[[1.0, 2.0], [3.0, 4.0]], y=[1, 0], w=2.0)
+    lines = t.summary().splitlines()
+    assert "  N = 2, from given data alone" in lines
+    assert "  m = [2, 0], from given data alone" in lines
+    assert "  s = [4, 6], dloss/ds = [1, 1]" in lines
+    assert not any("dloss/dN" in line or "dloss/dm" in line for line in lines)
+
+
 def test_a_gate_of_data_alone_sends_nothing_back() -> None:
     t = backviz.trace("data y; sum(x) + 2*y", x=[1.0], y=3.0)
     assert any(line.endswith("nothing to send back to given data") for line in explain(t))

@@ -46,7 +46,8 @@ def _gradients(trace: Evaluation, numbers: Numbers, limit: int | None) -> list[s
 
 
 def _named(trace: Evaluation, numbers: Numbers, limit: int | None) -> list[str]:
-    """The values a program names (not its inputs, nor its output), with their gradients."""
+    """The values a program names (not its inputs, nor its output), with their gradients;
+    one computed from given data alone has none (the figure draws it as data)."""
     graph = trace.graph
     output = len(graph) - 1
     named = [(name, i) for name, i in graph.bindings.items() if graph.ops[i] != INPUT and i != output]
@@ -55,8 +56,11 @@ def _named(trace: Evaluation, numbers: Numbers, limit: int | None) -> list[str]:
     lines = ["named values (value, gradient):"]
     shown = named if limit is None else named[:limit]
     width = max((len(name) for name, _ in shown), default=0)
+    given = trace.given_values
     lines += [f"  {name.ljust(width)} = {numbers.plain(trace.values[i])}, "
-              f"{graph.d(name)} = {numbers.plain(trace.grads[i])}" for name, i in shown]
+              + ("from given data alone" if i in given
+                 else f"{graph.d(name)} = {numbers.plain(trace.grads[i])}")
+              for name, i in shown]
     if len(shown) < len(named):
         lines.append(f"  ... and {len(named) - len(shown):,} more (t.value_of(name) and "
                      "t.grad_of(name) read them)")

@@ -64,6 +64,12 @@ def test_the_readme_shows_the_two_commands() -> None:
     assert "./scripts/test" in commands(README)
 
 
+def test_the_readme_is_a_front_page() -> None:
+    # What backviz is, the two commands, the .venv, a Python example, the teaching mode and
+    # the live page in a few lines each, links: the reference is in docs/.
+    assert len(README.splitlines()) <= 150
+
+
 def test_the_pages_show_commands() -> None:
     assert len(COMMANDS) >= 12
 

@@ -17,7 +17,7 @@ import pytest
 import svggeom
 
 import backviz
-from backviz.gallery import find, load
+from backviz.gallery import Figure, find, load
 from backviz.render import THEMES, Style, to_svg
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,16 +34,25 @@ def _figure(path: Path, **options: object) -> tuple[str, list[list[str]]]:
     """The file's figure as the gallery draws it, and for each gate the DOT names of the
     inputs it takes, in the order they are written in."""
     figure = load(path)
-    style = Style(caption=figure.caption, theme=THEMES[figure.theme or "slides"])
-    if figure.precision is not None:
-        style = replace(style, precision=figure.precision, integers=False)
-    trace = backviz.trace(figure.expression, figure.values).collapse(*figure.collapse)
+    trace = _trace(figure)
     graph = trace.graph
     # The order written is the order the inputs first appear in (their ids): in
     # micrograd's program a + b comes before b - a, and a stays above b.
     inputs = [[f"n{i}" for i in sorted(set(gate.inputs)) if graph.ops[i] == "input"]
               for gate in graph.gates]
-    return to_svg(trace, replace(style, **options)), inputs  # type: ignore[arg-type]
+    return to_svg(trace, replace(_style(figure), **options)), inputs  # type: ignore[arg-type]
+
+
+def _style(figure: Figure) -> Style:
+    style = Style(caption=figure.caption, theme=THEMES[figure.theme or "slides"])
+    if figure.precision is not None:
+        style = replace(style, precision=figure.precision, integers=False)
+    return style
+
+
+def _trace(figure: Figure) -> backviz.Trace:
+    """The file's trace, its data declared, as the gallery draws it."""
+    return backviz.trace(figure.graph or figure.expression, figure.values).collapse(*figure.collapse)
 
 
 @pytest.fixture(scope="module", params=FILES, ids=[p.stem for p in FILES])
@@ -114,8 +123,8 @@ def test_the_checks_catch_what_they_check() -> None:
     left = next(b for b in svggeom.brackets(svg) if b[2] < b[3] and b[1] == svggeom.RED)
     moved = svg.replace(f"{left[2]:g},", f"{left[2] - 40:g},")
     assert max(g for _, g in svggeom.bracket_gaps(moved)) > HUG
-    # A chain of 60 gates is too long for a slide at 14 px.
-    chain = backviz.trace("x" + "*1.5+1" * 30, x=1.0).to_svg()
+    # A chain of 46 gates is too long for a slide at 14 px, even in two rows.
+    chain = backviz.trace("x" + "*1.5+1" * 45, x=1.0).to_svg()
     assert svggeom.label_px(svggeom.read(chain), chain) < 14
     # Two labels moved onto each other overlap.
     boxes = svggeom.node_boxes(loose.to_svg())
@@ -125,6 +134,23 @@ def test_the_checks_catch_what_they_check() -> None:
     flipped = backviz.trace("w0 - x0", w0=1, x0=2).to_svg()
     assert svggeom.order_inversions(flipped, ["n0", "n1"]) == []
     assert svggeom.order_inversions(flipped, ["n1", "n0"]) == [("n1", "n0")]
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+def test_the_width_estimate_is_near_the_drawn_width(path: Path) -> None:
+    """fit.width, which decides whether a figure is drawn compactly and wraps, is within
+    20% of the width Graphviz draws (a figure under 1,000 points is as wide as its caption)."""
+    from backviz.render.fit import second_row, too_wide, width
+    from backviz.render.numbers import Numbers
+
+    figure = load(path)
+    svg, _ = _figure(path)
+    trace = _trace(figure)
+    numbers = Numbers(trace, _style(figure))
+    numbers.compact = too_wide(trace, numbers)
+    drawn, _ = svggeom.size(svg)
+    if drawn >= 1000:
+        assert 0.8 <= drawn / width(trace, numbers, second_row(trace, numbers)) <= 1.2
 
 
 def test_a_long_chain_wraps_onto_a_second_row() -> None:

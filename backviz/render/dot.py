@@ -21,7 +21,7 @@ from ..graph import INPUT, Node
 from ..ops import OPS
 from ..text import escape, quote, short
 from .boxes import Boxes
-from .fit import crossing, second_row, too_wide
+from .fit import crossing, ranks, second_row, too_wide
 from .labels import circle_text, edge_label, font, gate_label
 from .metrics import GATE, GATE_FONT
 from .notes import caption_label, notes_label
@@ -372,21 +372,15 @@ def _input_order(trace: Evaluation) -> list[str]:
     figures stay as they are.) (Tying every column's inputs so
     made an RNN over two steps cross six times where it crossed twice: its x2 feeds the
     second step, drawn below the first.) The columns are worked out as Graphviz ranks
-    them: a gate one helper (two ranks) after its latest input, or two more for a value
-    used more than once (its stub and fork); an input two (or four) ranks before its
-    first gate.
+    them (:func:`~backviz.render.fit.ranks`).
     """
     graph = trace.graph
-    step = [2 if n < 2 else 4 for n in graph.uses]
-    rank = [0] * len(graph.nodes)
-    for node in graph.gates:
-        rank[node.id] = max(rank[src] + step[src] for src in node.inputs)
+    rank = ranks(graph)
     columns: dict[int, list[int]] = {}  # by the column and the gate
     for node in graph.nodes:
         if node.op == INPUT and graph.consumers[node.id]:
             first = min(graph.consumers[node.id], key=lambda c: rank[c])
-            column = rank[first] - step[node.id]
-            columns.setdefault(column * len(graph.nodes) + first, []).append(node.id)
+            columns.setdefault(rank[node.id] * len(graph.nodes) + first, []).append(node.id)
     lines = []
     for ids in columns.values():
         if len(ids) > 1:

@@ -21,7 +21,7 @@ from ..graph import INPUT, Node
 from ..ops import OPS
 from ..text import escape, quote, short
 from .boxes import Boxes
-from .fit import crossing, ranks, second_row, too_wide
+from .fit import ranks, second_row, too_wide, wrapping
 from .labels import circle_text, edge_label, font, gate_label
 from .metrics import GATE, GATE_FONT
 from .notes import caption_label, notes_label
@@ -114,8 +114,8 @@ class _Body:
         self.numbers = Numbers(trace, style)
         self.numbers.compact = self.numbers.fit and too_wide(trace, self.numbers)
         # A long chain still too wide goes on in a second row: the lines that wrap.
-        self.wraps = set(crossing(trace, second_row(trace, self.numbers))
-                         if self.numbers.compact else ())
+        row = second_row(trace, self.numbers) if self.numbers.compact else frozenset()
+        self.wraps = set(wrapping(trace, row))
         self.labels = gate_labels(trace)
         self.texts = circle_texts(trace, style.precision)
         self.data_inputs = trace.data_inputs
@@ -229,7 +229,7 @@ class _Body:
 
     def link(self, line: tuple[int, int], tail: str, head: str, attributes: str) -> None:
         """The edge from ``tail`` to ``head``; for a ``line`` that wraps (a value and its
-        gate, see :func:`~backviz.render.fit.crossing`), the way round instead: on to a
+        gate, see :func:`~backviz.render.fit.wrapping`), the way round instead: on to a
         point after the end of the first row, back left under it to a point in the first
         column (rank=min) with an arrowhead there, and on into the second row. The way back
         weighs nothing, so that it does not pull the second row to the right."""

@@ -7,8 +7,9 @@ column, then its edge's label (the helper), a value used more than once its stub
 fork too; each column as wide as the widest thing in it, :data:`_RANK` points between
 two. The estimate works out the columns as Graphviz ranks them (:func:`ranks`) and each
 thing's width from the texts of its labels, with DejaVu Sans's advance widths
-(:func:`~backviz.render.metrics.note_width`), as Graphviz measures them: on the gallery
-and a first course's figures it is within a few percent of the drawn width. It decides
+(:func:`~backviz.render.metrics.note_width`), as Graphviz measures them: on the gallery's
+and a first course's figures over 1,000 points wide it is within 20% of the drawn width,
+most within 5%. It decides
 whether the inputs' arrays, too, are drawn as pictures (see
 :meth:`~backviz.render.numbers.Numbers.drawn`) and whether a long chain wraps onto a
 second row (:func:`second_row`); tests/test_render_fit.py holds the drawn figures to the
@@ -29,7 +30,7 @@ from .numbers import Numbers
 if TYPE_CHECKING:
     from ..evaluate import Evaluation
 
-__all__ = ["SLIDE_WIDTH", "crossing", "ranks", "second_row", "too_wide"]
+__all__ = ["SLIDE_WIDTH", "crossing", "ranks", "second_row", "too_wide", "width", "wrapping"]
 
 SLIDE_WIDTH = 1920.0
 """Points: a figure wider than this has labels under 14 px on a 1920 px wide slide."""
@@ -39,7 +40,7 @@ _BRACKETS = 8.0  # both brackets
 _PAD = 8.0  # the room a helper keeps around an array (cells' padding, side cells)
 _FORK = 2.2  # the point where the edges of a value used more than once part
 # The inputs' arrays are drawn compactly from this estimated width on: the estimate was
-# within 5% of the drawn width on the gallery's and a first course's wider figures.
+# within 5% of the drawn width on most of the gallery's and a first course's wide figures.
 _COMPACT = 0.95 * SLIDE_WIDTH
 
 
@@ -58,23 +59,45 @@ def second_row(trace: Evaluation, numbers: Numbers) -> frozenset[int]:
     """The nodes drawn on a second row, under the first, when the figure is still too wide
     for a slide with its arrays drawn compactly (a long chain); none when it fits.
 
-    The cut is a column between two gates that one line crosses: the value that runs on
-    from the end of the first row to the start of the second, the way a line of text
-    wraps. Of those cuts, the one whose figure is narrowest, if it fits; an input goes
-    where all its gates are. A figure that no single line cuts in two rows that fit is
-    left as it is: many lines running back across it would not read."""
+    The cut is a column between two gates that one line with a gradient runs back across
+    (:func:`wrapping`): the value that runs on from the end of the first row to the start
+    of the second, the way a line of text wraps; given values (data, a number read off a
+    shape such as ``num_train = X.shape[0]``) may wrap with it, drawn without a gradient.
+    Of those cuts, the one with the fewest lines wrapping, then the fewest crossing, then
+    the narrowest figure, if it fits (:func:`_row` says which nodes go on the second row).
+    A figure that no such cut parts in two rows that fit is left as it is: many lines with
+    gradients running back across it would not read."""
     if width(trace, numbers) <= SLIDE_WIDTH:
         return frozenset()
     graph = trace.graph
     rank = ranks(graph)
-    best: tuple[float, frozenset[int]] | None = None
+    best: tuple[tuple[int, int, float], frozenset[int]] | None = None
     for cut in sorted({rank[n.id] for n in graph.gates})[1:]:  # a gate on each row
         row = _row(trace, rank, cut)
+        back = wrapping(trace, row)
         wide = width(trace, numbers, row)
-        if len(crossing(trace, row)) == 1 and wide <= SLIDE_WIDTH \
-                and (best is None or wide < best[0]):
-            best = (wide, row)
+        key = (len(back), len(crossing(trace, row)), wide)
+        if len([src for src, _ in back if src not in trace.given_values]) == 1 \
+                and wide <= SLIDE_WIDTH and (best is None or key < best[0]):
+            best = (key, row)
     return best[1] if best else frozenset()
+
+
+def wrapping(trace: Evaluation, row: frozenset[int]) -> list[tuple[int, int]]:
+    """The lines that wrap from the first row round to the start of the second (see
+    :func:`crossing`); the others cross straight down to a gate far enough along the second
+    row, as an input does to the second row's gates (a loss's regularisation term)."""
+    graph = trace.graph
+    lines = crossing(trace, row)
+    first, second = ranks(graph), ranks(graph, row, frozenset(lines))
+    step = _steps(graph)
+
+    def back(line: tuple[int, int]) -> bool:
+        src, gate = line
+        heads = [gate] if gate >= 0 else graph.consumers[src]
+        return first[src] + step[src] > min(second[head] for head in heads)
+
+    return [line for line in lines if back(line)]
 
 
 def crossing(trace: Evaluation, row: frozenset[int]) -> list[tuple[int, int]]:
@@ -93,16 +116,22 @@ def crossing(trace: Evaluation, row: frozenset[int]) -> list[tuple[int, int]]:
     return lines
 
 
-def ranks(graph: Graph, row: frozenset[int] = frozenset()) -> list[int]:
+def ranks(graph: Graph, row: frozenset[int] = frozenset(),
+          wrap: frozenset[tuple[int, int]] = frozenset()) -> list[int]:
     """Each node's column as Graphviz ranks it: a gate one helper (two ranks) after its
     latest input, or two more for a value used more than once (its stub and fork); an
     input two (or four) ranks before its first gate. The nodes in ``row`` are ranked from
-    the first column again, the values that cross to them coming in from the left."""
-    step = [2 if n < 2 else 4 for n in graph.uses]
+    the first column again, the lines in ``wrap`` coming in from the left (see
+    :func:`wrapping`)."""
+    step = _steps(graph)
     rank = [0] * len(graph.nodes)
+
+    def start(src: int, gate: int) -> int:
+        wraps = (src, gate) in wrap or (src, -1) in wrap
+        return 0 if wraps and src not in row else rank[src]
+
     for node in graph.gates:
-        rank[node.id] = max((rank[src] if (src in row) == (node.id in row) else 0) + step[src]
-                            for src in node.inputs) if node.inputs else 0
+        rank[node.id] = max((start(src, node.id) + step[src] for src in node.inputs), default=0)
     for node in graph.nodes:
         users = [c for c in graph.consumers[node.id] if (c in row) == (node.id in row)]
         if node.op == INPUT and users:
@@ -110,10 +139,24 @@ def ranks(graph: Graph, row: frozenset[int] = frozenset()) -> list[int]:
     return rank
 
 
+def _steps(graph: Graph) -> list[int]:
+    """How many ranks a value takes from its node to its gates: its edge's helper and the
+    gate, and a stub and a fork before them for a value used more than once."""
+    return [2 if n < 2 else 4 for n in graph.uses]
+
+
 def _row(trace: Evaluation, rank: list[int], cut: int) -> frozenset[int]:
-    """The gates in column ``cut`` or later, and the inputs all of whose gates are."""
+    """The gates that can be drawn in column ``cut`` or later (those after it, and those
+    whose results wait for them, such as a loss's regularisation term), and the inputs
+    all of whose gates are among them."""
     graph = trace.graph
-    gates = {n.id for n in graph.gates if rank[n.id] >= cut}
+    step = _steps(graph)
+    latest = list(rank)  # the last column each gate can be drawn in
+    for node in reversed(graph.gates):
+        users = graph.consumers[node.id]
+        if users:
+            latest[node.id] = min(latest[c] for c in users) - step[node.id]
+    gates = {n.id for n in graph.gates if latest[n.id] >= cut}
     inputs = {n.id for n in graph.nodes if n.op == INPUT and graph.consumers[n.id]
               and set(graph.consumers[n.id]) <= gates}
     return frozenset(gates | inputs)
@@ -122,7 +165,8 @@ def _row(trace: Evaluation, rank: list[int], cut: int) -> frozenset[int]:
 def _columns(trace: Evaluation, numbers: Numbers, row: frozenset[int]) -> list[float]:
     """How wide each column is drawn: its widest node, gate or label."""
     graph = trace.graph
-    rank = ranks(graph, row)
+    wrap = frozenset(wrapping(trace, row))
+    rank = ranks(graph, row, wrap)
     widths: dict[int, float] = {}
 
     def put(column: int, wide: float) -> None:
@@ -132,8 +176,7 @@ def _columns(trace: Evaluation, numbers: Numbers, row: frozenset[int]) -> list[f
         made = node.op != INPUT
         put(rank[node.id], GATE * 72 if made else _name_width(trace, node.id))
         if graph.uses[node.id] > 1:  # its stub, on the second row if all its gates are
-            stub = 1 if node.id not in row and set(graph.consumers[node.id]) <= row \
-                else rank[node.id] + 1
+            stub = 1 if (node.id, -1) in wrap else rank[node.id] + 1
             put(stub, _label(trace, numbers, node.id, made, named=made))
             put(stub + 1, _FORK)
     for node in graph.gates:

@@ -101,6 +101,19 @@ def test_inputs_of_a_gate_are_drawn_in_the_order_written(drawn: tuple[str, str, 
         assert [svggeom.order_inversions(figure, names) for names in inputs] == [[]] * len(inputs)
 
 
+def test_an_rnn_reads_its_inputs_top_to_bottom_step_by_step() -> None:
+    """The gallery's RNN over three steps: x1, x2 and x3, each in its step's column, are
+    drawn x1 above x2 above x3, with one crossing (measured without the file's data, its
+    x3 was on top and its lines crossed 4 times)."""
+    figure = load(ROOT / "expressions" / "rnn_three_steps.toml")
+    svg, _ = _figure(figure.path)
+    at = svggeom.node_centres(svg)
+    graph = _trace(figure).graph
+    heights = [at[f"n{graph.names.index(x)}"][1] for x in ("x1", "x2", "x3")]
+    assert heights == sorted(heights) and len(set(heights)) == 3  # y grows down
+    assert svggeom.crossings(svg) <= 1
+
+
 def test_the_checks_catch_what_they_check() -> None:
     """Each check fails on a figure that breaks it."""
     # A bracket stretched under a name, as Graphviz drew it before the name had a column

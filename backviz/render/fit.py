@@ -18,6 +18,8 @@ rule.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -51,7 +53,19 @@ def too_wide(trace: Evaluation, numbers: Numbers) -> bool:
 
 def width(trace: Evaluation, numbers: Numbers, row: frozenset[int] = frozenset()) -> float:
     """About how wide the figure is drawn (points), its nodes in ``row`` on a second row."""
-    columns = _columns(trace, numbers, row)
+    return _width(trace, _labels(trace, numbers), row)
+
+
+_Label = Callable[[int, bool, bool], float]  # an edge's label from a value: made, named
+
+
+def _labels(trace: Evaluation, numbers: Numbers) -> _Label:
+    """How wide the labels of the edges from each value are, each worked out once."""
+    return functools.cache(lambda src, made, named: _label(trace, numbers, src, made, named))
+
+
+def _width(trace: Evaluation, label: _Label, row: frozenset[int]) -> float:
+    columns = _columns(trace, label, row)
     return sum(columns) + _RANK * (len(columns) - 1)
 
 
@@ -67,7 +81,9 @@ def second_row(trace: Evaluation, numbers: Numbers) -> frozenset[int]:
     the narrowest figure, if it fits (:func:`_row` says which nodes go on the second row).
     A figure that no such cut parts in two rows that fit is left as it is: many lines with
     gradients running back across it would not read."""
-    if width(trace, numbers) <= SLIDE_WIDTH:
+    label = _labels(trace, numbers)
+    wide = _width(trace, label, frozenset())
+    if wide <= SLIDE_WIDTH or wide > 2 * SLIDE_WIDTH:  # it fits, or two rows cannot
         return frozenset()
     graph = trace.graph
     rank = ranks(graph)
@@ -75,7 +91,7 @@ def second_row(trace: Evaluation, numbers: Numbers) -> frozenset[int]:
     for cut in sorted({rank[n.id] for n in graph.gates})[1:]:  # a gate on each row
         row = _row(trace, rank, cut)
         back = wrapping(trace, row)
-        wide = width(trace, numbers, row)
+        wide = _width(trace, label, row)
         key = (len(back), len(crossing(trace, row)), wide)
         if len([src for src, _ in back if src not in trace.given_values]) == 1 \
                 and wide <= SLIDE_WIDTH and (best is None or key < best[0]):
@@ -162,7 +178,7 @@ def _row(trace: Evaluation, rank: list[int], cut: int) -> frozenset[int]:
     return frozenset(gates | inputs)
 
 
-def _columns(trace: Evaluation, numbers: Numbers, row: frozenset[int]) -> list[float]:
+def _columns(trace: Evaluation, label: _Label, row: frozenset[int]) -> list[float]:
     """How wide each column is drawn: its widest node, gate or label."""
     graph = trace.graph
     wrap = frozenset(wrapping(trace, row))
@@ -177,16 +193,15 @@ def _columns(trace: Evaluation, numbers: Numbers, row: frozenset[int]) -> list[f
         put(rank[node.id], GATE * 72 if made else _name_width(trace, node.id))
         if graph.uses[node.id] > 1:  # its stub, on the second row if all its gates are
             stub = 1 if (node.id, -1) in wrap else rank[node.id] + 1
-            put(stub, _label(trace, numbers, node.id, made, named=made))
+            put(stub, label(node.id, made, made))
             put(stub + 1, _FORK)
     for node in graph.gates:
         for src in node.inputs:
             shared = graph.uses[src] > 1
             made = shared or graph.ops[src] != INPUT
-            put(rank[node.id] - 1, _label(trace, numbers, src, made,
-                                          named=not shared and graph.ops[src] != INPUT))
+            put(rank[node.id] - 1, label(src, made, not shared and graph.ops[src] != INPUT))
     out = graph.output.id
-    put(rank[out] + 1, _label(trace, numbers, out, True, named=True))
+    put(rank[out] + 1, label(out, True, True))
     return [widths.get(column, 0.0) for column in range(max(widths) + 1)]
 
 

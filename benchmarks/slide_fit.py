@@ -31,7 +31,7 @@ def figure_svg(path: Path, annotate: bool = False) -> tuple[str, list[str]]:
     style = Style(caption=figure.caption, theme=THEMES[figure.theme or "slides"], annotate=annotate)
     if figure.precision is not None:
         style = replace(style, precision=figure.precision, integers=False)
-    trace = backviz.trace(figure.expression, figure.values).collapse(*figure.collapse)
+    trace = backviz.trace(figure.graph or figure.expression, figure.values).collapse(*figure.collapse)
     inputs = [f"n{n.id}" for n in trace.graph.nodes if n.op == "input"]
     return to_svg(trace, style), inputs
 

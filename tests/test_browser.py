@@ -467,10 +467,12 @@ def _gate_in_view(driver: WebDriver, frame: int) -> tuple[float, float, float]:
     return img_left + focus[frame] * img_width, left, left + width
 
 
+_CHAIN = 48  # gates: too long for a slide even on two rows, so it does not wrap (36 do)
+
+
 def _chain_build(tmp_path: Path) -> Path:
     folder = tmp_path / "chain"
-    # 36 gates: too long for a slide even on two rows, so it does not wrap.
-    chain = "sin(" * 36 + "x" + ")" * 36
+    chain = "sin(" * _CHAIN + "x" + ")" * _CHAIN
     result = CliRunner().invoke(cli, [chain, "--x", "0.5", "--steps", "-o", str(folder)])
     assert result.exit_code == 0, result.output
     return folder / "index.html"
@@ -479,11 +481,11 @@ def _chain_build(tmp_path: Path) -> Path:
 def test_a_wide_figure_scrolls_to_the_gate_of_each_frame(browser: WebDriver, tmp_path: Path) -> None:
     browser.get(_chain_build(tmp_path).resolve().as_uri())
     _, _, scroll_width, *_ = browser.execute_script(_VIEW)
-    assert scroll_width > 2 * 1280  # 36 gates: far wider than the window
+    assert scroll_width > 2 * 1280  # far wider than the window
     body = browser.find_element(By.TAG_NAME, "body")
     assert browser.execute_script(_VIEW)[0] == 0  # the forward pass starts at the inputs
     seen = []
-    for frame in range(1, 38):  # the output, then each gate from the right to the left
+    for frame in range(1, _CHAIN + 2):  # the output, then each gate from the right to the left
         body.send_keys(Keys.ARROW_RIGHT)
         gate, left, right = _gate_in_view(browser, frame)
         assert left + 50 <= gate <= right - 50 or left == 0, (frame, gate, left, right)

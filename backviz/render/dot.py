@@ -21,7 +21,7 @@ from ..graph import INPUT, Node
 from ..ops import OPS
 from ..text import escape, quote, short
 from .boxes import Boxes
-from .fit import crossing, second_row, too_wide
+from .fit import ranks, second_row, too_wide, wrapping
 from .labels import circle_text, edge_label, font, gate_label
 from .metrics import GATE, GATE_FONT
 from .notes import caption_label, notes_label
@@ -114,8 +114,8 @@ class _Body:
         self.numbers = Numbers(trace, style)
         self.numbers.compact = self.numbers.fit and too_wide(trace, self.numbers)
         # A long chain still too wide goes on in a second row: the lines that wrap.
-        self.wraps = set(crossing(trace, second_row(trace, self.numbers))
-                         if self.numbers.compact else ())
+        row = second_row(trace, self.numbers) if self.numbers.compact else frozenset()
+        self.wraps = set(wrapping(trace, row))
         self.labels = gate_labels(trace)
         self.texts = circle_texts(trace, style.precision)
         self.data_inputs = trace.data_inputs
@@ -229,7 +229,7 @@ class _Body:
 
     def link(self, line: tuple[int, int], tail: str, head: str, attributes: str) -> None:
         """The edge from ``tail`` to ``head``; for a ``line`` that wraps (a value and its
-        gate, see :func:`~backviz.render.fit.crossing`), the way round instead: on to a
+        gate, see :func:`~backviz.render.fit.wrapping`), the way round instead: on to a
         point after the end of the first row, back left under it to a point in the first
         column (rank=min) with an arrowhead there, and on into the second row. The way back
         weighs nothing, so that it does not pull the second row to the right."""
@@ -372,21 +372,15 @@ def _input_order(trace: Evaluation) -> list[str]:
     figures stay as they are.) (Tying every column's inputs so
     made an RNN over two steps cross six times where it crossed twice: its x2 feeds the
     second step, drawn below the first.) The columns are worked out as Graphviz ranks
-    them: a gate one helper (two ranks) after its latest input, or two more for a value
-    used more than once (its stub and fork); an input two (or four) ranks before its
-    first gate.
+    them (:func:`~backviz.render.fit.ranks`).
     """
     graph = trace.graph
-    step = [2 if n < 2 else 4 for n in graph.uses]
-    rank = [0] * len(graph.nodes)
-    for node in graph.gates:
-        rank[node.id] = max(rank[src] + step[src] for src in node.inputs)
+    rank = ranks(graph)
     columns: dict[int, list[int]] = {}  # by the column and the gate
     for node in graph.nodes:
         if node.op == INPUT and graph.consumers[node.id]:
             first = min(graph.consumers[node.id], key=lambda c: rank[c])
-            column = rank[first] - step[node.id]
-            columns.setdefault(column * len(graph.nodes) + first, []).append(node.id)
+            columns.setdefault(rank[node.id] * len(graph.nodes) + first, []).append(node.id)
     lines = []
     for ids in columns.values():
         if len(ids) > 1:

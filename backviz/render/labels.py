@@ -23,7 +23,7 @@ from .metrics import GATE_FONT, gate_font_size
 from .numbers import Numbers, blank
 from .style import HIDDEN, Theme
 
-__all__ = ["circle_text", "edge_label", "font", "gate_label", "picture"]
+__all__ = ["circle_text", "edge_label", "font", "gate_label", "picture", "picture_width"]
 
 _LEGIBLE = 9  # points: a constant's decimals are dropped before its circle's text is smaller
 _SMALLEST = 7  # points: a name is set this small whole (sigmoid, Neuron) before it is cut
@@ -95,10 +95,17 @@ def picture(a: Any, color: str) -> str:
                               else cells) + "</TR>")
     # Its exact size, fixed: in a cell made wider by a name or a shape above it, the
     # picture keeps its size (Graphviz would stretch it, brackets and all).
-    n_rows, n_cols = grid.shape
-    width, height = _CELL * n_cols + 8 + (n_cols + 3), _CELL * n_rows + (n_rows + 1)
+    n_rows = len(grid)
+    width, height = picture_width(a), _CELL * n_rows + (n_rows + 1)
     return (f'<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="1" CELLPADDING="0" '
             f'FIXEDSIZE="TRUE" WIDTH="{width}" HEIGHT="{height}">' + "".join(rows) + "</TABLE>")
+
+
+def picture_width(a: Any) -> int:
+    """How wide :func:`picture` draws an array (points): its places, the spacing between
+    them, and its brackets."""
+    n_cols = 1 if np.ndim(a) == 1 else np.shape(a)[-1]
+    return _CELL * n_cols + 8 + (n_cols + 3)
 
 
 def _square(v: float, top: float, color: str) -> str:

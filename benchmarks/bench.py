@@ -55,6 +55,7 @@ import numpy as np  # noqa: E402
 
 import backviz  # noqa: E402
 from backviz.render import PNG_SCALE, Numbers, Style, render, to_dot  # noqa: E402
+from backviz.render.numbers import adding_up, shares_of  # noqa: E402
 from backviz.teach import frame_svgs  # noqa: E402
 
 
@@ -394,14 +395,19 @@ def label_check(trace: backviz.Trace, svg: str) -> tuple[int, list[str]]:
         sys.path.insert(0, str(ROOT / "tests"))
     import svggeom  # type: ignore[import-not-found]
 
-    numbers = Numbers(trace, Style())
-    expected = {f"e{node.id}_{k}": (numbers.scalar(trace.values[src]), numbers.scalar(grad))
+    plain = Numbers(trace, Style())
+    uses = trace.graph.uses
+    # A value used more than once has its shares and total written with the decimals that
+    # make them add up as shown (render.numbers.adding_up); any other, the figure's own.
+    numbers = [adding_up(plain, shares_of(trace, i), trace.grads[i]) if n > 1 else plain
+               for i, n in enumerate(uses)]
+    expected = {f"e{node.id}_{k}": (plain.scalar(trace.values[src]), numbers[src].scalar(grad))
                 for node in trace.graph.nodes
                 for k, (src, grad) in enumerate(zip(node.inputs, trace.edge_grads[node.id], strict=True))}
-    expected["out"] = (numbers.scalar(trace.values[-1]), numbers.scalar(trace.grads[-1]))
+    expected["out"] = (plain.scalar(trace.values[-1]), plain.scalar(trace.grads[-1]))
     # A value used more than once: its stub shows the value and the total gradient.
-    expected |= {f"s{i}": (numbers.scalar(trace.values[i]), numbers.scalar(trace.grads[i]))
-                 for i, uses in enumerate(trace.graph.uses) if uses > 1}
+    expected |= {f"s{i}": (plain.scalar(trace.values[i]), numbers[i].scalar(trace.grads[i]))
+                 for i, n in enumerate(uses) if n > 1}
     figure = svggeom.read(svg)
     found: dict[str, dict[str, list[str]]] = {}
     wrong = svggeom.side_problems(figure)

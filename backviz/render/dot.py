@@ -25,7 +25,7 @@ from .fit import ranks, second_row, too_wide, wrapping
 from .labels import circle_text, edge_label, font, gate_label
 from .metrics import GATE, GATE_FONT
 from .notes import caption_label, notes_label
-from .numbers import Numbers, adding_up
+from .numbers import Numbers, adding_up, shares_of
 from .style import HIGHLIGHT_WIDTH, STUB, TOTAL, Style
 
 if TYPE_CHECKING:
@@ -160,11 +160,8 @@ class _Body:
         if self.uses[node_id] < 2 or node_id in self.given:
             return self.numbers
         if node_id not in self._digits:  # asked once per edge: worked out once
-            graph = self.graph
-            shares = [self.trace.edge_grads[gate][k]
-                      for gate in dict.fromkeys(graph.consumers[node_id])
-                      for k, j in enumerate(graph.inputs[gate]) if j == node_id]
-            self._digits[node_id] = adding_up(self.numbers, shares, self.trace.grads[node_id])
+            self._digits[node_id] = adding_up(self.numbers, shares_of(self.trace, node_id),
+                                              self.trace.grads[node_id])
         return self._digits[node_id]
 
     def node(self, node: Node) -> None:

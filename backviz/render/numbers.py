@@ -21,7 +21,7 @@ from .style import MADE_ELEMENTS, MAX_ELEMENTS, PICTURE_ELEMENTS, Style
 if TYPE_CHECKING:
     from ..evaluate import Evaluation
 
-__all__ = ["Numbers", "adding_up", "all_integral", "blank"]
+__all__ = ["Numbers", "adding_up", "all_integral", "blank", "shares_of"]
 
 
 class Numbers:
@@ -116,6 +116,14 @@ class Numbers:
         if a.ndim == 1:
             return "[" + ", ".join(self.scalar(v) for v in a) + "]"
         return "[" + ", ".join(self.plain(row) for row in a) + "]"  # a matrix, an image...
+
+def shares_of(trace: Evaluation, node_id: int) -> list[Any]:
+    """The gradient shares of a value, one per use, in the order the figure draws its
+    edges: each consumer once, then each of its inputs that is this value."""
+    graph = trace.graph
+    return [trace.edge_grads[gate][k] for gate in dict.fromkeys(graph.consumers[node_id])
+            for k, j in enumerate(graph.inputs[gate]) if j == node_id]
+
 
 def adding_up(numbers: Numbers, terms: Sequence[Any], total: Any, most: int = 4) -> Numbers:
     """The numbers with as many more decimals (up to ``most``) as the written ``terms`` need

@@ -44,6 +44,10 @@ _FORK = 2.2  # the point where the edges of a value used more than once part
 # The inputs' arrays are drawn compactly from this estimated width on: the estimate was
 # within 5% of the drawn width on most of the gallery's and a first course's wide figures.
 _COMPACT = 0.95 * SLIDE_WIDTH
+# Two rows of a slide hold about 40 gates with labels 14 px high (a gate, its edge and its
+# label take 70 points or more): past this many, the search for a cut is not made at all,
+# and a 3,000-gate graph does not pay for it.
+_MOST_WRAPPED = 100
 
 
 def too_wide(trace: Evaluation, numbers: Numbers) -> bool:
@@ -64,8 +68,11 @@ def _labels(trace: Evaluation, numbers: Numbers) -> _Label:
     return functools.cache(lambda src, made, named: _label(trace, numbers, src, made, named))
 
 
-def _width(trace: Evaluation, label: _Label, row: frozenset[int]) -> float:
-    columns = _columns(trace, label, row)
+def _width(trace: Evaluation, label: _Label, row: frozenset[int],
+           wrap: list[tuple[int, int]] | None = None) -> float:
+    """The figure's width, the nodes in ``row`` on a second row (``wrap``: its lines that
+    wrap, when they are known)."""
+    columns = _columns(trace, label, row, wrapping(trace, row) if wrap is None else wrap)
     return sum(columns) + _RANK * (len(columns) - 1)
 
 
@@ -81,31 +88,41 @@ def second_row(trace: Evaluation, numbers: Numbers) -> frozenset[int]:
     the narrowest figure, if it fits (:func:`_row` says which nodes go on the second row).
     A figure that no such cut parts in two rows that fit is left as it is: many lines with
     gradients running back across it would not read."""
+    graph = trace.graph
+    if len(graph.gates) > _MOST_WRAPPED:
+        return frozenset()
     label = _labels(trace, numbers)
     wide = _width(trace, label, frozenset())
     if wide <= SLIDE_WIDTH or wide > 2 * SLIDE_WIDTH:  # it fits, or two rows cannot
         return frozenset()
-    graph = trace.graph
     rank = ranks(graph)
     best: tuple[tuple[int, int, float], frozenset[int]] | None = None
     for cut in sorted({rank[n.id] for n in graph.gates})[1:]:  # a gate on each row
         row = _row(trace, rank, cut)
-        back = wrapping(trace, row)
-        wide = _width(trace, label, row)
-        key = (len(back), len(crossing(trace, row)), wide)
-        if len([src for src, _ in back if src not in trace.given_values]) == 1 \
-                and wide <= SLIDE_WIDTH and (best is None or key < best[0]):
+        lines = crossing(trace, row)
+        back = wrapping(trace, row, lines, rank)
+        if sum(src not in trace.given_values for src, _ in back) != 1:
+            continue  # no line with a gradient to wrap, or more than one: it would not read
+        wide = _width(trace, label, row, back)
+        key = (len(back), len(lines), wide)
+        if wide <= SLIDE_WIDTH and (best is None or key < best[0]):
             best = (key, row)
     return best[1] if best else frozenset()
 
 
-def wrapping(trace: Evaluation, row: frozenset[int]) -> list[tuple[int, int]]:
+def wrapping(trace: Evaluation, row: frozenset[int], lines: list[tuple[int, int]] | None = None,
+             first: list[int] | None = None) -> list[tuple[int, int]]:
     """The lines that wrap from the first row round to the start of the second (see
     :func:`crossing`); the others cross straight down to a gate far enough along the second
-    row, as an input does to the second row's gates (a loss's regularisation term)."""
+    row, as an input does to the second row's gates (a loss's regularisation term).
+    ``lines`` (the crossing lines) and ``first`` (the ranks in one row) save working them
+    out again, for a caller that has them."""
     graph = trace.graph
-    lines = crossing(trace, row)
-    first, second = ranks(graph), ranks(graph, row, frozenset(lines))
+    lines = crossing(trace, row) if lines is None else lines
+    if not lines:
+        return []
+    first = ranks(graph) if first is None else first
+    second = ranks(graph, row, frozenset(lines))
     step = _steps(graph)
 
     def back(line: tuple[int, int]) -> bool:
@@ -178,10 +195,12 @@ def _row(trace: Evaluation, rank: list[int], cut: int) -> frozenset[int]:
     return frozenset(gates | inputs)
 
 
-def _columns(trace: Evaluation, label: _Label, row: frozenset[int]) -> list[float]:
-    """How wide each column is drawn: its widest node, gate or label."""
+def _columns(trace: Evaluation, label: _Label, row: frozenset[int],
+             wrapped: list[tuple[int, int]]) -> list[float]:
+    """How wide each column is drawn: its widest node, gate or label (``wrapped``: the
+    lines that wrap, see :func:`wrapping`)."""
     graph = trace.graph
-    wrap = frozenset(wrapping(trace, row))
+    wrap = frozenset(wrapped)
     rank = ranks(graph, row, wrap)
     widths: dict[int, float] = {}
 

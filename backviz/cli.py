@@ -685,8 +685,8 @@ def _check_teaching(asked: Asked) -> None:
               help="File to write (format from its suffix), or - for stdout. "
                    "Default: output/NAME.svg.")
 @click.option("-f", "--format", "fmt", type=click.Choice(FORMATS + ANIMATIONS, case_sensitive=False),
-              help="Output format (default: from the -o suffix, else svg); gif and apng "
-                   "animate a build (--steps).")
+              help="Output format (default: from the -o suffix, else svg); gif, apng and "
+                   "mp4 animate a build (--steps).")
 @click.option("-n", "--name", metavar="NAME",
               help="Name of the figure in output/ (default: from the expression or file).")
 @_common_options(
@@ -708,8 +708,8 @@ def _check_teaching(asked: Asked) -> None:
 @click.option("--steps", is_flag=True,
               help="Build the figure one backward step at a time: output/NAME/frame-NN.svg "
                    "(or .png with -f png) and index.html to step through them; -o names the "
-                   "folder. -f tex: one Beamer frame, -f gif or apng: an animation "
-                   "(output/NAME-steps.tex, .gif, .png).")
+                   "folder. -f tex: one Beamer frame, -f gif, apng or mp4: an animation "
+                   "(output/NAME-steps.tex, .gif, .png, .mp4).")
 @click.option("--explain", is_flag=True,
               help="Print the backward pass, one line per gate: (local)(upstream) = result, "
                    "and the gradient patterns.")

@@ -368,7 +368,7 @@ def build(trace: Evaluation, style: Style | None = None, title: str | None = Non
 def build_file(trace: Evaluation, style: Style | None = None, title: str | None = None,
                format: str = "tex", about: str | None = None) -> bytes:
     """A build as one file, from one layout: a Beamer frame whose overlays are the frames
-    (tex, see :mod:`backviz.render.tikz`), or an animation of them (gif or apng)."""
+    (tex, see :mod:`backviz.render.tikz`), or an animation of them (gif, apng or mp4)."""
     if format not in BUILD_FILES:
         raise BackvizError(f"a build's file is {', '.join(BUILD_FILES)}, not {format}")
     frames = len(trace.graph.gates) + 2  # the forward pass, the output, then a frame per gate

@@ -350,7 +350,7 @@ def test_python_dash_m_runs_the_command(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--format", "bmp"], "Error: Invalid value for '-f' / '--format': 'bmp' is not one of "
-                          "'svg', 'dot', 'png', 'pdf', 'json', 'tex', 'gif', 'apng'.\n"),
+                          "'svg', 'dot', 'png', 'pdf', 'json', 'tex', 'gif', 'apng', 'mp4'.\n"),
     (["--format", "gif"], "Error: gif is an animation of a build: add --steps\n"),
     (["-o", "f.gif"], "Error: gif is an animation of a build: add --steps\n"),
     (["--precision", "-1"], "Error: Invalid value for '-p' / '--precision': -1 is not in the "

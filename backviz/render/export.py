@@ -31,7 +31,7 @@ __all__ = ["ANIMATIONS", "BUILD_FILES", "FORMATS", "format_for", "json_chunks", 
            "to_json", "write_atomic", "write_folder_atomic"]
 
 FORMATS = ("svg", "dot", "png", "pdf", "json", "tex")
-ANIMATIONS = ("gif", "apng")
+ANIMATIONS = ("gif", "apng", "mp4")
 """Animations of a build (``--steps -f gif``); an animated PNG's file ends in .png."""
 BUILD_FILES = ("tex", *ANIMATIONS)
 """A build in one file: one Beamer frame (tex) or an animation."""

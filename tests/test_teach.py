@@ -555,7 +555,7 @@ def test_steps_on_a_folder_builds_every_file(tmp_path: Path,
     (["--steps", "-o", "-"], "Error: --steps writes a folder of frames, not one stream: give "
                              "-o FOLDER or leave -o out (the default is output/NAME/)"),
     (["--steps", "-f", "pdf"], "Error: --steps draws its frames as svg or png, or one file "
-                                   "as tex, gif, apng, not pdf"),
+                                   "as tex, gif, apng, mp4, not pdf"),
     (["--steps", "-o", "taken.txt"], "Error: taken.txt is a file; --steps writes a folder of "
                                      "frames"),
     (["--steps", "-o", "figure.svg"], "Error: --steps writes a folder of frames, and -o "

@@ -1072,6 +1072,9 @@ def live_cli(ctx: click.Context, /, given: Given, port: int, no_browser: bool,
     except OSError as err:
         raise Failure(f"cannot listen on 127.0.0.1:{port}: {err.strerror or err}") from None
     except (KeyboardInterrupt, Stopped):  # Ctrl-C, SIGTERM, SIGHUP: see backviz.start
+        # The drawings under way run in the handlers' threads, dot in a session of its
+        # own: ended here, or dot would outlive the command.
+        stop_drawing()
         click.echo("backviz live: stopped", err=True)
 
 

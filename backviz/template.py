@@ -300,7 +300,10 @@ def _hide(svg: bytes, group: _Element, gradient: str, hidden_fill: str) -> bytes
 
 def _highlight(svg: bytes, group: _Element, look: dict[str, str]) -> bytes:
     """A gate's group with its shape's fill, outline and pen width as ``look`` says."""
-    shape = next(e for e in group.iter() if e.tag in _SHAPES)  # every gate has one
+    shape = next((e for e in group.iter() if e.tag in _SHAPES), None)  # Graphviz draws one
+    if shape is None:
+        raise not_graphviz(f"an SVG with a gate drawn without its outline ({_title(group)}: "
+                           "no ellipse, polygon or path)")
     attrs = look | {k: v for k, v in shape.attrs.items() if k not in look}
     return _edited(svg, group, [(shape, _write(shape.tag, attrs, ""))])
 

@@ -694,3 +694,54 @@ def test_a_signal_right_after_a_request_stops_the_command_every_time(signum: int
             proc.send_signal(signum)
             _, err = proc.communicate(timeout=20)
         assert proc.returncode == 0 and err.endswith("backviz live: stopped\n")
+
+
+def _dot_children_of(pid: int) -> list[int]:
+    """The ids of the dot processes whose parent is ``pid``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text() if entry.name.isdigit() else ""
+        except OSError:
+            continue
+        if stat and stat[stat.index("(") + 1:stat.rindex(")")] == "dot" \
+                and int(stat[stat.rindex(")") + 2:].split()[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return state[state.rindex(")") + 2] != "Z"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_while_a_drawing_runs_ends_its_dot_with_the_command(slow_dot: None,
+                                                                     signum: int) -> None:
+    # dot runs in a session of its own, for a handler's thread: it outlived the command.
+    proc, url = _start("x")
+    port, token = int(url.split(":")[2].split("/")[0]), url.split("token=")[1]
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    started: list[int] = []
+    try:
+        conn.request("POST", "/api/draw", body=json.dumps({"expression": "x*y"}).encode(),
+                     headers={live.TOKEN_HEADER: token})
+        deadline = time.monotonic() + 30
+        while not (started := _dot_children_of(proc.pid)):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    finally:
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=20)
+        conn.close()
+    assert proc.returncode == 0 and err.endswith("backviz live: stopped\n")
+    deadline = time.monotonic() + 5  # killed before the command exits: gone at once
+    while _alive(started[0]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    outlived = _alive(started[0])
+    if outlived:
+        os.kill(started[0], signal.SIGKILL)
+    assert not outlived, f"dot {started[0]} outlived the command"

@@ -344,7 +344,8 @@ def test_the_size_limit_must_be_a_positive_number_of_bytes(monkeypatch, bad: str
     ('s/fill="[^"]*"//g', r"an SVG whose rows of notes have no colour"),
     (r's/<text[^>]*>0<\/text>//g', r"an SVG with 0 rows of notes where the figure has 2"),
     (r's/<title>[^<]*<\/title>//g', r"an SVG without 2 of the figure's gates"),
-], ids=["no-graph-group", "no-fill", "no-rows", "no-titles"])
+    (r's/<ellipse[^>]*\/>//g', r"an SVG with a gate drawn without its outline"),
+], ids=["no-graph-group", "no-fill", "no-rows", "no-titles", "no-outlines"])
 def test_a_build_from_an_svg_not_laid_out_as_graphviz_does_is_one_message(
         fake_dot, edit: str, what: str) -> None:  # type: ignore[no-untyped-def]
     # Whole and well-formed, so the checks of what dot wrote pass; the frames are cut from

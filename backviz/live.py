@@ -44,6 +44,7 @@ import io
 import json
 import os
 import re
+import resource
 import secrets
 import socket
 import socketserver
@@ -109,9 +110,13 @@ WORKERS = min(8, max(2, os.cpu_count() or 2))
 drawn leaves room for a small one)."""
 WAITING = 32
 """The most drawings that wait for their turn; past it the answer is 503 at once."""
-MAX_CONNECTIONS = 128
-"""The most connections served at once, each by a thread: a browser opens up to six to one
-server, so this is a classroom's pages and more; the next is answered 503 and closed."""
+MAX_CONNECTIONS = 1024
+"""The most connections served at once (or half the process's limit of open files, if that
+is fewer), each by a thread (about 100 KB each): a browser
+opens up to six to one server, so this is many classrooms' pages; the next is answered 503
+and closed. It bounds the threads a flood of connections makes, and is high because silent
+connections hold their place for HEADER_SECONDS each: at 128, four local processes
+reconnecting as fast as they could kept the page's own requests out."""
 HEADER_SECONDS = 2.0
 """How long a request's line and headers may take to arrive, in all (the token is in them)."""
 KEEP_ALIVE_SECONDS = 10.0
@@ -524,7 +529,7 @@ class LiveServer(ThreadingHTTPServer):
 
     def __init__(self, start: Start, port: int = 0, seconds: float = DRAW_SECONDS, *,
                  workers: int = WORKERS, waiting: int = WAITING,
-                 connections: int = MAX_CONNECTIONS) -> None:
+                 connections: int | None = None) -> None:
         self.start = start
         self.seconds = seconds
         self.token = secrets.token_urlsafe(32)
@@ -532,7 +537,7 @@ class LiveServer(ThreadingHTTPServer):
         self.builds = _Builds()
         self.queue = _Queue(workers, waiting)
         self.page = _page_parts()
-        self._connections = threading.BoundedSemaphore(connections)
+        self._connections = threading.BoundedSemaphore(connections or _most_connections())
         super().__init__(("127.0.0.1", port), _Handler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
@@ -571,6 +576,14 @@ class LiveServer(ThreadingHTTPServer):
 
     def allows(self, token: str | None) -> bool:
         return token is not None and hmac.compare_digest(token.encode(), self.token.encode())
+
+
+def _most_connections() -> int:
+    """MAX_CONNECTIONS, or half the files this process may open if that is fewer (a
+    desktop's limit is often 1,024): an accept past the limit would fail before the bound."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return MAX_CONNECTIONS if soft == resource.RLIM_INFINITY else max(8, min(MAX_CONNECTIONS,
+                                                                           soft // 2))
 
 
 _TURNED_AWAY = json.dumps({"error": "the server is busy (as many connections as it serves "

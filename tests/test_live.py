@@ -745,3 +745,13 @@ def test_a_signal_while_a_drawing_runs_ends_its_dot_with_the_command(slow_dot: N
     if outlived:
         os.kill(started[0], signal.SIGKILL)
     assert not outlived, f"dot {started[0]} outlived the command"
+
+
+def test_the_connections_served_at_once_stay_within_the_files_it_may_open(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import resource
+
+    monkeypatch.setattr(resource, "getrlimit", lambda _: (1024, 4096))  # a desktop's default
+    assert live._most_connections() == 512
+    monkeypatch.setattr(resource, "getrlimit", lambda _: (65536, 65536))
+    assert live._most_connections() == live.MAX_CONNECTIONS == 1024

@@ -177,8 +177,8 @@ def test_the_summary_gives_a_name_computed_from_data_alone_no_gradient() -> None
     t = backviz.trace("data y; N = X.shape[0]; m = 2 * y; s = X[np.arange(N), y] * w\n"
                       "loss = sum(s) + sum(m)", X=[[1.0, 2.0], [3.0, 4.0]], y=[1, 0], w=2.0)
     lines = t.summary().splitlines()
-    assert "  N = 2, from given data alone" in lines
-    assert "  m = [2, 0], from given data alone" in lines
+    assert "  N = 2, no gradient (from given data or shapes alone)" in lines
+    assert "  m = [2, 0], no gradient (from given data or shapes alone)" in lines
     assert "  s = [4, 6], dloss/ds = [1, 1]" in lines
     assert not any("dloss/dN" in line or "dloss/dm" in line for line in lines)
 

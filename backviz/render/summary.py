@@ -47,7 +47,8 @@ def _gradients(trace: Evaluation, numbers: Numbers, limit: int | None) -> list[s
 
 def _named(trace: Evaluation, numbers: Numbers, limit: int | None) -> list[str]:
     """The values a program names (not its inputs, nor its output), with their gradients;
-    one computed from given data alone has none (the figure draws it as data)."""
+    one computed from given data or shapes alone (N = X.shape[0]) has none, as the figure
+    draws it."""
     graph = trace.graph
     output = len(graph) - 1
     named = [(name, i) for name, i in graph.bindings.items() if graph.ops[i] != INPUT and i != output]
@@ -58,7 +59,7 @@ def _named(trace: Evaluation, numbers: Numbers, limit: int | None) -> list[str]:
     width = max((len(name) for name, _ in shown), default=0)
     given = trace.given_values
     lines += [f"  {name.ljust(width)} = {numbers.plain(trace.values[i])}, "
-              + ("from given data alone" if i in given
+              + ("no gradient (from given data or shapes alone)" if i in given
                  else f"{graph.d(name)} = {numbers.plain(trace.grads[i])}")
               for name, i in shown]
     if len(shown) < len(named):

@@ -77,22 +77,8 @@ class Template:
         a third of a large build's time more, so only when asked)."""
         self.layout = _read_layout(self.drawing)
         """Where the nodes are, for :attr:`Style.layout` (a frame's own DOT needs it)."""
-        graph = next((e for e in _read(svg).children if e.attrs.get("class") == "graph"), None)
-        if graph is None:
-            raise not_graphviz("an SVG without the graph's group (<g class=\"graph\">)")
-        # The graph's own texts: the placeholders of the notes, one per row, top to bottom.
-        self._rows = [e for e in graph.children if e.tag == "text"]
-        if len(self._rows) != style.note_rows:
-            raise not_graphviz(f"an SVG with {len(self._rows)} rows of notes where the figure "
-                               f"has {style.note_rows}")
-        if any("fill" not in row.attrs for row in self._rows):
-            raise not_graphviz("an SVG whose rows of notes have no colour (fill)")
+        self._rows, groups = _parts(svg, trace, style)
         self._note_fill = style.theme.note.lower()
-        groups = {_title(e): e for e in graph.children if e.tag == "g"}
-        missing = sum(f"n{n.id}" not in groups for n in trace.graph.nodes if n.op != INPUT)
-        if missing:
-            raise not_graphviz(f"an SVG without {missing} of the figure's gates (each a "
-                               "<g> with its <title>)")
         hidden = _hidden_edges(svg, trace, style, groups, self._rows[0].attrs["fill"])
         highlighted = _highlighted_gates(svg, trace, style, groups)
         # The master as UTF-8, cut at the elements that change (the k-th is piece 2k + 1);
@@ -133,6 +119,26 @@ class Template:
                 fill = note.color.lower() if note.color else self._note_fill
                 pieces[at] = _note(self._rows[row], fill, note.text, spacers[row])
         return b"".join(pieces)
+
+
+def _parts(svg: bytes, trace: Evaluation, style: Style) -> tuple[list[_Element], dict[str, _Element]]:
+    """The master's rows of notes (the graph's own texts, placeholders, top to bottom) and
+    its groups by title, each checked to be there as Graphviz draws them."""
+    graph = next((e for e in _read(svg).children if e.attrs.get("class") == "graph"), None)
+    if graph is None:
+        raise not_graphviz("an SVG without the graph's group (<g class=\"graph\">)")
+    rows = [e for e in graph.children if e.tag == "text"]
+    if len(rows) != style.note_rows:
+        raise not_graphviz(f"an SVG with {len(rows)} rows of notes where the figure has "
+                           f"{style.note_rows}")
+    if any("fill" not in row.attrs for row in rows):
+        raise not_graphviz("an SVG whose rows of notes have no colour (fill)")
+    groups = {_title(e): e for e in graph.children if e.tag == "g"}
+    missing = sum(f"n{n.id}" not in groups for n in trace.graph.nodes if n.op != INPUT)
+    if missing:
+        raise not_graphviz(f"an SVG without {missing} of the figure's gates (each a <g> with "
+                           "its <title>)")
+    return rows, groups
 
 
 def _master(trace: Evaluation, style: Style, drawing: bool) -> tuple[bytes, dict[str, Any]]:

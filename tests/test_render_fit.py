@@ -205,6 +205,31 @@ def test_a_loss_wraps_with_its_regularisation_term_on_the_second_row() -> None:
     assert svggeom.label_px(svggeom.read(svg), svg) >= 14
 
 
+def test_a_wrapped_chain_starts_its_second_row_below_the_first() -> None:
+    """Nothing else tells Graphviz which row goes on top: a seven-layer tanh chain drew its
+    second row above the first, its way back running across the first row. The way back
+    comes in under the first row's first input, and the second row starts below it."""
+    from backviz.render.fit import second_row
+    from backviz.render.numbers import Numbers
+
+    layers = "\n".join(f"h{k} = tanh(h{k - 1}*w{k} + b{k})" for k in range(1, 8))
+    weights = [1.515, -1.456, 1.862, 0.507, 0.029, -0.596, 0.337]
+    biases = [-0.805, -0.566, -0.128, -0.398, -0.228, 0.17, 0.808]
+    values = {"x": 0.5, **{f"w{k}": w for k, w in enumerate(weights, 1)},
+              **{f"b{k}": b for k, b in enumerate(biases, 1)}}
+    t = backviz.trace(f"h0 = x\n{layers}", values)
+    numbers = Numbers(t, Style())
+    numbers.compact = True
+    row = second_row(t, numbers)
+    assert row, "the chain is too wide for one row"
+    at = svggeom.node_centres(t.to_svg())
+    first = [at[f"n{n.id}"][1] for n in t.graph.gates if n.id not in row]
+    second = [at[f"n{n.id}"][1] for n in t.graph.gates if n.id in row]
+    x = t.graph.input_ids["x"]
+    assert at[f"n{x}"][1] < min(second)  # the first input is above the whole second row
+    assert sum(second) / len(second) > sum(first) / len(first)
+
+
 def test_a_small_cnn_from_torch_fits_a_slide_once_its_modules_are_collapsed() -> None:
     """Issue 20: docs/bridges.md's small CNN, conv and fc collapsed, on a 1920 x 1080 slide."""
     import sys

@@ -116,6 +116,7 @@ class _Body:
         # A long chain still too wide goes on in a second row: the lines that wrap.
         row = second_row(trace, self.numbers) if self.numbers.compact else frozenset()
         self.wraps = set(wrapping(trace, row))
+        self.top = _first_row_anchor(trace, row) if self.wraps else None
         self.labels = gate_labels(trace)
         self.texts = circle_texts(trace, style.precision)
         self.data_inputs = trace.data_inputs
@@ -238,7 +239,12 @@ class _Body:
         for point in (right, left):
             self.emit(None, f'  {point} [shape=point, width=0.03, height=0.03, '
                             f'color="{self.style.theme.text}"];')
-        self.emit(None, f"  {{rank=min; {left};}}")
+        # The way back comes in under the first row's first input, so that the second row
+        # is drawn below the first (Graphviz would as well put it on top).
+        anchor = f" n{self.top};" if self.top is not None else ""
+        self.emit(None, f"  {{rank=min;{anchor} {left};}}")
+        if self.top is not None:
+            self.emit(None, f"  n{self.top} -> {left} [style=invis];")
         self.emit(None, f"  {tail} -> {right} [arrowhead=none{dashed}];")
         self.emit(None, f"  {left} -> {right} [dir=back, weight=0{dashed}];")
         self.emit(None, f"  {left} -> {head} [arrowhead=none{dashed}];")
@@ -255,6 +261,13 @@ class _Body:
         out = self.graph.output
         self.emit(None, self.helper(STUB, out.id, self.trace.grads[out.id], True))
         self.emit(None, f"  n{out.id} -> {gradient_node(STUB)}:p:w [arrowhead=none];")
+
+
+def _first_row_anchor(trace: Evaluation, row: frozenset[int]) -> int | None:
+    """The first input of the first row that Graphviz puts in the first column, if any."""
+    rank = ranks(trace.graph)
+    return next((n.id for n in trace.graph.nodes
+                 if n.op == INPUT and n.id not in row and rank[n.id] == 0), None)
 
 
 def gradient_node(edge: tuple[int, int]) -> str:

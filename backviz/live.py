@@ -112,10 +112,9 @@ WAITING = 32
 """The most drawings that wait for their turn; past it the answer is 503 at once."""
 MAX_CONNECTIONS = 1024
 """The most connections served at once (or half the process's limit of open files, if that
-is fewer), each by a thread (about 100 KB each): a browser
-opens up to six to one server, so this is many classrooms' pages; the next is answered 503
-and closed. It bounds the threads a flood of connections makes, and is high because silent
-connections hold their place for HEADER_SECONDS each: at 128, four local processes
+is fewer), each by a thread of about 100 KB; a browser opens up to six to one server. The
+next is answered 503 and closed. It bounds the threads a flood makes, and is high because a
+silent connection holds its place for HEADER_SECONDS: at 128, four local processes
 reconnecting as fast as they could kept the page's own requests out."""
 HEADER_SECONDS = 2.0
 """How long a request's line and headers may take to arrive, in all (the token is in them)."""
@@ -582,8 +581,9 @@ def _most_connections() -> int:
     """MAX_CONNECTIONS, or half the files this process may open if that is fewer (a
     desktop's limit is often 1,024): an accept past the limit would fail before the bound."""
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    return MAX_CONNECTIONS if soft == resource.RLIM_INFINITY else max(8, min(MAX_CONNECTIONS,
-                                                                           soft // 2))
+    if soft == resource.RLIM_INFINITY:
+        return MAX_CONNECTIONS
+    return max(8, min(MAX_CONNECTIONS, soft // 2))
 
 
 _TURNED_AWAY = json.dumps({"error": "the server is busy (as many connections as it serves "

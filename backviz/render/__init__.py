@@ -90,7 +90,7 @@ def described(svg: str, trace: Evaluation, style: Style) -> str:
 def to_tikz(trace: Evaluation, style: Style | None = None) -> str:
     """The figure as a TikZ picture in a file that is also a standalone document, drawn
     from Graphviz's layout of the figure (the SVG's): see :mod:`backviz.render.tikz`."""
-    from .tikz import figure_tex  # here, not at the top: only a .tex needs it, and every start paid
+    from .tikz import figure_tex  # here, not at the top: only a .tex needs it (2 ms a start)
 
     style = style or Style()
     n_gates = len(trace.graph.gates)

@@ -58,7 +58,8 @@ def durations(n: int) -> list[int]:
 
 
 def animation(pngs: Sequence[bytes], format: str) -> bytes:
-    """The frames (PNG files of one size) as one animation, looping for ever."""
+    """The frames (PNG files of one size) as one animation: a GIF or an animated PNG that
+    loops for ever, or an MP4 that plays once."""
     if format not in ANIMATIONS:
         raise BackvizError(f"an animation is {', '.join(ANIMATIONS[:-1])} or {ANIMATIONS[-1]}, "
                            f"not {format}")

@@ -96,9 +96,10 @@ def second_row(trace: Evaluation, numbers: Numbers) -> frozenset[int]:
     if wide <= SLIDE_WIDTH or wide > 2 * SLIDE_WIDTH:  # it fits, or two rows cannot
         return frozenset()
     rank = ranks(graph)
+    latest = _latest(graph, rank)
     best: tuple[tuple[int, int, float], frozenset[int]] | None = None
     for cut in sorted({rank[n.id] for n in graph.gates})[1:]:  # a gate on each row
-        row = _row(trace, rank, cut)
+        row = _row(graph, latest, cut)
         lines = crossing(trace, row)
         back = wrapping(trace, row, lines, rank)
         if sum(src not in trace.given_values for src, _ in back) != 1:
@@ -178,17 +179,21 @@ def _steps(graph: Graph) -> list[int]:
     return [2 if n < 2 else 4 for n in graph.uses]
 
 
-def _row(trace: Evaluation, rank: list[int], cut: int) -> frozenset[int]:
-    """The gates that can be drawn in column ``cut`` or later (those after it, and those
-    whose results wait for them, such as a loss's regularisation term), and the inputs
-    all of whose gates are among them."""
-    graph = trace.graph
+def _latest(graph: Graph, rank: list[int]) -> list[int]:
+    """The last column each gate can be drawn in: as late as its gates allow (a loss's
+    regularisation term waits for the last gate, whatever its first column)."""
     step = _steps(graph)
-    latest = list(rank)  # the last column each gate can be drawn in
+    latest = list(rank)
     for node in reversed(graph.gates):
         users = graph.consumers[node.id]
         if users:
             latest[node.id] = min(latest[c] for c in users) - step[node.id]
+    return latest
+
+
+def _row(graph: Graph, latest: list[int], cut: int) -> frozenset[int]:
+    """The gates that can be drawn in column ``cut`` or later (see :func:`_latest`), and
+    the inputs all of whose gates are among them."""
     gates = {n.id for n in graph.gates if latest[n.id] >= cut}
     inputs = {n.id for n in graph.nodes if n.op == INPUT and graph.consumers[n.id]
               and set(graph.consumers[n.id]) <= gates}

@@ -117,6 +117,7 @@ class Numbers:
             return "[" + ", ".join(self.scalar(v) for v in a) + "]"
         return "[" + ", ".join(self.plain(row) for row in a) + "]"  # a matrix, an image...
 
+
 def shares_of(trace: Evaluation, node_id: int) -> list[Any]:
     """The gradient shares of a value, one per use, in the order the figure draws its
     edges: each consumer once, then each of its inputs that is this value."""

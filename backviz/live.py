@@ -261,9 +261,9 @@ def _drawn(ask: _Request, t: Trace, style: Style, frames: int, seconds: float,
         frame, svg = builds.frame(ask, t, style, step, seconds, turn)
         if ask.format == "svg":  # the build's own frame
             return _Drawing(svg.encode("utf-8"), frame.style, frames, step, frame.caption)
-        figure = render(to_dot(t, frame.style, "png"), "png", gates, timeout=seconds)
+        figure = render(to_dot(t, frame.style, "png", seconds), "png", gates, timeout=seconds)
         return _Drawing(figure, frame.style, frames, step, frame.caption)
-    figure = render(to_dot(t, style, ask.format), ask.format, gates, timeout=seconds)
+    figure = render(to_dot(t, style, ask.format, seconds), ask.format, gates, timeout=seconds)
     if ask.format == "svg":  # the command's figure, <desc> included
         figure = described(figure.decode("utf-8"), t, style).encode("utf-8")
     return _Drawing(figure, style, frames)

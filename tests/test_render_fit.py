@@ -97,14 +97,18 @@ def test_inputs_of_a_gate_are_drawn_in_the_order_written(drawn: tuple[str, str, 
     path = next(p for p in FILES if p.stem == name)
     annotated, _ = _figure(path, annotate=True)
     build, _ = _figure(path, note_rows=2)  # a build's master, whose layout its frames keep
+    # And the inputs of different gates that share a column (render/order.py).
+    every = sorted({name for names in inputs for name in names}, key=lambda n: int(n[1:]))
     for figure in (svg, annotated, build):
         assert [svggeom.order_inversions(figure, names) for names in inputs] == [[]] * len(inputs)
+        assert svggeom.order_inversions(figure, every) == []
 
 
 def test_an_rnn_reads_its_inputs_top_to_bottom_step_by_step() -> None:
-    """The gallery's RNN over three steps: x1, x2 and x3, each in its step's column, are
-    drawn x1 above x2 above x3, with one crossing (measured without the file's data, its
-    x3 was on top and its lines crossed 4 times)."""
+    """The gallery's RNN over three steps, written as the lecture writes it (Wh @ h + Wx @ x):
+    x1, x2 and x3, each in its step's column, are drawn x1 above x2 above x3, with one
+    crossing (measured without the file's data, its x3 was on top and its lines crossed 4
+    times; written Wx @ x + Wh @ h, its steps climb and cross 4 times, tests/test_render_order.py)."""
     figure = load(ROOT / "expressions" / "rnn_three_steps.toml")
     svg, _ = _figure(figure.path)
     at = svggeom.node_centres(svg)

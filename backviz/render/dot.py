@@ -20,6 +20,7 @@ from ..evaluate import index_inputs
 from ..graph import INPUT, Node
 from ..ops import OPS
 from ..text import escape, quote, short
+from . import order
 from .boxes import Boxes
 from .fit import ranks, second_row, too_wide, wrapping
 from .labels import circle_text, edge_label, font, gate_label
@@ -46,7 +47,8 @@ _HELPER = "shape=plaintext, width=0, height=0, margin=0"  # a node that is only 
 _PULL = ", weight=4"  # how strongly an edge between two gates keeps them close
 
 
-def to_dot(trace: Evaluation, style: Style | None = None, format: str | None = None) -> str:
+def to_dot(trace: Evaluation, style: Style | None = None, format: str | None = None,
+           timeout: float | None = None) -> str:
     """The figure as DOT source: deterministic, ids from the topological order.
 
     ``format`` is the format it will be drawn in, for its size: a PNG has
@@ -55,16 +57,31 @@ def to_dot(trace: Evaluation, style: Style | None = None, format: str | None = N
     An edge is drawn through a helper (``e{gate}_{k}``) carrying its value and gradient.
     A value used more than once first goes through a stub (``s{id}``) with its total
     gradient, to a fork (``f{id}``) where its edges part, each with its own share.
+
+    Where Graphviz may draw a column's inputs out of the order written, the figure is laid
+    out once to see (bounded by ``timeout`` seconds, as :func:`~backviz.render.backend.render`
+    is), and the columns it drew out of order are tied in order (:mod:`~backviz.render.order`).
     """
     style = style or Style()
+    dot = _written(trace, style, format)
+    if order.at_risk(trace, style.annotate):
+        columns = order.misordered(trace, dot, timeout)
+        if columns:
+            dot = _written(trace, style, format, columns)
+    return dot
+
+
+def _written(trace: Evaluation, style: Style, format: str | None,
+             columns: list[list[int]] | None = None) -> str:
+    """The DOT source, the inputs of ``columns`` tied in the order given."""
     body = _Body(trace, style)
     for node in trace.graph.nodes:
         body.node(node)
     for node in trace.graph.gates:
         body.edges(node)
     body.output_stub()
-    if style.annotate:
-        body.lines[None] += _input_order(trace)
+    body.lines[None] += order.ties([ids for ids in columns or []
+                                    if all(body.boxes.node(i) is None for i in ids)])
     key = [*gate_key(trace, body.texts), *([PICTURE_KEY] if body.pictures else [])]
     lines = [*_header(trace, style, format), *body.boxes.nest(body.lines),
              *_footer(trace, style, key)]
@@ -367,37 +384,6 @@ def _patterns(trace: Evaluation, style: Style) -> list[str]:
                    f"{{rank=same; n{node.id}; c{node.id};}}}}")
         out.append(f"  c{node.id} -> n{node.id} [style=invis];")
     return out
-
-
-def _input_order(trace: Evaluation) -> list[str]:
-    """DOT that draws the inputs of one gate in the order written, top to bottom, for
-    --annotate.
-
-    Graphviz puts an input next to the gate that first uses it, and orders the inputs
-    of one column (rank) by its crossing minimisation: with --annotate's clusters, that
-    put a neuron's x2 above its w2. The inputs of one gate in one column are tied in the
-    order written by invisible edges within the rank. (A figure without the clusters
-    keeps that order by itself, ``ordering=in``, tests/test_render_fit.py checks it on
-    every gallery file; the ties would move its inputs a few points, and the lecture's
-    figures stay as they are.) (Tying every column's inputs so
-    made an RNN over two steps cross six times where it crossed twice: its x2 feeds the
-    second step, drawn below the first.) The columns are worked out as Graphviz ranks
-    them (:func:`~backviz.render.fit.ranks`).
-    """
-    graph = trace.graph
-    rank = ranks(graph)
-    columns: dict[int, list[int]] = {}  # by the column and the gate
-    for node in graph.nodes:
-        if node.op == INPUT and graph.consumers[node.id]:
-            first = min(graph.consumers[node.id], key=lambda c: rank[c])
-            columns.setdefault(rank[node.id] * len(graph.nodes) + first, []).append(node.id)
-    lines = []
-    for ids in columns.values():
-        if len(ids) > 1:
-            names = "; ".join(f"n{i}" for i in ids)
-            lines.append(f"  {{rank=same; {names}; "
-                         + " -> ".join(f"n{i}" for i in ids) + " [style=invis];}")
-    return lines
 
 
 def _large_graph_settings(n_gates: int) -> str:

@@ -45,6 +45,7 @@ wide, sharp on a projector."""
 _LARGE = 300  # from this many gates on, lay out for speed (see _large_graph_settings)
 _HELPER = "shape=plaintext, width=0, height=0, margin=0"  # a node that is only its label
 _PULL = ", weight=4"  # how strongly an edge between two gates keeps them close
+_ROW = ", weight=8"  # how strongly a wrapped chain's line between two gates keeps its row flat
 
 
 def to_dot(trace: Evaluation, style: Style | None = None, format: str | None = None,
@@ -231,7 +232,7 @@ class _Body:
             helper = gradient_node((node.id, k))
             dashed = ", style=dashed" if is_index else ""
             given = is_index or src in self.given  # no gradient drawn
-            pull = _PULL if self._pulls(src) and not fanned else ""
+            pull = "" if fanned else self._pull(src)
             self.emit(self.boxes.common(src, node.id),
                       self.helper((node.id, k), src, None if given else grad, not fanned,
                                   # integers, unless a value read only for its shape (X.shape)
@@ -266,12 +267,19 @@ class _Body:
         self.emit(None, f"  {left} -> {right} [dir=back, weight=0{dashed}];")
         self.emit(None, f"  {left} -> {head} [arrowhead=none{dashed}];")
 
-    def _pulls(self, src: int) -> bool:
-        """Whether the edge from ``src`` pulls its gates together: from a gate that takes
-        a shared value, so that an RNN's Wx @ x3 is drawn at step 3, where x3 comes in,
-        not in the first column with Wx's other uses. (Graphs without shared values,
-        the lecture's figures among them, are laid out as they always were.)"""
-        return self.graph.ops[src] != INPUT and any(self.uses[i] > 1 for i in self.graph.nodes[src].inputs)
+    def _pull(self, src: int) -> str:
+        """The weight of an edge from ``src`` (not through a fork): in a figure that wraps,
+        an edge from a gate weighs more than an input's, so that each row of the chain is
+        drawn flat, its inputs coming in from below (it went down in steps, and its two
+        rows overlapped in height); elsewhere an edge from a gate that takes a shared value
+        pulls its gates together, so that an RNN's Wx @ x3 is drawn at step 3, where x3
+        comes in, not in the first column with Wx's other uses. (Graphs without shared
+        values that fit, the lecture's figures among them, are laid out as they always were.)"""
+        if self.graph.ops[src] == INPUT:
+            return ""
+        if self.wraps:
+            return _ROW
+        return _PULL if any(self.uses[i] > 1 for i in self.graph.nodes[src].inputs) else ""
 
     def output_stub(self) -> None:
         """The output's stub: its value and its gradient, 1, after the last gate."""

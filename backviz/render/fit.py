@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..graph import INPUT, Graph
-from .labels import picture_width
+from .labels import number_cell_width
 from .metrics import GATE, note_width
 from .numbers import Numbers
 
@@ -38,8 +38,6 @@ SLIDE_WIDTH = 1920.0
 """Points: a figure wider than this has labels under 14 px on a 1920 px wide slide."""
 _RANK = 9.0  # points between ranks (the DOT header's ranksep)
 _FONT = 14.0
-_BRACKETS = 8.0  # both brackets
-_PAD = 8.0  # the room a helper keeps around an array (cells' padding, side cells)
 _FORK = 2.2  # the point where the edges of a value used more than once part
 # The inputs' arrays are drawn compactly from this estimated width on: the estimate was
 # within 5% of the drawn width on most of the gallery's and a first course's wide figures.
@@ -240,25 +238,10 @@ def _label(trace: Evaluation, numbers: Numbers, src: int, made: bool, named: boo
     gradient (none for given data), with the value's name before its numbers or, over a
     picture, with its shape above it."""
     value = trace.values[src]
-    wide = _size(value, numbers, made)
+    wide = number_cell_width(value, numbers, made)
     if src not in trace.given_values:
-        wide = max(wide, _size(trace.grads[src], numbers, made))
+        wide = max(wide, number_cell_width(trace.grads[src], numbers, made))
     name = trace.graph.names[src] if named else None
     if np.ndim(value) > 0 and numbers.drawn(value, made) == "picture":  # "xc = 4×3" above
         return max(wide, note_width((f"{name} = " if name else "") + numbers.shape(value), _FONT))
     return wide + (note_width(name + " = ", _FONT) if name else 0.0)
-
-
-def _size(x: Any, numbers: Numbers, made: bool) -> float:
-    """About how wide a value or a gradient is drawn, with the room around it."""
-    a = np.asarray(x)
-    if a.ndim == 0:
-        return note_width(numbers.scalar(a), _FONT)
-    drawn = numbers.drawn(a, made)
-    if drawn == "summary":
-        return note_width(numbers.summary(a), _FONT)
-    if drawn == "picture":
-        return picture_width(a) + _PAD
-    rows = numbers.rows(a)
-    columns = [max(note_width(row[c], _FONT) for row in rows) for c in range(len(rows[0]))]
-    return sum(columns) + 8 * (len(columns) - 1) + _BRACKETS + _PAD

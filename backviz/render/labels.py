@@ -19,11 +19,12 @@ import numpy as np
 
 from ..ops import format_constant
 from ..text import escape, quote
-from .metrics import GATE_FONT, gate_font_size
+from .metrics import GATE_FONT, gate_font_size, note_width
 from .numbers import Numbers, blank
 from .style import HIDDEN, Theme
 
-__all__ = ["circle_text", "edge_label", "font", "gate_label", "picture", "picture_width"]
+__all__ = ["circle_text", "edge_label", "font", "gate_label", "number_cell_width", "picture",
+           "picture_width"]
 
 _LEGIBLE = 9  # points: a constant's decimals are dropped before its circle's text is smaller
 _SMALLEST = 7  # points: a name is set this small whole (sigmoid, Neuron) before it is cut
@@ -37,11 +38,11 @@ def font(text: str, color: str) -> str:
 def _cell_table(cells: list[list[str]], color: str) -> str:
     """An array as a table of right-aligned numbers between square brackets."""
     n_rows = len(cells)
-    bracket = ('<TD ROWSPAN="{n}" WIDTH="4" BORDER="1" SIDES="{sides}" COLOR="{c}"></TD>')
+    bracket = (f'<TD ROWSPAN="{{n}}" WIDTH="{_BRACKET}" BORDER="1" SIDES="{{sides}}" COLOR="{{c}}"></TD>')
     rows = []
     for r, row in enumerate(cells):
         inner = "".join(f'<TD ALIGN="RIGHT" CELLPADDING="1">{font(v, color)}</TD>' if c == 0 else
-                        f'<TD WIDTH="8"></TD><TD ALIGN="RIGHT" CELLPADDING="1">{font(v, color)}</TD>'
+                        f'<TD WIDTH="{_BETWEEN}"></TD><TD ALIGN="RIGHT" CELLPADDING="1">{font(v, color)}</TD>'
                         for c, v in enumerate(row))
         if r == 0:
             inner = (bracket.format(n=n_rows, sides="LTB", c=color) + inner
@@ -59,6 +60,10 @@ def _cell_table(cells: list[list[str]], color: str) -> str:
 
 
 _ROOM = 6  # empty cells on each side of an array, which take 12/13 of any extra width
+_BRACKET = 4  # points: the width of an array's bracket
+_BETWEEN = 8  # points: the space between two columns of an array's numbers
+_AROUND = 8.0  # points: the room a helper keeps around an array (cells' padding, side cells)
+_FONT = 14.0  # the labels' font size (the graph's default)
 _CELL = 11  # points: the side of one number's square in a picture of an array
 
 
@@ -76,6 +81,22 @@ def _number_cell(x: Any, numbers: Numbers, color: str, made: bool = False) -> st
     return _cell_table(numbers.rows(a), color)
 
 
+def number_cell_width(x: Any, numbers: Numbers, made: bool = False) -> float:
+    """About how wide :func:`_number_cell` draws a value (points), with the room a helper
+    keeps around an array: the same four ways of drawing it, measured."""
+    a = np.asarray(x)
+    if a.ndim == 0:
+        return note_width(numbers.scalar(a), _FONT)
+    drawn = numbers.drawn(a, made)
+    if drawn == "summary":
+        return note_width(numbers.summary(a), _FONT)
+    if drawn == "picture":
+        return picture_width(a) + _AROUND
+    rows = numbers.rows(a)
+    columns = [max(note_width(row[c], _FONT) for row in rows) for c in range(len(rows[0]))]
+    return sum(columns) + _BETWEEN * (len(columns) - 1) + 2 * _BRACKET + _AROUND
+
+
 def picture(a: Any, color: str) -> str:
     """An array as a Hinton diagram between brackets: one square per number, its area
     the number's size (the largest fills its place), filled where it is positive and
@@ -87,7 +108,7 @@ def picture(a: Any, color: str) -> str:
     grid = a.reshape(-1, 1) if a.ndim == 1 else a.reshape(-1, a.shape[-1])
     finite = np.abs(grid[np.isfinite(grid)])
     top = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
-    bracket = f'<TD ROWSPAN="{len(grid)}" WIDTH="4" BORDER="1" SIDES="{{}}" COLOR="{color}"></TD>'
+    bracket = f'<TD ROWSPAN="{len(grid)}" WIDTH="{_BRACKET}" BORDER="1" SIDES="{{}}" COLOR="{color}"></TD>'
     rows = []
     for r, row in enumerate(grid):
         cells = "".join(_square(float(v), top, color) for v in row)
@@ -105,7 +126,7 @@ def picture_width(a: Any) -> int:
     """How wide :func:`picture` draws an array (points): its places, the spacing between
     them, and its brackets."""
     n_cols = 1 if np.ndim(a) == 1 else np.shape(a)[-1]
-    return _CELL * n_cols + 8 + (n_cols + 3)
+    return _CELL * n_cols + 2 * _BRACKET + (n_cols + 3)
 
 
 def _square(v: float, top: float, color: str) -> str:

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +105,36 @@ def test_frames_of_one_size_become_one_animation() -> None:
     assert [f.getpixel((0, 0)) for f in frames] == [(255, 255, 255), (255, 0, 0)]
     with pytest.raises(BackvizError, match="an animation is gif, apng or mp4, not webm"):
         animation(pngs, "webm")
+
+
+def test_a_gifs_frames_are_decoded_one_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A long build's decoded frames would not all fit in memory (18 frames of a wide
+    figure at --scale 2 took 781 MB): a GIF's are decoded as they are written, at most two
+    alive at once (the last frame's, for the palette, and the one being written)."""
+    from backviz.render import animate
+
+    alive: list[weakref.ref[Image.Image]] = []
+    most = 0
+    decode = animate._rgb
+
+    def counted(png: bytes) -> Image.Image:
+        nonlocal most
+        frame = decode(png)
+        alive.append(weakref.ref(frame))
+        most = max(most, sum(ref() is not None for ref in alive))
+        return frame
+
+    monkeypatch.setattr(animate, "_rgb", counted)
+    pngs = []
+    for k in range(8):  # one black dot that moves: every frame different, in one palette
+        frame = Image.new("RGB", (40, 20), "white")
+        frame.putpixel((4 * k, 10), (0, 0, 0))
+        out = io.BytesIO()
+        frame.save(out, format="PNG")
+        pngs.append(out.getvalue())
+    frames, _, _ = _frames(io.BytesIO(animation(pngs, "gif")))
+    assert len(frames) == 8 and len(alive) == 9  # the last frame twice: once for the palette
+    assert most <= 2
 
 
 def _video(data: bytes, tmp_path: Path) -> tuple[dict[str, Any], list[Image.Image]]:

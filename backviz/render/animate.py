@@ -20,7 +20,8 @@ import signal
 import subprocess
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from importlib.util import find_spec
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -63,24 +64,37 @@ def animation(pngs: Sequence[bytes], format: str) -> bytes:
     if format not in ANIMATIONS:
         raise BackvizError(f"an animation is {', '.join(ANIMATIONS[:-1])} or {ANIMATIONS[-1]}, "
                            f"not {format}")
-    try:
-        from PIL import Image
-    except ImportError:
+    if find_spec("PIL") is None:
         raise BackvizError("an animation needs Pillow: pip install 'backviz[animate]' (or "
-                           "pip install Pillow)") from None
+                           "pip install Pillow)")
     if format == "mp4":
         return _video(pngs)
-    frames = [Image.open(io.BytesIO(png)).convert("RGB") for png in pngs]
-    if format == "gif":
-        # One palette for every frame, from the last (which has every number and colour).
-        # Maximum coverage keeps the exact colours of the theme (median cut averages them).
-        palette = frames[-1].quantize(colors=64, method=Image.Quantize.MAXCOVERAGE)
-        frames = [f.quantize(palette=palette, dither=Image.Dither.NONE) for f in frames]
+    # A GIF's frames are decoded one at a time, as Pillow writes them (it keeps its own
+    # copy of each, one byte a pixel: a third of a decoded frame); Pillow counts an
+    # animated PNG's frames before it writes them, so they are a list.
+    frames = _gif_frames(pngs) if format == "gif" else iter([_rgb(png) for png in pngs])
+    first = next(frames)
     out = io.BytesIO()
-    frames[0].save(out, format="GIF" if format == "gif" else "PNG", save_all=True,
-                   append_images=frames[1:], duration=durations(len(frames)), loop=0,
-                   optimize=format == "gif")
+    first.save(out, format="GIF" if format == "gif" else "PNG", save_all=True,
+               append_images=frames if format == "gif" else list(frames),
+               duration=durations(len(pngs)), loop=0, optimize=format == "gif")
     return out.getvalue()
+
+
+def _rgb(png: bytes) -> Image:
+    """A frame decoded, in RGB."""
+    from PIL import Image
+
+    return Image.open(io.BytesIO(png)).convert("RGB")
+
+
+def _gif_frames(pngs: Sequence[bytes]) -> Iterator[Image]:
+    """The frames in one palette, from the last frame (which has every number and colour):
+    maximum coverage keeps the exact colours of the theme (median cut averages them)."""
+    from PIL import Image
+
+    palette = _rgb(pngs[-1]).quantize(colors=64, method=Image.Quantize.MAXCOVERAGE)
+    return (_rgb(png).quantize(palette=palette, dither=Image.Dither.NONE) for png in pngs)
 
 
 def _video(pngs: Sequence[bytes]) -> bytes:
@@ -180,9 +194,7 @@ def _end(encoder: subprocess.Popen[bytes]) -> None:
 def _frame(png: bytes) -> Image:
     """A video's frame from a PNG: RGB, made smaller to fit :data:`MAX_VIDEO` if it is
     larger (a wide build at a large --scale; players take at most 4K), its sides even."""
-    from PIL import Image
-
-    frame = Image.open(io.BytesIO(png)).convert("RGB")
+    frame = _rgb(png)
     if frame.width > MAX_VIDEO[0] or frame.height > MAX_VIDEO[1]:
         frame.thumbnail(MAX_VIDEO)
     return _even(frame)

@@ -13,7 +13,6 @@ the one with the fewest (an RNN written Wx @ x + Wh @ h: 1 -> 4, docs/figures.md
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING
 
 from ..errors import GraphvizNotFoundError
@@ -46,6 +45,8 @@ def misordered(trace: Evaluation, dot: str, timeout: float | None = None) -> lis
     """The columns of the figure ``dot`` draws whose inputs are out of the order written
     (the order they first appear in: their ids), each as its inputs' ids in that order;
     none where Graphviz is not installed (the DOT is written all the same)."""
+    import json  # here, not at the top: only a figure at risk reads a layout
+
     try:
         drawing = json.loads(render(dot, "json", len(trace.graph.gates), timeout=timeout))
     except GraphvizNotFoundError:

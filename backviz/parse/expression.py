@@ -36,6 +36,9 @@ _PRECEDENCE = {"<": 1, "<=": 1, ">": 1, ">=": 1, "==": 1, "!=": 1,
 _PREFIX = 4
 _RIGHT_ASSOCIATIVE = frozenset(["**", "^"])
 _CONSTANTS = {"pi": math.pi, "e": math.e}  # math.pi, np.e...: only with a prefix
+# The names that may be something other than a new input where they stand: Python's words,
+# and the functions (but for the names of numpy's that a program may give its own values).
+_RESERVED = PYTHON_WORDS | (KNOWN - NAMES_OF_VALUES)
 
 
 @dataclass(slots=True)
@@ -105,6 +108,9 @@ class Names:
     gates: Mapping[str, UserGate]
     assigned_at: Mapping[str, int]
     defined_at: Mapping[str, int]
+    taken: frozenset[str] = frozenset()
+    """Every name the program assigns or defines a gate as, none of which is a new input:
+    one set, so that a new name is known to be an input with one look-up."""
 
 
 class Expression:
@@ -214,8 +220,22 @@ class Expression:
         raise self.source.error(_unknown_function(token, gates), k, UnknownFunctionError)
 
     def name(self, k: int) -> Value:
-        """A name at k that does not name a value yet: a constant, or a new input."""
+        """A name at k that does not name a value yet: a new input, or a constant."""
         token = self.tokens[k]
+        # A sum of products meets a new name at every input: one cheap test tells a plain
+        # name (a dot is in a name only after its prefix, np.e), and only the others are
+        # asked what they are.
+        if token in _RESERVED or token in self.names.taken or self.defining is not None \
+                or "." in token:
+            constant = self.reserved_name(token, k)
+            if constant is not None:
+                return constant
+        node = self.scope[token] = self.builder.add(INPUT, (), k, k, k + 1, name=token)
+        return node
+
+    def reserved_name(self, token: str, k: int) -> Const | None:
+        """A name at k that may not be a new input: its constant (``np.pi``), or the error
+        that says what it is; None if it is an input after all (``lambda*2``)."""
         if token in PYTHON_WORDS:
             outside = outside_the_language(token, called=False, following=self.tokens[k + 1])
             if outside is not None:
@@ -233,8 +253,7 @@ class Expression:
             raise self.fail(f"'{token}' is a function: call it as {token}(...)", k)
         if self.defining is not None or token in self.names.assigned_at:
             raise self.not_an_input(token, k)
-        node = self.scope[token] = self.builder.add(INPUT, (), k, k, k + 1, name=token)
-        return node
+        return None
 
     def not_an_input(self, token: str, k: int) -> PositionedError:
         """A name used before it is given a value is an input, but not in a user gate's

@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from ..errors import InvalidIndexError, PositionedError, UnknownFunctionError
@@ -41,24 +40,29 @@ _CONSTANTS = {"pi": math.pi, "e": math.e}  # math.pi, np.e...: only with a prefi
 _RESERVED = PYTHON_WORDS | (KNOWN - NAMES_OF_VALUES)
 
 
-@dataclass(slots=True)
+# The records of the two stacks are plain classes with slots, or named tuples: one is made
+# per operand and operator of a 100,000-term sum, and a dataclass would cost as much to
+# make and more to define (the command imports this module at each start).
 class _Operand:
     """A value on the operand stack, and the tokens it is written as, first .. last - 1."""
 
-    value: Value
-    first: int
-    last: int
+    __slots__ = ("first", "last", "value")
+
+    def __init__(self, value: Value, first: int, last: int) -> None:
+        self.value = value
+        self.first = first
+        self.last = last
 
 
-# Not frozen, nor a NamedTuple: one is made per operator of a 100,000-term sum, and a
-# plain slots dataclass is the cheapest record to make.
-@dataclass(slots=True)
 class _Binary:
     """A binary operator waiting for its right operand."""
 
-    precedence: int
-    symbol: str
-    token: int
+    __slots__ = ("precedence", "symbol", "token")
+
+    def __init__(self, precedence: int, symbol: str, token: int) -> None:
+        self.precedence = precedence
+        self.symbol = symbol
+        self.token = token
 
 
 class _Prefix(NamedTuple):
@@ -84,24 +88,25 @@ class _Keyword(NamedTuple):
     token: int
 
 
-@dataclass(slots=True)
 class _Call:
     """An open call: the function's name (as written), its positional arguments so far
     (a method's value counts as the first), its keywords, and where it is first written."""
 
-    name: str
-    token: int
-    args: int = 1
-    keywords: dict[str, _Keyword] = field(default_factory=dict)
-    precedence: int = 0
-    first: int = -1
+    __slots__ = ("args", "first", "keywords", "name", "token")
+    precedence = 0  # a bracket's: no operator arriving after it applies what is before it
+
+    def __init__(self, name: str, token: int, first: int = -1) -> None:
+        self.name = name
+        self.token = token
+        self.first = first
+        self.args = 1
+        self.keywords: dict[str, _Keyword] = {}
 
 
 _Pending = _Binary | _Prefix | _Paren | _Call
 
 
-@dataclass(frozen=True)
-class Names:
+class Names(NamedTuple):
     """What the program around an expression has named: its user gates, and where each
     name is first assigned and each gate defined (token indexes), for the messages."""
 

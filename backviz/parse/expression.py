@@ -13,7 +13,6 @@ one of lower binding power arrives, a call when its ``)`` does. Nothing recurses
 from __future__ import annotations
 
 import math
-import unicodedata
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
@@ -591,6 +590,8 @@ def _bad_character(char: str) -> str:
     if char in _LOOKALIKES:
         return f"unexpected character {char!r}: write {_LOOKALIKES[char]}"
     if char.isalpha():
+        import unicodedata  # only for this message, as difflib for the one above
+
         return (f"unexpected character {char!r}: names are ASCII letters, digits and _ "
                 f"(e.g. {unicodedata.name(char, 'x').split()[-1].lower()})")
     return f"unexpected character {char!r}"

@@ -22,7 +22,7 @@ import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, TypeVar
@@ -577,8 +577,7 @@ def _check_name(name: str) -> str:
 
 # --- how to draw: what the options ask of every figure -----------------------------------
 
-@dataclass(frozen=True)
-class Asked:
+class Asked(NamedTuple):
     """What the options ask of every figure: where, how it looks, what the teaching mode adds."""
 
     output: str | None = None

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import unicodedata
-
 __all__ = [
     "BackvizError",
     "ExpressionSyntaxError",
@@ -50,6 +48,8 @@ def caret_lines(source: str, column: int) -> str:
 
 def _cells(char: str) -> int:
     """How many terminal cells a character takes: 2 for a wide one, 0 for a combining mark."""
+    import unicodedata  # only for a message: a run without an error never needs it
+
     if unicodedata.combining(char):
         return 0
     return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1

@@ -17,16 +17,20 @@ __all__ = ["END", "NAME_START", "NUMBER_START", "PREFIXES", "Source", "function_
 # Every token: a name (with an optional math./np./numpy. prefix, and np.linalg.), an operator,
 # a comparison or an ellipsis, or
 # punctuation, a number, a line break, a comment, a backslash line continuation, or else one
-# bad character. Spaces, tabs and carriage returns are skipped (nothing here matches them).
+# bad character. Spaces, tabs and carriage returns are skipped (nothing here matches them);
+# the spaces and tabs before a token are read as part of its match, outside its group, so
+# that the scan does not try every alternative at each of them.
 # A control character (NUL, a vertical tab, ESC) is a bad character even in a comment or where
 # a regex counts it as a space: the text is the figure's title, and XML refuses it.
 # The most frequent tokens come first.
 _TOKEN = re.compile(
+    r"[ \t]*+("
     r"(?:(?:math|numpy|np)\.(?:linalg\.)?)?[A-Za-z_][A-Za-z0-9_]*"
     r"|\*\*=?|[-+*/@]=|[<>=!]=|[-+*/^@(),=<>\[\];\n]|\r(?!\n)|\u2028|\.\.\."
     r"|(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
     r"|#[^\n\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*|\\\r?\n"
     r"|\S|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
+    r")"
 )
 
 END = ""
@@ -58,7 +62,7 @@ def split(text: str) -> list[str]:
 
 def offsets(text: str) -> list[tuple[int, int]]:
     """Where each token of :func:`split` starts and ends; then, for the end, (len, len)."""
-    spans = [m.span() for m in _TOKEN.finditer(text) if _kept(m.group())]
+    spans = [m.span(1) for m in _TOKEN.finditer(text) if _kept(m.group(1))]
     return [*spans, (len(text), len(text))]
 
 

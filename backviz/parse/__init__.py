@@ -106,7 +106,6 @@ class _Program:
         self.assigned_at: dict[str, int] = {}  # each name's first assignment (its token)
         self.defined_at: dict[str, int] = {}  # each user gate's definition (its token)
         self.data: dict[str, int] = {}  # the names declared data, and where
-        self.names = Names(self.gates, self.assigned_at, self.defined_at)
 
     def fail(self, message: str, token: int) -> PositionedError:
         return self.source.error(message, token)
@@ -121,7 +120,7 @@ class _Program:
             message = ("the expression is empty" if not text.strip() else
                        "there is nothing to compute: the program has only comments")
             raise ExpressionSyntaxError(message, text, 0)
-        self.note_names(statements)
+        self.names = self.note_names(statements)
         output: Value | None = None
         for s in statements:
             output = self.run(s, last=s is statements[-1])
@@ -130,7 +129,7 @@ class _Program:
         # A lone expression is a tree whose root is the output: every node is used by it.
         return self.graph(output, every_node_used=len(statements) == 1)
 
-    def note_names(self, statements: list[Statement]) -> None:
+    def note_names(self, statements: list[Statement]) -> Names:
         """Know every assigned name and user gate before the first statement runs, to say
         where one is assigned when it is used too early."""
         tokens = self.tokens
@@ -140,6 +139,8 @@ class _Program:
                 self.defined_at.setdefault(name, s.first)
             elif assigns(tokens, s.first):
                 self.assigned_at.setdefault(name, s.first)
+        return Names(self.gates, self.assigned_at, self.defined_at,
+                     taken=frozenset([*self.assigned_at, *self.defined_at]))
 
     def run(self, s: Statement, last: bool) -> Value | None:
         """Run one statement; its value, if it has one."""
@@ -368,12 +369,13 @@ class _Program:
         """The graph of what the output depends on; statements it does not use are left out."""
         if every_node_used:
             kept: range | list[int] = range(output + 1)
+            bindings = dict(self.scope)  # the output is the last node: every name is bound
         else:
             used = self.builder.used_by(output)
             self.warn_unused(output, used)
             kept = [i for i in range(output + 1) if used[i]]
+            bindings = {name: node for name, node in self.scope.items() if node <= output}
         builder = self.builder
-        bindings = {name: node for name, node in self.scope.items() if node <= output}
         if len(kept) < len(builder):  # number the nodes that are left, in the same order
             builder, new = builder.pruned(kept)
             bindings = {name: new[node] for name, node in bindings.items() if node in new}

@@ -8,8 +8,7 @@ Positions are token indexes of the :class:`~backviz.tokens.Source`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -25,12 +24,14 @@ MAX_NODES = 1_000_000
 and so on, doubles with each definition, and 30 lines would make a billion."""
 
 
-@dataclass(slots=True)
 class Const:
     """A folded constant, and the token it was written at."""
 
-    value: float
-    token: int
+    __slots__ = ("token", "value")
+
+    def __init__(self, value: float, token: int) -> None:
+        self.value = value
+        self.token = token
 
 
 Value = int | Const
@@ -43,8 +44,7 @@ _T = TypeVar("_T")
 _Row = tuple[str, tuple[int, ...], str | None, Param, int, int, int]
 
 
-@dataclass(frozen=True)
-class UserGate:
+class UserGate(NamedTuple):
     """A user gate: its parameters, and its body as a small graph to inline at each call."""
 
     name: str

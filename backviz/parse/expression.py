@@ -13,9 +13,7 @@ one of lower binding power arrives, a call when its ``)`` does. Nothing recurses
 from __future__ import annotations
 
 import math
-import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from ..errors import InvalidIndexError, PositionedError, UnknownFunctionError
@@ -36,26 +34,34 @@ _PRECEDENCE = {"<": 1, "<=": 1, ">": 1, ">=": 1, "==": 1, "!=": 1,
 _PREFIX = 4
 _RIGHT_ASSOCIATIVE = frozenset(["**", "^"])
 _CONSTANTS = {"pi": math.pi, "e": math.e}  # math.pi, np.e...: only with a prefix
+# The names that may be something other than a new input where they stand: Python's words,
+# and the functions (but for the names of numpy's that a program may give its own values).
+_RESERVED = PYTHON_WORDS | (KNOWN - NAMES_OF_VALUES)
 
 
-@dataclass(slots=True)
+# The records of the two stacks are plain classes with slots, or named tuples: one is made
+# per operand and operator of a 100,000-term sum, and a dataclass would cost as much to
+# make and more to define (the command imports this module at each start).
 class _Operand:
     """A value on the operand stack, and the tokens it is written as, first .. last - 1."""
 
-    value: Value
-    first: int
-    last: int
+    __slots__ = ("first", "last", "value")
+
+    def __init__(self, value: Value, first: int, last: int) -> None:
+        self.value = value
+        self.first = first
+        self.last = last
 
 
-# Not frozen, nor a NamedTuple: one is made per operator of a 100,000-term sum, and a
-# plain slots dataclass is the cheapest record to make.
-@dataclass(slots=True)
 class _Binary:
     """A binary operator waiting for its right operand."""
 
-    precedence: int
-    symbol: str
-    token: int
+    __slots__ = ("precedence", "symbol", "token")
+
+    def __init__(self, precedence: int, symbol: str, token: int) -> None:
+        self.precedence = precedence
+        self.symbol = symbol
+        self.token = token
 
 
 class _Prefix(NamedTuple):
@@ -81,30 +87,34 @@ class _Keyword(NamedTuple):
     token: int
 
 
-@dataclass(slots=True)
 class _Call:
     """An open call: the function's name (as written), its positional arguments so far
     (a method's value counts as the first), its keywords, and where it is first written."""
 
-    name: str
-    token: int
-    args: int = 1
-    keywords: dict[str, _Keyword] = field(default_factory=dict)
-    precedence: int = 0
-    first: int = -1
+    __slots__ = ("args", "first", "keywords", "name", "token")
+    precedence = 0  # a bracket's: no operator arriving after it applies what is before it
+
+    def __init__(self, name: str, token: int, first: int = -1) -> None:
+        self.name = name
+        self.token = token
+        self.first = first
+        self.args = 1
+        self.keywords: dict[str, _Keyword] = {}
 
 
 _Pending = _Binary | _Prefix | _Paren | _Call
 
 
-@dataclass(frozen=True)
-class Names:
+class Names(NamedTuple):
     """What the program around an expression has named: its user gates, and where each
     name is first assigned and each gate defined (token indexes), for the messages."""
 
     gates: Mapping[str, UserGate]
     assigned_at: Mapping[str, int]
     defined_at: Mapping[str, int]
+    taken: frozenset[str] = frozenset()
+    """Every name the program assigns or defines a gate as, none of which is a new input:
+    one set, so that a new name is known to be an input with one look-up."""
 
 
 class Expression:
@@ -214,8 +224,22 @@ class Expression:
         raise self.source.error(_unknown_function(token, gates), k, UnknownFunctionError)
 
     def name(self, k: int) -> Value:
-        """A name at k that does not name a value yet: a constant, or a new input."""
+        """A name at k that does not name a value yet: a new input, or a constant."""
         token = self.tokens[k]
+        # A sum of products meets a new name at every input: one cheap test tells a plain
+        # name (a dot is in a name only after its prefix, np.e), and only the others are
+        # asked what they are.
+        if token in _RESERVED or token in self.names.taken or self.defining is not None \
+                or "." in token:
+            constant = self.reserved_name(token, k)
+            if constant is not None:
+                return constant
+        node = self.scope[token] = self.builder.add(INPUT, (), k, k, k + 1, name=token)
+        return node
+
+    def reserved_name(self, token: str, k: int) -> Const | None:
+        """A name at k that may not be a new input: its constant (``np.pi``), or the error
+        that says what it is; None if it is an input after all (``lambda*2``)."""
         if token in PYTHON_WORDS:
             outside = outside_the_language(token, called=False, following=self.tokens[k + 1])
             if outside is not None:
@@ -233,8 +257,7 @@ class Expression:
             raise self.fail(f"'{token}' is a function: call it as {token}(...)", k)
         if self.defining is not None or token in self.names.assigned_at:
             raise self.not_an_input(token, k)
-        node = self.scope[token] = self.builder.add(INPUT, (), k, k, k + 1, name=token)
-        return node
+        return None
 
     def not_an_input(self, token: str, k: int) -> PositionedError:
         """A name used before it is given a value is an input, but not in a user gate's
@@ -567,6 +590,8 @@ def _bad_character(char: str) -> str:
     if char in _LOOKALIKES:
         return f"unexpected character {char!r}: write {_LOOKALIKES[char]}"
     if char.isalpha():
+        import unicodedata  # only for this message, as difflib for the one above
+
         return (f"unexpected character {char!r}: names are ASCII letters, digits and _ "
                 f"(e.g. {unicodedata.name(char, 'x').split()[-1].lower()})")
     return f"unexpected character {char!r}"

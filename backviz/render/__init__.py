@@ -24,7 +24,6 @@ name is imported from the module that owns it.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -90,6 +89,8 @@ def described(svg: str, trace: Evaluation, style: Style) -> str:
 def to_tikz(trace: Evaluation, style: Style | None = None) -> str:
     """The figure as a TikZ picture in a file that is also a standalone document, drawn
     from Graphviz's layout of the figure (the SVG's): see :mod:`backviz.render.tikz`."""
+    import json  # here too: of the command's formats, only a .tex reads dot's JSON
+
     from .tikz import figure_tex  # here, not at the top: only a .tex needs it (2 ms a start)
 
     style = style or Style()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import os
 import re
 import shutil
@@ -110,6 +109,8 @@ def json_chunks(trace: Evaluation) -> Iterator[bytes]:
     array at a time is turned into a list and text (a writer that takes the pieces as they
     come holds about one array's worth: 0.4 GB at the peak for that matrix, not 1.4 GB).
     """
+    import json  # only for JSON: a figure's start does not need it (1.5 ms)
+
     arrays: list[Any] = []
 
     def held(x: Any) -> Any:  # an array: a marker now, encoded when written

@@ -11,7 +11,6 @@ import math
 import re
 import warnings
 from collections.abc import Sequence
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -134,6 +133,8 @@ def adding_up(numbers: Numbers, terms: Sequence[Any], total: Any, most: int = 4)
     7.79 + 7.79 = 15.59, at three 7.795 + 7.795 = 15.590. Arrays written by their shape,
     and nan or inf, keep the numbers as they are.
     """
+    from decimal import Decimal  # only for a value used twice: most starts never need it
+
     arrays = [np.asarray(x, dtype=np.float64) for x in (total, *terms)]
     if arrays[0].size > numbers.max_elements or not all(np.isfinite(a).all() for a in arrays):
         return numbers

@@ -64,6 +64,18 @@ def test_the_columns_out_of_order_are_found_and_tied_in_order() -> None:
     assert order.ties([[wx, wh]]) == [f"  {{rank=same; n{wx}; n{wh}; n{wx} -> n{wh} [style=invis];}}"]
 
 
+def test_once_a_column_is_out_of_order_every_column_is_tied() -> None:
+    """Graphviz draws b above a; tied alone, a above b, it drew e above c in the next column.
+    Every column of inputs is tied, c and e's as drawn at first."""
+    t = backviz.trace("m = max(a, b)\nd = c - b\np = e * a\nout = d + p + m", a=2, b=3, c=1, e=4)
+    a, b, c, e = (t.graph.input_ids[name] for name in "abce")
+    assert order.misordered(t, _written(t, Style(), "svg")) == [[a, b]]
+    assert order.misordered(t, _written(t, Style(), "svg", [[a, b]])) == [[c, e]]
+    assert order.to_tie(t, _written(t, Style(), "svg")) == [[a, b], [c, e]]
+    assert order.misordered(t, to_dot(t, Style(), "svg")) == []
+    assert svggeom.order_inversions(to_svg(t), _inputs(t)) == []
+
+
 def test_figures_that_cannot_go_out_of_order_are_not_laid_out_twice() -> None:
     # No shared value: every gate keeps its inputs' order itself (ordering=in).
     assert not order.at_risk(backviz.trace("(x+y)*z", x=-2, y=5, z=-4), annotate=False)

@@ -61,15 +61,15 @@ def to_dot(trace: Evaluation, style: Style | None = None, format: str | None = N
 
     Where Graphviz may draw a column's inputs out of the order written, the figure is laid
     out once to see (bounded by ``timeout`` seconds, as :func:`~backviz.render.backend.render`
-    is), and the columns it drew out of order are tied in order (:mod:`~backviz.render.order`).
+    is), and if it drew a column out of order, every column's inputs are tied in order
+    (:mod:`~backviz.render.order`).
     """
     style = style or Style()
     dot = _written(trace, style, format)
-    if order.at_risk(trace, style.annotate):
-        columns = order.misordered(trace, dot, timeout)
-        if columns:
-            dot = _written(trace, style, format, columns)
-    return dot
+    if not order.at_risk(trace, style.annotate):
+        return dot
+    columns = order.to_tie(trace, dot, timeout)
+    return _written(trace, style, format, columns) if columns else dot
 
 
 def _written(trace: Evaluation, style: Style, format: str | None,

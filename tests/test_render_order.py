@@ -17,7 +17,7 @@ import svggeom
 
 import backviz
 from backviz.gallery import load
-from backviz.render import Style, order, render, to_dot, to_svg
+from backviz.render import Style, order, render, to_bytes, to_dot, to_svg
 from backviz.render.dot import _written
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -95,6 +95,21 @@ def test_the_dot_is_written_without_graphviz(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("PATH", "/nonexistent")
     dot = to_dot(t, STYLE)
     assert dot.startswith("digraph") and dot == _written(t, STYLE, None)
+
+
+def test_the_dot_is_written_where_graphviz_fails_to_lay_it_out(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """--format dot, --format json and t.to_dot() need no Graphviz: one that fails (or takes
+    too long) on the layout that checks the order does not stop the DOT. A figure drawn
+    from it still fails, with Graphviz's message."""
+    (tmp_path / "dot").write_text("#!/bin/sh\necho 'dot: out of memory' >&2\nexit 3\n")
+    (tmp_path / "dot").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    t = _rnn()
+    assert to_dot(t, STYLE) == _written(t, STYLE, None)
+    assert to_bytes(t, "dot", STYLE).decode() == _written(t, STYLE, "dot")
+    with pytest.raises(backviz.RenderError, match=r"status 3.*out of memory"):
+        to_svg(t, STYLE)
 
 
 def test_the_course_notes_staged_figure_is_checked_and_left_as_it_was() -> None:

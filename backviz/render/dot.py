@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..errors import RenderError
 from ..evaluate import index_inputs
 from ..graph import INPUT, Node
 from ..ops import OPS
@@ -62,13 +63,21 @@ def to_dot(trace: Evaluation, style: Style | None = None, format: str | None = N
     Where Graphviz may draw a column's inputs out of the order written, the figure is laid
     out once to see (bounded by ``timeout`` seconds, as :func:`~backviz.render.backend.render`
     is), and if it drew a column out of order, every column's inputs are tied in order
-    (:mod:`~backviz.render.order`).
+    (:mod:`~backviz.render.order`). Where that layout fails or takes too long, the DOT
+    itself (``format`` None or ``"dot"``) is written without ties.
     """
     style = style or Style()
     dot = _written(trace, style, format)
     if not order.at_risk(trace, style.annotate):
         return dot
-    columns = order.to_tie(trace, dot, timeout)
+    try:
+        columns = order.to_tie(trace, dot, timeout)
+    except RenderError:
+        if format not in (None, "dot"):
+            raise
+        # The DOT is what is asked for, and needs no Graphviz: as where there is none, it
+        # is written with Graphviz's own order.
+        return dot
     return _written(trace, style, format, columns) if columns else dot
 
 

@@ -251,19 +251,27 @@ def _draw(ask: _Request, t: Trace, seconds: float, large: threading.Lock | None,
             lock.release()
 
 
+def _within(seconds: float, t: Trace, style: Style, format: str) -> bytes:
+    """The figure drawn in ``seconds`` in all: the layout that checks its inputs' order,
+    where it has one (:func:`~backviz.render.dot.to_dot`), and the drawing."""
+    start = time.monotonic()
+    dot = to_dot(t, style, format, seconds)
+    left = seconds - (time.monotonic() - start)
+    return render(dot, format, len(t.graph.gates), timeout=max(left, 0.001))
+
+
 def _drawn(ask: _Request, t: Trace, style: Style, frames: int, seconds: float,
            builds: _Builds, turn: _Turn) -> _Drawing:
     """The frame ``ask.step`` of the build (its SVG drawn from the build's one layout), or
     the figure."""
-    gates = len(t.graph.gates)
     if ask.step is not None and frames:
         step = min(ask.step, frames - 1)
         frame, svg = builds.frame(ask, t, style, step, seconds, turn)
         if ask.format == "svg":  # the build's own frame
             return _Drawing(svg.encode("utf-8"), frame.style, frames, step, frame.caption)
-        figure = render(to_dot(t, frame.style, "png", seconds), "png", gates, timeout=seconds)
+        figure = _within(seconds, t, frame.style, "png")
         return _Drawing(figure, frame.style, frames, step, frame.caption)
-    figure = render(to_dot(t, style, ask.format, seconds), ask.format, gates, timeout=seconds)
+    figure = _within(seconds, t, style, ask.format)
     if ask.format == "svg":  # the command's figure, <desc> included
         figure = described(figure.decode("utf-8"), t, style).encode("utf-8")
     return _Drawing(figure, style, frames)

@@ -68,33 +68,36 @@ _CELL = 11  # points: the side of one number's square in a picture of an array
 
 
 def _number_cell(x: Any, numbers: Numbers, color: str, made: bool = False) -> str:
-    """A value's cell: a number, an array's numbers between brackets, a picture of
-    them (:func:`picture`), or its shape and range (see :meth:`Numbers.drawn`)."""
-    a = np.asarray(x)
-    if a.ndim == 0:
-        return font(numbers.scalar(a), color)
-    drawn = numbers.drawn(a, made)
-    if drawn == "summary":
-        return font(numbers.summary(a), color)
-    if drawn == "picture":
+    """A value's cell: a number, its shape and range, a picture of an array's numbers
+    (:func:`picture`), or the numbers between brackets (see :meth:`Numbers.drawn`)."""
+    a, text = _drawn(x, numbers, made)
+    if text is not None:
+        return font(text, color)
+    if numbers.drawn(a, made) == "picture":
         return picture(a, color)
     return _cell_table(numbers.rows(a), color)
 
 
 def number_cell_width(x: Any, numbers: Numbers, made: bool = False) -> float:
     """About how wide :func:`_number_cell` draws a value (points), with the room a helper
-    keeps around an array: the same four ways of drawing it, measured."""
-    a = np.asarray(x)
-    if a.ndim == 0:
-        return note_width(numbers.scalar(a), _FONT)
-    drawn = numbers.drawn(a, made)
-    if drawn == "summary":
-        return note_width(numbers.summary(a), _FONT)
-    if drawn == "picture":
+    keeps around an array."""
+    a, text = _drawn(x, numbers, made)
+    if text is not None:
+        return note_width(text, _FONT)
+    if numbers.drawn(a, made) == "picture":
         return picture_width(a) + _AROUND
     rows = numbers.rows(a)
     columns = [max(note_width(row[c], _FONT) for row in rows) for c in range(len(rows[0]))]
     return sum(columns) + _BETWEEN * (len(columns) - 1) + 2 * _BRACKET + _AROUND
+
+
+def _drawn(x: Any, numbers: Numbers, made: bool) -> tuple[np.ndarray, str | None]:
+    """The value as an array, and its text where it is drawn as one line of text (a
+    number, or an array's shape and range); None for an array drawn as an array."""
+    a = np.asarray(x)
+    if a.ndim == 0:
+        return a, numbers.scalar(a)
+    return a, numbers.summary(a) if numbers.drawn(a, made) == "summary" else None
 
 
 def picture(a: Any, color: str) -> str:

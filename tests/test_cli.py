@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from backviz import __version__
-from backviz.cli import figure_name
+from backviz.cli.targets import figure_name
 
 FIG1 = ["(x+y)*z", "--x", "-2", "--y", "5", "--z", "-4"]
 

@@ -238,7 +238,7 @@ def test_a_folder_is_drawn_in_parallel_and_written_in_order(tmp_path: Path, monk
 
     at_once, most = 0, 0
     lock = threading.Lock()
-    draw = backviz.cli.to_bytes
+    draw = backviz.cli.pipeline.to_bytes
 
     def slow_draw(*args, **kwargs):  # type: ignore[no-untyped-def]
         nonlocal at_once, most
@@ -250,8 +250,8 @@ def test_a_folder_is_drawn_in_parallel_and_written_in_order(tmp_path: Path, monk
             at_once -= 1
         return draw(*args, **kwargs)
 
-    monkeypatch.setattr(backviz.cli, "to_bytes", slow_draw)
-    monkeypatch.setattr(backviz.cli.os, "cpu_count", lambda: 3)
+    monkeypatch.setattr(backviz.cli.pipeline, "to_bytes", slow_draw)
+    monkeypatch.setattr(backviz.cli.pipeline.os, "cpu_count", lambda: 3)
     result = CliRunner().invoke(cli, ["expressions"])
     assert result.exit_code == 2
     heads = [f"expressions/{p.name}:\n" for p in sorted(folder.glob("*.toml"))]

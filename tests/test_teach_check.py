@@ -12,8 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 import backviz
-from backviz import cli as cli_module
-from backviz.cli import cli
+from backviz.cli import cli, pipeline
 from backviz.teach import SAMPLE, check, check_lines
 
 
@@ -82,7 +81,7 @@ def test_the_command_samples_unless_check_all(tmp_path, monkeypatch) -> None:  #
 
 def test_progress_goes_to_stderr_once_a_check_takes_more_than_a_second(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     clock = itertools.count(0.0, 0.75)  # every look at the clock: 0.75 s later
-    monkeypatch.setattr(cli_module.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(pipeline.time, "monotonic", lambda: next(clock))
     code, out, err = run("sum(x*x)", "--x", str(list(range(1, 31))), "--check")
     assert code == 0
     assert "checking gradients:" not in out

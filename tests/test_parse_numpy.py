@@ -86,6 +86,7 @@ PROGRAMS = [
     "loss = np.sum(np.where(X > 0, X, 0.1 * X))",
     "r = X - M\nloss = np.sum(np.where(np.abs(r) < delta, 0.5 * r ** 2, delta * (np.abs(r) - 0.5 * delta)))",
     "loss = np.sum(np.where(X <= v, X, 0)) + np.sum(np.where(0 >= X, 1, M))",
+    "loss = np.sum(np.where(1 > 0, X, 0.1 * X)) + np.sum(np.where(0 > 1, 0.5 * X, 2 * X))",
     "loss = np.sum((X != M) * X + (X == X) * M)",
 ]
 
@@ -242,6 +243,16 @@ def test_the_pasted_gallery_losses_are_what_numpy_computes(name: str) -> None:
             figure.expression, anp, {**others, var: x}))(floats[var])
         np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12,
                                    err_msg=f"d/d{var} (autograd)")
+
+
+def test_a_constant_condition_leaves_the_other_branch_out() -> None:
+    """np.where(1 > 0, W, 0.1 * W) is W: the branch 0.1 * W, made before the condition is
+    known to be a number, is left out of the graph (its gradient was None: a crash)."""
+    t = backviz.trace("np.sum(np.where(1 > 0, W, 0.1 * W))", W=[1.0, 2.0])
+    assert [n.op for n in t.graph.nodes] == ["input", "sum"]
+    t = backviz.trace("np.sum(np.where(0 > 1, M, 2 * X))", X=[1.0, 2.0])
+    assert t.graph.variables == ("X",)
+    np.testing.assert_array_equal(t.gradients["X"], [2.0, 2.0])
 
 
 def test_numpy_names_may_name_values_as_in_python() -> None:

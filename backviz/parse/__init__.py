@@ -126,8 +126,10 @@ class _Program:
             output = self.run(s, last=s is statements[-1])
         if isinstance(output, Const) or output is None:
             raise self.fail("the expression has no variables, so there is no gradient to draw", 0)
-        # A lone expression is a tree whose root is the output: every node is used by it.
-        return self.graph(output, every_node_used=len(statements) == 1)
+        # A lone expression is a tree whose root is the output: every node is used by it,
+        # but for a branch that np.where's constant condition leaves out.
+        return self.graph(output, every_node_used=len(statements) == 1
+                          and not self.builder.left_out)
 
     def note_names(self, statements: list[Statement]) -> Names:
         """Know every assigned name and user gate before the first statement runs, to say

@@ -67,6 +67,8 @@ class Builder:
         self.firsts: list[int] = []  # and the tokens it spans, firsts[i] .. lasts[i] - 1
         self.lasts: list[int] = []
         self.groups: list[Group] = []
+        self.left_out = False
+        """A node was made that the expression then left out, which the output does not use."""
 
     def __len__(self) -> int:
         return len(self.ops)

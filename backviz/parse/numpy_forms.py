@@ -217,8 +217,10 @@ def structural(builder: Builder, function: str, args: list[Value], token: int, f
 def _where(builder: Builder, args: list[Value], token: int, first: int, end: int) -> Value:
     """``np.where(mask, a, b)``: the branches that are nodes, then the mask, as inputs."""
     mask, a, b = args
-    if isinstance(mask, Const):
-        return a if mask.value else b
+    if isinstance(mask, Const):  # np.where(1 > 0, a, b) is a: b, made already, is left out
+        kept, other = (a, b) if mask.value else (b, a)
+        builder.left_out = builder.left_out or isinstance(other, int)
+        return kept
     spec = tuple(v.value if isinstance(v, Const) else None for v in (a, b))
     inputs = tuple(v for v in (a, b) if isinstance(v, int))
     return builder.add("where", (*inputs, mask), token, first, end, const=spec)

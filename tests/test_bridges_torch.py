@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -250,6 +251,21 @@ def test_what_the_cnn_gates_do_not_draw_is_told() -> None:
         backviz.from_torch(lambda x: F.max_pool2d(x, 2, padding=1).sum(), x)
     with pytest.warns(backviz.BridgeWarning, match=r"the same stride along both axes"):
         backviz.from_torch(lambda x, w: F.conv2d(x, w, stride=(1, 2)).sum(), x, w)
+
+
+def test_a_losss_older_reduction_arguments_are_told_not_ignored() -> None:
+    """reduce=False asks for no reduction at all: drawn as a mean, the figure would be wrong."""
+    x = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
+    y = torch.tensor([0, 3, 1])
+    z = torch.randn(3, 4, dtype=torch.float64)
+    told = r"torch's (cross_entropy|mse_loss) is drawn as an input.*not the older size_average= or reduce="
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # torch's own: the arguments are deprecated
+        with pytest.warns(backviz.BridgeWarning, match=told):
+            t = backviz.from_torch(lambda x: F.cross_entropy(x, y, reduce=False).sum(), x)
+        assert "x" not in t.gradients  # no gradient flows back through the loss drawn as an input
+        with pytest.warns(backviz.BridgeWarning, match=told):
+            backviz.from_torch(lambda x: F.mse_loss(x, z, size_average=False), x)
 
 
 def test_view_reshape_and_an_image_without_a_batch_have_autograds_gradients() -> None:

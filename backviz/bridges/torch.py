@@ -312,7 +312,12 @@ def _picked(r: _Recorder, scores: int, x: torch.Tensor, target: torch.Tensor) ->
     return r.gate("index", scores, label, const=spec)
 
 
-def _reduce(r: _Recorder, node: int, reduction: str) -> int:
+def _reduce(r: _Recorder, node: int, reduction: str, size_average: Any = None,
+            reduce: Any = None) -> int:
+    """A loss's reduction; torch's older size_average= and reduce= are told, not ignored."""
+    if size_average is not None or reduce is not None:
+        raise Unsupported("backviz reads reduction='mean' or 'sum', not the older "
+                          "size_average= or reduce=")
     if reduction not in ("mean", "sum"):
         raise Unsupported(f"backviz draws reduction='mean' or 'sum', not {reduction!r}")
     return r.gate(reduction, node)
@@ -327,7 +332,8 @@ def _cross_entropy(r: _Recorder, x: Any, target: Any, weight: Any = None,
     if bool((target == ignore_index).any()):
         raise Unsupported("a label is ignore_index")
     log_p = r.gate("log_softmax", r.of(x))
-    return r.gate("mul_c", _reduce(r, _picked(r, log_p, x, target), reduction), const=-1.0)
+    picked = _picked(r, log_p, x, target)
+    return r.gate("mul_c", _reduce(r, picked, reduction, size_average, reduce), const=-1.0)
 
 
 def _mse_loss(r: _Recorder, x: Any, target: Any, size_average: Any = None, reduce: Any = None,
@@ -335,7 +341,7 @@ def _mse_loss(r: _Recorder, x: Any, target: Any, size_average: Any = None, reduc
     if weight is not None:
         raise Unsupported("backviz draws it without weights")
     return _reduce(r, r.gate("pow_c", r.gate("sub", r.of(x), r.of(target)), const=2.0),
-                   reduction)
+                   reduction, size_average, reduce)
 
 
 def _getitem(r: _Recorder, x: Any, index: Any) -> int:

@@ -1,16 +1,26 @@
-"""Shared test set-up: helper modules on the path, and the snapshot update switch."""
+"""Shared test set-up: helper modules on the path, the snapshot update switch, and
+hypothesis's examples drawn the same way in every CI run."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from hypothesis import settings
 
 from backviz.cli import cli
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+# On a developer's machine the property tests draw new examples at each run, which is how
+# they find what nobody wrote a test for; in CI they draw the same ones every run, so that
+# whether a change lands depends on the change, not on the draw.
+settings.register_profile("ci", derandomize=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

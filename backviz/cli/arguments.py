@@ -40,12 +40,16 @@ class _Parser(_OptionParser):
     """
 
     def _process_opts(self, arg: str, state: _ParsingState) -> None:
-        if arg.split("=", 1)[0] in self._long_opt or arg[:2] in self._short_opt:
+        if arg.split("=", 1)[0] in self._long_opt:
             super()._process_opts(arg, state)
-            return
-        state.largs.append(arg)
-        if arg.startswith("--") and "=" not in arg and state.rargs:
-            state.largs.append(state.rargs.pop(0))
+        elif arg[:2] in self._short_opt:
+            # What click does with -o once no long option -o is found; asked first, click
+            # would make (and word with difflib, 2 ms) the error that says there is none.
+            self._match_short_opt(arg, state)
+        else:
+            state.largs.append(arg)
+            if arg.startswith("--") and "=" not in arg and state.rargs:
+                state.largs.append(state.rargs.pop(0))
 
 
 class Given(NamedTuple):

@@ -42,6 +42,18 @@ def test_a_new_file_follows_the_umask_and_a_replaced_one_keeps_its_mode(
     assert _mode(tmp_path / "kept.dot") == 0o640 and Path("kept.dot").read_text()
 
 
+def test_a_write_goes_through_a_new_file_of_its_own_and_leaves_none(tmp_path: Path) -> None:
+    """A temporary file of the same name, left by an earlier process of this pid, is
+    neither written into nor removed: the write takes the next name."""
+    stale = tmp_path / f".f.svg.{os.getpid()}-0.tmp"
+    stale.write_bytes(b"someone else's")
+    render.write_atomic(tmp_path / "f.svg", b"<svg/>")
+    render.write_atomic(tmp_path / "f.svg", [b"<svg>", b"</svg>"])  # pieces, as JSON is
+    assert (tmp_path / "f.svg").read_bytes() == b"<svg></svg>"
+    assert stale.read_bytes() == b"someone else's"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [stale.name, "f.svg"]
+
+
 def test_folders_made_for_a_failed_write_are_removed(tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)

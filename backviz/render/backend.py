@@ -14,7 +14,6 @@ import math
 import os
 import re
 import selectors
-import shutil
 import signal
 import subprocess
 import threading
@@ -122,6 +121,8 @@ def render(dot: str, format: str, n_gates: int = 0, timeout: float | None = None
 def not_graphviz(wrong: str) -> RenderError:
     """The error for output that ``dot`` wrote without an error but that is not what
     Graphviz writes (``wrong``: what it was)."""
+    import shutil  # only for the message, as below
+
     where = shutil.which("dot") or "dot"
     return RenderError(f"Graphviz's dot exited without error but wrote {wrong}; the dot run "
                        f"was {where} ('dot -V' says if it is Graphviz's; reinstalling Graphviz "
@@ -155,6 +156,8 @@ def _ran(args: list[str], data: bytes, timeout: float, limit: int, n_gates: int,
             "and was stopped; BACKVIZ_DOT_MAX_BYTES=BYTES allows more (e.g. 1G), and "
             "--format json (or --format dot) needs no drawing") from None
     except OSError as err:
+        import shutil  # only for the message: a run that starts dot never needs it
+
         where = shutil.which("dot") or "dot"
         raise RenderError(f"Graphviz's 'dot' ({where}) cannot be run: "
                           f"{err.strerror or err}") from None
